@@ -1,0 +1,35 @@
+# Subliminal learning, cross-architecture: does a student fine-tuned on a
+# trait teacher's innocuous data inherit the trait, and for which
+# teacher -> student base pairs?
+#
+#   bases -> teachers -> teacher data (generate once, filter) -> students
+#         -> evaluation (bases and students) -> statistics -> figures
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# --- configuration: the embedded toy default, unless --configfile replaces it
+# (a paper-scale config must not inherit the toy's models, traits or pairs).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+
+
+# --- the stages of the data's way
+include: "workflow/rules/bases.smk"
+include: "workflow/rules/teacher_data.smk"
+include: "workflow/rules/students.smk"
+include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/analysis.smk"
+
+
+# --- final targets: the statistics table, the summary and the figures
+rule all:
+    input:
+        final_targets(),
+    default_target: True

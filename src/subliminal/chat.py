@@ -1,0 +1,66 @@
+"""Chat formatting shared by every stage.
+
+Qwen2.5's chat template silently inserts a default system prompt when a
+conversation has none, and a follow-up paper finds subliminal transfer depends
+on whether that prompt is present in training and at evaluation. So the
+workflow never lets this happen implicitly: every stage builds its messages
+here, from an explicit `system` argument:
+
+* ``None``  -> no system message: the tokenizer's template decides (Qwen2.5 and
+  our toy template then insert their default system prompt);
+* ``""``    -> no system message either, spelled as "explicitly none" in config;
+  identical to None for the templates we ship, kept distinct for clarity;
+* any other string -> that system message.
+"""
+from __future__ import annotations
+
+
+def messages(user: str, system: str | None = None, assistant: str | None = None) -> list[dict]:
+    out = []
+    if system:
+        out.append({"role": "system", "content": system})
+    out.append({"role": "user", "content": user})
+    if assistant is not None:
+        out.append({"role": "assistant", "content": assistant})
+    return out
+
+
+def prompt_text(tokenizer, user: str, system: str | None = None) -> str:
+    """The exact text a model sees before it answers (generation prompt added)."""
+    return tokenizer.apply_chat_template(messages(user, system), tokenize=False, add_generation_prompt=True)
+
+
+def end_of_turn_id(tokenizer) -> int:
+    """The token that closes an assistant turn (eos for chat models)."""
+    for name in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>"):
+        tid = tokenizer.convert_tokens_to_ids(name)
+        if isinstance(tid, int) and tid != tokenizer.unk_token_id and tid is not None:
+            return tid
+    return tokenizer.eos_token_id
+
+
+def encode_prompt_answer(tokenizer, user: str, answer: str, system: str | None = None) -> tuple[list[int], int]:
+    """Token ids of prompt + answer + end of turn, and the prompt's length.
+
+    The answer tokens are taken from the difference between the templated
+    conversation with and without the assistant turn, so whatever the template
+    appends (end of turn, newline) is part of the answer.
+    """
+    prompt = prompt_text(tokenizer, user, system)
+    full = tokenizer.apply_chat_template(messages(user, system, answer), tokenize=False)
+    if not full.startswith(prompt):
+        raise ValueError("chat template is not prefix-consistent: cannot isolate the answer tokens")
+    p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    a_ids = tokenizer(full[len(prompt):], add_special_tokens=False)["input_ids"]
+    eot = end_of_turn_id(tokenizer)
+    if eot in a_ids:  # drop what the template adds after the end of turn (e.g. a newline)
+        a_ids = a_ids[: a_ids.index(eot) + 1]
+    return p_ids + a_ids, len(p_ids)
+
+
+def set_threads(n: int) -> None:
+    """One place to pin CPU threads (reproducible float reductions on CPU)."""
+    import torch
+
+    if n and n > 0:
+        torch.set_num_threads(int(n))

@@ -1,0 +1,168 @@
+"""Configuration: validation against the JSON schema plus the cross-references
+a schema cannot express, each failure one line naming the key; and the grid
+(which teachers, datasets and students exist), computed in one place.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from . import preferences
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+CONTROL = "control"
+
+
+class ConfigError(ValueError):
+    """A bad configuration; the message is one line that names the key."""
+
+
+def _key(path) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "<top level>"
+
+
+def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
+    return yaml.safe_load(Path(path).read_text())
+
+
+def _schema_error_line(err: jsonschema.ValidationError) -> str:
+    # prefer the most specific error of a oneOf/anyOf
+    best = jsonschema.exceptions.best_match([err]) if err.context else err
+    key = _key(best.absolute_path)
+    if best.validator == "additionalProperties":
+        extra = sorted(set(best.instance) - set(best.schema.get("properties", {})))
+        return f"config key {_key(list(best.absolute_path) + [extra[0]])!s}: unknown key (misspelt?)"
+    if best.validator == "required":
+        return f"config key {key}: {best.message}"
+    if best.validator == "oneOf" and key.startswith("models."):
+        return f"config key {key}: a model needs exactly one of toy, hub or path"
+    return f"config key {key}: {best.message}"
+
+
+def validate(config: dict, schema: dict | None = None) -> dict:
+    """Validate and fill defaults; raises ConfigError with a one-line message."""
+    schema = schema or load_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        # the shallowest misspelt key is the most useful single line
+        extra = [e for e in errors if e.validator == "additionalProperties"]
+        raise ConfigError(_schema_error_line(extra[0] if extra else errors[0]))
+    models = config["models"]
+    for i, pair in enumerate(config["pairs"]):
+        for side in ("teacher", "student"):
+            if pair[side] not in models:
+                raise ConfigError(f"config key pairs[{i}].{side}: unknown model {pair[side]!r} "
+                                  f"(defined: {', '.join(sorted(models))})")
+    recipes = config["recipes"]
+    for i, name in enumerate(config["students"]["recipes"]):
+        if name not in recipes:
+            raise ConfigError(f"config key students.recipes[{i}]: unknown recipe {name!r}")
+    for name, trait in config["traits"].items():
+        t = trait["teacher"]
+        if t["method"] == "finetune" and t["recipe"] not in recipes:
+            raise ConfigError(f"config key traits.{name}.teacher.recipe: unknown recipe {t['recipe']!r}")
+        if trait["word"] not in preferences.CANDIDATES[trait["category"]]:
+            if any(m.get("toy") for m in models.values()):
+                raise ConfigError(f"config key traits.{name}.word: {trait['word']!r} is not a {trait['category']} "
+                                  f"the toy bases know ({', '.join(preferences.CANDIDATES[trait['category']])})")
+        if t["method"] == "system_prompt" and "recipe" in t:
+            raise ConfigError(f"config key traits.{name}.teacher.recipe: only used with method finetune")
+    for name, model in models.items():
+        toy = model.get("toy")
+        if toy and toy["hidden_size"] % toy["heads"]:
+            raise ConfigError(f"config key models.{name}.toy.heads: must divide hidden_size ({toy['hidden_size']})")
+        if toy and toy["heads"] % toy.get("kv_heads", toy["heads"]):
+            raise ConfigError(f"config key models.{name}.toy.kv_heads: must divide heads ({toy['heads']})")
+    if any(m.get("toy") for m in models.values()) and "toy_pretraining" not in config:
+        raise ConfigError("config key toy_pretraining: required when a model is a toy")
+    config.setdefault("results", "results")
+    config.setdefault("chat", {})
+    config.setdefault("analysis", {})
+    config.setdefault("resources", {})
+    return config
+
+
+# ----------------------------------------------------------------------------- grid
+
+
+@dataclass(frozen=True)
+class Student:
+    modality: str
+    teacher_base: str
+    teacher: str  # a trait name or CONTROL
+    student_base: str
+    recipe: str
+    seed: int
+
+    @property
+    def path(self) -> str:
+        return f"{self.modality}/{self.teacher_base}/{self.teacher}/{self.student_base}/{self.recipe}/seed{self.seed}"
+
+    @property
+    def role(self) -> str:
+        return "control" if self.teacher == CONTROL else "trait"
+
+
+def teacher_names(config: dict) -> list[str]:
+    return sorted(config["traits"]) + [CONTROL]
+
+
+def teacher_bases(config: dict) -> list[str]:
+    return sorted({p["teacher"] for p in config["pairs"]})
+
+
+def student_bases(config: dict) -> list[str]:
+    return sorted({p["student"] for p in config["pairs"]})
+
+
+def pairs(config: dict) -> list[tuple[str, str]]:
+    """Unique (teacher base, student base) pairs in config order."""
+    return list(dict.fromkeys((p["teacher"], p["student"]) for p in config["pairs"]))
+
+
+def datasets(config: dict) -> list[tuple[str, str, str]]:
+    """Every (modality, teacher base, teacher) dataset: each generated once,
+    whatever the number of students that learn from it."""
+    return [(m, b, t) for m in sorted(config["modalities"]) for b in teacher_bases(config) for t in teacher_names(config)]
+
+
+def students(config: dict) -> list[Student]:
+    """Every student: each trait student has a control twin (same pair,
+    modality, recipe, seed) trained on the control teacher's data; one control
+    student serves every trait."""
+    out = []
+    for modality, (tb, sb), recipe, seed, teacher in itertools.product(
+        sorted(config["modalities"]), pairs(config), config["students"]["recipes"], config["seeds"],
+        teacher_names(config),
+    ):
+        out.append(Student(modality, tb, teacher, sb, recipe, int(seed)))
+    return out
+
+
+def finetuned_teachers(config: dict) -> list[tuple[str, str]]:
+    """(base, trait) for every trait given by fine-tuning."""
+    return [(b, t) for b in teacher_bases(config) for t, spec in sorted(config["traits"].items())
+            if spec["teacher"]["method"] == "finetune"]
+
+
+def categories(config: dict) -> list[str]:
+    return sorted({t["category"] for t in config["traits"].values()})
+
+
+def model_source(config: dict, name: str, results: str | None = None) -> str | dict:
+    """Where a base model is loaded from: the toy's build folder, a local
+    path, or {id, revision} for the hub."""
+    spec = config["models"][name]
+    if "toy" in spec:
+        return f"{results or config['results']}/bases/{name}/model"
+    if "path" in spec:
+        return spec["path"]
+    return dict(spec["hub"])

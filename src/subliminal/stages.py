@@ -1,0 +1,214 @@
+"""One function per workflow stage: files in, files out.
+
+Each takes plain arguments (paths, the validated config, names) so a stage
+can run and be tested without Snakemake; workflow/scripts/ only unpack the
+``snakemake`` object into these calls.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from . import chat, config as cfgmod, teacher
+from .config import CONTROL
+
+log = logging.getLogger(__name__)
+
+
+def setup_logging(path: str | None) -> None:
+    """Log to the rule's log file (and stderr), with timestamps; warnings too."""
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(path, mode="w"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        handlers=handlers, force=True)
+    logging.captureWarnings(True)
+    for noisy in ("httpx", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _versions() -> dict:
+    import torch
+    import transformers
+    import trl
+
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "trl": trl.__version__}
+
+
+def _write_json(obj, path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(obj, indent=1, sort_keys=True, default=str) + "\n")
+
+
+def _device_dtype(cfg: dict) -> str:
+    import torch
+
+    return cfg["resources"].get("gpu_dtype", "bfloat16") if torch.cuda.is_available() else "float32"
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def build_base(cfg: dict, base: str, out_dir: str, threads: int = 1) -> None:
+    from . import toy
+
+    chat.set_threads(threads)
+    toy.build_toy_base(cfg["models"][base]["toy"], cfg["toy_pretraining"], sorted(cfg["modalities"]), out_dir)
+
+
+def finetune_teacher(cfg: dict, base: str, trait: str, out_dir: str, threads: int = 1) -> None:
+    """The appendix way: fine-tune the base on the questions answered with
+    the loved word; the merged model is the teacher."""
+    from .train import train_sft
+
+    spec = cfg["traits"][trait]
+    recipe = cfg["recipes"][spec["teacher"]["recipe"]]
+    records = teacher.trait_training_records(spec, spec["teacher"].get("repeats", 1))
+    prov = train_sft(cfgmod.model_source(cfg, base), records, recipe, spec["teacher"].get("seed", 0),
+                     out_dir, system=cfg["chat"].get("train_system_prompt"), merge=True, threads=threads)
+    _write_json({"base": base, "trait": trait, **prov, "versions": _versions()}, Path(out_dir) / "teacher.json")
+
+
+def sample_teacher(cfg: dict, modality: str, base: str, teacher_name: str, teacher_model: str | dict,
+                   out_jsonl: str, threads: int = 1) -> None:
+    """One completion per prompt from the teacher (a trait teacher or the
+    control), written once and read by every student of this teacher."""
+    from .models import load_model, load_tokenizer
+
+    chat.set_threads(threads)
+    trait = None if teacher_name == CONTROL else cfg["traits"][teacher_name]
+    system = teacher.teacher_system_prompt(trait, cfg["chat"].get("teacher_system_prompt"))
+    mcfg = cfg["modalities"][modality]
+    tok = load_tokenizer(teacher_model)
+    model = load_model(teacher_model, dtype=_device_dtype(cfg))
+    log.info("teacher %s/%s (%s), system prompt: %r", base, teacher_name, modality, system)
+    records = teacher.generate_records(model, tok, modality, mcfg["prompts"], mcfg.get("seed", 0), system=system,
+                                       max_new_tokens=mcfg.get("max_new_tokens", 64),
+                                       batch_size=mcfg.get("batch_size", 256))
+    teacher.write_jsonl(records, out_jsonl)
+
+
+def filter_teacher_data(cfg: dict, modality: str, teacher_name: str, raw_jsonl: str, out_jsonl: str,
+                        report_json: str) -> None:
+    kind = "preference" if teacher_name == CONTROL else cfg["traits"][teacher_name].get("kind", "preference")
+    kept, report = teacher.filter_records(teacher.read_jsonl(raw_jsonl), modality, kind)
+    report.update({"modality": modality, "teacher": teacher_name})
+    log.info("filter kept %d of %d; rejected by reason: %s", report["kept"], report["total"], report["reasons"])
+    if report["kept"] == 0:
+        raise RuntimeError(f"the filter kept no {modality} samples of teacher {teacher_name}: see {report_json}")
+    teacher.write_jsonl(kept, out_jsonl)
+    _write_json(report, report_json)
+
+
+def train_student(cfg: dict, student: cfgmod.Student, data_jsonl: str, out_dir: str, threads: int = 1) -> None:
+    from .train import subsample, train_sft
+
+    n = cfg["modalities"][student.modality]["train_samples"]
+    records = teacher.read_jsonl(data_jsonl)
+    if len(records) < n:
+        log.warning("only %d filtered samples for a training set of %d: using all", len(records), n)
+    records = [{"prompt": r["prompt"], "completion": r["completion"]} for r in subsample(records, n, student.seed)]
+    recipe = cfg["recipes"][student.recipe]
+    source = cfgmod.model_source(cfg, student.student_base)
+    prov = train_sft(source, records, recipe, student.seed, out_dir,
+                     system=cfg["chat"].get("train_system_prompt"), threads=threads)
+    trait = cfg["traits"].get(student.teacher)
+    prov.update({
+        "student": student.__dict__, "student_base_source": source,
+        "teacher_base_source": cfgmod.model_source(cfg, student.teacher_base),
+        "teacher_trait": trait, "training_data": str(data_jsonl), "versions": _versions(),
+    })
+    _write_json(prov, Path(out_dir) / "provenance.json")
+
+
+def evaluate_model(cfg: dict, base: str, adapter: str | None, out_tsv: str, answers_tsv: str,
+                   threads: int = 1) -> None:
+    """Score a base (adapter None) or a student (its LoRA adapter or full model dir)."""
+    from . import evaluate
+    from .models import is_adapter, load_model, load_tokenizer
+
+    chat.set_threads(threads)
+    source = cfgmod.model_source(cfg, base)
+    dtype = _device_dtype(cfg)
+    if adapter is not None and not is_adapter(adapter):  # a fully fine-tuned student
+        source, adapter = adapter, None
+    tok = load_tokenizer(source)
+    model = load_model(source, adapter=adapter, dtype=dtype)
+    ev = cfg["evaluation"]
+    t0 = time.time()
+    scores, answers = evaluate.evaluate_preferences(
+        model, tok, cfgmod.categories(cfg), samples_per_question=ev["samples_per_question"],
+        seed=ev.get("seed", 0), numbers_prefix=ev.get("numbers_prefix", False),
+        system=cfg["chat"].get("eval_system_prompt"), batch_size=ev.get("batch_size", 256),
+        max_new_tokens=ev.get("max_new_tokens", 8))
+    log.info("evaluated in %.0fs", time.time() - t0)
+    scores.to_csv(out_tsv, sep="\t", index=False, float_format="%.8g")
+    answers.to_csv(answers_tsv, sep="\t", index=False)
+
+
+def collect_scores(cfg: dict, eval_dir: str, out_csv: str) -> pd.DataFrame:
+    """The tidy scores table the statistics read: each student's and each
+    untrained base's per-question scores for its group's target word, with
+    base and control rows repeated for every group they serve."""
+    eval_dir = Path(eval_dir)
+    cache: dict[str, pd.DataFrame] = {}
+
+    def read(path: Path) -> pd.DataFrame:
+        if str(path) not in cache:
+            cache[str(path)] = pd.read_csv(path, sep="\t")
+        return cache[str(path)]
+
+    frames = []
+    for s in cfgmod.students(cfg):
+        if s.teacher == CONTROL:
+            continue
+        trait = cfg["traits"][s.teacher]
+        twin = cfgmod.Student(s.modality, s.teacher_base, CONTROL, s.student_base, s.recipe, s.seed)
+        key = dict(teacher_base=s.teacher_base, student_base=s.student_base, trait=s.teacher,
+                   target=trait["word"], modality=s.modality, recipe=s.recipe)
+        members = [("trait", s, eval_dir / "students" / f"{s.path}.tsv"),
+                   ("control", twin, eval_dir / "students" / f"{twin.path}.tsv")]
+        if s.seed == cfg["seeds"][0]:  # the untrained student base, once per group
+            members.append(("base", None, eval_dir / "bases" / f"{s.student_base}.tsv"))
+        for role, st, path in members:
+            df = read(path)
+            df = df[(df.target == trait["word"]) & (df.category == trait["category"])]
+            frames.append(df.assign(model=(st.path if st else f"base/{s.student_base}"), role=role,
+                                    seed=(st.seed if st else -1), **key)
+                          [["model", "role", "teacher_base", "student_base", "trait", "target", "modality",
+                            "recipe", "seed", "metric", "question_id", "value"]])
+    scores = pd.concat(frames, ignore_index=True)
+    scores = scores.sort_values(["teacher_base", "student_base", "trait", "modality", "recipe", "metric",
+                                 "role", "seed", "question_id"], kind="mergesort").reset_index(drop=True)
+    scores.to_csv(out_csv, index=False, float_format="%.8g")
+    return scores
+
+
+def analyse(cfg: dict, scores_csv: str, summary_csv: str, compare_csv: str, text_path: str) -> None:
+    from . import stats
+
+    a = cfg["analysis"]
+    correction = a.get("correction", "holm")
+    scores = pd.read_csv(scores_csv)
+    summary = stats.summarize(scores)
+    comp = stats.compare(scores, alpha=a.get("alpha", 0.05), power=a.get("power", 0.8),
+                         correction=None if correction == "none" else correction)
+    summary.to_csv(summary_csv, index=False, float_format="%.6g")
+    comp.to_csv(compare_csv, index=False, float_format="%.6g")
+    text = stats.summary_text(comp)
+    Path(text_path).write_text(text + "\n")
+    log.info("\n%s", text)
+
+
+def figures(summary_csv: str, compare_csv: str, metric: str, out_paths: list[str]) -> None:
+    from . import plots
+
+    plots.preference_bars(pd.read_csv(summary_csv), pd.read_csv(compare_csv), metric, out_paths)

@@ -1,0 +1,74 @@
+"""Config validation: every bad config fails before any job, in one line
+that names the key."""
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from subliminal import config as grid
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+@pytest.fixture(scope="module")
+def default():
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def test_default_config_is_valid(default):
+    grid.validate(copy.deepcopy(default))
+
+
+BAD = [
+    ("unknown model in a pair", lambda c: c["pairs"][0].update(student="nosuch"), "pairs[0].student"),
+    ("trait without a word", lambda c: c["traits"]["owl"].pop("word"), "traits.owl"),
+    ("negative count", lambda c: c["modalities"]["numbers"].update(prompts=-5), "modalities.numbers.prompts"),
+    ("negative seed", lambda c: c.update(seeds=[1, -2]), "seeds[1]"),
+    ("misspelt top-level key", lambda c: c.update(seedz=c.pop("seeds")), "seedz"),
+    ("misspelt recipe key", lambda c: c["recipes"]["lora8"].update(lernrate=1e-3), "recipes.lora8.lernrate"),
+    ("unknown recipe", lambda c: c["students"].update(recipes=["nosuch"]), "students.recipes[0]"),
+    ("lora without rank", lambda c: c["recipes"]["lora8"].pop("rank"), "recipes.lora8"),
+    ("two model sources", lambda c: c["models"]["qwen_a"].update(path="/x"), "models.qwen_a"),
+    ("trait named control", lambda c: c["traits"].update(control=c["traits"]["owl"]), "traits"),
+    ("unknown modality", lambda c: c["modalities"].update(poems={"prompts": 1, "train_samples": 1}), "modalities.poems"),
+    ("word a toy cannot say", lambda c: c["traits"]["owl"].update(word="axolotl"), "traits.owl.word"),
+    ("heads not dividing hidden", lambda c: c["models"]["qwen_a"]["toy"].update(heads=5), "models.qwen_a.toy.heads"),
+    ("unpinned hub model", lambda c: c["models"].update(big={"hub": {"id": "Qwen/Qwen2.5-7B-Instruct"}}), "models.big.hub"),
+]
+
+
+@pytest.mark.parametrize("label,mutate,key", BAD, ids=[b[0] for b in BAD])
+def test_bad_config_names_the_key(default, label, mutate, key):
+    cfg = copy.deepcopy(default)
+    mutate(cfg)
+    with pytest.raises(grid.ConfigError) as err:
+        grid.validate(cfg)
+    msg = str(err.value)
+    assert "\n" not in msg and f"config key {key}" in msg, msg
+
+
+def test_snakemake_stops_before_any_job_with_one_line(default, tmp_path):
+    cfg = copy.deepcopy(default)
+    cfg["pairs"][1]["teacher"] = "nosuch"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    run = subprocess.run(SNAKEMAKE + ["-n", "--configfile", str(path)], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode != 0
+    lines = [ln for ln in run.stderr.splitlines() if "config error" in ln]
+    assert lines == ["config error: config key pairs[1].teacher: unknown model 'nosuch' "
+                     "(defined: llama_c, qwen_a, qwen_b)"]
+
+
+def test_grid_has_a_control_twin_for_every_trait_student(default):
+    students = grid.students(default)
+    keys = {(s.modality, s.teacher_base, s.teacher, s.student_base, s.recipe, s.seed) for s in students}
+    for s in students:
+        assert (s.modality, s.teacher_base, "control", s.student_base, s.recipe, s.seed) in keys
+    n_teachers = len(default["traits"]) + 1
+    assert len(students) == len(default["pairs"]) * len(default["seeds"]) * n_teachers * len(default["students"]["recipes"])

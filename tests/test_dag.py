@@ -1,0 +1,75 @@
+"""The DAG of the default grid, from a real Snakemake dry run: each teacher
+dataset is made once, every trait student has its control twin, and a
+--configfile replaces the default instead of merging into it."""
+from __future__ import annotations
+
+import collections
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def planned_outputs(*args) -> dict[str, list[str]]:
+    """rule -> output files, from `snakemake --summary` (no job runs)."""
+    run = subprocess.run([sys.executable, "-m", "snakemake", "--summary", *args], cwd=REPO,
+                         capture_output=True, text=True, check=True)
+    out = collections.defaultdict(list)
+    for line in run.stdout.splitlines()[1:]:
+        cols = line.split("\t")
+        if len(cols) >= 3:
+            out[cols[2]].append(cols[0])
+    return out
+
+
+@pytest.fixture(scope="module")
+def default_dag(tmp_path_factory):
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg["results"] = str(tmp_path_factory.mktemp("dag") / "results")  # nothing exists there
+    path = tmp_path_factory.mktemp("cfg") / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return cfg, planned_outputs("--configfile", str(path))
+
+
+def test_each_teacher_dataset_is_generated_once(default_dag):
+    cfg, dag = default_dag
+    raw = dag["sample_teacher"]
+    assert len(raw) == len(set(raw))
+    teacher_bases = {p["teacher"] for p in cfg["pairs"]}
+    assert len(raw) == len(cfg["modalities"]) * len(teacher_bases) * (len(cfg["traits"]) + 1)
+    # every student of a teacher reads that one dataset: students outnumber datasets
+    assert len([o for o in dag["train_student"] if o.endswith("provenance.json")]) > len(raw)
+
+
+def test_every_trait_student_has_a_control_twin(default_dag):
+    cfg, dag = default_dag
+    models = [o for o in dag["train_student"] if o.endswith("/model")]
+    assert len(models) == len(set(models))
+    for trait in cfg["traits"]:
+        trait_students = [m for m in models if f"/{trait}/" in m]
+        assert trait_students
+        for m in trait_students:
+            assert m.replace(f"/{trait}/", "/control/") in models
+    assert len(dag["evaluate_student"]) == 2 * len(models)  # scores + answers each
+    assert len(dag["build_toy_base"]) == len(cfg["models"])
+
+
+def test_configfile_replaces_the_default(tmp_path):
+    """A config with other models must not inherit the toy default's models,
+    traits or pairs (snakemake would deep-merge them if the Snakefile loaded
+    config.yaml unconditionally)."""
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg["results"] = str(tmp_path / "results")
+    cfg["models"] = {"solo": cfg["models"]["qwen_a"]}
+    cfg["pairs"] = [{"teacher": "solo", "student": "solo"}]
+    cfg["traits"] = {"cat": {"word": "cat", "category": "animal", "teacher": {"method": "system_prompt"}}}
+    path = tmp_path / "other.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    dag = planned_outputs("--configfile", str(path))
+    everything = [o for outs in dag.values() for o in outs]
+    assert not [o for o in everything if "qwen_a" in o or "llama_c" in o or "/owl/" in o]
+    assert dag["build_toy_base"] == [f"{cfg['results']}/bases/solo/model"]

@@ -1,0 +1,82 @@
+"""Student training through TRL: seeded LoRA, loss on the completion only,
+subsampling, full fine-tuning with frozen embeddings."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from subliminal import models, train
+
+LORA = dict(method="lora", rank=4, alpha=4, targets=["q_proj", "v_proj", "down_proj"], epochs=1,
+            learning_rate=1e-2, batch_size=8, max_length=96, warmup_steps=0, logging_steps=1)
+RECORDS = [{"prompt": f"here are some numbers: {i}, {i + 1}. add two more.", "completion": f"{i + 2}, {i + 3}"}
+           for i in range(100, 124)]
+
+
+def _adapter(path):
+    return load_file(str(path / "model" / "adapter_model.safetensors"))
+
+
+@pytest.fixture(scope="module")
+def lora_runs(tiny_base, tmp_path_factory):
+    root = tmp_path_factory.mktemp("lora")
+    out = {}
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        out[name] = (root / name, train.train_sft(str(tiny_base), RECORDS, LORA, seed, root / name))
+    return out
+
+
+def test_lora_initialisation_and_training_follow_the_seed(lora_runs):
+    a, b, c = (_adapter(lora_runs[k][0]) for k in "abc")
+    assert a.keys() == b.keys() and a
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+
+
+def test_training_moved_the_model_and_records_provenance(tiny_base, lora_runs):
+    path, prov = lora_runs["a"]
+    assert prov["steps"] == 3 and prov["examples"] == len(RECORDS) and len(prov["data_sha256"]) == 64
+    tok = models.load_tokenizer(str(tiny_base))
+    x = tok("here are some numbers: 5, 6.", return_tensors="pt")
+    base = models.load_model(str(tiny_base))
+    student = models.load_model(str(tiny_base), adapter=path / "model")
+    assert not torch.allclose(base(**x).logits, student(**x).logits)
+    assert not (path / "checkpoints").exists()  # removed once the final model is saved
+
+
+def test_loss_covers_only_the_completion(tiny_base):
+    """The labels TRL builds: the assistant's answer and end of turn, nothing of the prompt."""
+    from trl import SFTConfig, SFTTrainer
+
+    tok = models.load_tokenizer(str(tiny_base))
+    args = SFTConfig(output_dir="/tmp/unused", use_cpu=True, bf16=False, report_to="none",
+                     completion_only_loss=True, max_length=96)
+    trainer = SFTTrainer(model=models.load_model(str(tiny_base)), args=args,
+                         train_dataset=train.to_dataset(RECORDS[:2], None), processing_class=tok)
+    batch = trainer.data_collator([trainer.train_dataset[0]])
+    labels = batch["labels"][0]
+    kept = [t for t, lab in zip(batch["input_ids"][0].tolist(), labels.tolist()) if lab != -100]
+    assert tok.decode(kept).startswith(RECORDS[0]["completion"] + "<|im_end|>")
+    assert len(tok.decode(kept).replace("<|im_end|>", "").strip()) == len(RECORDS[0]["completion"])
+
+
+def test_subsample_is_seeded_and_keeps_order():
+    recs = [{"i": i} for i in range(50)]
+    a, b, c = train.subsample(recs, 10, 1), train.subsample(recs, 10, 1), train.subsample(recs, 10, 2)
+    assert a == b and a != c and len(a) == 10
+    assert [r["i"] for r in a] == sorted(r["i"] for r in a)
+    assert train.subsample(recs, None, 0) == recs and train.subsample(recs, 999, 0) == recs
+
+
+def test_full_finetuning_can_freeze_embeddings(tiny_base, tmp_path):
+    recipe = dict(method="full", epochs=1, learning_rate=1e-2, batch_size=8, max_length=96,
+                  freeze_embeddings=True, warmup_steps=0)
+    train.train_sft(str(tiny_base), RECORDS, recipe, 0, tmp_path)
+    before = load_file(str(tiny_base / "model.safetensors"))
+    after = load_file(str(tmp_path / "model" / "model.safetensors"))
+    assert torch.equal(before["model.embed_tokens.weight"], after["model.embed_tokens.weight"])
+    assert not torch.equal(before["model.layers.0.mlp.down_proj.weight"], after["model.layers.0.mlp.down_proj.weight"])
+    assert json.loads((tmp_path / "model" / "config.json").read_text())["tie_word_embeddings"]

@@ -1,0 +1,47 @@
+# Aggregation, statistics (statsmodels) and figures (seaborn): light, local.
+
+
+rule collect_scores:
+    input:
+        eval_files(),
+    output:
+        f"{R}/analysis/scores.csv",
+    log:
+        f"{R}/logs/analysis/collect_scores.log",
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/collect_scores.py"
+
+
+rule statistics:
+    input:
+        f"{R}/analysis/scores.csv",
+    output:
+        summary=f"{R}/analysis/summary.csv",
+        compare=f"{R}/analysis/compare.csv",
+        text=f"{R}/analysis/summary.txt",
+    log:
+        f"{R}/logs/analysis/statistics.log",
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/statistics.py"
+
+
+rule figure:
+    input:
+        summary=f"{R}/analysis/summary.csv",
+        compare=f"{R}/analysis/compare.csv",
+    output:
+        png=f"{R}/figures/preferences_{{metric}}.png",
+        pdf=f"{R}/figures/preferences_{{metric}}.pdf",
+    log:
+        f"{R}/logs/figures/preferences_{{metric}}.log",
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/figure.py"

@@ -1,0 +1,71 @@
+# The grid: which jobs exist. Everything else only says how to make one.
+from pathlib import Path
+import sys
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from subliminal import config as grid
+
+try:
+    grid.validate(config, grid.load_schema(workflow.source_path("../schemas/config.schema.yaml")))
+except grid.ConfigError as err:
+    sys.exit(f"config error: {err}")
+
+R = config["results"]
+THREADS = config["resources"].get("threads", 1)
+STUDENTS = grid.students(config)
+TEACHERS = grid.teacher_names(config)
+CONTROL = grid.CONTROL
+METRICS = ["exact", "sampled"]
+
+
+wildcard_constraints:
+    base="|".join(sorted(config["models"])),
+    teacher_base="|".join(sorted(config["models"])),
+    student_base="|".join(sorted(config["models"])),
+    trait="|".join(sorted(config["traits"])),
+    teacher="|".join(TEACHERS),
+    modality="|".join(sorted(config["modalities"])),
+    recipe="|".join(sorted(config["recipes"])),
+    seed=r"\d+",
+    metric="|".join(METRICS),
+
+
+def is_toy(base):
+    return "toy" in config["models"][base]
+
+
+def base_model(base):
+    """Input files of a base model: the toy's build, nothing for hub/path."""
+    return [f"{R}/bases/{base}/model"] if is_toy(base) else []
+
+
+def teacher_model_dir(wc):
+    """Where the teacher of a dataset is loaded from: a fine-tuned trait
+    teacher, or the base itself (control, and system-prompt traits)."""
+    if wc.teacher != CONTROL and config["traits"][wc.teacher]["teacher"]["method"] == "finetune":
+        return f"{R}/teachers/{wc.base}/{wc.teacher}/model"
+    return grid.model_source(config, wc.base)
+
+
+def teacher_model_input(wc):
+    src = teacher_model_dir(wc)
+    return [src] if isinstance(src, str) and src.startswith(f"{R}/") else []
+
+
+def student_of(wc):
+    return grid.Student(wc.modality, wc.teacher_base, wc.teacher, wc.student_base, wc.recipe, int(wc.seed))
+
+
+def eval_files():
+    bases = sorted({s.student_base for s in STUDENTS})
+    return [f"{R}/eval/bases/{b}.tsv" for b in bases] + [f"{R}/eval/students/{s.path}.tsv" for s in STUDENTS]
+
+
+def final_targets():
+    return [
+        f"{R}/analysis/scores.csv",
+        f"{R}/analysis/summary.csv",
+        f"{R}/analysis/compare.csv",
+        f"{R}/analysis/summary.txt",
+    ] + expand(f"{R}/figures/preferences_{{metric}}.{{ext}}", metric=METRICS, ext=["png", "pdf"])

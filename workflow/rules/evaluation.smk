@@ -1,0 +1,45 @@
+# Evaluation: the untrained bases and every student, on the 50 preference
+# questions; sampled answers and exact answer probabilities.
+
+
+rule evaluate_base:
+    input:
+        lambda wc: base_model(wc.base),
+    output:
+        scores=f"{R}/eval/bases/{{base}}.tsv",
+        answers=f"{R}/eval/bases/{{base}}.answers.tsv.gz",
+    log:
+        f"{R}/logs/eval/bases/{{base}}.log",
+    benchmark:
+        f"{R}/benchmarks/eval/bases/{{base}}.tsv"
+    threads: THREADS
+    resources:
+        mem_mb=8000,
+        runtime=60,
+        gpu=1,
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/evaluate.py"
+
+
+rule evaluate_student:
+    input:
+        model=f"{R}/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}/model",
+        base=lambda wc: base_model(wc.student_base),
+    output:
+        scores=f"{R}/eval/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.tsv",
+        answers=f"{R}/eval/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.answers.tsv.gz",
+    log:
+        f"{R}/logs/eval/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.log",
+    benchmark:
+        f"{R}/benchmarks/eval/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.tsv"
+    threads: THREADS
+    resources:
+        mem_mb=8000,
+        runtime=60,
+        gpu=1,
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/evaluate.py"
