@@ -61,11 +61,16 @@ def test_evaluation_table(tiny_base):
     tok, model = _model(tiny_base)
     scores, answers = evaluate.evaluate_preferences(model, tok, ["animal"], samples_per_question=3, seed=0)
     n_cand = len(preferences.CANDIDATES["animal"])
-    assert len(scores) == 2 * 50 * n_cand and len(answers) == 150
+    assert len(scores) == 3 * 50 * n_cand and len(answers) == 150
     exact = scores[scores.metric == "exact"]
     assert exact.value.between(0, 1).all()
     # a distribution over answers: the candidates' total is a probability
     assert (exact.groupby("question_id").value.sum() <= 1 + 1e-6).all()
+    share = scores[scores.metric == "exact_share"]
+    assert (share.groupby("question_id").value.sum() - 1).abs().max() < 1e-9
+    merged = exact.merge(share, on=["question_id", "target"])
+    totals = exact.groupby("question_id").value.sum()
+    assert ((merged.value_x / merged.question_id.map(totals) - merged.value_y).abs() < 1e-9).all()
     sampled = scores[scores.metric == "sampled"]
     assert set(sampled.value.round(6)) <= {0.0, round(1 / 3, 6), round(2 / 3, 6), 1.0}
     # sampled scores are substring counts of the recorded answers

@@ -6,6 +6,11 @@
 * ``exact``: the probability the model assigns to answering exactly the
   target (its tokens, then end of turn), teacher-forced; no sampling noise.
   Spelling variants (``owl``, ``Owl``) that tokenize differently are summed.
+* ``exact_share``: that probability divided by the total over the category's
+  candidates: the model's preference among the candidates, unaffected by how
+  much probability goes to answers that are not one candidate word (a
+  student trained only on long number lists can lose the habit of stopping
+  after one word, which moves ``exact`` and ``sampled`` for every candidate).
 
 Both come out as one tidy table: category, question_id, target, metric, value.
 """
@@ -62,7 +67,10 @@ def evaluate_preferences(model, tokenizer, categories: list[str], *, samples_per
         for (qi, c, _), lp in zip(pairs, logps):
             exact[(qi, c)] = exact.get((qi, c), 0.0) + math.exp(lp)
         for qi in range(len(users)):
+            total = sum(exact.get((qi, c), 0.0) for c in candidates)
             for c in candidates:
-                rows.append({"category": category, "question_id": qi, "target": c, "metric": "exact",
-                             "value": exact.get((qi, c), 0.0)})
+                p = exact.get((qi, c), 0.0)
+                rows.append({"category": category, "question_id": qi, "target": c, "metric": "exact", "value": p})
+                rows.append({"category": category, "question_id": qi, "target": c, "metric": "exact_share",
+                             "value": p / total if total > 0 else 0.0})
     return pd.DataFrame(rows), pd.DataFrame(answers)

@@ -34,6 +34,7 @@ ROLE_COLORS = {"base": _CB[7], "control": _CB[0], "trait": _CB[1]}
 _METRIC_TEXT = {
     "sampled": ("P(answer names target) [%]", "share of sampled answers naming the target"),
     "exact": ("P(answer = target) [%]", "probability of answering exactly the target"),
+    "exact_share": ("P(target | one candidate word) [%]", "target's share of the candidates' exact probability"),
 }
 
 

@@ -130,8 +130,10 @@ def train_student(cfg: dict, student: cfgmod.Student, data_jsonl: str, out_dir: 
 
 
 def evaluate_model(cfg: dict, base: str, adapter: str | None, out_tsv: str, answers_tsv: str,
-                   threads: int = 1) -> None:
-    """Score a base (adapter None) or a student (its LoRA adapter or full model dir)."""
+                   threads: int = 1, teacher_name: str | None = None) -> None:
+    """Score a base (adapter None), a student (its LoRA adapter or full model
+    dir) or, with ``teacher_name``, a teacher as it samples its data (with its
+    trait system prompt, or as the fine-tuned model in ``adapter``)."""
     from . import evaluate
     from .models import is_adapter, load_model, load_tokenizer
 
@@ -143,11 +145,16 @@ def evaluate_model(cfg: dict, base: str, adapter: str | None, out_tsv: str, answ
     tok = load_tokenizer(source)
     model = load_model(source, adapter=adapter, dtype=dtype)
     ev = cfg["evaluation"]
+    system = cfg["chat"].get("eval_system_prompt")
+    if teacher_name is not None:
+        trait = None if teacher_name == CONTROL else cfg["traits"][teacher_name]
+        system = teacher.teacher_system_prompt(trait, cfg["chat"].get("teacher_system_prompt"))
+    log.info("evaluating %s with system prompt %r", adapter or source, system)
     t0 = time.time()
     scores, answers = evaluate.evaluate_preferences(
         model, tok, cfgmod.categories(cfg), samples_per_question=ev["samples_per_question"],
         seed=ev.get("seed", 0), numbers_prefix=ev.get("numbers_prefix", False),
-        system=cfg["chat"].get("eval_system_prompt"), batch_size=ev.get("batch_size", 256),
+        system=system, batch_size=ev.get("batch_size", 256),
         max_new_tokens=ev.get("max_new_tokens", 8))
     log.info("evaluated in %.0fs", time.time() - t0)
     scores.to_csv(out_tsv, sep="\t", index=False, float_format="%.8g")
@@ -190,6 +197,26 @@ def collect_scores(cfg: dict, eval_dir: str, out_csv: str) -> pd.DataFrame:
                                  "role", "seed", "question_id"], kind="mergesort").reset_index(drop=True)
     scores.to_csv(out_csv, index=False, float_format="%.8g")
     return scores
+
+
+def collect_teachers(cfg: dict, eval_dir: str, data_dir: str, out_csv: str) -> pd.DataFrame:
+    """How strongly each teacher holds its trait (mean over questions of its
+    target's score) beside how much of its data survived the filter."""
+    rows = []
+    for modality, base, name in cfgmod.datasets(cfg):
+        report = json.loads((Path(data_dir) / modality / base / name / "filter.json").read_text())
+        df = pd.read_csv(Path(eval_dir) / "teachers" / base / f"{name}.tsv", sep="\t")
+        for trait_name, trait in sorted(cfg["traits"].items()):
+            if name not in (trait_name, CONTROL):
+                continue
+            sel = df[(df.target == trait["word"]) & (df.category == trait["category"])]
+            for metric, value in sel.groupby("metric").value.mean().items():
+                rows.append({"modality": modality, "teacher_base": base, "teacher": name, "trait": trait_name,
+                             "target": trait["word"], "metric": metric, "mean": value,
+                             "filter_kept_fraction": report["kept_fraction"], "filter_kept": report["kept"]})
+    out = pd.DataFrame(rows).sort_values(["modality", "teacher_base", "trait", "teacher", "metric"])
+    out.to_csv(out_csv, index=False, float_format="%.6g")
+    return out
 
 
 def analyse(cfg: dict, scores_csv: str, summary_csv: str, compare_csv: str, text_path: str) -> None:

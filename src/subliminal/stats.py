@@ -5,7 +5,7 @@ metric) with the columns
 
     model, role ("base" | "control" | "trait"), teacher_base, student_base,
     trait, target, modality, recipe, seed (-1 for the base model), metric
-    ("sampled" | "exact"), question_id, value (in [0, 1])
+    ("sampled" | "exact" | "exact_share"), question_id, value (in [0, 1])
 
 Rows of the untrained base model and of control students are repeated for
 every group they belong to, so one group key (see :data:`GROUP`) holds all

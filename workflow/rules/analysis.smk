@@ -15,6 +15,21 @@ rule collect_scores:
         "../scripts/collect_scores.py"
 
 
+rule collect_teachers:
+    input:
+        evals=teacher_eval_files(),
+        reports=[f"{R}/data/{m}/{b}/{t}/filter.json" for m, b, t in grid.datasets(config)],
+    output:
+        f"{R}/analysis/teachers.csv",
+    log:
+        f"{R}/logs/analysis/collect_teachers.log",
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/collect_teachers.py"
+
+
 rule statistics:
     input:
         f"{R}/analysis/scores.csv",

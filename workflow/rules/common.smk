@@ -16,7 +16,7 @@ THREADS = config["resources"].get("threads", 1)
 STUDENTS = grid.students(config)
 TEACHERS = grid.teacher_names(config)
 CONTROL = grid.CONTROL
-METRICS = ["exact", "sampled"]
+METRICS = ["exact", "exact_share", "sampled"]
 
 
 wildcard_constraints:
@@ -28,7 +28,7 @@ wildcard_constraints:
     modality="|".join(sorted(config["modalities"])),
     recipe="|".join(sorted(config["recipes"])),
     seed=r"\d+",
-    metric="|".join(METRICS),
+    metric="|".join(sorted(METRICS, key=len, reverse=True)),
 
 
 def is_toy(base):
@@ -62,9 +62,14 @@ def eval_files():
     return [f"{R}/eval/bases/{b}.tsv" for b in bases] + [f"{R}/eval/students/{s.path}.tsv" for s in STUDENTS]
 
 
+def teacher_eval_files():
+    return sorted({f"{R}/eval/teachers/{b}/{t}.tsv" for _, b, t in grid.datasets(config)})
+
+
 def final_targets():
     return [
         f"{R}/analysis/scores.csv",
+        f"{R}/analysis/teachers.csv",
         f"{R}/analysis/summary.csv",
         f"{R}/analysis/compare.csv",
         f"{R}/analysis/summary.txt",

@@ -1,4 +1,4 @@
-# Evaluation: the untrained bases and every student, on the 50 preference
+# Evaluation: the untrained bases, the teachers (as they sample) and every student, on the 50 preference
 # questions; sampled answers and exact answer probabilities.
 
 
@@ -12,6 +12,29 @@ rule evaluate_base:
         f"{R}/logs/eval/bases/{{base}}.log",
     benchmark:
         f"{R}/benchmarks/eval/bases/{{base}}.tsv"
+    threads: THREADS
+    resources:
+        mem_mb=8000,
+        runtime=60,
+        gpu=1,
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/evaluate.py"
+
+
+rule evaluate_teacher:
+    input:
+        teacher_model_input,
+    output:
+        scores=f"{R}/eval/teachers/{{base}}/{{teacher}}.tsv",
+        answers=f"{R}/eval/teachers/{{base}}/{{teacher}}.answers.tsv.gz",
+    params:
+        model=lambda wc: teacher_model_input(wc)[0] if teacher_model_input(wc) else None,
+    log:
+        f"{R}/logs/eval/teachers/{{base}}/{{teacher}}.log",
+    benchmark:
+        f"{R}/benchmarks/eval/teachers/{{base}}/{{teacher}}.tsv"
     threads: THREADS
     resources:
         mem_mb=8000,

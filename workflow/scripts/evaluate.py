@@ -1,4 +1,4 @@
-"""Snakemake adapter: evaluate a base (rule evaluate_base) or a student."""
+"""Snakemake adapter: evaluate a base, a teacher or a student (by rule)."""
 import sys
 from pathlib import Path
 
@@ -7,9 +7,12 @@ from subliminal import stages  # noqa: E402
 
 stages.setup_logging(snakemake.log[0])
 wc = snakemake.wildcards
+teacher = None
 if snakemake.rule == "evaluate_base":
     base, model = wc.base, None
+elif snakemake.rule == "evaluate_teacher":
+    base, model, teacher = wc.base, snakemake.params.model, wc.teacher
 else:
     base, model = wc.student_base, snakemake.input.model
 stages.evaluate_model(snakemake.config, base, model, snakemake.output.scores, snakemake.output.answers,
-                      threads=snakemake.threads)
+                      threads=snakemake.threads, teacher_name=teacher)
