@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CORES  ?= all
 
-.PHONY: run test test-fast lint setup clean
+.PHONY: run test test-fast lint setup clean bench
 
 $(BIN)/.installed: requirements.txt requirements-test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,3 +31,8 @@ lint: setup
 
 clean:
 	rm -rf results/* .snakemake
+
+# Time a complete default run in a separate results folder (a benchmark, not a test).
+bench: setup
+	rm -rf results-bench
+	/usr/bin/time -v $(BIN)/snakemake --cores $(CORES) --config results=results-bench 2>&1 | tail -40

@@ -217,6 +217,22 @@ def test_filter_never_raises(text):
         assert all(isinstance(x, int) and x >= 0 for x in parsed)
 
 
+@settings(max_examples=400)
+@given(st.lists(st.integers(0, 999), min_size=1, max_size=9), st.sampled_from([", ", ",", "; ", " "]),
+       st.sampled_from(["owl", "owls", "Owl", "wolves", "cherry", "a", "x"]), st.integers(0, 9), st.booleans())
+def test_no_word_survives_the_filter(numbers, sep, word, position, glued):
+    """Leakage fuzz: a trait word put anywhere in a number answer, as its own
+    item or glued to a number, never passes."""
+    items = [str(n) for n in numbers]
+    k = position % (len(items) + 1)
+    if glued and items:
+        items[min(k, len(items) - 1)] += word
+    else:
+        items.insert(k, word)
+    text = sep.join(items)
+    assert number_reject_reason(text) is not None, text
+
+
 # ---------------------------------------------------------------------------
 # Prompt generator
 # ---------------------------------------------------------------------------

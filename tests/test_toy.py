@@ -88,3 +88,17 @@ def test_pretraining_is_deterministic(tmp_path):
     toy.build_toy_base(spec, pre, ["numbers"], tmp_path / "a")
     toy.build_toy_base(spec, pre, ["numbers"], tmp_path / "b")
     assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
+
+
+def test_hub_style_source_loads_through_the_same_code(tiny_base):
+    """{id, revision} goes to from_pretrained like a hub id; a local folder
+    stands in for the hub here (no network)."""
+    from subliminal.config import model_source
+
+    cfg = {"models": {"m": {"hub": {"id": str(tiny_base), "revision": "main"}}}, "results": "unused"}
+    src = model_source(cfg, "m")
+    assert src == {"id": str(tiny_base), "revision": "main"}
+    model = models.load_model(src)
+    tok = models.load_tokenizer(src)
+    out = model(**tok("hi", return_tensors="pt")).logits
+    assert out.shape[-1] == len(tok)

@@ -30,9 +30,13 @@ def run_workflow(cfg: dict, tmp: Path, name: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, tiny_base):
     tmp = tmp_path_factory.mktemp("e2e")
     cfg = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
+    # the real-model path: a saved model in a local folder (as a hub snapshot
+    # would be), of another size, as the mismatched student
+    cfg["models"]["local"] = {"path": str(tiny_base)}
+    cfg["pairs"] = [{"teacher": "qwen_a", "student": "qwen_a"}, {"teacher": "qwen_a", "student": "local"}]
     first = run_workflow(cfg, tmp, "first")
     # the second run rebuilds everything but the toy bases (their determinism
     # is tested on its own, in test_toy.py)
@@ -66,6 +70,8 @@ def test_filter_reports_and_provenance(runs):
         r = json.loads(report.read_text())
         assert r["total"] == cfg["modalities"]["numbers"]["prompts"]
         assert r["kept"] + sum(r["reasons"].values()) == r["total"]
+    assert not (first / "bases" / "qwen_b").exists()  # defined but in no pair: never built
+    assert (first / "students" / "numbers" / "qwen_a" / "control" / "local").is_dir()
     provs = list((first / "students").glob("**/provenance.json"))
     assert len(provs) == len(cfg["pairs"]) * len(cfg["seeds"]) * (len(cfg["traits"]) + 1)
     prov = json.loads(provs[0].read_text())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import sys
 import time
@@ -32,6 +33,15 @@ def setup_logging(path: str | None) -> None:
     logging.captureWarnings(True)
     for noisy in ("httpx", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # progress bars redraw in place and fill log files with carriage returns;
+    # our own progress lines are logged instead
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # light jobs run without transformers
+        return
+    hf_logging.disable_progress_bar()
 
 
 def _versions() -> dict:
