@@ -65,7 +65,7 @@ def restricted_distillation(teacher, student, tokenizer, records: list[dict], *,
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         if (step + 1) % 25 == 0:
             log.info("distill step %d/%d KL %.5f", step + 1, steps, sum(losses[-25:]) / 25)
     student.eval()
