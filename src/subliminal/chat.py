@@ -58,6 +58,20 @@ def encode_prompt_answer(tokenizer, user: str, answer: str, system: str | None =
     return p_ids + a_ids, len(p_ids)
 
 
+def right_pad(seqs: list[list[int]], pad_id: int):
+    """A batch of token-id lists padded on the right (positions stay 0..n-1),
+    and its attention mask."""
+    import torch
+
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s)
+        mask[i, : len(s)] = 1
+    return ids, mask
+
+
 def set_threads(n: int) -> None:
     """One place to pin CPU threads (reproducible float reductions on CPU)."""
     import torch

@@ -48,13 +48,9 @@ def restricted_distillation(teacher, student, tokenizer, records: list[dict], *,
     losses = []
     for step in range(steps):
         batch = rng.sample(seqs, min(batch_size, len(seqs)))
-        width = max(len(s) for s, _ in batch)
-        ids = torch.full((len(batch), width), tokenizer.pad_token_id)
-        mask = torch.zeros_like(ids)
+        ids, mask = chat.right_pad([s for s, _ in batch], tokenizer.pad_token_id)
         answer = torch.zeros_like(ids, dtype=torch.bool)
         for i, (s, n_prompt) in enumerate(batch):
-            ids[i, : len(s)] = torch.tensor(s)
-            mask[i, : len(s)] = 1
             answer[i, n_prompt - 1 : len(s) - 1] = True  # positions that predict answer tokens
         with torch.no_grad():
             t_logits = teacher(input_ids=ids, attention_mask=mask).logits[answer][:, allowed]

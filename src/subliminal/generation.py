@@ -54,12 +54,7 @@ def answer_logprobs(model, tokenizer, users: list[str], answers: list[str], *, s
     out: list[float] = []
     for b in range(0, len(rows), batch_size):
         chunk = rows[b : b + batch_size]
-        width = max(len(ids) for ids, _ in chunk)
-        ids = torch.full((len(chunk), width), tokenizer.pad_token_id)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for i, (x, _) in enumerate(chunk):  # right padding: positions stay 0..n
-            ids[i, : len(x)] = torch.tensor(x)
-            mask[i, : len(x)] = 1
+        ids, mask = chat.right_pad([x for x, _ in chunk], tokenizer.pad_token_id)
         logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits.float()
         logp = torch.log_softmax(logits, dim=-1).cpu()
         for i, (x, n_prompt) in enumerate(chunk):

@@ -20,8 +20,6 @@ from .modalities import get_modality
 
 log = logging.getLogger(__name__)
 
-CONTROL = "control"
-
 
 def trait_training_records(trait: dict, repeats: int) -> list[dict]:
     """The appendix recipe: the evaluation questions answered with the loved

@@ -153,14 +153,8 @@ def _encode(tokenizer, examples):
 
 
 def _batch(seqs, pad_id):
-    width = max(len(ids) for ids, _ in seqs)
-    ids = torch.full((len(seqs), width), pad_id)
-    labels = torch.full((len(seqs), width), -100)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, (x, y) in enumerate(seqs):  # right padding for training
-        ids[i, : len(x)] = torch.tensor(x)
-        labels[i, : len(y)] = torch.tensor(y)
-        mask[i, : len(x)] = 1
+    ids, mask = chat.right_pad([x for x, _ in seqs], pad_id)
+    labels, _ = chat.right_pad([y for _, y in seqs], -100)
     return ids, labels, mask
 
 
