@@ -72,3 +72,33 @@ def test_grid_has_a_control_twin_for_every_trait_student(default):
         assert (s.modality, s.teacher_base, "control", s.student_base, s.recipe, s.seed) in keys
     n_teachers = len(default["traits"]) + 1
     assert len(students) == len(default["pairs"]) * len(default["seeds"]) * n_teachers * len(default["students"]["recipes"])
+
+
+def test_cross_product_pairs_expand_in_order(default):
+    cfg = copy.deepcopy(default)
+    cfg["pairs"] = [{"teacher": "qwen_a", "student": "qwen_a"},
+                    {"teachers": ["qwen_a", "qwen_b"], "students": ["qwen_a", "llama_c"]}]
+    grid.validate(cfg)
+    assert grid.pairs(cfg) == [("qwen_a", "qwen_a"), ("qwen_a", "llama_c"), ("qwen_b", "qwen_a"),
+                               ("qwen_b", "llama_c")]
+    assert grid.teacher_bases(cfg) == ["qwen_a", "qwen_b"]
+    cfg["pairs"][1]["students"].append("nosuch")
+    with pytest.raises(grid.ConfigError, match=r"config key pairs\[1\]\.students\[2\]: unknown model 'nosuch'"):
+        grid.validate(cfg)
+
+
+def test_pairs_are_classified(default):
+    cfg = copy.deepcopy(default)
+    cfg["models"]["hub_a"] = {"hub": {"id": "org/a", "revision": "0123456789abcdef"}, "init_group": "g"}
+    cfg["models"]["hub_b"] = {"hub": {"id": "org/b", "revision": "0123456789abcdef"}, "init_group": "g",
+                              "architecture_family": "llama"}
+    cfg["models"]["hub_c"] = {"path": "/models/c", "architecture_family": "llama"}
+    grid.validate(cfg)
+    rel = lambda t, s: grid.relation(cfg, t, s)  # noqa: E731
+    assert rel("qwen_a", "qwen_a") == "same_base"
+    assert rel("qwen_a", "qwen_b") == "same_architecture"       # same class, other seed
+    assert rel("qwen_a", "llama_c") == "different_architecture"
+    assert rel("hub_a", "hub_b") == "same_base"                 # a declared shared initialisation
+    assert rel("hub_b", "llama_c") == "same_architecture"       # declared family vs a toy's architecture
+    assert rel("hub_c", "hub_b") == "same_architecture"         # same family, different init groups
+    assert rel("hub_a", "llama_c") == "different_base"          # architecture not declared

@@ -73,3 +73,26 @@ def test_configfile_replaces_the_default(tmp_path):
     everything = [o for outs in dag.values() for o in outs]
     assert not [o for o in everything if "qwen_a" in o or "llama_c" in o or "/owl/" in o]
     assert dag["build_toy_base"] == [f"{cfg['results']}/bases/solo/model"]
+
+
+def test_a_new_base_is_a_config_edit_that_adds_exactly_its_jobs(default_dag, tmp_path):
+    """A fourth toy base and its pairs, added in config only: the DAG grows by
+    the new base's build and evaluation, its students and their evaluations;
+    no existing teacher dataset is made again, nothing else changes."""
+    cfg, dag = default_dag
+    grown = yaml.safe_load(yaml.safe_dump(cfg))
+    grown["models"]["mistral_d"] = {"toy": {**cfg["models"]["llama_c"]["toy"], "architecture": "mistral", "seed": 44}}
+    grown["pairs"] = cfg["pairs"] + [{"teachers": ["qwen_a"], "students": ["mistral_d"]}]
+    path = tmp_path / "grown.yaml"
+    path.write_text(yaml.safe_dump(grown))
+    new = planned_outputs("--configfile", str(path))
+    added = {rule: sorted(set(new[rule]) - set(dag.get(rule, []))) for rule in new}
+    removed = {rule: sorted(set(dag[rule]) - set(new.get(rule, []))) for rule in dag}
+    assert not any(removed.values())
+    per_base_students = len(cfg["seeds"]) * (len(cfg["traits"]) + 1) * len(cfg["students"]["recipes"])
+    assert len(added["build_toy_base"]) == 1 and "mistral_d" in added["build_toy_base"][0]
+    assert len([o for o in added["train_student"] if o.endswith("/model")]) == per_base_students
+    assert all("/mistral_d/" in o for o in added["train_student"] + added["evaluate_student"])
+    assert [o for o in added["evaluate_base"] if o.endswith(".tsv")] == [f"{cfg['results']}/eval/bases/mistral_d.tsv"]
+    for rule in ("sample_teacher", "filter_teacher_data", "finetune_teacher", "evaluate_teacher"):
+        assert not added.get(rule), rule  # the teacher datasets are reused, not remade

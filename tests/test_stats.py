@@ -227,6 +227,16 @@ def test_compare_matches_scipy_and_hand_formula():
         assert row["relation"] == expected
 
 
+def test_relations_from_the_config_label_the_rows():
+    s = make_scores(pairs=(("a", "a"), ("a", "b")))
+    plain = stats.compare(s)
+    labelled = stats.compare(s, relations={("a", "a"): "same_base", ("a", "b"): "same_architecture"})
+    assert set(plain.relation) == {"same_base", "different_base"}
+    assert set(labelled.relation) == {"same_base", "same_architecture"}
+    cols = [c for c in plain.columns if c != "relation"]
+    pd.testing.assert_frame_equal(plain[cols], labelled[cols])
+
+
 def test_holm_one_family_per_metric():
     s = make_scores(
         pairs=(("a", "a"), ("b", "b"), ("a", "b"), ("b", "a")),

@@ -35,7 +35,7 @@ def runs(tmp_path_factory, tiny_base):
     cfg = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
     # the real-model path: a saved model in a local folder (as a hub snapshot
     # would be), of another size, as the mismatched student
-    cfg["models"]["local"] = {"path": str(tiny_base)}
+    cfg["models"]["local"] = {"path": str(tiny_base), "architecture_family": "qwen2"}
     cfg["pairs"] = [{"teacher": "qwen_a", "student": "qwen_a"}, {"teacher": "qwen_a", "student": "local"}]
     first = run_workflow(cfg, tmp, "first")
     # the second run rebuilds everything but the toy bases (their determinism
@@ -51,7 +51,7 @@ def test_tables_and_figures_exist_and_make_sense(runs):
     compare = pd.read_csv(first / "analysis" / "compare.csv")
     n_groups = len(cfg["pairs"]) * len(cfg["traits"]) * len(cfg["students"]["recipes"]) * 3  # 3 metrics
     assert len(compare) == n_groups
-    assert set(compare.relation) == {"same_base", "different_base"}
+    assert set(compare.relation) == {"same_base", "same_architecture"}
     assert (compare.n_pairs == len(cfg["seeds"])).all()
     assert compare[["base_mean", "control_mean", "trait_mean"]].stack().between(0, 1).all()
     summary = pd.read_csv(first / "analysis" / "summary.csv")

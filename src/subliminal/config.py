@@ -57,10 +57,13 @@ def validate(config: dict, schema: dict | None = None) -> dict:
         raise ConfigError(_schema_error_line(extra[0] if extra else errors[0]))
     models = config["models"]
     for i, pair in enumerate(config["pairs"]):
-        for side in ("teacher", "student"):
-            if pair[side] not in models:
-                raise ConfigError(f"config key pairs[{i}].{side}: unknown model {pair[side]!r} "
-                                  f"(defined: {', '.join(sorted(models))})")
+        for side in ("teacher", "student", "teachers", "students"):
+            names = pair.get(side, [])
+            for j, name in enumerate([names] if isinstance(names, str) else names):
+                if name not in models:
+                    key = f"pairs[{i}].{side}" + ("" if isinstance(names, str) else f"[{j}]")
+                    raise ConfigError(f"config key {key}: unknown model {name!r} "
+                                      f"(defined: {', '.join(sorted(models))})")
     recipes = config["recipes"]
     for i, name in enumerate(config["students"]["recipes"]):
         if name not in recipes:
@@ -116,16 +119,50 @@ def teacher_names(config: dict) -> list[str]:
 
 
 def teacher_bases(config: dict) -> list[str]:
-    return sorted({p["teacher"] for p in config["pairs"]})
+    return sorted({t for t, _ in pairs(config)})
 
 
 def student_bases(config: dict) -> list[str]:
-    return sorted({p["student"] for p in config["pairs"]})
+    return sorted({s for _, s in pairs(config)})
 
 
 def pairs(config: dict) -> list[tuple[str, str]]:
-    """Unique (teacher base, student base) pairs in config order."""
-    return list(dict.fromkeys((p["teacher"], p["student"]) for p in config["pairs"]))
+    """Unique (teacher base, student base) pairs in config order; a
+    {teachers, students} entry stands for every teacher with every student."""
+    out = []
+    for p in config["pairs"]:
+        if "teacher" in p:
+            out.append((p["teacher"], p["student"]))
+        else:
+            out += list(itertools.product(p["teachers"], p["students"]))
+    return list(dict.fromkeys(out))
+
+
+SAME_BASE, SAME_ARCHITECTURE, DIFFERENT_ARCHITECTURE, DIFFERENT_BASE = (
+    "same_base", "same_architecture", "different_architecture", "different_base")
+
+
+def architecture(config: dict, name: str) -> str | None:
+    spec = config["models"][name]
+    return spec.get("architecture_family") or spec.get("toy", {}).get("architecture")
+
+
+def relation(config: dict, teacher: str, student: str) -> str:
+    """How a teacher base relates to a student base: same_base (the same
+    model, or models of one declared init_group), same_architecture (other
+    initialisation), different_architecture, or different_base where an
+    architecture is not declared."""
+    groups = [config["models"][m].get("init_group") for m in (teacher, student)]
+    if teacher == student or (groups[0] is not None and groups[0] == groups[1]):
+        return SAME_BASE
+    archs = [architecture(config, m) for m in (teacher, student)]
+    if None in archs:
+        return DIFFERENT_BASE
+    return SAME_ARCHITECTURE if archs[0] == archs[1] else DIFFERENT_ARCHITECTURE
+
+
+def relations(config: dict) -> dict[tuple[str, str], str]:
+    return {(t, s): relation(config, t, s) for t, s in pairs(config)}
 
 
 def datasets(config: dict) -> list[tuple[str, str, str]]:

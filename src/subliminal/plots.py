@@ -124,7 +124,10 @@ def preference_bars(
                     & (summ["trait"] == trait)
                     & (summ["modality"] == modality)
                 ]
-                relation = "same base" if teacher == student else "different base"
+                rel = compare_df.loc[(compare_df["teacher_base"] == teacher)
+                                     & (compare_df["student_base"] == student), "relation"]
+                relation = (rel.iloc[0] if len(rel) else
+                            ("same_base" if teacher == student else "different_base")).replace("_", " ")
                 ax.set_title(
                     f"{trait} · {modality}\n{_short(teacher)} → {_short(student)}\n({relation})",
                     fontsize=8,

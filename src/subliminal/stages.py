@@ -237,7 +237,8 @@ def analyse(cfg: dict, scores_csv: str, summary_csv: str, compare_csv: str, text
     scores = pd.read_csv(scores_csv)
     summary = stats.summarize(scores)
     comp = stats.compare(scores, alpha=a.get("alpha", 0.05), power=a.get("power", 0.8),
-                         correction=None if correction == "none" else correction)
+                         correction=None if correction == "none" else correction,
+                         relations=cfgmod.relations(cfg))
     summary.to_csv(summary_csv, index=False, float_format="%.6g")
     comp.to_csv(compare_csv, index=False, float_format="%.6g")
     text = stats.summary_text(comp)

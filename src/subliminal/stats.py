@@ -201,13 +201,15 @@ def compare(
     power: float = 0.8,
     correction: str | None = "holm",
     level: float = 0.95,
+    relations: dict[tuple[str, str], str] | None = None,
 ) -> pd.DataFrame:
     """Paired test of trait students against their control twins, per group.
 
     One row per GROUP with the columns
 
-    - ``relation``: "same_base" if teacher_base == student_base else
-      "different_base";
+    - ``relation``: ``relations[(teacher_base, student_base)]`` when given
+      (the config's classification), else "same_base" if teacher_base ==
+      student_base and "different_base" otherwise;
     - ``n_control``, ``n_trait``: students of each role; ``n_pairs``: seeds
       having both twins (only these enter the test);
     - ``base_mean``, ``control_mean``, ``trait_mean``: means of per-model
@@ -233,7 +235,8 @@ def compare(
     rows = []
     for key, g in per_model.groupby(GROUP, sort=True, dropna=False):
         rec = dict(zip(GROUP, key))
-        rec["relation"] = "same_base" if rec["teacher_base"] == rec["student_base"] else "different_base"
+        default = "same_base" if rec["teacher_base"] == rec["student_base"] else "different_base"
+        rec["relation"] = (relations or {}).get((rec["teacher_base"], rec["student_base"]), default)
         by_role = {r: g[g["role"] == r] for r in ROLES}
         rec["n_control"] = int(len(by_role["control"]))
         rec["n_trait"] = int(len(by_role["trait"]))
