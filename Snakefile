@@ -26,9 +26,11 @@ include: "workflow/rules/teacher_data.smk"
 include: "workflow/rules/students.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/auxlogit.smk"
 
 
-# --- final targets: the statistics table, the summary and the figures
+# --- final targets: the statistics tables, the summary and the figures
+#     (and the auxiliary-logit branch when the config has an `auxlogit` section)
 rule all:
     input:
         final_targets(),

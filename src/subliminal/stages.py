@@ -250,3 +250,20 @@ def figures(summary_csv: str, compare_csv: str, metric: str, out_paths: list[str
     from . import plots
 
     plots.preference_bars(pd.read_csv(summary_csv), pd.read_csv(compare_csv), metric, out_paths)
+
+
+def auxlogit(cfg: dict, accuracy_csv: str, summary_csv: str, threads: int = 1) -> None:
+    from . import auxlogit as aux
+
+    chat.set_threads(threads)
+    acc = aux.run(cfg["auxlogit"])
+    summary = aux.summarize(acc)
+    acc.to_csv(accuracy_csv, index=False, float_format="%.6g")
+    summary.to_csv(summary_csv, index=False, float_format="%.6g")
+    log.info("\n%s\nWelch t=%.3f p=%.3g", summary.to_string(), summary.attrs["welch_t"], summary.attrs["welch_p"])
+
+
+def auxlogit_figure(summary_csv: str, out_paths: list[str]) -> None:
+    from . import auxlogit as aux
+
+    aux.figure(pd.read_csv(summary_csv), out_paths)

@@ -1,0 +1,36 @@
+# The auxiliary-logit experiment (the paper's MNIST result): its own branch,
+# independent of the language-model grid.
+
+
+rule auxlogit:
+    output:
+        accuracy=f"{R}/auxlogit/accuracy.csv",
+        summary=f"{R}/auxlogit/summary.csv",
+    log:
+        f"{R}/logs/auxlogit/auxlogit.log",
+    benchmark:
+        f"{R}/benchmarks/auxlogit.tsv"
+    threads: THREADS
+    resources:
+        mem_mb=4000,
+        runtime=30,
+        gpu=0,
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/auxlogit.py"
+
+
+rule auxlogit_figure:
+    input:
+        f"{R}/auxlogit/summary.csv",
+    output:
+        png=f"{R}/figures/auxlogit.png",
+        pdf=f"{R}/figures/auxlogit.pdf",
+    log:
+        f"{R}/logs/figures/auxlogit.log",
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/auxlogit_figure.py"
