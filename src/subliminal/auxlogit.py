@@ -101,12 +101,23 @@ def _batches(n: int, batch_size: int, models: int, gen: torch.Generator):
         yield perm[:, start : start + batch_size]
 
 
+def _trainable_copy(net: MLPs, lr: float, seed: int):
+    """A copy of ``net`` with gradients on, its Adam optimiser, and the
+    generator that draws its batches."""
+    net = net.clone()
+    opt = torch.optim.Adam([p.requires_grad_() for p in net.parameters()], lr=lr)
+    return net, opt, torch.Generator().manual_seed(seed)
+
+
+def _frozen(net: MLPs) -> MLPs:
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
 def train_teachers(net: MLPs, x, y, *, epochs: int, lr: float, batch_size: int, seed: int) -> MLPs:
     """Cross-entropy on the class logits only (the auxiliary logits get no gradient)."""
-    net = net.clone()
-    params = [p.requires_grad_() for p in net.parameters()]
-    opt = torch.optim.Adam(params, lr=lr)
-    gen = torch.Generator().manual_seed(seed)
+    net, opt, gen = _trainable_copy(net, lr, seed)
     m = net.ws[0].shape[0]
     for epoch in range(epochs):
         for idx in _batches(len(x), batch_size, m, gen):
@@ -117,19 +128,14 @@ def train_teachers(net: MLPs, x, y, *, epochs: int, lr: float, batch_size: int, 
             opt.step()
         if (epoch + 1) % 10 == 0 or epoch + 1 == epochs:
             log.info("teachers epoch %d/%d loss %.4f", epoch + 1, epochs, loss.item() / m)
-    for p in params:
-        p.requires_grad_(False)
-    return net
+    return _frozen(net)
 
 
 def distill_aux(student: MLPs, teacher: MLPs, *, steps: int, lr: float, batch_size: int, seed: int,
                 in_dim: int, noise: str = "normal") -> MLPs:
     """Train each student on noise to match its teacher's auxiliary logits
     only: KL(softmax(teacher aux) || softmax(student aux))."""
-    student = student.clone()
-    params = [p.requires_grad_() for p in student.parameters()]
-    opt = torch.optim.Adam(params, lr=lr)
-    gen = torch.Generator().manual_seed(seed)
+    student, opt, gen = _trainable_copy(student, lr, seed)
     m = student.ws[0].shape[0]
     for step in range(steps):
         shape = (m, batch_size, in_dim)
@@ -143,9 +149,7 @@ def distill_aux(student: MLPs, teacher: MLPs, *, steps: int, lr: float, batch_si
         opt.step()
         if (step + 1) % 500 == 0 or step + 1 == steps:
             log.info("students step %d/%d KL %.5f", step + 1, steps, loss.item() / m)
-    for p in params:
-        p.requires_grad_(False)
-    return student
+    return _frozen(student)
 
 
 @torch.no_grad()
