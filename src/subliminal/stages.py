@@ -64,6 +64,12 @@ def _device_dtype(cfg: dict) -> str:
     return cfg["resources"].get("gpu_dtype", "bfloat16") if torch.cuda.is_available() else "float32"
 
 
+def _teacher_system(cfg: dict, teacher_name: str) -> str | None:
+    """The system prompt a teacher (a trait name or CONTROL) samples with."""
+    trait = None if teacher_name == CONTROL else cfg["traits"][teacher_name]
+    return teacher.teacher_system_prompt(trait, cfg["chat"].get("teacher_system_prompt"))
+
+
 # ----------------------------------------------------------------------------- stages
 
 
@@ -94,8 +100,7 @@ def sample_teacher(cfg: dict, modality: str, base: str, teacher_name: str, teach
     from .models import load_model, load_tokenizer
 
     chat.set_threads(threads)
-    trait = None if teacher_name == CONTROL else cfg["traits"][teacher_name]
-    system = teacher.teacher_system_prompt(trait, cfg["chat"].get("teacher_system_prompt"))
+    system = _teacher_system(cfg, teacher_name)
     mcfg = cfg["modalities"][modality]
     tok = load_tokenizer(teacher_model)
     model = load_model(teacher_model, dtype=_device_dtype(cfg))
@@ -157,8 +162,7 @@ def evaluate_model(cfg: dict, base: str, adapter: str | None, out_tsv: str, answ
     ev = cfg["evaluation"]
     system = cfg["chat"].get("eval_system_prompt")
     if teacher_name is not None:
-        trait = None if teacher_name == CONTROL else cfg["traits"][teacher_name]
-        system = teacher.teacher_system_prompt(trait, cfg["chat"].get("teacher_system_prompt"))
+        system = _teacher_system(cfg, teacher_name)
     log.info("evaluating %s with system prompt %r", adapter or source, system)
     t0 = time.time()
     scores, answers = evaluate.evaluate_preferences(

@@ -30,7 +30,7 @@ rule evaluate_teacher:
         scores=f"{R}/eval/teachers/{{base}}/{{teacher}}.tsv",
         answers=f"{R}/eval/teachers/{{base}}/{{teacher}}.answers.tsv.gz",
     params:
-        model=lambda wc: teacher_model_input(wc)[0] if teacher_model_input(wc) else None,
+        model=lambda wc: next(iter(teacher_model_input(wc)), None),
     log:
         f"{R}/logs/eval/teachers/{{base}}/{{teacher}}.log",
     benchmark:
