@@ -1,0 +1,563 @@
+#!/usr/bin/env python
+"""Throughput of the paper-scale student and teacher on one accelerator.
+
+Builds a model with the architecture of Qwen2.5-7B-Instruct (its config is
+written out below, so nothing is fetched and no weights are needed: the
+weights are randomly initialised, which costs the same FLOPs as trained ones),
+then
+
+1. samples it as a teacher, with Hugging Face ``generate`` exactly as
+   ``subliminal.generation.sample`` calls it (batched, left padding,
+   temperature 1, top_k=0, top_p=1.0), and reports generated tokens per second;
+2. trains it as a student with the workflow's stack (TRL ``SFTTrainer`` over a
+   peft LoRA model: rank 8, alpha 8 on q,k,v,o,gate,up,down, completion-only
+   loss, bf16 on a GPU, the paper's batch of 22 x 3 accumulation), times a
+   number of optimizer steps after a few warm-up steps, and reports tokens per
+   second and the model FLOPs utilisation (MFU).
+
+Data. The paper's student data are number sequences: a chat prompt of roughly
+60-80 tokens and a completion of 30-40 tokens. We hand TRL *pre-tokenized*
+examples (``input_ids`` + ``completion_mask``: random token ids with those
+lengths), which TRL takes as they are, instead of text and a 150k-entry BPE
+tokenizer we would have to download. TRL still wants a ``processing_class``
+for its padding and end-of-sequence tokens, so we build a small word-level
+tokenizer that knows only those special tokens, at Qwen's ids (151643 and
+151645 for the 7B preset). Token values do not change the arithmetic.
+
+Tokens counted. A forward pre-hook on the model reads every micro-batch's
+attention mask: "tokens" are the non-padding tokens processed (what the data
+set holds), "padded tokens" what was computed including right padding.
+
+FLOP accounting, per non-padding token of a training step (forward and
+backward), with N = the weights of all matrix products (attention and MLP
+projections of every layer and the output head; the input embedding is a
+lookup and costs none):
+
+* forward 2N; backward 2N for the gradients of the activations; no weight
+  gradients for the frozen base, so LoRA training costs 4N, not 6N;
+* LoRA adapters: 2 n_lora forward + 4 n_lora backward (activation and weight
+  gradients), n_lora = r (d_in + d_out) summed over adapted projections;
+* attention scores and weighted values: 4 L d_attn T per token forward for a
+  sequence of T tokens (full square, as the PaLM appendix counts it), twice
+  that backward, so 12 L d_attn T^2 per sequence.
+
+We also report the usual "6N" number (6N per token + the same attention term,
+i.e. full fine-tuning arithmetic) for comparison with published MFUs. The
+work the hardware does on padding, in the first layer's unneeded input
+gradients, norms, rotary embeddings, softmax and the optimizer is not counted
+as useful work. MFU = useful FLOP/s / peak FLOP/s, with peak the vendor's
+dense bf16 figure for the card (table below, or ``--peak-tflops``) and,
+separately, an 8192^3 bf16 matrix product measured on the spot (what a
+single large GEMM actually reaches on this card).
+
+Run on a GPU (defaults: the 7B preset, bf16, 200 timed steps)::
+
+    python benchmarks/gpu_throughput.py --out benchmarks/out/h100.json
+
+and on a CPU at a toy size (what the tests run)::
+
+    python benchmarks/gpu_throughput.py --size tiny --steps 3 --out /tmp/t.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+# Qwen/Qwen2.5-7B-Instruct's config.json (the fields that shape the network).
+QWEN25_7B = dict(
+    vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
+    num_attention_heads=28, num_key_value_heads=4, max_position_embeddings=32768,
+    rope_theta=1_000_000.0, rms_norm_eps=1e-6, tie_word_embeddings=False, hidden_act="silu",
+    initializer_range=0.02, attention_dropout=0.0, use_sliding_window=False,
+    bos_token_id=151643, eos_token_id=151645, pad_token_id=151643,
+)
+# The same architecture at a size a 2-core CPU trains in seconds.
+TINY = dict(QWEN25_7B, vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, bos_token_id=509, eos_token_id=511, pad_token_id=509)
+PRESETS = {"qwen2.5-7b": QWEN25_7B, "tiny": TINY}
+
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+# Dense (no sparsity) bf16 tensor-core peaks from the vendors' data sheets,
+# TFLOP/s; the first name contained in torch's device name wins.
+PEAK_BF16_TFLOPS = [
+    ("H100 PCIe", 756.0),
+    ("H100 NVL", 835.5),
+    ("H100", 989.4),   # SXM (the "H100 80GB HBM3")
+    ("H200", 989.4),   # the same chip as H100 SXM, more memory
+    ("GH200", 989.4),
+    ("A100", 312.0),
+    ("L40S", 362.1),
+    ("A10G", 70.0),
+]
+
+
+# ---------------------------------------------------------------- arithmetic
+def projection_shapes(cfg: dict) -> dict[str, tuple[int, int]]:
+    """(d_in, d_out) of each matrix in one decoder layer of a Qwen2/Llama block."""
+    d = cfg["hidden_size"]
+    head_dim = d // cfg["num_attention_heads"]
+    q_out = cfg["num_attention_heads"] * head_dim
+    kv_out = cfg["num_key_value_heads"] * head_dim
+    inter = cfg["intermediate_size"]
+    return {"q_proj": (d, q_out), "k_proj": (d, kv_out), "v_proj": (d, kv_out), "o_proj": (q_out, d),
+            "gate_proj": (d, inter), "up_proj": (d, inter), "down_proj": (inter, d)}
+
+
+def param_counts(cfg: dict) -> dict[str, int]:
+    """Parameters by hand from the config (Qwen2: biases on q, k, v only; two
+    RMSNorms per layer and one at the end; untied output head unless tied)."""
+    d, L, V = cfg["hidden_size"], cfg["num_hidden_layers"], cfg["vocab_size"]
+    shapes = projection_shapes(cfg)
+    matrices = sum(i * o for i, o in shapes.values())
+    biases = sum(shapes[k][1] for k in ("q_proj", "k_proj", "v_proj"))
+    per_layer = matrices + biases + 2 * d
+    head = 0 if cfg["tie_word_embeddings"] else V * d
+    return {
+        "total": V * d + L * per_layer + d + head,
+        "embedding": V * d,
+        "per_layer": per_layer,
+        "matmul": L * matrices + V * d,  # N of the FLOP count: layer matrices + output head
+    }
+
+
+def lora_param_count(cfg: dict, rank: int, targets=LORA_TARGETS) -> int:
+    shapes = projection_shapes(cfg)
+    return cfg["num_hidden_layers"] * sum(rank * (shapes[t][0] + shapes[t][1]) for t in targets)
+
+
+def training_flops(cfg: dict, lengths: list[int], rank: int, targets=LORA_TARGETS) -> dict[str, float]:
+    """Useful FLOPs of one pass (forward + backward) over sequences of these
+    (non-padding) lengths: LoRA on a frozen base, and the 6N convention."""
+    n = param_counts(cfg)["matmul"]
+    n_lora = lora_param_count(cfg, rank, targets)
+    d_attn = cfg["hidden_size"]  # heads x head_dim
+    tokens = sum(lengths)
+    attention = 12 * cfg["num_hidden_layers"] * d_attn * sum(t * t for t in lengths)
+    return {"lora": (4 * n + 6 * n_lora) * tokens + attention, "six_n": 6 * n * tokens + attention}
+
+
+def peak_from_table(device_name: str) -> float | None:
+    for key, tflops in PEAK_BF16_TFLOPS:
+        if key.lower() in device_name.lower():
+            return tflops
+    return None
+
+
+# ---------------------------------------------------------------- building blocks
+def build_model(cfg: dict, device: str, dtype: torch.dtype):
+    """A randomly initialised Qwen2ForCausalLM created directly on the device."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    config = Qwen2Config(**cfg)
+    with torch.device(device):
+        model = Qwen2ForCausalLM._from_config(config, dtype=dtype)
+    return model
+
+
+def build_tokenizer(cfg: dict):
+    """A word-level tokenizer holding only the special tokens, at the config's
+    ids: all TRL needs from it with pre-tokenized data (pad and end of turn)."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<|endoftext|>": cfg["pad_token_id"], "<|im_end|>": cfg["eos_token_id"]}
+    tok = Tokenizer(WordLevel(vocab=vocab, unk_token="<|endoftext|>"))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<|endoftext|>", eos_token="<|im_end|>",
+                                   unk_token="<|endoftext|>")
+
+
+def synthetic_examples(n: int, cfg: dict, prompt_len: tuple[int, int], completion_len: tuple[int, int],
+                       seed: int) -> list[dict]:
+    """Pre-tokenized prompt-completion examples; each completion ends with the
+    end-of-turn token, as the chat template's would."""
+    rng = random.Random(seed)
+    hi = min(cfg["pad_token_id"], cfg["eos_token_id"])  # ordinary tokens only
+    out = []
+    for _ in range(n):
+        p = rng.randint(*prompt_len)
+        c = rng.randint(*completion_len)
+        ids = [rng.randrange(hi) for _ in range(p + c - 1)] + [cfg["eos_token_id"]]
+        out.append({"input_ids": ids, "completion_mask": [0] * p + [1] * c})
+    return out
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def peak_memory_gib(device: str) -> float | None:
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**30
+    return None
+
+
+def reset_peak_memory(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
+# ---------------------------------------------------------------- measurements
+def bench_matmul(device: str, n: int, dtype: torch.dtype, reps: int = 10) -> dict:
+    """TFLOP/s of an n x n x n matrix product (mean over reps after warm-up)."""
+    g = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn(n, n, device=device, dtype=dtype, generator=g)
+    b = torch.randn(n, n, device=device, dtype=dtype, generator=g)
+    for _ in range(3):
+        a @ b
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    sync(device)
+    seconds = (time.perf_counter() - t0) / reps
+    del a, b
+    return {"n": n, "dtype": str(dtype).replace("torch.", ""), "reps": reps, "seconds_each": seconds,
+            "tflops": 2 * n**3 / seconds / 1e12}
+
+
+@torch.no_grad()
+def bench_sampling(model, cfg: dict, device: str, *, batch_size: int, batches: int, warmup_batches: int,
+                   prompt_len: tuple[int, int], max_new_tokens: int, seed: int) -> dict:
+    """Teacher sampling with the workflow's generate call on left-padded prompts."""
+    model.eval()
+    rng = random.Random(seed)
+    hi = min(cfg["pad_token_id"], cfg["eos_token_id"])
+    pad, eot = cfg["pad_token_id"], cfg["eos_token_id"]
+
+    def one_batch():
+        lengths = [rng.randint(*prompt_len) for _ in range(batch_size)]
+        width = max(lengths)
+        ids = torch.full((batch_size, width), pad, dtype=torch.long)
+        mask = torch.zeros((batch_size, width), dtype=torch.long)
+        for i, n in enumerate(lengths):  # left padding
+            ids[i, width - n:] = torch.tensor([rng.randrange(hi) for _ in range(n)])
+            mask[i, width - n:] = 1
+        out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=True,
+                             temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,
+                             eos_token_id=eot, pad_token_id=pad)
+        new = out[:, width:].cpu()
+        generated = 0
+        for row in new.tolist():  # tokens up to and including the first end of turn
+            generated += row.index(eot) + 1 if eot in row else len(row)
+        return sum(lengths), generated, new.shape[1]
+
+    for _ in range(warmup_batches):
+        one_batch()
+    reset_peak_memory(device)
+    sync(device)
+    prompt_tokens = generated = steps = 0
+    t0 = time.perf_counter()
+    for _ in range(batches):
+        p, g, s = one_batch()
+        prompt_tokens += p
+        generated += g
+        steps += s
+    sync(device)
+    seconds = time.perf_counter() - t0
+    return {
+        "batch_size": batch_size, "batches": batches, "warmup_batches": warmup_batches,
+        "max_new_tokens": max_new_tokens, "prompt_tokens": prompt_tokens, "generated_tokens": generated,
+        "decode_steps": steps, "seconds": seconds, "generated_tokens_per_s": generated / seconds,
+        "sequences_per_s": batch_size * batches / seconds, "peak_memory_gib": peak_memory_gib(device),
+    }
+
+
+def bench_training(model, cfg: dict, device: str, args) -> dict:
+    """LoRA SFT with TRL: warm-up steps, then timed optimizer steps."""
+    from datasets import Dataset
+    from peft import LoraConfig, get_peft_model
+    from transformers import TrainerCallback
+    from trl import SFTConfig, SFTTrainer
+
+    cuda = device == "cuda"
+    per_step = args.batch_size * args.grad_accum
+    total_steps = args.warmup_steps + args.steps
+    examples = synthetic_examples(per_step * total_steps, cfg, tuple(args.prompt_len),
+                                  tuple(args.completion_len), args.seed)
+
+    # what each micro-batch holds, read off the model's inputs
+    micro: list[dict] = []
+    timer: list[float] = []  # end of each optimizer step
+    began: list[float] = []  # start of training (the reference when there is no warm-up)
+
+    def count_tokens(module, a, kw):
+        mask = kw.get("attention_mask")
+        if mask is not None:
+            lengths = mask.sum(dim=1).tolist()
+            micro.append({"step": len(timer), "lengths": lengths, "padded": int(mask.numel())})
+        return None
+
+    hook = model.register_forward_pre_hook(count_tokens, with_kwargs=True)
+    model.train()
+    torch.manual_seed(args.seed)
+    lcfg = LoraConfig(r=args.lora_rank, lora_alpha=args.lora_alpha, lora_dropout=0.0,
+                      target_modules=list(LORA_TARGETS), bias="none", task_type="CAUSAL_LM")
+    peft_model = get_peft_model(model, lcfg)
+    trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
+
+    def timing_start() -> float:
+        return timer[args.warmup_steps - 1] if args.warmup_steps else began[0]
+
+    class StepTimer(TrainerCallback):
+        def on_train_begin(self, targs, state, control, **kw):
+            sync(device)
+            began.append(time.perf_counter())
+
+        def on_step_end(self, targs, state, control, **kw):
+            sync(device)
+            timer.append(time.perf_counter())
+            if (args.max_train_seconds and len(timer) > args.warmup_steps
+                    and timer[-1] - timing_start() > args.max_train_seconds):
+                control.should_training_stop = True
+
+    sft = SFTConfig(
+        output_dir=str(Path(args.workdir) / "trainer"),
+        max_steps=total_steps,
+        learning_rate=2e-4, lr_scheduler_type="linear", warmup_steps=5,
+        per_device_train_batch_size=args.batch_size, gradient_accumulation_steps=args.grad_accum,
+        max_grad_norm=1.0, max_length=args.max_length, completion_only_loss=True, packing=False,
+        seed=args.seed, data_seed=args.seed, use_cpu=not cuda, bf16=cuda and args.dtype == "bfloat16",
+        gradient_checkpointing=args.gradient_checkpointing, logging_steps=max(1, total_steps // 10),
+        save_strategy="no", report_to="none", disable_tqdm=True, dataloader_num_workers=0,
+    )
+    trainer = SFTTrainer(model=peft_model, args=sft, train_dataset=Dataset.from_list(examples),
+                         processing_class=build_tokenizer(cfg), callbacks=[StepTimer()])
+    reset_peak_memory(device)
+    t0 = time.perf_counter()
+    result = trainer.train()
+    hook.remove()
+    sync(device)
+    wall = time.perf_counter() - t0
+
+    w = args.warmup_steps
+    done = len(timer)
+    if done <= w:
+        raise RuntimeError(f"only {done} steps ran, none after the {w} warm-up steps")
+    timed = [m for m in micro if w <= m["step"] < done]
+    lengths = [n for m in timed for n in m["lengths"]]
+    tokens = sum(lengths)
+    padded = sum(m["padded"] for m in timed)
+    seconds = timer[-1] - timing_start()
+    ends = [timing_start()] + timer[w:]
+    step_times = [b - a for a, b in zip(ends, ends[1:])]
+    flops = training_flops(cfg, lengths, args.lora_rank)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return {
+        "steps_timed": done - w, "warmup_steps": w, "sequences_per_step": per_step,
+        "batch_size": args.batch_size, "grad_accum": args.grad_accum,
+        "seconds": seconds, "wall_seconds_incl_warmup": wall,
+        "step_seconds_mean": seconds / (done - w),
+        "step_seconds_median": statistics.median(step_times),
+        "step_seconds_max": max(step_times),
+        "tokens": tokens, "padded_tokens": padded, "padding_overhead": padded / tokens - 1,
+        "mean_sequence_tokens": tokens / len(lengths),
+        "tokens_per_s": tokens / seconds, "sequences_per_s": len(lengths) / seconds,
+        "flops_lora": flops["lora"], "flops_6n": flops["six_n"],
+        "achieved_tflops_lora": flops["lora"] / seconds / 1e12,
+        "achieved_tflops_6n": flops["six_n"] / seconds / 1e12,
+        "trainable_params": trainable, "loss_first": losses[0] if losses else None,
+        "loss_last": losses[-1] if losses else None, "train_loss": result.training_loss,
+        "peak_memory_gib": peak_memory_gib(device),
+    }
+
+
+# ---------------------------------------------------------------- the CLI
+def versions() -> dict:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda}
+    for name in ("transformers", "trl", "peft", "accelerate", "datasets", "tokenizers"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def device_info(device: str) -> dict:
+    if device == "cuda":
+        p = torch.cuda.get_device_properties(0)
+        return {"type": "cuda", "name": p.name, "memory_gib": p.total_memory / 2**30,
+                "multiprocessors": p.multi_processor_count, "capability": f"{p.major}.{p.minor}"}
+    return {"type": "cpu", "name": platform.processor() or platform.machine(), "threads": torch.get_num_threads()}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--size", choices=sorted(PRESETS), default="qwen2.5-7b",
+                   help="architecture preset (tiny: the same block at toy size, for CPU tests)")
+    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
+    p.add_argument("--dtype", choices=["bfloat16", "float32"], default=None,
+                   help="weights' dtype (default: bfloat16 on a GPU, float32 on CPU)")
+    p.add_argument("--steps", type=int, default=None, help="timed optimizer steps (default: 200 GPU, 3 CPU)")
+    p.add_argument("--warmup-steps", type=int, default=None, help="untimed steps first (default: 5 GPU, 1 CPU)")
+    p.add_argument("--max-train-seconds", type=float, default=0,
+                   help="stop timing after this long (0: run all --steps)")
+    p.add_argument("--batch-size", type=int, default=22, help="per-device micro-batch (paper: 22)")
+    p.add_argument("--grad-accum", type=int, default=3, help="gradient accumulation (paper: 3, batch 66)")
+    p.add_argument("--max-length", type=int, default=500, help="SFT max sequence length (paper: 500)")
+    p.add_argument("--prompt-len", type=int, nargs=2, default=[60, 80], metavar=("MIN", "MAX"))
+    p.add_argument("--completion-len", type=int, nargs=2, default=[30, 40], metavar=("MIN", "MAX"))
+    p.add_argument("--lora-rank", type=int, default=8)
+    p.add_argument("--lora-alpha", type=int, default=8)
+    p.add_argument("--gradient-checkpointing", action="store_true",
+                   help="recompute activations (extra forward FLOPs, not counted as useful)")
+    p.add_argument("--sample-batch-size", type=int, nargs="+", default=None,
+                   help="teacher sampling batch sizes to time (default: 64 256 512 GPU, 8 CPU)")
+    p.add_argument("--sample-batches", type=int, default=None, help="timed sampling batches (default: 3 GPU, 1 CPU)")
+    p.add_argument("--max-new-tokens", type=int, default=48, help="completion length when sampling (workflow: 48)")
+    p.add_argument("--skip-sampling", action="store_true")
+    p.add_argument("--skip-training", action="store_true")
+    p.add_argument("--peak-tflops", type=float, default=None,
+                   help="the card's dense peak TFLOP/s for MFU (default: from the table by device name)")
+    p.add_argument("--matmul-size", type=int, default=None, help="n of the n^3 matmul probe (default: 8192 GPU, 512 CPU)")
+    p.add_argument("--paper-examples", type=int, default=10_000, help="examples per student at paper scale")
+    p.add_argument("--paper-epochs", type=int, default=3)
+    p.add_argument("--paper-prompts", type=int, default=30_000, help="completions per teacher at paper scale")
+    p.add_argument("--workdir", default="/tmp/gpu_throughput", help="scratch folder for the trainer")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--out", default=None, help="write the results here as JSON")
+    args = p.parse_args(argv)
+    for name in ("batch_size", "grad_accum", "max_length", "lora_rank", "lora_alpha", "max_new_tokens"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
+    for name in ("prompt_len", "completion_len"):
+        lo, hi = getattr(args, name)
+        if not 1 <= lo <= hi:
+            p.error(f"--{name.replace('_', '-')} needs 1 <= MIN <= MAX")
+    return args
+
+
+def resolve_defaults(args) -> None:
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("--device cuda: no CUDA device is visible")
+    gpu = args.device == "cuda"
+    pick = lambda v, g, c: v if v is not None else (g if gpu else c)  # noqa: E731
+    args.dtype = pick(args.dtype, "bfloat16", "float32")
+    args.steps = pick(args.steps, 200, 3)
+    args.warmup_steps = pick(args.warmup_steps, 5, 1)
+    args.sample_batch_size = pick(args.sample_batch_size, [64, 256, 512], [8])
+    args.sample_batches = pick(args.sample_batches, 3, 1)
+    args.matmul_size = pick(args.matmul_size, 8192, 512)
+    if args.steps < 1 or args.warmup_steps < 0 or args.sample_batches < 1 or min(args.sample_batch_size) < 1:
+        sys.exit("--steps, --sample-batches and --sample-batch-size must be at least 1, --warmup-steps at least 0")
+
+
+def summarise(report: dict) -> str:
+    lines = [f"device: {report['device']['name']} ({report['device']['type']}), model {report['model']['preset']} "
+             f"({report['model']['params_total']:,} params, {report['settings']['dtype']})"]
+    m = report["matmul"]
+    lines.append(f"matmul {m['n']}^3 {m['dtype']}: {m['tflops']:.1f} TFLOP/s; "
+                 f"peak (table/argument): {report['peak_tflops'] or 'unknown'}")
+    for s in report.get("sampling", []):
+        mem = "" if s["peak_memory_gib"] is None else f", peak {s['peak_memory_gib']:.1f} GiB"
+        lines.append(f"sampling: batch {s['batch_size']} x {s['batches']}, {s['generated_tokens']} tokens in "
+                     f"{s['seconds']:.2f} s = {s['generated_tokens_per_s']:.0f} generated tokens/s{mem}")
+    if "training" in report:
+        t = report["training"]
+        lines.append(f"training: {t['steps_timed']} steps of {t['sequences_per_step']} sequences, "
+                     f"{t['step_seconds_mean']:.3f} s/step, {t['tokens_per_s']:.0f} tokens/s, "
+                     f"{t['achieved_tflops_lora']:.1f} TFLOP/s (LoRA 4N) / {t['achieved_tflops_6n']:.1f} (6N)")
+        mfu = report["mfu"]
+        fmt = lambda x: "n/a" if x is None else f"{100 * x:.1f}%"  # noqa: E731
+        lines.append(f"MFU vs peak: {fmt(mfu['lora_vs_peak'])} (4N), {fmt(mfu['six_n_vs_peak'])} (6N); "
+                     f"vs measured matmul: {fmt(mfu['lora_vs_matmul'])} (4N), {fmt(mfu['six_n_vs_matmul'])} (6N)")
+        if t["peak_memory_gib"] is not None:
+            lines.append(f"peak memory: training {t['peak_memory_gib']:.1f} GiB")
+    if "paper_scale" in report:
+        ps = report["paper_scale"]
+        parts = []
+        if "student_hours" in ps:
+            parts.append(f"a student ({ps['examples']} x {ps['epochs']} epochs) {ps['student_hours']:.2f} h")
+        if "teacher_sampling_hours" in ps:
+            parts.append(f"a teacher's {ps['prompts']} completions {ps['teacher_sampling_hours']:.2f} h "
+                         f"(batch {ps['teacher_sampling_batch_size']})")
+        lines.append("paper scale on this device: " + "; ".join(parts))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    resolve_defaults(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    device = args.device
+    dtype = getattr(torch, args.dtype)
+    cfg = PRESETS[args.size]
+    report: dict = {"device": device_info(device), "versions": versions(), "settings": dict(vars(args))}
+    print(f"device {report['device']['name']}; building {args.size} ({args.dtype})", flush=True)
+
+    report["matmul"] = bench_matmul(device, args.matmul_size, torch.bfloat16 if device == "cuda" else dtype)
+    peak = args.peak_tflops if args.peak_tflops is not None else (
+        peak_from_table(report["device"]["name"]) if device == "cuda" else None)
+    report["peak_tflops"] = peak
+
+    t0 = time.perf_counter()
+    torch.manual_seed(args.seed)
+    model = build_model(cfg, device, dtype)
+    counts = param_counts(cfg)
+    report["model"] = {
+        "preset": args.size, "config": cfg, "attn_implementation": model.config._attn_implementation,
+        "params_total": model.num_parameters(), "params_by_formula": counts["total"],
+        "params_matmul": counts["matmul"], "lora_params_by_formula": lora_param_count(cfg, args.lora_rank),
+        "build_seconds": time.perf_counter() - t0,
+        "weights_memory_gib": torch.cuda.memory_allocated() / 2**30 if device == "cuda" else None,
+    }
+    print(f"model built in {report['model']['build_seconds']:.1f} s", flush=True)
+
+    mean_len = (sum(args.prompt_len) + sum(args.completion_len)) / 2
+    paper: dict = {"examples": args.paper_examples, "epochs": args.paper_epochs, "prompts": args.paper_prompts}
+    if not args.skip_sampling:
+        runs = report["sampling"] = []
+        for bs in args.sample_batch_size:
+            runs.append(bench_sampling(
+                model, cfg, device, batch_size=bs, batches=args.sample_batches, warmup_batches=1,
+                prompt_len=tuple(args.prompt_len), max_new_tokens=args.max_new_tokens, seed=args.seed))
+            print(f"sampling, batch {bs}: {runs[-1]['generated_tokens_per_s']:.0f} generated tokens/s", flush=True)
+        best = max(runs, key=lambda r: r["sequences_per_s"])
+        paper["teacher_sampling_batch_size"] = best["batch_size"]
+        paper["teacher_sampling_hours"] = args.paper_prompts / best["sequences_per_s"] / 3600
+    if not args.skip_training:
+        t = report["training"] = bench_training(model, cfg, device, args)
+        ratio = lambda a, b: a / b if b else None  # noqa: E731
+        report["mfu"] = {
+            "lora_vs_peak": ratio(t["achieved_tflops_lora"], peak),
+            "six_n_vs_peak": ratio(t["achieved_tflops_6n"], peak),
+            "lora_vs_matmul": ratio(t["achieved_tflops_lora"], report["matmul"]["tflops"]),
+            "six_n_vs_matmul": ratio(t["achieved_tflops_6n"], report["matmul"]["tflops"]),
+        }
+        paper["mean_sequence_tokens_assumed"] = mean_len
+        paper["optimizer_steps"] = math.ceil(args.paper_examples / t["sequences_per_step"]) * args.paper_epochs
+        paper["student_hours"] = paper["optimizer_steps"] * t["step_seconds_mean"] / 3600
+    report["paper_scale"] = paper
+    report["model"]["lora_params"] = report.get("training", {}).get("trainable_params")
+
+    print(summarise(report), flush=True)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+if __name__ == "__main__":
+    main()
