@@ -191,3 +191,184 @@ def preference_bars(
         fig.tight_layout(rect=(0, bottom_in / height, 1, 1 - top_in / height))
         _save(fig, out_paths)
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------- cross-model figures
+
+#: Order and labels of the pair relations (config.relation()).
+RELATIONS = ["same_base", "same_architecture", "different_architecture", "different_base"]
+RELATION_LABELS = {
+    "same_base": "same base (or init group)",
+    "same_architecture": "same architecture, other initialisation",
+    "different_architecture": "different architecture",
+    "different_base": "different base",
+}
+RELATION_COLORS = {"same_base": _CB[2], "same_architecture": _CB[0], "different_architecture": _CB[3],
+                   "different_base": _CB[7]}
+
+_STAR_NOTE = "* p_adj < 0.05, ** < 0.01, *** < 0.001 (trait vs control twins, paired t-test, corrected across the grid)"
+
+
+def _sig_stars(p: float) -> str:
+    s = _stars(p)
+    return "" if s in ("n.s.", "n/a") else s
+
+
+def _strata(df: pd.DataFrame) -> list[tuple[str, str, str]]:
+    return sorted(set(zip(df["trait"], df["modality"], df["recipe"])))
+
+
+def transmission_heatmap(compare_df: pd.DataFrame, metric: str, out_paths: list[str]) -> None:
+    """The cross-model figure: teacher base (rows) x student base (columns),
+    cell = transmission effect (trait minus control student, percentage
+    points) with its 95% CI and significance stars after correction; pairs
+    outside the grid are grey. Same-base cells are outlined. One panel per
+    (trait, modality, recipe)."""
+    comp = compare_df[compare_df["metric"] == metric]
+    if comp.empty:
+        raise ValueError(f"no comparison rows for metric {metric!r}")
+    strata = _strata(comp)
+    teachers = sorted(comp["teacher_base"].unique())
+    # students that are also teachers first, in the teachers' order (the diagonal)
+    students = sorted(comp["student_base"].unique(),
+                      key=lambda s: (s not in teachers, teachers.index(s) if s in teachers else 0, s))
+    vmax = float(np.nanmax(np.abs(comp[["effect", "effect_ci_low", "effect_ci_high"]].to_numpy(float)))) * 100
+    vmax = vmax if np.isfinite(vmax) and vmax > 0 else 1.0
+    ncols = min(len(strata), 3)
+    nrows = math.ceil(len(strata) / ncols)
+    cell_w, cell_h = 1.35, 0.75
+    pw, ph = cell_w * len(students) + 1.6, cell_h * len(teachers) + 1.3
+    width, height = max(6.5, pw * ncols + 1.2), ph * nrows + 1.4
+    ylabel, metric_text = _METRIC_TEXT.get(metric, (metric, metric))
+    with sns.axes_style("white"), sns.plotting_context("paper", font_scale=1.0):
+        fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False)
+        cmap = sns.color_palette("vlag", as_cmap=True).with_extremes(bad="#d9d9d9")
+        for idx, (trait, modality, recipe) in enumerate(strata):
+            ax = axes[idx // ncols, idx % ncols]
+            panel = comp[(comp["trait"] == trait) & (comp["modality"] == modality) & (comp["recipe"] == recipe)]
+            grid = (panel.pivot_table(index="teacher_base", columns="student_base", values="effect", aggfunc="first")
+                    .reindex(index=teachers, columns=students) * 100)
+            rows = {(r.teacher_base, r.student_base): r for r in panel.itertuples()}
+            annot = np.full(grid.shape, "", dtype=object)
+            for i, t in enumerate(teachers):
+                for j, s in enumerate(students):
+                    r = rows.get((t, s))
+                    if r is None:
+                        annot[i, j] = "not in grid"
+                    elif pd.isna(r.effect_ci_low):
+                        annot[i, j] = f"{100 * r.effect:+.2f}\n(untestable)"
+                    else:
+                        annot[i, j] = (f"{100 * r.effect:+.2f}{_sig_stars(r.p_adjusted)}\n"
+                                       f"[{100 * r.effect_ci_low:+.2f}, {100 * r.effect_ci_high:+.2f}]")
+            sns.heatmap(grid, ax=ax, cmap=cmap, center=0, vmin=-vmax, vmax=vmax, annot=annot, fmt="",
+                        annot_kws={"fontsize": 7}, linewidths=0.8, linecolor="white", square=False,
+                        cbar_kws={"label": "effect: trait − control [pp]", "shrink": 0.9})
+            for i, t in enumerate(teachers):
+                for j, s in enumerate(students):
+                    r = rows.get((t, s))
+                    if r is not None and r.relation == "same_base":
+                        ax.add_patch(plt.Rectangle((j, i), 1, 1, fill=False, edgecolor="black", lw=1.6))
+            ax.set_title(f"{trait} · {modality} · {recipe}", fontsize=9)
+            ax.set_xlabel("student base")
+            ax.set_ylabel("teacher base")
+            ax.set_xticklabels([_short(s, 14) for s in students], rotation=0, fontsize=7.5)
+            ax.set_yticklabels([_short(t, 14) for t in teachers], rotation=0, fontsize=7.5)
+        for k in range(len(strata), nrows * ncols):
+            axes[k // ncols, k % ncols].set_axis_off()
+        top_in, bottom_in = 0.7, 0.55
+        title = fig.suptitle(f"Cross-model transmission — metric: {metric}\n({metric_text})",
+                             fontsize=10, y=1 - 0.08 / height, va="top")
+        note = fig.text(0.5, 0.05 / height,
+                        "Cell: mean over seeds of trait minus control twin [pp], 95% CI in brackets; "
+                        "outlined: same base / init group; grey: pair not in the grid.\n" + _STAR_NOTE,
+                        ha="center", va="bottom", fontsize=6.5)
+        for artist in (title, note):
+            artist.set_in_layout(False)
+        fig.tight_layout(rect=(0, bottom_in / height, 1, 1 - top_in / height))
+        _save(fig, out_paths)
+    plt.close(fig)
+
+
+def forest(compare_df: pd.DataFrame, interaction_df: pd.DataFrame | None, metric: str,
+           out_paths: list[str]) -> None:
+    """Every transmission effect (trait minus control, pp) with its 95% CI,
+    grouped by the pair's relation; filled markers are significant after
+    correction. Below them, per (trait, modality, recipe), the interaction
+    estimate of the linear model (matched minus mismatched effect) as a
+    diamond with its cluster-robust 95% CI."""
+    comp = compare_df[compare_df["metric"] == metric].copy()
+    if comp.empty:
+        raise ValueError(f"no comparison rows for metric {metric!r}")
+    order = {r: i for i, r in enumerate(RELATIONS)}
+    comp["_rel"] = comp["relation"].map(lambda r: order.get(r, len(order)))
+    comp = comp.sort_values(["_rel", "teacher_base", "student_base", "trait", "modality", "recipe"],
+                            kind="mergesort")
+    inter = pd.DataFrame()
+    if interaction_df is not None and not interaction_df.empty:
+        inter = interaction_df[(interaction_df["metric"] == metric) & (interaction_df["model"] == "linear")
+                               & (interaction_df["term"] == "interaction")]
+    multi = len(_strata(comp)) > 1
+
+    # y positions, top to bottom, with a header line per relation
+    items: list[tuple[str, object]] = []
+    for rel, g in comp.groupby("_rel", sort=True):
+        items.append(("header", RELATION_LABELS.get(g["relation"].iloc[0], g["relation"].iloc[0])))
+        items += [("effect", r) for r in g.itertuples()]
+    if len(inter):
+        items.append(("header", "matched − mismatched (interaction)"))
+        items += [("interaction", r) for r in inter.itertuples()]
+    n = len(items)
+    height = 0.3 * n + 1.9
+    width = 7.5
+    with sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=1.0):
+        fig, ax = plt.subplots(figsize=(width, height))
+        labels, ys, headers = [], [], []
+        for k, (kind, r) in enumerate(items):
+            y = n - 1 - k
+            if kind == "header":
+                labels.append(r)
+                ys.append(y)
+                headers.append(len(labels) - 1)
+                ax.axhline(y - 0.5, color="0.85", lw=0.6)
+                continue
+            stratum = f" · {r.trait}/{r.modality}/{r.recipe}" if multi or kind == "interaction" else ""
+            if kind == "effect":
+                est, lo, hi = 100 * r.effect, 100 * r.effect_ci_low, 100 * r.effect_ci_high
+                color = RELATION_COLORS.get(r.relation, "black")
+                filled = bool(r.significant)
+                marker, label = "o", f"{_short(r.teacher_base, 18)} → {_short(r.student_base, 18)}{stratum}"
+                p = r.p_adjusted
+            else:
+                est, lo, hi = 100 * r.estimate, 100 * r.ci_low, 100 * r.ci_high
+                color, filled, marker = "black", bool(r.significant), "D"
+                label = f"interaction{stratum}"
+                p = r.p_adjusted
+            if not np.isnan(lo):
+                ax.errorbar([est], [y], xerr=[[est - lo], [hi - est]], fmt="none", ecolor=color,
+                            elinewidth=1.2, capsize=2.5)
+            ax.plot([est], [y], marker=marker, ms=6, color=color, mfc=color if filled else "white", mew=1.3,
+                    linestyle="none")
+            ptxt = "p_adj n/a" if pd.isna(p) else (f"p_adj={p:.2g}" if p >= 1e-3 else "p_adj<0.001")
+            ax.text(1.01, y, f"{est:+.2f} [{lo:+.2f}, {hi:+.2f}]  {ptxt}",
+                    transform=ax.get_yaxis_transform(), ha="left", va="center", fontsize=6.5)
+            labels.append(label)
+            ys.append(y)
+        ax.axvline(0, color="black", lw=0.8, ls="--")
+        ax.set_yticks(ys)
+        ax.set_yticklabels(labels, fontsize=7)
+        for k in headers:
+            ax.get_yticklabels()[k].set_fontweight("bold")
+        ax.set_ylim(-0.7, n - 0.3)
+        ax.set_xlabel("effect: trait − control student [pp]")
+        ax.grid(axis="y", visible=False)
+        ylabel, metric_text = _METRIC_TEXT.get(metric, (metric, metric))
+        ax.set_title(f"Transmission effects, 95% CIs\nmetric: {metric}", fontsize=9)
+        note = fig.text(0.02, 0.06 / height, "Filled: significant after correction; open: not. "
+                        "Circles: one teacher → student pair, 95% t CI across seeds.\n"
+                        "Diamond: matched minus mismatched effect, linear model with pair fixed effects, "
+                        "seed-clustered 95% CI.",
+                        ha="left", va="bottom", fontsize=6.5)
+        note.set_in_layout(False)
+        fig.tight_layout(rect=(0, 0.4 / height, 0.99, 1))  # the CI texts right of the axes count
+        _save(fig, out_paths)
+    plt.close(fig)

@@ -233,20 +233,28 @@ def collect_teachers(cfg: dict, eval_dir: str, data_dir: str, out_csv: str) -> p
     return out
 
 
-def analyse(cfg: dict, scores_csv: str, summary_csv: str, compare_csv: str, text_path: str) -> None:
-    from . import stats
+def analyse(cfg: dict, scores_csv: str, summary_csv: str, compare_csv: str, interaction_csv: str,
+            text_path: str) -> None:
+    """Per-group paired tests (stats) and the matched-vs-mismatched
+    interaction models (interaction), as tidy CSVs and one text to read first."""
+    from . import interaction, stats
 
     a = cfg["analysis"]
     correction = a.get("correction", "holm")
+    correction = None if correction == "none" else correction
+    alpha, power = a.get("alpha", 0.05), a.get("power", 0.8)
     scores = pd.read_csv(scores_csv)
     summary = stats.summarize(scores)
-    comp = stats.compare(scores, alpha=a.get("alpha", 0.05), power=a.get("power", 0.8),
-                         correction=None if correction == "none" else correction,
+    comp = stats.compare(scores, alpha=alpha, power=power, correction=correction,
                          relations=cfgmod.relations(cfg))
+    inter = interaction.interaction(scores, relations=cfgmod.relations(cfg), alpha=alpha, power=power,
+                                    correction=correction,
+                                    n_samples=cfg["evaluation"]["samples_per_question"])
     summary.to_csv(summary_csv, index=False, float_format="%.6g")
     comp.to_csv(compare_csv, index=False, float_format="%.6g")
-    text = stats.summary_text(comp)
-    Path(text_path).write_text(text + "\n")
+    inter.to_csv(interaction_csv, index=False, float_format="%.6g")
+    text = stats.summary_text(comp) + "\n" + interaction.summary_text(inter)
+    Path(text_path).write_text(text)
     log.info("\n%s", text)
 
 
@@ -254,6 +262,15 @@ def figures(summary_csv: str, compare_csv: str, metric: str, out_paths: list[str
     from . import plots
 
     plots.preference_bars(pd.read_csv(summary_csv), pd.read_csv(compare_csv), metric, out_paths)
+
+
+def cross_model_figures(compare_csv: str, interaction_csv: str, metric: str, heatmap_paths: list[str],
+                        forest_paths: list[str]) -> None:
+    from . import plots
+
+    comp = pd.read_csv(compare_csv)
+    plots.transmission_heatmap(comp, metric, heatmap_paths)
+    plots.forest(comp, pd.read_csv(interaction_csv, keep_default_na=True), metric, forest_paths)
 
 
 def auxlogit(cfg: dict, accuracy_csv: str, summary_csv: str, threads: int = 1) -> None:

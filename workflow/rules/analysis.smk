@@ -36,6 +36,7 @@ rule statistics:
     output:
         summary=f"{R}/analysis/summary.csv",
         compare=f"{R}/analysis/compare.csv",
+        interaction=f"{R}/analysis/interaction.csv",
         text=f"{R}/analysis/summary.txt",
     log:
         f"{R}/logs/analysis/statistics.log",
@@ -60,3 +61,21 @@ rule figure:
         "../../envs/analysis.yaml"
     script:
         "../scripts/figure.py"
+
+
+rule cross_model_figures:
+    input:
+        compare=f"{R}/analysis/compare.csv",
+        interaction=f"{R}/analysis/interaction.csv",
+    output:
+        heatmap_png=f"{R}/figures/heatmap_{{metric}}.png",
+        heatmap_pdf=f"{R}/figures/heatmap_{{metric}}.pdf",
+        forest_png=f"{R}/figures/forest_{{metric}}.png",
+        forest_pdf=f"{R}/figures/forest_{{metric}}.pdf",
+    log:
+        f"{R}/logs/figures/cross_model_{{metric}}.log",
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/cross_model_figures.py"

@@ -72,8 +72,10 @@ def final_targets():
         f"{R}/analysis/teachers.csv",
         f"{R}/analysis/summary.csv",
         f"{R}/analysis/compare.csv",
+        f"{R}/analysis/interaction.csv",
         f"{R}/analysis/summary.txt",
-    ] + expand(f"{R}/figures/preferences_{{metric}}.{{ext}}", metric=METRICS, ext=["png", "pdf"]) + (
+    ] + expand(f"{R}/figures/{{kind}}_{{metric}}.{{ext}}", kind=["preferences", "heatmap", "forest"],
+               metric=METRICS, ext=["png", "pdf"]) + (
         [f"{R}/auxlogit/summary.csv", f"{R}/figures/auxlogit.png", f"{R}/figures/auxlogit.pdf"]
         if "auxlogit" in config
         else []

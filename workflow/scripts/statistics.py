@@ -7,4 +7,4 @@ from subliminal import stages  # noqa: E402
 
 stages.setup_logging(snakemake.log[0])
 o = snakemake.output
-stages.analyse(snakemake.config, snakemake.input[0], o.summary, o.compare, o.text)
+stages.analyse(snakemake.config, snakemake.input[0], o.summary, o.compare, o.interaction, o.text)
