@@ -223,6 +223,9 @@ def test_compare_matches_scipy_and_hand_formula():
         assert row["trait_mean"] == pytest.approx(trait.mean())
         assert row["control_mean"] == pytest.approx(ctrl.mean())
         assert row["effect_vs_base"] == pytest.approx(row["trait_mean"] - row["base_mean"])
+        tlo, thi = sps.t.interval(0.95, len(trait) - 1, loc=trait.mean(), scale=sps.sem(trait.to_numpy()))
+        assert (row["effect_vs_base_ci_low"], row["effect_vs_base_ci_high"]) == pytest.approx(
+            (tlo - row["base_mean"], thi - row["base_mean"]), abs=1e-12)
         expected = "same_base" if g["teacher_base"] == g["student_base"] else "different_base"
         assert row["relation"] == expected
 

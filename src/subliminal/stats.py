@@ -216,7 +216,9 @@ def compare(
       scores (all students of the role, paired or not);
     - ``effect``: mean of the paired differences trait - control;
       ``effect_ci_low``, ``effect_ci_high``: t interval of those differences;
-    - ``effect_vs_base``: trait_mean - base_mean;
+    - ``effect_vs_base``: trait_mean - base_mean, with
+      ``effect_vs_base_ci_low``/``_high``: the trait students' t interval
+      across seeds minus the base mean (the base is one fixed model);
     - ``t``, ``df``, ``p``: two-sided paired t-test (statsmodels DescrStatsW);
     - ``p_adjusted``: ``multipletests(method=correction)`` applied to the
       groups of one metric at a time (one family per metric); equals ``p``
@@ -251,13 +253,19 @@ def compare(
         seeds = sorted(set(ctrl.index) & set(trait.index))
         diffs = (trait.loc[seeds] - ctrl.loc[seeds]).to_numpy(dtype=float)
         rec |= _paired_test(diffs, alpha, power, level)
+        # against the untrained student base: one fixed model, so the interval
+        # is the trait students' t interval across seeds, shifted by its mean
         rec["effect_vs_base"] = rec["trait_mean"] - rec["base_mean"]
+        _, low, high = t_interval(by_role["trait"]["value"].to_numpy(dtype=float), level)
+        rec["effect_vs_base_ci_low"] = low - rec["base_mean"]
+        rec["effect_vs_base_ci_high"] = high - rec["base_mean"]
         rows.append(rec)
 
     cols = GROUP + [
         "relation", "n_control", "n_trait", "n_pairs",
         "base_mean", "control_mean", "trait_mean",
-        "effect", "effect_ci_low", "effect_ci_high", "effect_vs_base",
+        "effect", "effect_ci_low", "effect_ci_high",
+        "effect_vs_base", "effect_vs_base_ci_low", "effect_vs_base_ci_high",
         "t", "df", "p", "p_adjusted", "significant",
         "mde_d", "mde", "sd_diff",
     ]
