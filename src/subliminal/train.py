@@ -9,31 +9,57 @@ fine-tuning, from a named recipe. What the defaults would get wrong here:
   ``use_cpu=True, bf16=False`` and no checkpointing.
 * TRL would build the peft model before seeding: we seed, build the LoRA
   model ourselves, and hand TRL the peft model, so LoRA initialisation is
-  reproducible per student seed.
+  reproducible per student seed (in every process of a multi-GPU run).
 * ``processing_class`` is always passed.
 
-Training resumes from the last checkpoint in ``<out>/checkpoints`` when one
-exists (a preempted cluster job restarts where it stopped).
+Checkpoints and resuming. Every ``save_steps`` optimizer steps the trainer
+writes a checkpoint (weights, optimizer, scheduler, RNG states, trainer
+state) to ``<out>/checkpoints``, keeping the newest ``save_total_limit``.
+That folder is a sibling of the ``model`` output, not inside it: Snakemake
+deletes a job's declared outputs when the job fails and before it reruns it
+(``--retries``, ``--rerun-incomplete``), and leaves other files alone. A
+rerun resumes from the newest *complete* checkpoint (``trainer_state.json``,
+written last, is present) of the *same* training (the fingerprint of base,
+data, recipe, seed and system prompt matches); other checkpoints are
+discarded. The checkpoints are deleted once the final model is saved.
+
+Multi-GPU. A recipe's ``batch_size`` x ``grad_accum`` is its effective batch
+(examples per optimizer step). A recipe with ``gpus: N`` (N > 1), run where
+CUDA sees at least N devices, trains in N data-parallel processes started
+with ``torchrun --standalone --nproc_per_node N`` (each running
+``python -m subliminal.cli train-sft``; TRL's trainer takes the distributed
+set-up from accelerate); the per-device batch and the
+accumulation are re-split so that per-device batch x processes x
+accumulation is still the effective batch. On CPU, or with ``gpus: 1``, it
+trains in this process, with the same effective batch.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import os
 import random
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import torch
 from datasets import Dataset
 from transformers import TrainerCallback
-from transformers.trainer_utils import get_last_checkpoint
 
 from . import chat
 from .models import load_model, load_tokenizer
 
 log = logging.getLogger(__name__)
+
+CHECKPOINTS = "checkpoints"
+LAUNCH = "launch"
+FINGERPRINT = "fingerprint.json"
+# recipe keys that change how training is recorded, not what it computes
+_BOOKKEEPING = ("save_steps", "save_total_limit", "logging_steps", "gpus")
 
 
 def subsample(records: list[dict], n: int | None, seed: int) -> list[dict]:
@@ -62,9 +88,110 @@ def to_dataset(records: list[dict], system: str | None) -> Dataset:
     ])
 
 
-class _LogProgress(TrainerCallback):
+# ----------------------------------------------------------------------------- batch arithmetic
+
+
+def effective_batch(recipe: dict) -> int:
+    """Examples per optimizer step, as the recipe states it: batch_size x grad_accum."""
+    return recipe["batch_size"] * recipe.get("grad_accum", 1)
+
+
+def batch_layout(recipe: dict, replicas: int) -> tuple[int, int]:
+    """(per-device batch, accumulation steps) for ``replicas`` data-parallel
+    copies such that per-device x replicas x accumulation == the recipe's
+    effective batch. The per-device batch is the largest that divides the
+    share of one replica and is no larger than the recipe's ``batch_size``
+    (which is what the recipe says fits on one device), so accumulation is as
+    little as possible: 22 x 3 on 3 GPUs -> 22 x 1; on 2 GPUs -> 11 x 3."""
+    total = effective_batch(recipe)
+    if replicas < 1 or total % replicas:
+        raise ValueError(f"recipe key gpus: the effective batch {total} (batch_size x grad_accum) "
+                         f"does not split over {replicas} devices")
+    share = total // replicas
+    per_device = max(d for d in range(1, min(share, recipe["batch_size"]) + 1) if share % d == 0)
+    return per_device, share // per_device
+
+
+def processes_for(recipe: dict, cuda_devices: int | None = None) -> int:
+    """How many training processes a recipe gets here: its ``gpus`` where CUDA
+    sees that many devices, one on CPU (the job's GPUs come from SLURM as
+    CUDA_VISIBLE_DEVICES)."""
+    want = recipe.get("gpus", 1)
+    if cuda_devices is None:
+        cuda_devices = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if want <= 1 or cuda_devices == 0:
+        return 1
+    if cuda_devices < want:
+        raise RuntimeError(f"recipe key gpus: the recipe asks for {want} GPUs but this job sees {cuda_devices} "
+                           f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')})")
+    return want
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def fingerprint(base, records: list[dict], recipe: dict, seed: int, system: str | None) -> str:
+    """What a checkpoint must match to be resumed: the same training."""
+    what = {"base": base, "data": sha256_records(records), "seed": seed, "system": system,
+            "recipe": {k: v for k, v in sorted(recipe.items()) if k not in _BOOKKEEPING}}
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _step(path: Path) -> int | None:
+    """The step of a checkpoint-<step> folder name, else None."""
+    prefix, _, step = path.name.partition("-")
+    return int(step) if prefix == "checkpoint" and step.isdigit() else None
+
+
+def _complete(path: Path) -> bool:
+    try:
+        json.loads((path / "trainer_state.json").read_text())
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def resume_point(ckpt_dir: str | Path, fp: str) -> str | None:
+    """Prepare ``ckpt_dir`` for a run with fingerprint ``fp`` and return the
+    checkpoint to resume from (None: start at step 0). Checkpoints of another
+    training are removed, and so are incomplete ones (a process killed while
+    saving); the fingerprint is written for the next attempt."""
+    ckpt_dir = Path(ckpt_dir)
+    if ckpt_dir.exists():
+        try:
+            old = json.loads((ckpt_dir / FINGERPRINT).read_text())["fingerprint"]
+        except (OSError, ValueError, KeyError):
+            old = None
+        if old != fp:
+            log.warning("discarding checkpoints in %s: they belong to another training (or none)", ckpt_dir)
+            shutil.rmtree(ckpt_dir)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    (ckpt_dir / FINGERPRINT).write_text(json.dumps({"fingerprint": fp}) + "\n")
+    found = sorted((s, p) for p in ckpt_dir.iterdir() if p.is_dir() and (s := _step(p)) is not None)
+    resume = None
+    for s, p in found:
+        if _complete(p):
+            resume = p
+        else:
+            log.warning("removing incomplete checkpoint %s", p)
+            shutil.rmtree(p)
+    return str(resume) if resume else None
+
+
+# ----------------------------------------------------------------------------- training
+
+
+class _Progress(TrainerCallback):
+    """Logs progress and remembers the first step this run trained (1, or
+    the step after the checkpoint it resumed from)."""
+
     def __init__(self):
         self.t0 = time.time()
+        self.first_step = None
+
+    def on_step_end(self, args, state, control, **kw):
+        if self.first_step is None:
+            self.first_step = state.global_step
 
     def on_log(self, args, state, control, logs=None, **kw):
         if logs and "loss" in logs:
@@ -88,29 +215,79 @@ def _prepare_model(base, recipe: dict, seed: int, device: str):
     return model
 
 
+def trainable_sha256(model) -> str:
+    """Hash of the trainable parameters (for LoRA: its random initialisation)."""
+    h = hashlib.sha256()
+    for name, p in sorted(model.named_parameters(), key=lambda kv: kv[0]):
+        if p.requires_grad:
+            h.update(name.encode())
+            h.update(p.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _all_ranks(value) -> list:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        out = [None] * dist.get_world_size()
+        dist.all_gather_object(out, value)
+        return out
+    return [value]
+
+
 def train_sft(base, records: list[dict], recipe: dict, seed: int, out_dir: str | Path, *,
-              system: str | None = None, merge: bool = False, threads: int = 1) -> dict:
+              system: str | None = None, merge: bool = False, threads: int = 1,
+              processes: int | None = None, callbacks: list | None = None) -> dict:
     """Fine-tune ``base`` on prompt/completion ``records``; write the result to
     ``out_dir/model`` (a LoRA adapter, or a full model when ``merge`` or full
-    fine-tuning) and return a provenance dict."""
+    fine-tuning) and return a provenance dict. Resumes from a checkpoint of
+    the same training in ``out_dir/checkpoints``. ``processes`` (default: from
+    the recipe's ``gpus`` and the devices present) > 1 launches that many
+    processes with torchrun (gloo processes where there is no CUDA)."""
+    out_dir = Path(out_dir)
+    processes = processes_for(recipe) if processes is None else processes
+    batch_layout(recipe, processes)  # fail before anything starts
+    ckpt_dir = out_dir / CHECKPOINTS
+    resume = resume_point(ckpt_dir, fingerprint(base, records, recipe, seed, system))
+    if resume:
+        log.info("resuming from %s", resume)
+    if processes > 1:
+        prov = _launch(dict(base=base, records=records, recipe=recipe, seed=seed, out_dir=str(out_dir),
+                            system=system, merge=merge, threads=max(1, threads // processes),
+                            resume_from=resume), processes, out_dir)
+    else:
+        prov = train_process(base, records, recipe, seed, out_dir, system=system, merge=merge, threads=threads,
+                             resume_from=resume, callbacks=callbacks)
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    return prov
+
+
+def train_process(base, records: list[dict], recipe: dict, seed: int, out_dir: str | Path, *,
+                  system: str | None = None, merge: bool = False, threads: int = 1,
+                  resume_from: str | None = None, callbacks: list | None = None) -> dict | None:
+    """The training itself, in this process: the whole run, or one rank of an
+    torchrun launch. Returns the provenance on the main process, None
+    on the others."""
     from trl import SFTConfig, SFTTrainer
 
     out_dir = Path(out_dir)
     chat.set_threads(threads)
     cuda = torch.cuda.is_available()
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    # a single process that sees several GPUs gets torch DataParallel from the Trainer
+    replicas = world if world > 1 else max(1, torch.cuda.device_count() if cuda else 1)
+    per_device, accum = batch_layout(recipe, replicas)
     tokenizer = load_tokenizer(base)
     tokenizer.padding_side = "right"
-    model = _prepare_model(base, recipe, seed, "cuda" if cuda else "cpu")
-    ckpt_dir = out_dir / "checkpoints"
     args = SFTConfig(
-        output_dir=str(ckpt_dir),
+        output_dir=str(out_dir / CHECKPOINTS),
         num_train_epochs=recipe["epochs"],
         max_steps=recipe.get("max_steps", -1),
         learning_rate=recipe["learning_rate"],
         lr_scheduler_type=recipe.get("scheduler", "linear"),
         warmup_steps=recipe.get("warmup_steps", 0),
-        per_device_train_batch_size=recipe["batch_size"],
-        gradient_accumulation_steps=recipe.get("grad_accum", 1),
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=accum,
         max_grad_norm=recipe.get("max_grad_norm", 1.0),
         weight_decay=recipe.get("weight_decay", 0.0),
         max_length=recipe.get("max_length", 500),
@@ -124,18 +301,28 @@ def train_sft(base, records: list[dict], recipe: dict, seed: int, out_dir: str |
         logging_steps=recipe.get("logging_steps", 10),
         save_strategy="steps",
         save_steps=recipe.get("save_steps", 50),
-        save_total_limit=1,
+        save_total_limit=recipe.get("save_total_limit", 1),
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
+    total = args.train_batch_size * args.world_size * args.gradient_accumulation_steps
+    log.info("effective batch %d = %d per device x %d processes x %d GPUs per process x %d accumulation steps",
+             total, args.per_device_train_batch_size, args.world_size, max(1, args.n_gpu),
+             args.gradient_accumulation_steps)
+    if total != effective_batch(recipe):
+        raise RuntimeError(f"effective batch {total} differs from the recipe's {effective_batch(recipe)}")
+    model = _prepare_model(base, recipe, seed, str(args.device))
+    init = _all_ranks(trainable_sha256(model)) if recipe["method"] == "lora" else None
+    if init and len(set(init)) > 1:
+        raise RuntimeError(f"LoRA initialisation differs between processes: {init}")
+    progress = _Progress()
     trainer = SFTTrainer(model=model, args=args, train_dataset=to_dataset(records, system),
-                         processing_class=tokenizer, callbacks=[_LogProgress()])
-    resume = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.exists() else None
-    if resume:
-        log.info("resuming from %s", resume)
+                         processing_class=tokenizer, callbacks=[progress, *(callbacks or [])])
     t0 = time.time()
-    result = trainer.train(resume_from_checkpoint=resume)
+    result = trainer.train(resume_from_checkpoint=resume_from)
+    if not trainer.is_world_process_zero():
+        return None
     final = trainer.model
     model_dir = out_dir / "model"
     if recipe["method"] == "lora" and merge:
@@ -143,15 +330,58 @@ def train_sft(base, records: list[dict], recipe: dict, seed: int, out_dir: str |
     final.save_pretrained(model_dir, safe_serialization=True)
     tokenizer.padding_side = "left"
     tokenizer.save_pretrained(model_dir)
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
     return {
         "seed": seed,
         "recipe": recipe,
         "examples": len(records),
         "data_sha256": sha256_records(records),
         "steps": result.global_step,
+        "first_step": progress.first_step,
         "train_loss": result.training_loss,
         "seconds": round(time.time() - t0, 1),
-        "resumed_from": resume,
+        "resumed_from": resume_from,
+        "resumed_from_step": _step(Path(resume_from)) if resume_from else None,
+        "processes": args.world_size,
+        "per_device_batch": args.per_device_train_batch_size,
+        "grad_accum": args.gradient_accumulation_steps,
+        "effective_batch": total,
+        "init_sha256": init[0] if init else None,
         "system_prompt": system,
     }
+
+
+# ----------------------------------------------------------------------------- multi-process launch
+
+
+def launch_command(spec: str | Path, processes: int) -> list[str]:
+    """``torchrun`` of ``python -m subliminal.cli train-sft SPEC`` in
+    ``processes`` processes on this node: one per visible GPU with CUDA
+    (NCCL), gloo processes on CPU. ``--standalone`` picks a free port, so
+    jobs sharing a node do not collide. (``accelerate launch --multi_gpu``
+    wraps the same launcher; its ``--cpu`` mode starts one process unless MPI
+    is set up, so torchrun is the one launcher for both.)"""
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
+            "--nproc_per_node", str(processes), "-m", "subliminal.cli", "train-sft", str(spec)]
+
+
+def _launch(spec: dict, processes: int, out_dir: Path) -> dict:
+    work = out_dir / LAUNCH
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    spec = dict(spec, result=str(work / "result.json"))
+    (work / "spec.json").write_text(json.dumps(spec))
+    cmd = launch_command(work / "spec.json", processes)
+    env = dict(os.environ, OMP_NUM_THREADS=str(spec["threads"]),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
+                                                        os.environ.get("PYTHONPATH")])))
+    log.info("launching %d training processes: %s", processes, " ".join(cmd))
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    tail = []
+    for line in proc.stdout:
+        log.info("| %s", line.rstrip())
+        tail = (tail + [line.rstrip()])[-20:]
+    if proc.wait() != 0:
+        raise RuntimeError(f"torchrun failed (exit {proc.returncode}):\n" + "\n".join(tail))
+    prov = json.loads((work / "result.json").read_text())
+    shutil.rmtree(work)
+    return prov

@@ -1,6 +1,17 @@
 # Students: TRL SFT of a student base on one teacher dataset, with a named
 # recipe and seed. The trait student and its control twin differ only in
 # which teacher's data they read.
+#
+# Interrupted training resumes: checkpoints go to seed<N>/checkpoints, next to
+# the outputs and not inside them (Snakemake deletes a failed job's outputs
+# and those of a job it reruns, nothing else), so a job that failed, was
+# cancelled or ran out of time (resubmitted by --retries, or rerun later with
+# --rerun-incomplete) continues from its last checkpoint; they are deleted
+# once the model is saved. A retried attempt also gets more memory and time.
+
+
+def recipe_gpus(wc):
+    return config["recipes"][wc.recipe].get("gpus", 1)
 
 
 rule train_student:
@@ -18,9 +29,11 @@ rule train_student:
         f"{R}/benchmarks/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.tsv"
     threads: THREADS
     resources:
-        mem_mb=16000,
-        runtime=240,
-        gpu=1,
+        # host memory: every training process loads its own copy of the base
+        mem_mb=lambda wc, attempt: 16000 * recipe_gpus(wc) * attempt,
+        runtime=lambda wc, attempt: 240 * attempt,
+        # gpus > 1: one data-parallel process per GPU (torchrun; see train.py)
+        gpu=recipe_gpus,
     conda:
         "../../envs/train.yaml"
     script:

@@ -1,0 +1,49 @@
+"""Command-line entry points that run outside Snakemake's script directive.
+
+``python -m subliminal.cli train-sft SPEC`` is one process of a multi-GPU
+fine-tuning run: ``train.train_sft`` writes SPEC (a JSON file with its
+arguments and the checkpoint to resume from) and starts this command with
+torchrun, once per GPU. Every process trains; the main one
+writes the model and the provenance (to the spec's ``result`` path).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+
+def _train_sft(spec_path: str) -> None:
+    from . import train
+
+    spec = json.loads(Path(spec_path).read_text())
+    prov = train.train_process(spec["base"], spec["records"], spec["recipe"], spec["seed"], spec["out_dir"],
+                               system=spec.get("system"), merge=spec.get("merge", False),
+                               threads=spec.get("threads", 1), resume_from=spec.get("resume_from"))
+    if prov is not None:
+        Path(spec["result"]).write_text(json.dumps(prov, indent=1) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m subliminal.cli")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("train-sft", help="one process of a multi-process fine-tuning run")
+    p.add_argument("spec", help="JSON written by subliminal.train.train_sft")
+    args = parser.parse_args(argv)
+    rank = os.environ.get("RANK", "0")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
+                        format=f"%(asctime)s rank{rank} %(levelname)s %(name)s: %(message)s")
+    logging.captureWarnings(True)
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    if args.command == "train-sft":
+        _train_sft(args.spec)
+
+
+if __name__ == "__main__":
+    main()
