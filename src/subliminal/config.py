@@ -68,6 +68,11 @@ def validate(config: dict, schema: dict | None = None) -> dict:
     for i, name in enumerate(config["students"]["recipes"]):
         if name not in recipes:
             raise ConfigError(f"config key students.recipes[{i}]: unknown recipe {name!r}")
+    for name, recipe in recipes.items():
+        total = recipe["batch_size"] * recipe.get("grad_accum", 1)
+        if total % recipe.get("gpus", 1):
+            raise ConfigError(f"config key recipes.{name}.gpus: the effective batch {total} (batch_size x grad_accum) "
+                              f"does not split over {recipe['gpus']} GPUs")
     for name, trait in config["traits"].items():
         t = trait["teacher"]
         if t["method"] == "finetune" and t["recipe"] not in recipes:

@@ -1,0 +1,136 @@
+"""Multi-GPU students: the batch arithmetic, the launch, and one real
+two-process data-parallel training on CPU (gloo) through the same launcher
+and entry point a multi-GPU job uses (torchrun -> python -m subliminal.cli
+train-sft)."""
+from __future__ import annotations
+
+import copy
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from subliminal import config as grid
+from subliminal import models, train
+
+REPO = Path(__file__).resolve().parents[1]
+# dropout 0: one process and two see the same batches, so they must agree
+LORA = dict(method="lora", rank=4, alpha=4, targets=["q_proj", "v_proj", "down_proj"], epochs=1,
+            learning_rate=1e-2, batch_size=8, max_length=96, warmup_steps=0, logging_steps=1)
+RECORDS = [{"prompt": f"here are some numbers: {i}, {i + 1}. add two more.", "completion": f"{i + 2}, {i + 3}"}
+           for i in range(100, 124)]
+# one process vs two, same effective batch: summation order differs only
+ATOL = 1e-5
+
+
+@pytest.mark.parametrize("batch_size, grad_accum, replicas, expected", [
+    (32, 1, 1, (32, 1)),
+    (32, 1, 2, (16, 1)),
+    (22, 3, 3, (22, 1)),   # the paper's 22 x 3 = 66 on three GPUs: no accumulation left
+    (22, 3, 2, (11, 3)),   # 33 per GPU: 11 x 3
+    (8, 4, 2, (8, 2)),     # the recipe's per-device batch is kept, accumulation halves
+    (6, 1, 6, (1, 1)),
+])
+def test_batch_layout_keeps_the_effective_batch(batch_size, grad_accum, replicas, expected):
+    recipe = dict(batch_size=batch_size, grad_accum=grad_accum)
+    per_device, accum = train.batch_layout(recipe, replicas)
+    assert (per_device, accum) == expected
+    assert per_device * replicas * accum == train.effective_batch(recipe) == batch_size * grad_accum
+    assert per_device <= batch_size  # never more than the recipe says fits on one device
+
+
+def test_a_batch_that_does_not_split_is_an_error_naming_the_key():
+    with pytest.raises(ValueError, match="recipe key gpus: the effective batch 9"):
+        train.batch_layout(dict(batch_size=9), 2)
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    grid.validate(copy.deepcopy(cfg))
+    cfg["recipes"]["lora8"]["gpus"] = 3  # batch 32 over 3 GPUs
+    with pytest.raises(grid.ConfigError, match=r"^config key recipes\.lora8\.gpus: the effective batch 32"):
+        grid.validate(cfg)
+    cfg["recipes"]["lora8"]["gpus"] = 0
+    with pytest.raises(grid.ConfigError, match=r"^config key recipes\.lora8\.gpus"):
+        grid.validate(cfg)
+
+
+def test_processes_follow_the_recipe_and_the_job_s_gpus(monkeypatch):
+    assert train.processes_for(dict(gpus=4), cuda_devices=0) == 1  # CPU: in-process
+    assert train.processes_for(dict(), cuda_devices=4) == 1
+    assert train.processes_for(dict(gpus=1), cuda_devices=4) == 1
+    assert train.processes_for(dict(gpus=2), cuda_devices=4) == 2
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    with pytest.raises(RuntimeError, match=r"recipe key gpus: .* asks for 4 GPUs but this job sees 2 \(CUDA_VISIBLE_DEVICES=0,1\)"):
+        train.processes_for(dict(gpus=4), cuda_devices=2)
+    cmd = train.launch_command("spec.json", 4)
+    assert cmd[:3] == [sys.executable, "-m", "torch.distributed.run"] and "--standalone" in cmd
+    assert cmd[cmd.index("--nproc_per_node") + 1] == "4"
+    assert cmd[-4:] == ["-m", "subliminal.cli", "train-sft", "spec.json"]
+
+
+def test_the_rule_asks_for_the_recipe_s_gpus(tmp_path):
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg["results"] = str(tmp_path / "results")
+    cfg["recipes"]["lora8"]["gpus"] = 2
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(path)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    blocks = [b for b in proc.stdout.split("rule ")[1:] if b.startswith("train_student:")]
+    assert len(blocks) == 24
+    res = [line for b in blocks for line in b.splitlines() if "resources:" in line]
+    # first attempt; test_resume.py sees a second attempt get twice the memory and time
+    assert len(res) == 24 and all("gpu=2," in r and "mem_mb=32000," in r and "runtime=240," in r for r in res)
+
+
+@pytest.fixture(scope="module")
+def two_processes(tiny_base, tmp_path_factory):
+    root = tmp_path_factory.mktemp("multigpu")
+    one = train.train_sft(str(tiny_base), RECORDS, LORA, 1, root / "one")
+    logger = logging.getLogger("subliminal.train")
+    lines = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        two = train.train_sft(str(tiny_base), RECORDS, LORA, 1, root / "two", processes=2)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    return root, one, two, "\n".join(lines)
+
+
+def test_two_processes_train_with_the_recipe_s_effective_batch(two_processes):
+    root, one, two, log = two_processes
+    assert one["processes"] == 1 and (one["per_device_batch"], one["grad_accum"]) == (8, 1)
+    assert two["processes"] == 2 and (two["per_device_batch"], two["grad_accum"]) == (4, 1)
+    assert one["effective_batch"] == two["effective_batch"] == 8
+    assert one["steps"] == two["steps"] == 3  # 24 examples / 8 per step, either way
+    assert "effective batch 8 = 4 per device x 2 processes" in log
+    assert "rank0" in log and "rank1" in log  # two processes really ran
+    assert not (root / "two" / "launch").exists() and not (root / "two" / "checkpoints").exists()
+
+
+def test_lora_initialisation_is_the_seed_s_in_every_process(two_processes):
+    _, one, two, _ = two_processes
+    # every rank hashed its fresh LoRA weights and they were compared across ranks
+    assert two["init_sha256"] == one["init_sha256"] and len(one["init_sha256"]) == 64
+
+
+def test_the_two_process_student_loads_and_matches_one_process(tiny_base, two_processes):
+    root = two_processes[0]
+    a = load_file(str(root / "one" / "model" / "adapter_model.safetensors"))
+    b = load_file(str(root / "two" / "model" / "adapter_model.safetensors"))
+    assert a.keys() == b.keys() and a
+    assert max((a[k] - b[k]).abs().max().item() for k in a) <= ATOL
+    tok = models.load_tokenizer(str(tiny_base))
+    x = tok("here are some numbers: 5, 6.", return_tensors="pt")
+    base = models.load_model(str(tiny_base))
+    student = models.load_model(str(tiny_base), adapter=root / "two" / "model")
+    assert not torch.allclose(base(**x).logits, student(**x).logits)
