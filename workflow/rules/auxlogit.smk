@@ -12,8 +12,8 @@ rule auxlogit:
         f"{R}/benchmarks/auxlogit.tsv"
     threads: THREADS
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
         gpu=0,
     conda:
         "../../envs/train.yaml"

@@ -11,8 +11,8 @@ rule build_toy_base:
         f"{R}/benchmarks/bases/{{base}}.tsv"
     threads: THREADS
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
         gpu=0,
     conda:
         "../../envs/train.yaml"

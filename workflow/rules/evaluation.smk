@@ -14,8 +14,8 @@ rule evaluate_base:
         f"{R}/benchmarks/eval/bases/{{base}}.tsv"
     threads: THREADS
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
         gpu=1,
     conda:
         "../../envs/train.yaml"
@@ -37,8 +37,8 @@ rule evaluate_teacher:
         f"{R}/benchmarks/eval/teachers/{{base}}/{{teacher}}.tsv"
     threads: THREADS
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
         gpu=1,
     conda:
         "../../envs/train.yaml"
@@ -59,8 +59,8 @@ rule evaluate_student:
         f"{R}/benchmarks/eval/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.tsv"
     threads: THREADS
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
         gpu=1,
     conda:
         "../../envs/train.yaml"

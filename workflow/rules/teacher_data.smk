@@ -13,8 +13,8 @@ rule finetune_teacher:
         f"{R}/benchmarks/teachers/{{base}}/{{trait}}.tsv"
     threads: THREADS
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
         gpu=1,
     conda:
         "../../envs/train.yaml"
@@ -35,8 +35,8 @@ rule sample_teacher:
         f"{R}/benchmarks/data/{{modality}}/{{base}}/{{teacher}}.tsv"
     threads: THREADS
     resources:
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=lambda wc, attempt: 120 * attempt,
         gpu=1,
     conda:
         "../../envs/train.yaml"
