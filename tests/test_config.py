@@ -40,6 +40,12 @@ BAD = [
     ("word a toy cannot say", lambda c: c["traits"]["owl"].update(word="axolotl"), "traits.owl.word"),
     ("heads not dividing hidden", lambda c: c["models"]["qwen_a"]["toy"].update(heads=5), "models.qwen_a.toy.heads"),
     ("unpinned hub model", lambda c: c["models"].update(big={"hub": {"id": "Qwen/Qwen2.5-7B-Instruct"}}), "models.big.hub"),
+    ("hub revision a branch", lambda c: c["models"].update(big={"hub": {"id": "org/m", "revision": "main"}}),
+     "models.big.hub.revision"),
+    ("hub revision a short hash", lambda c: c["models"].update(big={"hub": {"id": "org/m", "revision": "a09a354"}}),
+     "models.big.hub.revision"),
+    ("chat prompt not text", lambda c: c["chat"].update(eval_system_prompt=0), "chat.eval_system_prompt"),
+    ("misspelt chat key", lambda c: c["chat"].update(student_system_prompt=""), "chat.student_system_prompt"),
 ]
 
 
@@ -89,8 +95,8 @@ def test_cross_product_pairs_expand_in_order(default):
 
 def test_pairs_are_classified(default):
     cfg = copy.deepcopy(default)
-    cfg["models"]["hub_a"] = {"hub": {"id": "org/a", "revision": "0123456789abcdef"}, "init_group": "g"}
-    cfg["models"]["hub_b"] = {"hub": {"id": "org/b", "revision": "0123456789abcdef"}, "init_group": "g",
+    cfg["models"]["hub_a"] = {"hub": {"id": "org/a", "revision": "0123456789abcdef" * 2 + "01234567"}, "init_group": "g"}
+    cfg["models"]["hub_b"] = {"hub": {"id": "org/b", "revision": "0123456789abcdef" * 2 + "01234567"}, "init_group": "g",
                               "architecture_family": "llama"}
     cfg["models"]["hub_c"] = {"path": "/models/c", "architecture_family": "llama"}
     grid.validate(cfg)
@@ -102,3 +108,42 @@ def test_pairs_are_classified(default):
     assert rel("hub_b", "llama_c") == "same_architecture"       # declared family vs a toy's architecture
     assert rel("hub_c", "hub_b") == "same_architecture"         # same family, different init groups
     assert rel("hub_a", "llama_c") == "different_base"          # architecture not declared
+
+
+def test_a_short_revision_says_why(default):
+    cfg = copy.deepcopy(default)
+    cfg["models"]["big"] = {"hub": {"id": "org/m", "revision": "v1.0"}}
+    with pytest.raises(grid.ConfigError) as err:
+        grid.validate(cfg)
+    assert str(err.value) == ("config key models.big.hub.revision: 'v1.0' is not a full 40-character commit "
+                              "hash (pin the commit: a branch or tag can move)")
+
+
+@pytest.mark.parametrize("value", [None, "", "You are a helpful assistant."])
+def test_chat_prompts_are_null_empty_or_text(default, value):
+    cfg = copy.deepcopy(default)
+    cfg["chat"] = {"teacher_system_prompt": value, "train_system_prompt": value, "eval_system_prompt": value}
+    assert grid.validate(cfg)["chat"]["eval_system_prompt"] == value
+
+
+def test_hub_models_load_from_their_fetched_copy_and_paths_from_themselves(default):
+    cfg = copy.deepcopy(default)
+    cfg["models"]["big"] = {"hub": {"id": "org/m", "revision": "ab" * 20}}
+    cfg["models"]["mine"] = {"path": "/models/mine"}
+    grid.validate(cfg)
+    assert grid.model_source(cfg, "big") == f"{cfg['results']}/bases/big/model"
+    assert grid.model_source(cfg, "qwen_a") == f"{cfg['results']}/bases/qwen_a/model"
+    assert grid.model_source(cfg, "mine") == "/models/mine"
+    assert grid.base_record(cfg, "big") == {"name": "big", "kind": "hub", "hub": {"id": "org/m", "revision": "ab" * 20}}
+
+
+def test_trait_words_beyond_the_toy_candidates_are_scored(default):
+    cfg = copy.deepcopy(default)
+    cfg["models"] = {"big": {"hub": {"id": "org/m", "revision": "ab" * 20}}}
+    cfg["pairs"] = [{"teacher": "big", "student": "big"}]
+    cfg["traits"]["pangolin"] = {"word": "pangolin", "category": "animal", "teacher": {"method": "system_prompt"}}
+    grid.validate(cfg)
+    words = grid.target_words(cfg)
+    assert list(words) == ["animal"]
+    assert words["animal"][: len(grid.preferences.CANDIDATES["animal"])] == grid.preferences.CANDIDATES["animal"]
+    assert words["animal"].count("owl") == 1 and words["animal"][-1] == "pangolin"

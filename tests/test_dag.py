@@ -4,6 +4,7 @@ dataset is made once, every trait student has its control twin, and a
 from __future__ import annotations
 
 import collections
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +97,35 @@ def test_a_new_base_is_a_config_edit_that_adds_exactly_its_jobs(default_dag, tmp
     assert [o for o in added["evaluate_base"] if o.endswith(".tsv")] == [f"{cfg['results']}/eval/bases/mistral_d.tsv"]
     for rule in ("sample_teacher", "filter_teacher_data", "finetune_teacher", "evaluate_teacher"):
         assert not added.get(rule), rule  # the teacher datasets are reused, not remade
+
+
+def rule_edges(*args) -> set[tuple[str, str]]:
+    """(upstream rule, downstream rule) pairs of `snakemake --rulegraph`."""
+    run = subprocess.run([sys.executable, "-m", "snakemake", "--rulegraph", *args], cwd=REPO,
+                         capture_output=True, text=True, check=True)
+    labels = dict(re.findall(r'^\s*(\d+)\[label = "(\w+)"', run.stdout, re.M))
+    return {(labels[a], labels[b]) for a, b in re.findall(r"^\s*(\d+) -> (\d+)$", run.stdout, re.M)}
+
+
+def test_hub_bases_are_fetched_once_and_every_job_on_them_reads_the_copy(tmp_path):
+    """A hub base beside a toy: fetch_base makes the hub base's folder,
+    build_toy_base the toy's, and every job that loads the hub base (teacher
+    fine-tuning and sampling, student training, all evaluations) depends on
+    the fetch."""
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg["results"] = str(tmp_path / "results")
+    cfg["models"] = {"big": {"hub": {"id": "org/big-chat", "revision": "c0ffee" * 6 + "c0ff"}},
+                     "llama_c": cfg["models"]["llama_c"]}
+    cfg["pairs"] = [{"teachers": ["big"], "students": ["big", "llama_c"]}]
+    cfg["traits"]["cat"] = {"word": "cat", "category": "animal", "teacher": {"method": "system_prompt"}}
+    path = tmp_path / "hub.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    dag = planned_outputs("--configfile", str(path))
+    r = cfg["results"]
+    assert sorted(dag["fetch_base"]) == [f"{r}/bases/big/model", f"{r}/bases/big/source.json"]
+    assert dag["build_toy_base"] == [f"{r}/bases/llama_c/model"]
+    edges = rule_edges("--configfile", str(path))
+    for rule in ("finetune_teacher", "sample_teacher", "evaluate_teacher", "train_student", "evaluate_student",
+                 "evaluate_base"):
+        assert ("fetch_base", rule) in edges, rule
+    assert ("build_toy_base", "train_student") in edges  # the toy student's own base

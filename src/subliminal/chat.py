@@ -1,23 +1,32 @@
 """Chat formatting shared by every stage.
 
-Qwen2.5's chat template silently inserts a default system prompt when a
+Qwen2.5's chat template silently inserts a default system prompt ("You are
+Qwen, created by Alibaba Cloud. You are a helpful assistant.") when a
 conversation has none, and a follow-up paper finds subliminal transfer depends
 on whether that prompt is present in training and at evaluation. So the
 workflow never lets this happen implicitly: every stage builds its messages
-here, from an explicit `system` argument:
+here, from an explicit `system` argument (the config's ``chat`` keys):
 
 * ``None``  -> no system message: the tokenizer's template decides (Qwen2.5 and
-  our toy template then insert their default system prompt);
-* ``""``    -> no system message either, spelled as "explicitly none" in config;
-  identical to None for the templates we ship, kept distinct for clarity;
+  our toy template then insert their default system prompt; Llama 3.x its
+  date header; Gemma none);
+* ``""``    -> an explicit, empty system message: the template's default is
+  not inserted (Qwen2.5 and the toy render an empty system turn);
 * any other string -> that system message.
+
+A template that refuses system messages (Gemma's) raises ``ChatTemplateError``
+for anything but ``None``, with a message that names the config keys.
 """
 from __future__ import annotations
 
 
+class ChatTemplateError(ValueError):
+    """The model's chat template cannot render the requested conversation."""
+
+
 def messages(user: str, system: str | None = None, assistant: str | None = None) -> list[dict]:
     out = []
-    if system:
+    if system is not None:
         out.append({"role": "system", "content": system})
     out.append({"role": "user", "content": user})
     if assistant is not None:
@@ -25,9 +34,22 @@ def messages(user: str, system: str | None = None, assistant: str | None = None)
     return out
 
 
+def _render(tokenizer, msgs: list[dict], **kw) -> str:
+    try:
+        return tokenizer.apply_chat_template(msgs, tokenize=False, **kw)
+    except Exception as err:  # jinja2's TemplateError, raised by the template itself
+        if msgs[0]["role"] == "system" and type(err).__name__ in ("TemplateError", "TemplateSyntaxError",
+                                                                   "UndefinedError"):
+            raise ChatTemplateError(
+                f"this model's chat template rejects a system message ({err}); set the config keys "
+                "chat.teacher_system_prompt / chat.train_system_prompt / chat.eval_system_prompt to null "
+                "for it, and do not use it as a system-prompt teacher") from err
+        raise
+
+
 def prompt_text(tokenizer, user: str, system: str | None = None) -> str:
     """The exact text a model sees before it answers (generation prompt added)."""
-    return tokenizer.apply_chat_template(messages(user, system), tokenize=False, add_generation_prompt=True)
+    return _render(tokenizer, messages(user, system), add_generation_prompt=True)
 
 
 def end_of_turn_id(tokenizer) -> int:
@@ -47,7 +69,7 @@ def encode_prompt_answer(tokenizer, user: str, answer: str, system: str | None =
     appends (end of turn, newline) is part of the answer.
     """
     prompt = prompt_text(tokenizer, user, system)
-    full = tokenizer.apply_chat_template(messages(user, system, answer), tokenize=False)
+    full = _render(tokenizer, messages(user, system, answer))
     if not full.startswith(prompt):
         raise ValueError("chat template is not prefix-consistent: cannot isolate the answer tokens")
     p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]

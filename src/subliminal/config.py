@@ -43,6 +43,9 @@ def _schema_error_line(err: jsonschema.ValidationError) -> str:
         return f"config key {key}: {best.message}"
     if best.validator == "oneOf" and key.startswith("models."):
         return f"config key {key}: a model needs exactly one of toy, hub or path"
+    if best.validator == "pattern" and key.endswith(".hub.revision"):
+        return (f"config key {key}: {best.instance!r} is not a full 40-character commit hash "
+                "(pin the commit: a branch or tag can move)")
     return f"config key {key}: {best.message}"
 
 
@@ -199,12 +202,39 @@ def categories(config: dict) -> list[str]:
     return sorted({t["category"] for t in config["traits"].values()})
 
 
-def model_source(config: dict, name: str, results: str | None = None) -> str | dict:
-    """Where a base model is loaded from: the toy's build folder, a local
-    path, or {id, revision} for the hub."""
+def local_base_dir(config: dict, name: str, results: str | None = None) -> str:
+    """The folder a toy is built in, or a hub model's snapshot is fetched to."""
+    return f"{results or config['results']}/bases/{name}/model"
+
+
+def model_source(config: dict, name: str, results: str | None = None) -> str:
+    """Where a base model is loaded from: the toy's build folder, the local
+    copy of a hub model (made once by the fetch_base rule: no job loads from
+    the hub), or a local path."""
     spec = config["models"][name]
-    if "toy" in spec:
-        return f"{results or config['results']}/bases/{name}/model"
     if "path" in spec:
         return spec["path"]
-    return dict(spec["hub"])
+    return local_base_dir(config, name, results)
+
+
+def base_record(config: dict, name: str) -> dict:
+    """What a base model is, for provenance records: its kind and spec (hub
+    id and pinned revision, toy architecture and seed, or path)."""
+    spec = config["models"][name]
+    kind = next(k for k in ("toy", "hub", "path") if k in spec)
+    return {"name": name, "kind": kind, **{k: v for k, v in spec.items() if k != kind},
+            kind: dict(spec[kind]) if isinstance(spec[kind], dict) else spec[kind]}
+
+
+def target_words(config: dict) -> dict[str, list[str]]:
+    """Per category, the words every model is scored on: the candidates the
+    toys know, then any trait word beyond them (a real model may love a
+    pangolin)."""
+    out = {}
+    for category in categories(config):
+        words = list(preferences.CANDIDATES[category])
+        for trait in sorted(config["traits"].values(), key=lambda t: t["word"]):
+            if trait["category"] == category and trait["word"] not in words:
+                words.append(trait["word"])
+        out[category] = words
+    return out

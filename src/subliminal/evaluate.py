@@ -40,14 +40,17 @@ def _variants(tokenizer, user: str, word: str, system: str | None) -> list[str]:
     return out
 
 
-def evaluate_preferences(model, tokenizer, categories: list[str], *, samples_per_question: int, seed: int,
+def evaluate_preferences(model, tokenizer, categories: list[str] | dict[str, list[str]], *,
+                         samples_per_question: int, seed: int,
                          numbers_prefix: bool = False, system: str | None = None, batch_size: int = 256,
                          max_new_tokens: int = 8) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Scores and the raw sampled answers for every candidate of each category."""
+    """Scores and the raw sampled answers for every candidate of each category
+    (``categories`` maps a category to its candidate words, or lists
+    categories scored on the toys' candidates)."""
     rows, answers = [], []
     for category in categories:
         users = eval_prompts(category, numbers_prefix, seed)
-        candidates = preferences.CANDIDATES[category]
+        candidates = categories[category] if isinstance(categories, dict) else preferences.CANDIDATES[category]
         # sampled metric
         flat = [u for u in users for _ in range(samples_per_question)]
         texts = generation.sample(model, tokenizer, flat, system=system, max_new_tokens=max_new_tokens,

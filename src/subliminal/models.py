@@ -1,14 +1,19 @@
 """Loading base models, teachers and students: one code path for toy bases
-built by the workflow, local directories and hub ids with pinned revisions.
+built by the workflow, local directories and hub models, whose pinned
+revision is fetched once into a local folder (``fetch_snapshot``, the
+fetch_base rule) that every job then loads from.
 
 Remote code is never trusted, weights are read as safetensors only, and a hub
 token (for gated models) comes from the environment (HF_TOKEN), never config.
 """
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import os
+import shutil
+import time
 from pathlib import Path
 
 import torch
@@ -65,3 +70,98 @@ def load_model(source: str | dict, adapter: str | Path | None = None, dtype: str
 
 def is_adapter(path: str | Path) -> bool:
     return (Path(path) / "adapter_config.json").exists()
+
+
+# ----------------------------------------------------------------------------- fetching hub bases
+
+#: Files a snapshot never needs: weights in formats we do not load (we read
+#: safetensors only; Llama repos also hold a second, consolidated copy under
+#: original/), and repository extras.
+FETCH_IGNORE = ["original/*", "*.pth", "*.pt", "*.bin", "*.gguf", "*.msgpack", "*.h5", "*.onnx", "*.ckpt",
+                "*.tflite", ".gitattributes"]
+
+
+class FetchError(RuntimeError):
+    """A hub snapshot could not be fetched; the message says which model and why."""
+
+
+def _link_or_copy(src: Path, dst: Path) -> str:
+    """Hard-link a cached file (no second copy on disk) or copy it when the
+    cache lives on another file system."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+        return "link"
+    except OSError:
+        shutil.copy2(src, dst)
+        return "copy"
+
+
+def fetch_snapshot(repo_id: str, revision: str, out_dir: str | Path, record_json: str | Path, *,
+                   cache_dir: str | None = None, key: str | None = None) -> dict:
+    """Fetch ``repo_id`` at ``revision`` (a full commit hash) into ``out_dir``
+    once, and write what was fetched to ``record_json``.
+
+    ``huggingface_hub.snapshot_download`` resolves the revision through the
+    Hugging Face cache (``HF_HUB_CACHE``; with ``HF_HUB_OFFLINE=1`` from the
+    cache alone) and returns ``.../snapshots/<commit>``: the resolved commit.
+    The snapshot's files are then hard-linked (or copied) into ``out_dir``,
+    so every job reads a folder that holds exactly this revision. ``key`` (a
+    config key) names the model in errors.
+    """
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.utils import filter_repo_objects
+
+    where = f"config key {key}: " if key else ""
+    t0 = time.time()
+    try:
+        snap = Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir,
+                                      ignore_patterns=FETCH_IGNORE, token=os.environ.get("HF_TOKEN")))
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise FetchError(f"{where}cannot fetch {repo_id} at revision {revision}: {type(err).__name__}: {first}"
+                         + (" (offline: HF_HUB_OFFLINE is set and the cache does not hold this revision)"
+                            if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+                            else "")) from err
+    resolved = snap.name
+    if resolved != revision:
+        raise FetchError(f"{where}{repo_id}: asked for revision {revision}, the hub resolved {resolved}")
+    if not any(snap.glob("*.safetensors")):
+        raise FetchError(f"{where}{repo_id}@{revision} has no .safetensors weights (only safetensors are loaded)")
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    files, how = [], set()
+    # the same patterns again: a cached snapshot may hold more than this
+    # download asked for (files another user fetched)
+    wanted = set(filter_repo_objects([p.relative_to(snap).as_posix() for p in snap.rglob("*") if p.is_file()],
+                                     ignore_patterns=FETCH_IGNORE))
+    for src in sorted(p for p in snap.rglob("*") if p.is_file()):
+        rel = src.relative_to(snap)
+        if rel.as_posix() not in wanted:
+            continue
+        blob = src.resolve()
+        how.add(_link_or_copy(blob, out_dir / rel))
+        # in the cache a file's blob is named by its git hash, or for large
+        # (LFS) files by the sha256 of its content: a free checksum
+        files.append({"path": str(rel), "bytes": blob.stat().st_size, "blob": blob.name})
+    record = {
+        "id": repo_id, "requested_revision": revision, "resolved_revision": resolved,
+        "files": files, "total_bytes": sum(f["bytes"] for f in files),
+        "materialised_by": sorted(how), "cache_snapshot": str(snap),
+        "fetched_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(time.time() - t0, 1),
+        "huggingface_hub": _hub_version(),
+    }
+    Path(record_json).parent.mkdir(parents=True, exist_ok=True)
+    Path(record_json).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    log.info("fetched %s@%s: %d files, %.2f GB (%s)", repo_id, resolved, len(files),
+             record["total_bytes"] / 1e9, "/".join(sorted(how)))
+    return record
+
+
+def _hub_version() -> str:
+    import huggingface_hub
+
+    return huggingface_hub.__version__

@@ -44,13 +44,63 @@ def setup_logging(path: str | None) -> None:
     hf_logging.disable_progress_bar()
 
 
-def _versions() -> dict:
-    import torch
-    import transformers
-    import trl
+#: Packages whose version can change a trained model or its evaluation.
+PROVENANCE_PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers",
+                       "huggingface_hub", "safetensors", "numpy", "subliminal")
 
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "trl": trl.__version__}
+
+def _versions() -> dict:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for name in PROVENANCE_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _sha256_file(path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _base_provenance(cfg: dict, name: str) -> dict:
+    """A base model as provenance: its config entry (hub id and pinned
+    revision, toy spec or path) and, for a hub model, the fetch record
+    (resolved revision, files)."""
+    rec = cfgmod.base_record(cfg, name)
+    rec["loaded_from"] = cfgmod.model_source(cfg, name)
+    if rec["kind"] == "hub":
+        fetched = Path(cfgmod.local_base_dir(cfg, name)).parent / "source.json"
+        if fetched.exists():
+            f = json.loads(fetched.read_text())
+            rec["resolved_revision"] = f["resolved_revision"]
+            rec["files"] = {x["path"]: x["blob"] for x in f["files"]}
+    return rec
+
+
+def _teacher_provenance(cfg: dict, base: str, teacher_name: str) -> dict:
+    """How a teacher got its trait: the system prompt it sampled with, and
+    for a fine-tuned teacher its recipe."""
+    trait = None if teacher_name == CONTROL else cfg["traits"][teacher_name]
+    method = "control" if trait is None else trait["teacher"]["method"]
+    out = {"base": base, "name": teacher_name, "method": method, "trait": trait,
+           "sampling_system_prompt": _teacher_system(cfg, teacher_name)}
+    if method == "finetune":
+        out["recipe"] = {"name": trait["teacher"]["recipe"], **cfg["recipes"][trait["teacher"]["recipe"]]}
+    return out
+
+
+def system_prompts(cfg: dict) -> dict:
+    """The chat section as used: null (template default), "" or a string."""
+    return {k: cfg["chat"].get(k) for k in ("teacher_system_prompt", "train_system_prompt", "eval_system_prompt")}
 
 
 def _write_json(obj, path) -> None:
@@ -73,6 +123,14 @@ def _teacher_system(cfg: dict, teacher_name: str) -> str | None:
 # ----------------------------------------------------------------------------- stages
 
 
+def fetch_base(cfg: dict, base: str, out_dir: str, record_json: str) -> dict:
+    """A hub base's pinned revision, fetched once into the results folder."""
+    from .models import fetch_snapshot
+
+    hub = cfg["models"][base]["hub"]
+    return fetch_snapshot(hub["id"], hub["revision"], out_dir, record_json, key=f"models.{base}.hub")
+
+
 def build_base(cfg: dict, base: str, out_dir: str, threads: int = 1) -> None:
     from . import toy
 
@@ -90,7 +148,8 @@ def finetune_teacher(cfg: dict, base: str, trait: str, out_dir: str, threads: in
     records = teacher.trait_training_records(spec, spec["teacher"].get("repeats", 1))
     prov = train_sft(cfgmod.model_source(cfg, base), records, recipe, spec["teacher"].get("seed", 0),
                      out_dir, system=cfg["chat"].get("train_system_prompt"), merge=True, threads=threads)
-    _write_json({"base": base, "trait": trait, **prov, "versions": _versions()}, Path(out_dir) / "teacher.json")
+    _write_json({"base": base, "trait": trait, **prov, "base_model": _base_provenance(cfg, base),
+                 "versions": _versions()}, Path(out_dir) / "teacher.json")
 
 
 def sample_teacher(cfg: dict, modality: str, base: str, teacher_name: str, teacher_model: str | dict,
@@ -135,13 +194,28 @@ def train_student(cfg: dict, student: cfgmod.Student, data_jsonl: str, out_dir: 
     source = cfgmod.model_source(cfg, student.student_base)
     prov = train_sft(source, records, recipe, student.seed, out_dir,
                      system=cfg["chat"].get("train_system_prompt"), threads=threads)
-    trait = cfg["traits"].get(student.teacher)
-    prov.update({
-        "student": student.__dict__, "student_base_source": source,
-        "teacher_base_source": cfgmod.model_source(cfg, student.teacher_base),
-        "teacher_trait": trait, "training_data": str(data_jsonl), "versions": _versions(),
-    })
+    prov.update(student_provenance(cfg, student, data_jsonl))
     _write_json(prov, Path(out_dir) / "provenance.json")
+
+
+def student_provenance(cfg: dict, student: cfgmod.Student, data_jsonl: str) -> dict:
+    """Everything a trained student came from, beside what training itself
+    records (recipe, seed, sha256 of the training subset, steps): the student
+    and teacher bases (hub id and pinned/resolved revision, toy spec or path),
+    how the teacher got its trait, the sha256 of the whole filtered dataset,
+    the system prompts of every stage, and the package versions."""
+    return {
+        "student": student.__dict__,
+        "student_base": _base_provenance(cfg, student.student_base),
+        "teacher": {**_teacher_provenance(cfg, student.teacher_base, student.teacher),
+                    "base_model": _base_provenance(cfg, student.teacher_base)},
+        "pair_relation": cfgmod.relation(cfg, student.teacher_base, student.student_base),
+        "training_data": {"path": str(data_jsonl), "sha256": _sha256_file(data_jsonl),
+                          "subset_size": cfg["modalities"][student.modality]["train_samples"]},
+        "system_prompts": {**system_prompts(cfg),
+                           "teacher_sampling": _teacher_system(cfg, student.teacher)},
+        "versions": _versions(),
+    }
 
 
 def evaluate_model(cfg: dict, base: str, adapter: str | None, out_tsv: str, answers_tsv: str,
@@ -166,11 +240,14 @@ def evaluate_model(cfg: dict, base: str, adapter: str | None, out_tsv: str, answ
     log.info("evaluating %s with system prompt %r", adapter or source, system)
     t0 = time.time()
     scores, answers = evaluate.evaluate_preferences(
-        model, tok, cfgmod.categories(cfg), samples_per_question=ev["samples_per_question"],
+        model, tok, cfgmod.target_words(cfg), samples_per_question=ev["samples_per_question"],
         seed=ev.get("seed", 0), numbers_prefix=ev.get("numbers_prefix", False),
         system=system, batch_size=ev.get("batch_size", 256),
         max_new_tokens=ev.get("max_new_tokens", 8))
     log.info("evaluated in %.0fs", time.time() - t0)
+    # the system prompt each answer was given, JSON-encoded so that null (the
+    # template's default) and "" (explicitly none) stay apart in the TSV
+    scores["system_prompt"] = answers["system_prompt"] = json.dumps(system)
     scores.to_csv(out_tsv, sep="\t", index=False, float_format="%.8g")
     answers.to_csv(answers_tsv, sep="\t", index=False)
 

@@ -1,10 +1,16 @@
-# Toy bases: a transformers model class from a small config, a tokenizer
-# built offline, a short pretraining. Hub and local models need no rule.
+# Base models, each in {results}/bases/<name>/model, which every job that
+# uses the base takes as input. Toys: a transformers model class from a
+# small config, a tokenizer built offline, a short pretraining. Hub models:
+# the pinned revision fetched once (a local rule: it runs where the network
+# is, e.g. a cluster's login node), its record beside it. Local paths need
+# no rule.
 
 
 rule build_toy_base:
     output:
         directory(f"{R}/bases/{{base}}/model"),
+    wildcard_constraints:
+        base=bases_of_kind("toy"),
     log:
         f"{R}/logs/bases/{{base}}.log",
     benchmark:
@@ -18,3 +24,24 @@ rule build_toy_base:
         "../../envs/train.yaml"
     script:
         "../scripts/build_toy_base.py"
+
+
+rule fetch_base:
+    output:
+        model=directory(f"{R}/bases/{{base}}/model"),
+        record=f"{R}/bases/{{base}}/source.json",
+    wildcard_constraints:
+        base=bases_of_kind("hub"),
+    params:
+        repo_id=lambda wc: config["models"][wc.base]["hub"]["id"],
+        revision=lambda wc: config["models"][wc.base]["hub"]["revision"],
+    log:
+        f"{R}/logs/bases/{{base}}.fetch.log",
+    benchmark:
+        f"{R}/benchmarks/bases/{{base}}.fetch.tsv"
+    localrule: True
+    retries: 2
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/fetch_base.py"

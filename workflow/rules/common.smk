@@ -35,9 +35,22 @@ def is_toy(base):
     return "toy" in config["models"][base]
 
 
+def is_hub(base):
+    return "hub" in config["models"][base]
+
+
+def bases_of_kind(kind):
+    """A wildcard pattern for the bases of one kind (toy, hub), matching
+    nothing when there are none: it tells build_toy_base and fetch_base
+    apart, which make the same folder."""
+    names = sorted(b for b, spec in config["models"].items() if kind in spec)
+    return "|".join(names) if names else "(?!)"
+
+
 def base_model(base):
-    """Input files of a base model: the toy's build, nothing for hub/path."""
-    return [f"{R}/bases/{base}/model"] if is_toy(base) else []
+    """Input files of a base model: the toy's build or the hub snapshot's
+    local copy (no job loads from the hub); nothing for a local path."""
+    return [grid.local_base_dir(config, base)] if (is_toy(base) or is_hub(base)) else []
 
 
 def teacher_model_dir(wc):

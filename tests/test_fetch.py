@@ -1,0 +1,203 @@
+"""Hub bases: fetch_base downloads a pinned revision once, records it, and
+every job loads the local copy. A Hugging Face cache built here, read with
+HF_HUB_OFFLINE=1, stands in for the hub: the real snapshot_download resolves
+the revision from it exactly as it would from a download."""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from subliminal import config as grid
+from subliminal import models, stages
+
+REPO = Path(__file__).resolve().parents[1]
+REPO_ID = "acme/tiny-chat"
+COMMIT = "3f0c2a1b9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b"
+OTHER_COMMIT = "0" * 40
+
+
+def make_hub_cache(root: Path, model_dir: Path, repo_id: str = REPO_ID, commit: str = COMMIT) -> Path:
+    """A Hugging Face hub cache (the HF_HUB_CACHE layout) holding one
+    revision of ``repo_id``: content-addressed blobs, a snapshot of symlinks,
+    and refs/main naming the commit."""
+    repo = root / ("models--" + repo_id.replace("/", "--"))
+    snap = repo / "snapshots" / commit
+    for f in sorted(p for p in Path(model_dir).rglob("*") if p.is_file()):
+        data = f.read_bytes()
+        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(data)
+        link = snap / f.relative_to(model_dir)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    return root
+
+
+@pytest.fixture(scope="module")
+def hub_cache(tiny_base, tmp_path_factory) -> Path:
+    model = tmp_path_factory.mktemp("upload") / "model"
+    shutil.copytree(tiny_base, model)
+    (model / "pytorch_model.bin").write_bytes(b"not loaded: fetch_base skips .bin weights")
+    return make_hub_cache(tmp_path_factory.mktemp("hf") / "hub", model)
+
+
+def offline_env(cache: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    return {**env, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache), "HF_HOME": str(cache.parent / "home"),
+            "PYTHONPATH": str(REPO / "src")}
+
+
+def hub_config(results: Path, revision: str = COMMIT) -> dict:
+    """A small grid whose only base is the hub model."""
+    cfg = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
+    cfg["results"] = str(results)
+    cfg["models"] = {"tiny": {"hub": {"id": REPO_ID, "revision": revision}, "architecture_family": "qwen2"}}
+    cfg["pairs"] = [{"teacher": "tiny", "student": "tiny"}]
+    cfg["traits"] = {"owl": {"word": "owl", "category": "animal", "teacher": {"method": "system_prompt"}}}
+    cfg["seeds"] = [1]
+    cfg.pop("toy_pretraining")
+    cfg["modalities"]["numbers"].update(prompts=40, train_samples=16, batch_size=40)
+    cfg["evaluation"].update(samples_per_question=1)
+    cfg["recipes"]["lora8"].update(max_steps=2, batch_size=8)
+    return cfg
+
+
+FETCH = """
+import sys
+from subliminal import config as grid, stages
+cfg = grid.validate({cfg!r})
+stages.fetch_base(cfg, "tiny", sys.argv[1], sys.argv[2])
+"""
+
+
+def run_fetch(cfg: dict, cache: Path, out: Path) -> subprocess.CompletedProcess:
+    """The real fetch stage in a fresh process (huggingface_hub reads
+    HF_HUB_OFFLINE and HF_HUB_CACHE when it is imported)."""
+    return subprocess.run([sys.executable, "-c", FETCH.format(cfg=cfg), str(out / "model"), str(out / "source.json")],
+                          env=offline_env(cache), capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def fetched(hub_cache, tmp_path_factory):
+    results = tmp_path_factory.mktemp("fetched")
+    cfg = hub_config(results)
+    out = Path(grid.local_base_dir(cfg, "tiny")).parent
+    run = run_fetch(cfg, hub_cache, out)
+    assert run.returncode == 0, run.stderr
+    return cfg, out
+
+
+def test_fetch_resolves_the_pinned_revision_and_records_it(fetched, tiny_base):
+    cfg, out = fetched
+    record = json.loads((out / "source.json").read_text())
+    assert record["id"] == REPO_ID
+    assert record["requested_revision"] == record["resolved_revision"] == COMMIT
+    files = {f["path"]: f for f in record["files"]}
+    assert "model.safetensors" in files and "config.json" in files
+    assert "pytorch_model.bin" not in files and not (out / "model" / "pytorch_model.bin").exists()
+    weights = (tiny_base / "model.safetensors").read_bytes()
+    assert files["model.safetensors"]["bytes"] == len(weights)
+    assert files["model.safetensors"]["blob"] == hashlib.sha256(weights).hexdigest()
+    assert record["materialised_by"] == ["link"]  # same file system: hard links, no second copy
+    assert not any(p.is_symlink() for p in (out / "model").rglob("*"))  # real files, not links into the cache
+
+
+def test_fetched_copy_loads_without_the_hub(fetched, tiny_base):
+    cfg, out = fetched
+    src = grid.model_source(cfg, "tiny")
+    assert src == str(out / "model")  # every stage asks model_source: the local copy, never the hub id
+    a = models.load_model(src).state_dict()
+    b = models.load_model(str(tiny_base)).state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert models.load_tokenizer(src).get_vocab() == models.load_tokenizer(str(tiny_base)).get_vocab()
+
+
+def test_a_revision_the_hub_does_not_have_fails_clearly(hub_cache, tmp_path):
+    cfg = hub_config(tmp_path, revision=OTHER_COMMIT)
+    run = run_fetch(cfg, hub_cache, tmp_path / "bases" / "tiny")
+    assert run.returncode != 0
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("subliminal.models.FetchError: config key models.tiny.hub: cannot fetch "
+                           f"{REPO_ID} at revision {OTHER_COMMIT}"), last
+    assert "offline" in last
+    assert not (tmp_path / "bases" / "tiny" / "model").exists()
+
+
+def test_a_branch_name_is_refused_before_any_job():
+    cfg = hub_config(Path("unused"), revision="main")
+    with pytest.raises(grid.ConfigError, match=r"^config key models\.tiny\.hub\.revision: 'main' is not a full "
+                                               r"40-character commit hash"):
+        grid.validate(cfg)
+
+
+def test_student_provenance_names_base_revision_teacher_data_and_prompts(fetched, tmp_path):
+    """A student trained on the fetched base: its provenance.json says what
+    it came from."""
+    cfg, out = fetched
+    cfg = grid.validate(copy.deepcopy(cfg))
+    cfg["chat"]["eval_system_prompt"] = ""  # an explicit "no system prompt" must stay distinct from null
+    data = tmp_path / "filtered.jsonl"
+    data.write_text("".join(json.dumps({"id": i, "prompt": f"continue: {i}, {i + 1}.", "completion": f"{i + 2}"}) + "\n"
+                            for i in range(100, 120)))
+    student = grid.Student("numbers", "tiny", "owl", "tiny", "lora8", 1)
+    stages.train_student(cfg, student, str(data), str(tmp_path / "student"))
+    prov = json.loads((tmp_path / "student" / "provenance.json").read_text())
+    base = prov["student_base"]
+    assert base["kind"] == "hub" and base["hub"] == {"id": REPO_ID, "revision": COMMIT}
+    assert base["resolved_revision"] == COMMIT and base["loaded_from"] == str(out / "model")
+    assert "model.safetensors" in base["files"]
+    assert prov["teacher"]["base_model"]["hub"]["revision"] == COMMIT
+    assert prov["teacher"]["method"] == "system_prompt" and prov["teacher"]["trait"]["word"] == "owl"
+    assert "owl" in prov["teacher"]["sampling_system_prompt"]
+    assert prov["training_data"]["sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
+    assert len(prov["data_sha256"]) == 64  # the subset actually trained on
+    assert prov["recipe"]["rank"] == cfg["recipes"]["lora8"]["rank"] and prov["seed"] == 1
+    assert prov["system_prompts"] == {"teacher_system_prompt": None, "train_system_prompt": None,
+                                      "eval_system_prompt": "", "teacher_sampling": prov["teacher"]["sampling_system_prompt"]}
+    assert prov["pair_relation"] == "same_base"
+    for package in ("torch", "transformers", "trl", "peft", "huggingface_hub", "subliminal"):
+        assert prov["versions"][package], package
+    # the control student's teacher has no trait and samples with the configured default (null)
+    ctrl = stages.student_provenance(cfg, grid.Student("numbers", "tiny", "control", "tiny", "lora8", 1), str(data))
+    assert ctrl["teacher"]["method"] == "control" and ctrl["teacher"]["sampling_system_prompt"] is None
+
+
+@pytest.mark.slow
+def test_workflow_fetches_once_then_jobs_run_without_the_hub(hub_cache, tmp_path):
+    """Through snakemake: fetch_base, then the base's evaluation, with the
+    hub cache gone by the time the evaluation runs: it can only have read
+    the local copy. Its scores say which system prompt it was given."""
+    cfg = hub_config(tmp_path / "results")
+    cfg["chat"]["eval_system_prompt"] = ""
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    smk = [sys.executable, "-m", "snakemake", "--configfile", str(path), "--cores", "1"]
+    base_dir = grid.local_base_dir(cfg, "tiny")
+    run = subprocess.run(smk + [base_dir], cwd=REPO, env=offline_env(hub_cache), capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    record = Path(base_dir).parent / "source.json"
+    assert json.loads(record.read_text())["resolved_revision"] == COMMIT
+    fetched_at = record.stat().st_mtime_ns
+    env = offline_env(tmp_path / "no-cache-here" / "hub")
+    target = f"{cfg['results']}/eval/bases/tiny.tsv"
+    run = subprocess.run(smk + [target], cwd=REPO, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "rule evaluate_base:" in run.stderr and "rule fetch_base:" not in run.stderr
+    assert record.stat().st_mtime_ns == fetched_at  # fetched once, not again
+    import pandas as pd
+
+    scores = pd.read_csv(target, sep="\t", keep_default_na=False)
+    assert set(scores.system_prompt) == {'""'}  # JSON: an explicit empty system message, not null
