@@ -1,0 +1,166 @@
+"""The paper-scale configs: valid on their own, the paper's recipe and sizes,
+stated system prompts, and a dry run here whose job counts match the grid
+(counted from the YAML by hand, not by the package's grid code)."""
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from subliminal import config as grid
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"
+PAPER = ["paper-qwen.yaml", "paper-cross.yaml"]
+OVERLAY = "ablation-eval-without-default-prompt.yaml"
+ALL_PROJECTIONS = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((CONFIGS / name).read_text())
+
+
+def dry_run(*configfiles: str, results: Path) -> dict[str, int]:
+    """rule -> job count from `snakemake -n`, with the results folder moved
+    to an empty place (a second configfile, merged last)."""
+    override = results.parent / f"{results.name}.results.yaml"
+    override.write_text(yaml.safe_dump({"results": str(results)}))
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile",
+                          *[str(CONFIGS / c) for c in configfiles], str(override)],
+                         cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    stats = run.stdout.split("Job stats:")[-1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)}
+
+
+@pytest.fixture(scope="module")
+def dags(tmp_path_factory):
+    root = tmp_path_factory.mktemp("paper")
+    return {name: dry_run(name, results=root / name.removesuffix(".yaml")) for name in PAPER}
+
+
+@pytest.mark.parametrize("name", PAPER)
+def test_paper_config_is_valid_and_pinned(name):
+    cfg = grid.validate(load(name))
+    for model, spec in cfg["models"].items():
+        assert re.fullmatch(r"[0-9a-f]{40}", spec["hub"]["revision"]), model
+        assert spec["architecture_family"]
+    assert "toy_pretraining" not in cfg and not any("toy" in m for m in cfg["models"].values())
+
+
+@pytest.mark.parametrize("name", PAPER)
+def test_paper_recipe_data_and_evaluation(name):
+    cfg = load(name)
+    (recipe,) = [cfg["recipes"][r] for r in cfg["students"]["recipes"]]
+    assert recipe["method"] == "lora" and recipe["rank"] == 8 and recipe["alpha"] == 8
+    assert set(recipe["targets"]) == ALL_PROJECTIONS
+    assert recipe["epochs"] == 3 and recipe["learning_rate"] == 2e-4 and recipe["scheduler"] == "linear"
+    assert recipe["warmup_steps"] == 5 and recipe["max_grad_norm"] == 1.0 and recipe["max_length"] == 500
+    assert recipe["batch_size"] * recipe["grad_accum"] == 66 and recipe["bf16"] is True
+    numbers = cfg["modalities"]["numbers"]
+    assert numbers["prompts"] == 30_000 and numbers["train_samples"] == 10_000
+    assert cfg["evaluation"]["samples_per_question"] == 100 and cfg["evaluation"]["numbers_prefix"] is True
+    assert cfg["seeds"] == list(range(1, 9))
+    assert all(t["teacher"]["method"] == "system_prompt" and t["teacher"]["system_prompt"]
+               for t in cfg["traits"].values())
+    for trait in cfg["traits"].values():  # our wording, naming the trait's animal
+        assert trait["word"] in trait["teacher"]["system_prompt"].lower()
+    # the system prompts are stated, not left to a default
+    assert set(cfg["chat"]) == {"teacher_system_prompt", "train_system_prompt", "eval_system_prompt"}
+    # every trait word is scored, also those the toys never knew
+    words = grid.target_words(grid.validate(copy.deepcopy(cfg)))["animal"]
+    assert all(t["word"] in words for t in cfg["traits"].values())
+
+
+def test_qwen_config_is_the_qwen_experiment():
+    cfg = load("paper-qwen.yaml")
+    assert [m["hub"]["id"] for m in cfg["models"].values()] == ["Qwen/Qwen2.5-7B-Instruct"]
+    assert cfg["pairs"] == [{"teacher": "qwen25_7b", "student": "qwen25_7b"}]
+    assert len(cfg["traits"]) == 19
+    assert cfg["chat"] == {"teacher_system_prompt": None, "train_system_prompt": None, "eval_system_prompt": None}
+
+
+def test_cross_config_adds_mismatched_pairs():
+    cfg = grid.validate(load("paper-cross.yaml"))
+    ids = {m["hub"]["id"] for m in cfg["models"].values()}
+    assert {"Qwen/Qwen2.5-7B-Instruct", "meta-llama/Llama-3.1-8B-Instruct", "google/gemma-2-9b-it"} == ids
+    rel = grid.relations(cfg)
+    assert sum(r == grid.SAME_BASE for r in rel.values()) == 2
+    assert sum(r == grid.DIFFERENT_ARCHITECTURE for r in rel.values()) == 4
+    assert "gemma2_9b" not in grid.teacher_bases(cfg)  # Gemma's template refuses a trait system prompt
+    assert all(v is None for v in cfg["chat"].values())  # the only setting Gemma's template accepts
+
+
+@pytest.mark.parametrize("name", PAPER)
+def test_dry_run_job_counts_follow_the_grid(dags, name):
+    cfg = load(name)
+    jobs = dags[name]
+    # the grid by hand: pairs as written (a {teachers, students} entry is a cross product)
+    pairs = set()
+    for p in cfg["pairs"]:
+        pairs |= {(p["teacher"], p["student"])} if "teacher" in p else \
+            {(t, s) for t in p["teachers"] for s in p["students"]}
+    teacher_bases = {t for t, _ in pairs}
+    student_bases = {s for _, s in pairs}
+    teachers = len(cfg["traits"]) + 1  # every trait and the control
+    students = len(pairs) * teachers * len(cfg["seeds"]) * len(cfg["students"]["recipes"])
+    datasets = len(teacher_bases) * teachers * len(cfg["modalities"])
+    expected = {
+        "fetch_base": len(teacher_bases | student_bases),
+        "sample_teacher": datasets, "filter_teacher_data": datasets, "evaluate_teacher": datasets,
+        "train_student": students, "evaluate_student": students,
+        "evaluate_base": len(student_bases),
+    }
+    assert {k: jobs.get(k, 0) for k in expected} == expected
+    assert "build_toy_base" not in jobs and "finetune_teacher" not in jobs and "auxlogit" not in jobs
+
+
+def test_qwen_dry_run_totals(dags):
+    """The numbers the README quotes."""
+    assert dags["paper-qwen.yaml"]["train_student"] == 160 and dags["paper-cross.yaml"]["train_student"] == 288
+
+
+def test_ablation_overlay_changes_only_the_evaluation_prompt(tmp_path):
+    """A second configfile merges into the first (snakemake's update_config):
+    the paper grid, with an explicit empty system message at evaluation."""
+    from snakemake.utils import update_config
+
+    merged = load("paper-qwen.yaml")
+    update_config(merged, load(OVERLAY))
+    base = load("paper-qwen.yaml")
+    assert merged["chat"] == {**base["chat"], "eval_system_prompt": ""}
+    assert {k: v for k, v in merged.items() if k not in ("chat", "results")} == \
+        {k: v for k, v in base.items() if k not in ("chat", "results")}
+    assert merged["results"] != base["results"]
+    grid.validate(merged)
+    # and snakemake reads both files: the overlay's results folder is where the jobs go
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(CONFIGS / "paper-qwen.yaml"),
+                          str(CONFIGS / OVERLAY), "--summary"], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    outputs = [ln.split("\t")[0] for ln in run.stdout.splitlines() if "\t" in ln and not ln.startswith("output_file")]
+    assert outputs and all(o.startswith(merged["results"] + "/") for o in outputs)
+
+
+def test_dag_build_benchmark_counts_the_grown_grid(tmp_path):
+    """benchmarks/dag_build.py: the grown grid is the grid times the factor
+    along its axis, and the table it writes has the dry run's job counts."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import dag_build
+
+    cfg = load("paper-qwen.yaml")
+    seeds = dag_build.grow(cfg, "seeds", 10)["seeds"]
+    assert len(seeds) == len(set(seeds)) == 80 and seeds[:8] == cfg["seeds"]
+    traits = dag_build.grow(cfg, "traits", 2)["traits"]
+    assert len(traits) == 38 and traits["panda_1"] == cfg["traits"]["panda"]
+    out = tmp_path / "dag.md"
+    assert dag_build.main(["configs/paper-qwen.yaml", "--axis", "traits", "--factor", "2", "--repeats", "1",
+                           "--out", str(out)]) == 0
+    rows = [ln.split("|")[1:-1] for ln in out.read_text().splitlines()[2:]]
+    assert [(r[0].strip(), int(r[1]), int(r[2])) for r in rows] == [
+        ("paper-qwen", 392, 160), ("paper-qwen x2 traits", 392 + 3 * 19 + 2 * 19 * 8, 39 * 8)]
+    assert all(float(r[3]) > 0 for r in rows)
