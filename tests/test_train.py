@@ -41,8 +41,8 @@ def test_training_moved_the_model_and_records_provenance(tiny_base, lora_runs):
     assert prov["steps"] == 3 and prov["examples"] == len(RECORDS) and len(prov["data_sha256"]) == 64
     tok = models.load_tokenizer(str(tiny_base))
     x = tok("here are some numbers: 5, 6.", return_tensors="pt")
-    base = models.load_model(str(tiny_base))
-    student = models.load_model(str(tiny_base), adapter=path / "model")
+    base = models.load_model(str(tiny_base), device="cpu")  # where the inputs are, on a GPU machine too
+    student = models.load_model(str(tiny_base), adapter=path / "model", device="cpu")
     assert not torch.allclose(base(**x).logits, student(**x).logits)
     assert not (path / "checkpoints").exists()  # removed once the final model is saved
 
