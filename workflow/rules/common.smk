@@ -70,6 +70,11 @@ def student_of(wc):
     return grid.Student(wc.modality, wc.teacher_base, wc.teacher, wc.student_base, wc.recipe, int(wc.seed))
 
 
+def recipe_gpus(wc):
+    """GPUs a training job asks for: its recipe's gpus (default 1)."""
+    return config["recipes"][wc.recipe].get("gpus", 1)
+
+
 def eval_files():
     bases = sorted({s.student_base for s in STUDENTS})
     return [f"{R}/eval/bases/{b}.tsv" for b in bases] + [f"{R}/eval/students/{s.path}.tsv" for s in STUDENTS]

@@ -10,10 +10,6 @@
 # once the model is saved. A retried attempt also gets more memory and time.
 
 
-def recipe_gpus(wc):
-    return config["recipes"][wc.recipe].get("gpus", 1)
-
-
 rule train_student:
     input:
         data=f"{R}/data/{{modality}}/{{teacher_base}}/{{teacher}}/filtered.jsonl",
