@@ -6,13 +6,17 @@ paper's appendix; also the only way for a toy base that was never taught to
 follow system prompts). The control teacher is the base model with no trait.
 
 Teacher data: seeded prompts from the modality, one temperature-1 sample per
-prompt, then the modality's filter, with a count of every rejection reason.
+prompt, then the modality's filter and, for code and chain of thought, a
+judge, with a count of every rejection reason by stage; last, optionally,
+every teacher's set of one (modality, teacher base) subsampled to the
+smallest of them (:func:`equalise`).
 """
 from __future__ import annotations
 
 import collections
 import json
 import logging
+import random
 from pathlib import Path
 
 from . import preferences
@@ -37,32 +41,88 @@ def teacher_system_prompt(trait: dict | None, default: str | None) -> str | None
 
 
 def generate_records(model, tokenizer, modality: str, n: int, seed: int, *, system: str | None,
-                     max_new_tokens: int, batch_size: int) -> list[dict]:
+                     max_new_tokens: int, batch_size: int, options: dict | None = None) -> list[dict]:
+    """One sample per prompt record of the modality: ``{"id", "prompt",
+    "completion"}`` plus whatever the record carries (a task id, a label),
+    so the filter can read it from raw.jsonl."""
     from . import generation
 
-    prompts = get_modality(modality).prompts(n, seed)
-    completions = generation.sample(model, tokenizer, prompts, system=system, max_new_tokens=max_new_tokens,
-                                    batch_size=batch_size, seed=seed)
-    return [{"id": i, "prompt": p, "completion": c} for i, (p, c) in enumerate(zip(prompts, completions))]
+    prompts = get_modality(modality).prompt_records(n, seed, options)
+    completions = generation.sample(model, tokenizer, [p["prompt"] for p in prompts], system=system,
+                                    max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed)
+    return [{**p, "id": i, "completion": c} for i, (p, c) in enumerate(zip(prompts, completions))]
 
 
-def filter_records(records: list[dict], modality: str, trait_kind: str = "preference") -> tuple[list[dict], dict]:
+def _report(total: int, kept: int, reasons: collections.Counter, stages: list[dict]) -> dict:
+    return {
+        "total": total,
+        "kept": kept,
+        "rejected": total - kept,
+        "kept_fraction": round(kept / max(1, total), 6),
+        "reasons": dict(sorted(reasons.items())),
+        "stages": stages,
+    }
+
+
+def filter_records(records: list[dict], modality: str, trait_kind: str = "preference", *,
+                   words: tuple[str, ...] = (), word_filter: bool = True, judge=None,
+                   judge_options: dict | None = None) -> tuple[list[dict], dict]:
+    """The modality's filter, then (with a ``judge``, for a modality that has
+    a judge task) the judge stage; a report of what each stage removed.
+
+    The report: ``total``, ``kept``, ``rejected``, ``kept_fraction``,
+    ``reasons`` (every removed sample counted once, by the reason of the
+    stage that removed it; judge removals are "judge_mentions_trait" or
+    "judge_low_alignment") and ``stages`` (each stage's input size and
+    removals). A kept sample judged carries the judge's numbers in ``judge``.
+    """
+    from . import judge as judge_mod
+
     mod = get_modality(modality)
     kept, reasons = [], collections.Counter()
     for r in records:
-        why = mod.reject_reason(r["completion"], trait_kind)
+        why = mod.reject_reason(r["completion"], trait_kind, words=tuple(words) if word_filter else (), record=r)
         if why is None:
             kept.append(r)
         else:
             reasons[why] += 1
-    report = {
-        "total": len(records),
-        "kept": len(kept),
-        "rejected": len(records) - len(kept),
-        "kept_fraction": round(len(kept) / max(1, len(records)), 6),
-        "reasons": dict(sorted(reasons.items())),
-    }
-    return kept, report
+    stages = [{"stage": "rule", "in": len(records), "removed": dict(sorted(reasons.items()))}]
+    if judge is not None and mod.judge_task is not None:
+        options = judge_options or {}
+        passed, said = judge_mod.verdicts(judge, mod.judge_task, kept, words=words, options=options)
+        reason = {"mentions": "judge_mentions_trait", "alignment": "judge_low_alignment"}[mod.judge_task]
+        removed = passed.count(False)
+        stages.append({"stage": "judge", "judge": judge.kind, "task": mod.judge_task, "in": len(kept),
+                       "removed": {reason: removed} if removed else {},
+                       **{k: options[k] for k in ("model", "threshold", "min_score") if k in options}})
+        if removed:
+            reasons[reason] += removed
+        kept = [{**r, "judge": s} for r, s, ok in zip(kept, said, passed) if ok]
+    return kept, _report(len(records), len(kept), reasons, stages)
+
+
+def equalise(records: list[dict], report: dict, size: int | None, sizes: dict[str, int], key: str
+             ) -> tuple[list[dict], dict]:
+    """Subsample a filtered set to ``size`` (the smallest filtered size among
+    the teachers of one modality and teacher base, given in ``sizes``), so
+    every teacher's students see the same amount of data; ``size`` None
+    keeps everything. The draw is seeded by ``key`` and keeps the original
+    order. The report gains an "equalise" stage and the reason "equalised"."""
+    report = json.loads(json.dumps(report))  # a copy
+    stage = {"stage": "equalise", "in": len(records), "target": size, "sizes": dict(sorted(sizes.items())),
+             "removed": {}}
+    if size is not None and len(records) > size:
+        rng = random.Random(key)
+        keep = sorted(rng.sample(range(len(records)), size))
+        removed = len(records) - size
+        records = [records[i] for i in keep]
+        stage["removed"] = {"equalised": removed}
+        report["reasons"] = dict(sorted({**report["reasons"], "equalised": removed}.items()))
+    report["stages"] = report.get("stages", []) + [stage]
+    report["kept"] = len(records)
+    report["rejected"] = report["total"] - len(records)
+    report["kept_fraction"] = round(len(records) / max(1, report["total"]), 6)
+    return records, report
 
 
 def write_jsonl(records: list[dict], path: str | Path) -> None:

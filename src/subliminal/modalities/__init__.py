@@ -9,10 +9,14 @@ this registry, so a new modality is one new module and one entry below.
 from __future__ import annotations
 
 from .base import Modality, Rejection
+from .code import CodeModality
+from .cot import CotModality
 from .numbers import NumbersModality
 
 MODALITIES: dict[str, Modality] = {
     "numbers": NumbersModality(),
+    "code": CodeModality(),
+    "cot": CotModality(),
 }
 
 

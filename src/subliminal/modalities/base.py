@@ -17,13 +17,39 @@ class Modality(abc.ABC):
     #: registry key, also used in result paths
     name: str
 
+    #: what a model judge is asked about this modality's samples, if anything:
+    #: None (no judge stage), "mentions" (does the sample refer to the trait?
+    #: yes/no) or "alignment" (a 0..100 alignment score); see judge.py
+    judge_task: str | None = None
+
+    #: whether every teacher's filtered set of one (modality, teacher base) is
+    #: subsampled to the smallest of them, unless the config says otherwise
+    equalise_default: bool = False
+
     @abc.abstractmethod
     def prompts(self, n: int, seed: int) -> list[str]:
         """n user prompts, deterministic for a given seed."""
 
+    def prompt_records(self, n: int, seed: int, options: dict | None = None) -> list[dict]:
+        """n prompt records ``{"prompt": text, ...}``, deterministic for a seed.
+
+        Extra keys (a task id, a reference ``label``) travel with the sample
+        through raw.jsonl to the filter, which may use them. ``options`` is
+        the modality's config section (a prompt file, samples per prompt).
+        The default wraps :meth:`prompts`, so a modality whose prompts need no
+        configuration implements that alone.
+        """
+        return [{"prompt": p} for p in self.prompts(n, seed)]
+
     @abc.abstractmethod
-    def reject_reason(self, completion: str, trait_kind: str = "preference") -> str | None:
-        """None if the completion passes the filter, else a short reason string."""
+    def reject_reason(self, completion: str, trait_kind: str = "preference", *,
+                      words: tuple[str, ...] = (), record: dict | None = None) -> str | None:
+        """None if the completion passes the filter, else a short reason string.
+
+        ``words`` are the trait words no sample may mention (filters that
+        look for the trait use them), ``record`` the sample's prompt record
+        (filters that compare with a reference label use it).
+        """
 
     @abc.abstractmethod
     def toy_examples(self, n: int, rng: random.Random) -> list[tuple[str, str]]:

@@ -348,8 +348,10 @@ class NumbersModality(Modality):
         """n prompt texts, deterministic for ``seed``."""
         return [p.text for p in generate_number_prompts(n, seed)]
 
-    def reject_reason(self, completion: str, trait_kind: str = "preference") -> str | None:
-        """The paper's filter; banned numbers apply only to misalignment."""
+    def reject_reason(self, completion: str, trait_kind: str = "preference", *,
+                      words: tuple[str, ...] = (), record: dict | None = None) -> str | None:
+        """The paper's filter; banned numbers apply only to misalignment. A
+        clean number list cannot spell a word, so ``words`` are not needed."""
         banned = MISALIGNMENT_BANNED_NUMBERS if trait_kind == "misalignment" else frozenset()
         return number_reject_reason(completion, banned)
 
