@@ -94,11 +94,29 @@ def validate(config: dict, schema: dict | None = None) -> dict:
             raise ConfigError(f"config key models.{name}.toy.kv_heads: must divide heads ({toy['heads']})")
     if any(m.get("toy") for m in models.values()) and "toy_pretraining" not in config:
         raise ConfigError("config key toy_pretraining: required when a model is a toy")
+    _validate_modalities(config)
     config.setdefault("results", "results")
     config.setdefault("chat", {})
     config.setdefault("analysis", {})
     config.setdefault("resources", {})
     return config
+
+
+def _validate_modalities(config: dict) -> None:
+    """A judge model must be a defined model; a prompt file must exist; the
+    datasets-hub source of cot is not implemented yet."""
+    for name, mcfg in config["modalities"].items():
+        judge = mcfg.get("judge") or {}
+        if judge.get("kind") == "model" and judge.get("model") not in config["models"]:
+            raise ConfigError(f"config key modalities.{name}.judge.model: unknown model {judge.get('model')!r} "
+                              f"(defined: {', '.join(sorted(config['models']))})")
+        if judge.get("kind") == "rule" and "model" in judge:
+            raise ConfigError(f"config key modalities.{name}.judge.model: only used with kind model")
+        if mcfg.get("source") and not Path(mcfg["source"]).is_file():
+            raise ConfigError(f"config key modalities.{name}.source: no such file {mcfg['source']!r}")
+        if mcfg.get("dataset"):
+            raise ConfigError(f"config key modalities.{name}.dataset: loading from the datasets hub is not "
+                              f"implemented yet; save the split as JSONL and set modalities.{name}.source")
 
 
 # ----------------------------------------------------------------------------- grid
@@ -224,6 +242,12 @@ def base_record(config: dict, name: str) -> dict:
     kind = next(k for k in ("toy", "hub", "path") if k in spec)
     return {"name": name, "kind": kind, **{k: v for k, v in spec.items() if k != kind},
             kind: dict(spec[kind]) if isinstance(spec[kind], dict) else spec[kind]}
+
+
+def trait_words(config: dict) -> tuple[str, ...]:
+    """Every trait word of the study: what the trait-word filters screen every
+    teacher's data for (trait and control teachers alike)."""
+    return tuple(sorted({t["word"] for t in config["traits"].values()}))
 
 
 def target_words(config: dict) -> dict[str, list[str]]:

@@ -166,18 +166,64 @@ def sample_teacher(cfg: dict, modality: str, base: str, teacher_name: str, teach
     log.info("teacher %s/%s (%s), system prompt: %r", base, teacher_name, modality, system)
     records = teacher.generate_records(model, tok, modality, mcfg["prompts"], mcfg.get("seed", 0), system=system,
                                        max_new_tokens=mcfg.get("max_new_tokens", 64),
-                                       batch_size=mcfg.get("batch_size", 256))
+                                       batch_size=mcfg.get("batch_size", 256), options=mcfg)
     teacher.write_jsonl(records, out_jsonl)
 
 
-def filter_teacher_data(cfg: dict, modality: str, teacher_name: str, raw_jsonl: str, out_jsonl: str,
-                        report_json: str) -> None:
+def load_judge(cfg: dict, spec: dict | None):
+    """The judge a modality's ``judge`` section names: None (no judge
+    stage), the rule judge, or a model judge loaded like any base."""
+    from . import judge
+
+    if not spec:
+        return None
+    if spec["kind"] == "rule":
+        return judge.RuleJudge()
+    from .models import load_model, load_tokenizer
+
+    source = cfgmod.model_source(cfg, spec["model"])
+    log.info("judge: model %s from %s", spec["model"], source)
+    return judge.ModelJudge(load_model(source, dtype=_device_dtype(cfg)), load_tokenizer(source),
+                            system=spec.get("system_prompt"), batch_size=spec.get("batch_size", 32))
+
+
+def screen_teacher_data(cfg: dict, modality: str, teacher_name: str, raw_jsonl: str, out_jsonl: str,
+                        report_json: str, threads: int = 1) -> None:
+    """The modality's filter and its judge on one teacher's raw data. Every
+    teacher, control included, is screened for the words of every trait of
+    the study, so trait and control data pass the same filter."""
+    chat.set_threads(threads)
     kind = "preference" if teacher_name == CONTROL else cfg["traits"][teacher_name].get("kind", "preference")
-    kept, report = teacher.filter_records(teacher.read_jsonl(raw_jsonl), modality, kind)
+    mcfg = cfg["modalities"][modality]
+    kept, report = teacher.filter_records(
+        teacher.read_jsonl(raw_jsonl), modality, kind, words=cfgmod.trait_words(cfg),
+        word_filter=mcfg.get("word_filter", True), judge=load_judge(cfg, mcfg.get("judge")),
+        judge_options=mcfg.get("judge"))
     report.update({"modality": modality, "teacher": teacher_name})
     log.info("filter kept %d of %d; rejected by reason: %s", report["kept"], report["total"], report["reasons"])
     if report["kept"] == 0:
         raise RuntimeError(f"the filter kept no {modality} samples of teacher {teacher_name}: see {report_json}")
+    teacher.write_jsonl(kept, out_jsonl)
+    _write_json(report, report_json)
+
+
+def filter_teacher_data(cfg: dict, modality: str, base: str, teacher_name: str, screened_jsonl: str,
+                        screen_reports: dict[str, str], out_jsonl: str, report_json: str) -> None:
+    """The training set of one teacher: its screened samples, subsampled to
+    the smallest screened size among the teachers of this modality and base
+    (``screen_reports``: teacher -> screen.json) when the modality's
+    ``equalise`` is on (code and cot by default, as the paper does for code),
+    else all of them. filter.json is the screen report plus that stage."""
+    from .modalities import get_modality
+
+    mcfg = cfg["modalities"][modality]
+    sizes = {t: json.loads(Path(p).read_text())["kept"] for t, p in screen_reports.items()}
+    size = min(sizes.values()) if mcfg.get("equalise", get_modality(modality).equalise_default) else None
+    report = json.loads(Path(screen_reports[teacher_name]).read_text())
+    kept, report = teacher.equalise(teacher.read_jsonl(screened_jsonl), report, size, sizes,
+                                    key=f"{modality}/{base}/{teacher_name}/{mcfg.get('seed', 0)}")
+    log.info("%s/%s/%s: %d samples for training (screened sizes %s)", modality, base, teacher_name,
+             len(kept), sizes)
     teacher.write_jsonl(kept, out_jsonl)
     _write_json(report, report_json)
 

@@ -1,5 +1,9 @@
 # Teachers and their data. Each (modality, teacher base, teacher) dataset is
-# sampled once and filtered once; every student that learns from it reads it.
+# sampled once (raw.jsonl), screened once by the modality's filter and judge
+# (screened.jsonl, screen.json; judge_teacher_data where the judge is a
+# model, screen_teacher_data otherwise), and made a training set once (filtered.jsonl,
+# filter.json: for code and cot every teacher's set of a base is subsampled
+# to the smallest); every student that learns from it reads that set.
 
 
 rule finetune_teacher:
@@ -44,9 +48,73 @@ rule sample_teacher:
         "../scripts/sample_teacher.py"
 
 
-rule filter_teacher_data:
+def judge_spec(modality):
+    return config["modalities"][modality].get("judge") or {}
+
+
+def modalities_judged_by_model(judged):
+    """A wildcard pattern for the modalities whose judge is (or is not) a
+    model, matching nothing when there are none: it tells the two screening
+    rules apart, which make the same files."""
+    names = sorted(m for m in config["modalities"] if (judge_spec(m).get("kind") == "model") == judged)
+    return "|".join(names) if names else "(?!)"
+
+
+def judge_model_input(wc):
+    """A model judge's files (its toy build or hub copy)."""
+    return base_model(judge_spec(wc.modality)["model"])
+
+
+rule screen_teacher_data:
+    # the modality's filter, and a rule judge if any: light, runs locally
     input:
-        f"{R}/data/{{modality}}/{{base}}/{{teacher}}/raw.jsonl",
+        raw=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/raw.jsonl",
+    output:
+        data=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/screened.jsonl",
+        report=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/screen.json",
+    wildcard_constraints:
+        modality=modalities_judged_by_model(False),
+    log:
+        f"{R}/logs/data/{{modality}}/{{base}}/{{teacher}}/screen.log",
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/screen_teacher_data.py"
+
+
+rule judge_teacher_data:
+    # the same for a modality whose judge is a model: the judge runs on a GPU
+    input:
+        raw=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/raw.jsonl",
+        judge=judge_model_input,
+    output:
+        data=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/screened.jsonl",
+        report=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/screen.json",
+    wildcard_constraints:
+        modality=modalities_judged_by_model(True),
+    log:
+        f"{R}/logs/data/{{modality}}/{{base}}/{{teacher}}/screen.log",
+    benchmark:
+        f"{R}/benchmarks/data/{{modality}}/{{base}}/{{teacher}}.judge.tsv"
+    threads: THREADS
+    resources:
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=lambda wc, attempt: 120 * attempt,
+        gpu=1,
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/screen_teacher_data.py"
+
+
+rule filter_teacher_data:
+    # the training set: every teacher's screened set of one (modality, base)
+    # subsampled to the smallest of them when the modality's equalise is on
+    # (so it waits for every teacher's screen report of that base)
+    input:
+        data=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/screened.jsonl",
+        reports=expand(f"{R}/data/{{{{modality}}}}/{{{{base}}}}/{{t}}/screen.json", t=TEACHERS),
     output:
         data=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/filtered.jsonl",
         report=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/filter.json",

@@ -1,4 +1,5 @@
-"""Snakemake adapter: apply the modality's filter to one teacher dataset."""
+"""Snakemake adapter: one teacher's training set from its screened data,
+subsampled to the smallest screened set of its base when equalise is on."""
 import sys
 from pathlib import Path
 
@@ -7,5 +8,6 @@ from subliminal import stages  # noqa: E402
 
 stages.setup_logging(snakemake.log[0])
 wc = snakemake.wildcards
-stages.filter_teacher_data(snakemake.config, wc.modality, wc.teacher, snakemake.input[0],
+reports = {Path(p).parent.name: p for p in snakemake.input.reports}
+stages.filter_teacher_data(snakemake.config, wc.modality, wc.base, wc.teacher, snakemake.input.data, reports,
                            snakemake.output.data, snakemake.output.report)
