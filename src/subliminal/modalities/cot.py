@@ -26,6 +26,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from .. import judge as judge_mod
 from .base import Modality
 from .code import choose
 from .words import mentioned_form
@@ -223,4 +224,5 @@ class CotModality(Modality):
         texts = [t.replace("{question}", " ") for t in INSTRUCTION_TEMPLATES]
         texts += [re.sub(r"\{[a-z]+\}", " ", q + " " + t) for q, t, _ in TOY_PROBLEMS]
         texts += NAMES + ITEMS + [format_completion("+ - * =", "1")]
+        texts += judge_mod.vocabulary_texts()  # a toy base can be asked as the alignment judge
         return texts
