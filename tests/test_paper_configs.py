@@ -165,3 +165,19 @@ def test_dag_build_benchmark_counts_the_grown_grid(tmp_path):
     # every trait adds its teacher dataset's jobs and 8 students with their evaluations
     assert int(rows[1][1]) - int(rows[0][1]) >= 19 * (2 + 2 * 8)
     assert all(float(r[3]) > 0 for r in rows)
+
+
+def test_model_jobs_ask_for_the_configured_host_memory(tmp_path):
+    """A 7B base is read into host RAM before it moves to the GPU: the paper
+    config's resources.model_mem_mb / train_mem_mb reach the jobs."""
+    override = tmp_path / "results.yaml"
+    override.write_text(yaml.safe_dump({"results": str(tmp_path / "r")}))
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(CONFIGS / "paper-qwen.yaml"),
+                          str(override)], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    cfg = load("paper-qwen.yaml")["resources"]
+    out = run.stdout + run.stderr
+    blocks = {m[1]: m[2] for m in re.finditer(r"^rule (\w+):\n(.*?)(?=^\S|\Z)", out, re.M | re.S)}
+    assert f"mem_mb={cfg['train_mem_mb']}," in blocks["train_student"]
+    assert f"mem_mb={cfg['model_mem_mb']}," in blocks["sample_teacher"]
+    assert f"mem_mb={cfg['model_mem_mb']}," in blocks["evaluate_student"]

@@ -13,6 +13,10 @@ except grid.ConfigError as err:
 
 R = config["results"]
 THREADS = config["resources"].get("threads", 1)
+# host memory of a job that loads a model (sampling, judging, evaluation) and
+# of each training process; a retry asks for attempt x this
+MODEL_MEM_MB = config["resources"].get("model_mem_mb", 8000)
+TRAIN_MEM_MB = config["resources"].get("train_mem_mb", 16000)
 STUDENTS = grid.students(config)
 TEACHERS = grid.teacher_names(config)
 CONTROL = grid.CONTROL

@@ -14,7 +14,7 @@ rule evaluate_base:
         f"{R}/benchmarks/eval/bases/{{base}}.tsv"
     threads: THREADS
     resources:
-        mem_mb=lambda wc, attempt: 8000 * attempt,
+        mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
         gpu=1,
     conda:
@@ -37,7 +37,7 @@ rule evaluate_teacher:
         f"{R}/benchmarks/eval/teachers/{{base}}/{{teacher}}.tsv"
     threads: THREADS
     resources:
-        mem_mb=lambda wc, attempt: 8000 * attempt,
+        mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
         gpu=1,
     conda:
@@ -59,7 +59,7 @@ rule evaluate_student:
         f"{R}/benchmarks/eval/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.tsv"
     threads: THREADS
     resources:
-        mem_mb=lambda wc, attempt: 8000 * attempt,
+        mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
         gpu=1,
     conda:

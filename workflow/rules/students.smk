@@ -26,7 +26,7 @@ rule train_student:
     threads: THREADS
     resources:
         # host memory: every training process loads its own copy of the base
-        mem_mb=lambda wc, attempt: 16000 * recipe_gpus(wc) * attempt,
+        mem_mb=lambda wc, attempt: TRAIN_MEM_MB * recipe_gpus(wc) * attempt,
         runtime=lambda wc, attempt: 240 * attempt,
         # gpus > 1: one data-parallel process per GPU (torchrun; see train.py)
         gpu=recipe_gpus,

@@ -17,7 +17,7 @@ rule finetune_teacher:
         f"{R}/benchmarks/teachers/{{base}}/{{trait}}.tsv"
     threads: THREADS
     resources:
-        mem_mb=lambda wc, attempt: 8000 * attempt,
+        mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
         gpu=1,
     conda:
@@ -39,7 +39,7 @@ rule sample_teacher:
         f"{R}/benchmarks/data/{{modality}}/{{base}}/{{teacher}}.tsv"
     threads: THREADS
     resources:
-        mem_mb=lambda wc, attempt: 8000 * attempt,
+        mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
         runtime=lambda wc, attempt: 120 * attempt,
         gpu=1,
     conda:
@@ -99,7 +99,7 @@ rule judge_teacher_data:
         f"{R}/benchmarks/data/{{modality}}/{{base}}/{{teacher}}.judge.tsv"
     threads: THREADS
     resources:
-        mem_mb=lambda wc, attempt: 8000 * attempt,
+        mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
         runtime=lambda wc, attempt: 120 * attempt,
         gpu=1,
     conda:
