@@ -62,6 +62,16 @@ def test_tables_and_figures_exist_and_make_sense(runs):
         img = mpimg.imread(first / "figures" / f"preferences_{metric}.png")
         assert img.shape[0] > 500 and img.shape[1] > 500 and img.std() > 0.01  # not blank
         assert (first / "figures" / f"preferences_{metric}.pdf").stat().st_size > 5000
+        for kind in ("heatmap", "forest"):
+            img = mpimg.imread(first / "figures" / f"{kind}_{metric}.png")
+            assert img.shape[0] > 500 and img.shape[1] > 1000 and img.std() > 0.01
+            assert (first / "figures" / f"{kind}_{metric}.pdf").read_bytes()[:5] == b"%PDF-"
+    # the interaction test: one matched and one mismatched pair per trait, so
+    # every stratum is testable; 2 models x 3 terms x 3 metrics per trait
+    inter = pd.read_csv(first / "analysis" / "interaction.csv", keep_default_na=False)
+    assert len(inter) == len(cfg["traits"]) * len(cfg["students"]["recipes"]) * 2 * 3 * 3
+    assert (inter.note == "").all() and (inter.n_seeds == len(cfg["seeds"])).all()
+    assert "Is transmission larger for matched" in text
 
 
 def test_filter_reports_and_provenance(runs):
@@ -85,5 +95,5 @@ def test_same_config_same_seed_same_data_and_statistics(runs):
     assert raws
     for rel in raws:
         assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
-    for table in ("scores.csv", "compare.csv", "summary.csv"):
+    for table in ("scores.csv", "compare.csv", "summary.csv", "interaction.csv"):
         assert (first / "analysis" / table).read_bytes() == (second / "analysis" / table).read_bytes(), table
