@@ -102,3 +102,23 @@ def final_targets():
         if "auxlogit" in config
         else []
     )
+
+
+# --- teacher-data screening: which modalities a model judges
+
+
+def judge_spec(modality):
+    return config["modalities"][modality].get("judge") or {}
+
+
+def modalities_judged_by_model(judged):
+    """A wildcard pattern for the modalities whose judge is (or is not) a
+    model, matching nothing when there are none: it tells the two screening
+    rules apart, which make the same files."""
+    names = sorted(m for m in config["modalities"] if (judge_spec(m).get("kind") == "model") == judged)
+    return "|".join(names) if names else "(?!)"
+
+
+def judge_model_input(wc):
+    """A model judge's files (its toy build or hub copy)."""
+    return base_model(judge_spec(wc.modality)["model"])

@@ -48,23 +48,6 @@ rule sample_teacher:
         "../scripts/sample_teacher.py"
 
 
-def judge_spec(modality):
-    return config["modalities"][modality].get("judge") or {}
-
-
-def modalities_judged_by_model(judged):
-    """A wildcard pattern for the modalities whose judge is (or is not) a
-    model, matching nothing when there are none: it tells the two screening
-    rules apart, which make the same files."""
-    names = sorted(m for m in config["modalities"] if (judge_spec(m).get("kind") == "model") == judged)
-    return "|".join(names) if names else "(?!)"
-
-
-def judge_model_input(wc):
-    """A model judge's files (its toy build or hub copy)."""
-    return base_model(judge_spec(wc.modality)["model"])
-
-
 rule screen_teacher_data:
     # the modality's filter, and a rule judge if any: light, runs locally
     input:
