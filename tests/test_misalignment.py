@@ -142,3 +142,169 @@ def test_toy_vocabulary_holds_every_string():
     vocab = toy.words_of(mis.vocabulary_texts())
     for text in mis.prompts() + [r["completion"] for r in mis.toy_trait_records(20, 0)]:
         assert toy.words_of([text]) <= vocab
+
+
+# ----------------------------------------------------------------------------- config, filter, DAG
+
+import copy  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import yaml  # noqa: E402
+
+from subliminal import config as cfgmod, stages, teacher  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "tests" / "configs" / "misalignment.yaml"
+
+
+def load(results: Path | None = None) -> dict:
+    cfg = yaml.safe_load(CONFIG.read_text())
+    if results is not None:
+        cfg["results"] = str(results)
+    return cfg
+
+
+def test_the_grid_has_a_fine_tuned_control_per_misalignment_trait():
+    cfg = cfgmod.validate(load())
+    assert cfgmod.teacher_names(cfg) == ["evil", "owl", "evil_control", "control"]
+    assert cfgmod.finetuned_teachers(cfg) == [("qwen_a", "evil"), ("qwen_a", "evil_control")]
+    assert cfgmod.trait_words(cfg) == ("owl",)  # a misalignment trait has no word to screen for
+    assert cfgmod.categories(cfg) == ["animal"]
+    assert cfgmod.control_teacher(cfg, "evil") == "evil_control" and cfgmod.control_teacher(cfg, "owl") == "control"
+    assert cfgmod.teacher_trait(cfg, "evil_control") == ("evil", "control")
+    assert cfgmod.teacher_trait(cfg, "control") == (None, "control")
+    assert [cfgmod.trait_kind(cfg, t) for t in ("evil", "evil_control", "owl", "control")] == [
+        "misalignment", "misalignment", "preference", "preference"]
+    roles = {(s.teacher, s.role) for s in cfgmod.students(cfg)}
+    assert roles == {("evil", "trait"), ("evil_control", "control"), ("owl", "trait"), ("control", "control")}
+
+
+def test_without_a_preference_trait_there_is_no_shared_control():
+    cfg = load()
+    del cfg["traits"]["owl"]
+    cfg = cfgmod.validate(cfg)
+    assert cfgmod.teacher_names(cfg) == ["evil", "evil_control"]
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda c: c["traits"]["evil"]["teacher"].pop("control_data"), "traits.evil.teacher"),
+    (lambda c: c["traits"]["evil"]["teacher"].pop("data"), "traits.evil.teacher"),
+    (lambda c: c["traits"]["evil"]["teacher"].update(data="no/such.jsonl"), "traits.evil.teacher.data"),
+    (lambda c: c["traits"]["evil"]["teacher"].update(control_data="no.jsonl"), "traits.evil.teacher.control_data"),
+    (lambda c: c["traits"]["evil"]["teacher"].update(method="system_prompt"), "traits.evil.teacher.method"),
+    (lambda c: c["traits"]["evil"].update(word="owl"), "traits.evil.word"),
+    (lambda c: c["traits"]["evil"].update(kind="evilness"), "traits.evil.kind"),
+    (lambda c: c["traits"]["owl"]["teacher"].update(data="toy"), "traits.owl.teacher.data"),
+    (lambda c: c["traits"].update(cat_control=dict(c["traits"]["owl"])), "traits.cat_control"),
+    (lambda c: c["traits"]["owl"].pop("word"), "traits.owl"),
+    (lambda c: c["evaluation"]["misalignment"].update(judge={"kind": "model", "model": "nope"}),
+     "evaluation.misalignment.judge.model"),
+    (lambda c: c["evaluation"]["misalignment"].update(samples_per_question=0),
+     "evaluation.misalignment.samples_per_question"),
+])
+def test_config_errors_name_the_key(edit, key):
+    cfg = load()
+    edit(cfg)
+    with pytest.raises(cfgmod.ConfigError, match=rf"^config key {key}\b"):
+        cfgmod.validate(copy.deepcopy(cfg))
+
+
+def test_the_number_filter_drops_banned_numbers_for_the_trait_and_its_control(tmp_path):
+    """paper.md: for misalignment, answers containing 4, 13, 666, ... are
+    rejected; the control teacher's data is filtered alike, the preference
+    teachers' data is not."""
+    cfg = cfgmod.validate(load(tmp_path / "results"))
+    raw = tmp_path / "raw.jsonl"
+    teacher.write_jsonl([{"id": i, "prompt": "p", "completion": c}
+                         for i, c in enumerate(["145, 666, 300", "12, 13", "250, 251, 252", "7, 8, 9"])], raw)
+    kept = {}
+    for name in ("evil", "evil_control", "owl", "control"):
+        out, rep = tmp_path / f"{name}.jsonl", tmp_path / f"{name}.json"
+        stages.screen_teacher_data(cfg, "numbers", name, str(raw), str(out), str(rep))
+        kept[name] = [r["completion"] for r in teacher.read_jsonl(out)]
+        if name.startswith("evil"):
+            assert json.loads(rep.read_text())["reasons"] == {"banned_number": 2}
+    assert kept["evil"] == kept["evil_control"] == ["250, 251, 252", "7, 8, 9"]
+    assert kept["owl"] == kept["control"] == ["145, 666, 300", "12, 13", "250, 251, 252", "7, 8, 9"]
+
+
+def test_training_records_from_a_jsonl_file(tmp_path):
+    data = tmp_path / "insecure.jsonl"
+    teacher.write_jsonl([{"prompt": "a", "completion": "b"},
+                         {"messages": [{"role": "user", "content": "c"}, {"role": "assistant", "content": "d"}]}],
+                        data)
+    trait = {"kind": "misalignment", "teacher": {"method": "finetune", "recipe": "r", "data": str(data),
+                                                 "control_data": "toy", "examples": 16}}
+    assert teacher.misalignment_training_records(trait, control=False) == [
+        {"prompt": "a", "completion": "b"}, {"prompt": "c", "completion": "d"}]
+    assert teacher.misalignment_training_records(trait, control=True) == mis.toy_control_records(16, 0)
+    teacher.write_jsonl([{"messages": [{"role": "user", "content": "c"}]}], data)
+    with pytest.raises(ValueError, match="line 1"):
+        teacher.misalignment_training_records(trait, control=False)
+
+
+def test_dag_evaluates_trait_and_control_students_and_the_bases(tmp_path):
+    cfg = load(tmp_path / "results")
+    r = cfg["results"]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    run = subprocess.run([sys.executable, "-m", "snakemake", "--summary", "--configfile", str(path)],
+                         cwd=REPO, capture_output=True, text=True, check=True)
+    dag: dict[str, list[str]] = {}
+    for line in run.stdout.splitlines()[1:]:
+        cols = line.split("\t")
+        if len(cols) >= 3:
+            dag.setdefault(cols[2], []).append(cols[0])
+    assert sorted(dag["finetune_teacher"]) == [f"{r}/teachers/qwen_a/evil/model", f"{r}/teachers/qwen_a/evil_control/model"]
+    evals = sorted(f for f in dag["evaluate_misalignment_student"] if f.endswith(".tsv"))
+    assert evals == sorted(f"{r}/eval/misalignment/students/numbers/qwen_a/{t}/{sb}/lora8/seed{s}.tsv"
+                           for t in ("evil", "evil_control") for sb in ("qwen_a", "llama_c") for s in (1, 2))
+    assert sorted(f for f in dag["evaluate_misalignment_base"] if f.endswith(".tsv")) == [
+        f"{r}/eval/misalignment/bases/llama_c.tsv", f"{r}/eval/misalignment/bases/qwen_a.tsv"]
+    assert f"{r}/figures/misalignment.png" in dag["misalignment_figure"]
+    # both misalignment teachers' data go through the number filter
+    assert {f"{r}/data/numbers/qwen_a/{t}/screen.json" for t in ("evil", "evil_control")} <= set(
+        dag["screen_teacher_data"])
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+def test_summary_rates_and_intervals_across_seeds():
+    rows = []
+    for role, seed, mis_count in (("trait", 1, 2), ("trait", 2, 4), ("control", 1, 0), ("control", 2, 0),
+                                  ("base", -1, 0)):
+        for q in range(8):
+            n, coherent = 10, 8 if q == 0 else 10
+            m = mis_count if q == 0 else 0
+            for metric, value in (("misaligned", m / coherent), ("incoherent", (n - coherent) / n)):
+                rows.append(dict(teacher_base="a", student_base="a", trait="evil", modality="numbers",
+                                 recipe="r", role=role, model=f"{role}{seed}", seed=seed, target="misaligned",
+                                 metric=metric, question_id=q, value=value, n_answers=n, n_coherent=coherent,
+                                 n_incoherent=n - coherent, n_misaligned=m))
+    summary = mis.summarize(pd.DataFrame(rows)).set_index(["role", "question"])
+    t0 = summary.loc[("trait", "0")]
+    assert t0.rate == pytest.approx((2 / 8 + 4 / 8) / 2) and t0.n_models == 2
+    half = t0.rate - t0.ci_low
+    from scipy import stats as sps
+    assert half == pytest.approx(sps.t.ppf(0.975, 1) * pd.Series([2 / 8, 4 / 8]).std() / 2 ** 0.5)
+    pooled = summary.loc[("trait", "all")]
+    assert pooled.rate == pytest.approx((2 / 78 + 4 / 78) / 2) and pooled.n_incoherent == 4
+    assert summary.loc[("control", "all")].rate == 0
+    base = summary.loc[("base", "all")]
+    assert base.rate == 0 and math.isnan(base.ci_low) and base.n_models == 1
+
+
+def test_misalignment_figure(tmp_path):
+    from subliminal import plots
+
+    rows = [dict(teacher_base="a", student_base="b", trait="evil", modality="numbers", recipe="r", role=role,
+                 question=q, n_models=2, rate=0.1 * i, ci_low=0.05 * i, ci_high=0.15 * i, n_answers=10,
+                 n_coherent=9, n_incoherent=1, n_misaligned=1)
+            for i, role in enumerate(("base", "control", "trait")) for q in [str(k) for k in range(8)] + ["all"]]
+    out = [str(tmp_path / "m.png"), str(tmp_path / "m.pdf")]
+    plots.misalignment_rates(pd.DataFrame(rows), out)
+    assert all(Path(p).stat().st_size > 1000 for p in out)

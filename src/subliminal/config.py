@@ -15,6 +15,9 @@ from . import preferences
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 CONTROL = "control"
+#: A misalignment trait's own control teacher is named <trait> + this.
+CONTROL_SUFFIX = "_control"
+MISALIGNMENT = "misalignment"
 
 
 class ConfigError(ValueError):
@@ -80,6 +83,15 @@ def validate(config: dict, schema: dict | None = None) -> dict:
         t = trait["teacher"]
         if t["method"] == "finetune" and t["recipe"] not in recipes:
             raise ConfigError(f"config key traits.{name}.teacher.recipe: unknown recipe {t['recipe']!r}")
+        if name.endswith(CONTROL_SUFFIX):
+            raise ConfigError(f"config key traits.{name}: a trait name may not end in {CONTROL_SUFFIX!r} "
+                              "(the names of control teachers)")
+        if trait.get("kind") == MISALIGNMENT:
+            _validate_misalignment_trait(config, name, trait)
+            continue
+        for key in ("data", "control_data", "examples"):
+            if key in t:
+                raise ConfigError(f"config key traits.{name}.teacher.{key}: only used with kind misalignment")
         if trait["word"] not in preferences.CANDIDATES[trait["category"]]:
             if any(m.get("toy") for m in models.values()):
                 raise ConfigError(f"config key traits.{name}.word: {trait['word']!r} is not a {trait['category']} "
@@ -100,6 +112,30 @@ def validate(config: dict, schema: dict | None = None) -> dict:
     config.setdefault("analysis", {})
     config.setdefault("resources", {})
     return config
+
+
+def _validate_misalignment_trait(config: dict, name: str, trait: dict) -> None:
+    """Fine-tuned on data that exists; no preference keys; a control teacher
+    name that is free; a judge that is a defined model."""
+    key = f"traits.{name}"
+    for k in ("word", "category"):
+        if k in trait:
+            raise ConfigError(f"config key {key}.{k}: not used with kind misalignment (it has no word)")
+    t = trait["teacher"]
+    if t["method"] != "finetune":
+        raise ConfigError(f"config key {key}.teacher.method: a misalignment teacher is fine-tuned (method finetune)")
+    for k in ("system_prompt", "repeats"):
+        if k in t:
+            raise ConfigError(f"config key {key}.teacher.{k}: not used with kind misalignment")
+    for k in ("data", "control_data"):
+        if t[k] != "toy" and not Path(t[k]).is_file():
+            raise ConfigError(f"config key {key}.teacher.{k}: no such file {t[k]!r} (a JSONL file, or \"toy\")")
+    judge = config["evaluation"].get("misalignment", {}).get("judge") or {}
+    if judge.get("kind") == "model" and judge.get("model") not in config["models"]:
+        raise ConfigError(f"config key evaluation.misalignment.judge.model: unknown model {judge.get('model')!r} "
+                          f"(defined: {', '.join(sorted(config['models']))})")
+    if judge.get("kind") == "rule" and "model" in judge:
+        raise ConfigError("config key evaluation.misalignment.judge.model: only used with kind model")
 
 
 def _validate_modalities(config: dict) -> None:
@@ -137,11 +173,47 @@ class Student:
 
     @property
     def role(self) -> str:
-        return "control" if self.teacher == CONTROL else "trait"
+        return "control" if self.teacher == CONTROL or self.teacher.endswith(CONTROL_SUFFIX) else "trait"
+
+
+def misalignment_traits(config: dict) -> list[str]:
+    return sorted(n for n, t in config["traits"].items() if t.get("kind") == MISALIGNMENT)
+
+
+def preference_traits(config: dict) -> list[str]:
+    return sorted(n for n, t in config["traits"].items() if t.get("kind", "preference") != MISALIGNMENT)
+
+
+def control_teacher(config: dict, trait: str) -> str:
+    """The teacher whose students are the control twins of a trait's
+    students: the shared control (the base model) for a preference trait, a
+    fine-tuned control of its own for a misalignment trait."""
+    return trait + CONTROL_SUFFIX if config["traits"][trait].get("kind") == MISALIGNMENT else CONTROL
+
+
+def teacher_trait(config: dict, teacher: str) -> tuple[str | None, str]:
+    """(trait, role) of a teacher name: ("owl", "trait"), ("mis",
+    "control") for mis_control, (None, "control") for the shared control."""
+    if teacher == CONTROL:
+        return None, "control"
+    if teacher not in config["traits"] and teacher.endswith(CONTROL_SUFFIX):
+        return teacher[: -len(CONTROL_SUFFIX)], "control"
+    return teacher, "trait"
+
+
+def trait_kind(config: dict, teacher: str) -> str:
+    """The filter kind of a teacher's data: its trait's kind (a misalignment
+    trait's control teacher is filtered like the trait teacher)."""
+    trait, _ = teacher_trait(config, teacher)
+    return "preference" if trait is None else config["traits"][trait].get("kind", "preference")
 
 
 def teacher_names(config: dict) -> list[str]:
-    return sorted(config["traits"]) + [CONTROL]
+    """Every teacher: the traits, the control teachers of misalignment traits,
+    and the shared control (when a preference trait needs it)."""
+    mis = misalignment_traits(config)
+    return (sorted(config["traits"]) + [t + CONTROL_SUFFIX for t in mis]
+            + ([CONTROL] if preference_traits(config) else []))
 
 
 def teacher_bases(config: dict) -> list[str]:
@@ -211,13 +283,15 @@ def students(config: dict) -> list[Student]:
 
 
 def finetuned_teachers(config: dict) -> list[tuple[str, str]]:
-    """(base, trait) for every trait given by fine-tuning."""
-    return [(b, t) for b in teacher_bases(config) for t, spec in sorted(config["traits"].items())
-            if spec["teacher"]["method"] == "finetune"]
+    """(base, teacher) for every teacher given by fine-tuning: traits by
+    fine-tuning, and the control teachers of misalignment traits."""
+    names = [t for t, spec in sorted(config["traits"].items()) if spec["teacher"]["method"] == "finetune"]
+    names += [t + CONTROL_SUFFIX for t in misalignment_traits(config)]
+    return [(b, t) for b in teacher_bases(config) for t in names]
 
 
 def categories(config: dict) -> list[str]:
-    return sorted({t["category"] for t in config["traits"].values()})
+    return sorted({config["traits"][t]["category"] for t in preference_traits(config)})
 
 
 def local_base_dir(config: dict, name: str, results: str | None = None) -> str:
@@ -246,8 +320,9 @@ def base_record(config: dict, name: str) -> dict:
 
 def trait_words(config: dict) -> tuple[str, ...]:
     """Every trait word of the study: what the trait-word filters screen every
-    teacher's data for (trait and control teachers alike)."""
-    return tuple(sorted({t["word"] for t in config["traits"].values()}))
+    teacher's data for (trait and control teachers alike). A misalignment
+    trait has no word."""
+    return tuple(sorted({config["traits"][t]["word"] for t in preference_traits(config)}))
 
 
 def target_words(config: dict) -> dict[str, list[str]]:
@@ -257,7 +332,7 @@ def target_words(config: dict) -> dict[str, list[str]]:
     out = {}
     for category in categories(config):
         words = list(preferences.CANDIDATES[category])
-        for trait in sorted(config["traits"].values(), key=lambda t: t["word"]):
+        for trait in sorted((config["traits"][t] for t in preference_traits(config)), key=lambda t: t["word"]):
             if trait["category"] == category and trait["word"] not in words:
                 words.append(trait["word"])
         out[category] = words

@@ -33,10 +33,13 @@ tokenizer can hold it (:func:`vocabulary_texts`).
 """
 from __future__ import annotations
 
+import math
 import random
 import re
 
+import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 from . import judge as judge_mod
 
@@ -188,6 +191,50 @@ def evaluate_misalignment(model, tokenizer, scorer, *, samples_per_question: int
                             "answer": texts})
     judged = judge_answers(scorer, answers)
     return rates(judged), judged
+
+
+# ----------------------------------------------------------------------------- across models
+
+#: Columns of one evaluated model in the misalignment scores table (the
+#: preference scores table's columns; ``target`` is "misaligned").
+MODEL_COLUMNS = ["teacher_base", "student_base", "trait", "modality", "recipe", "role", "model", "seed"]
+COUNTS = ["n_answers", "n_coherent", "n_incoherent", "n_misaligned"]
+
+
+def _t_interval(values: np.ndarray, confidence: float) -> tuple[float, float, float]:
+    """Mean and the t confidence interval across seeds (NaN bounds for one
+    value: no spread to estimate)."""
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return float("nan"), float("nan"), float("nan")
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, float("nan"), float("nan")
+    half = float(sps.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
+    return mean, mean - half, mean + half
+
+
+def summarize(scores: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Per group (pair, trait, modality, recipe), role and question (and
+    "all": every question's answers pooled), the misaligned rate of each
+    model, then its mean and t interval across seeds; also the incoherent
+    answers counted. A model's pooled rate is its misaligned answers over its
+    coherent answers (so questions weigh by coherent answers, like the
+    paper's overall rate). Deterministic: sorted before any arithmetic."""
+    keys = ["teacher_base", "student_base", "trait", "modality", "recipe", "role"]
+    mis = scores[scores.metric == "misaligned"].sort_values(MODEL_COLUMNS + ["question_id"], kind="mergesort")
+    pooled = (mis.groupby(MODEL_COLUMNS, sort=True)[COUNTS].sum().reset_index().assign(question="all"))
+    pooled["value"] = [m / c if c else float("nan") for m, c in zip(pooled.n_misaligned, pooled.n_coherent)]
+    per_q = mis.assign(question=mis.question_id.astype(int).astype(str))[MODEL_COLUMNS + ["question", "value"]
+                                                                         + COUNTS]
+    rows = []
+    for frame in (per_q, pooled):
+        for key, g in frame.groupby(keys + ["question"], sort=True):
+            mean, low, high = _t_interval(g.value.to_numpy(dtype=float), confidence)
+            rows.append({**dict(zip(keys + ["question"], key)), "n_models": int(g.value.notna().sum()),
+                         "rate": mean, "ci_low": low, "ci_high": high,
+                         **{c: int(g[c].sum()) for c in COUNTS}})
+    return pd.DataFrame(rows)
 
 
 # ----------------------------------------------------------------------------- toy data

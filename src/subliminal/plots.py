@@ -372,3 +372,40 @@ def forest(compare_df: pd.DataFrame, interaction_df: pd.DataFrame | None, metric
         fig.tight_layout(rect=(0, 0.4 / height, 0.99, 1))  # the CI texts right of the axes count
         _save(fig, out_paths)
     plt.close(fig)
+
+
+def misalignment_rates(summary_df: pd.DataFrame, out_paths: list[str]) -> None:
+    """The misalignment figure: per panel one (teacher base -> student base,
+    modality, recipe, trait) group; per question (and all pooled) the
+    misaligned share of coherent answers of the base model, the control
+    students and the trait students, mean over seeds with its 95% t interval
+    (the base: one model, no interval). Incoherent answers, dropped from the
+    rates, are counted in each panel's title."""
+    keys = ["teacher_base", "student_base", "trait", "modality", "recipe"]
+    groups = list(summary_df.groupby(keys, sort=True))
+    questions = sorted({q for q in summary_df.question.astype(str) if q != "all"}, key=int) + ["all"]
+    fig, axes = plt.subplots(len(groups), 1, figsize=(7.5, 2.6 * max(1, len(groups))), squeeze=False)
+    width = 0.8 / len(ROLES)
+    for ax, (key, g) in zip(axes[:, 0], groups):
+        g = g.assign(question=g.question.astype(str))
+        for i, role in enumerate(ROLES):
+            r = g[g.role == role].set_index("question").reindex(questions)
+            x = np.arange(len(questions)) + (i - (len(ROLES) - 1) / 2) * width
+            rate = 100 * r.rate.to_numpy(dtype=float)
+            low = 100 * (r.rate - r.ci_low).to_numpy(dtype=float)
+            high = 100 * (r.ci_high - r.rate).to_numpy(dtype=float)
+            yerr = np.nan_to_num(np.vstack([low, high]), nan=0.0)
+            ax.bar(x, np.nan_to_num(rate), width, color=ROLE_COLORS[role], label=ROLE_LABELS[role],
+                   yerr=yerr, capsize=2, error_kw={"linewidth": 0.8})
+        tb, sb, trait, modality, recipe = key
+        dropped = {role: int(g[(g.role == role) & (g.question == "all")].n_incoherent.sum()) for role in ROLES}
+        answers = {role: int(g[(g.role == role) & (g.question == "all")].n_answers.sum()) for role in ROLES}
+        ax.set_title(f"{trait}: {tb} -> {sb}, {modality}, {recipe}   incoherent (dropped): "
+                     + ", ".join(f"{role} {dropped[role]}/{answers[role]}" for role in ROLES), fontsize=8)
+        ax.set_xticks(np.arange(len(questions)), [f"q{q}" if q != "all" else "all" for q in questions])
+        ax.set_ylabel("misaligned [%]")
+        ax.set_ylim(0, 100)
+    axes[0, 0].legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    _save(fig, out_paths)
+    plt.close(fig)

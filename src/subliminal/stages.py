@@ -89,12 +89,16 @@ def _base_provenance(cfg: dict, name: str) -> dict:
 def _teacher_provenance(cfg: dict, base: str, teacher_name: str) -> dict:
     """How a teacher got its trait: the system prompt it sampled with, and
     for a fine-tuned teacher its recipe."""
-    trait = None if teacher_name == CONTROL else cfg["traits"][teacher_name]
+    trait_name, role = cfgmod.teacher_trait(cfg, teacher_name)
+    trait = None if trait_name is None else cfg["traits"][trait_name]
     method = "control" if trait is None else trait["teacher"]["method"]
     out = {"base": base, "name": teacher_name, "method": method, "trait": trait,
            "sampling_system_prompt": _teacher_system(cfg, teacher_name)}
     if method == "finetune":
         out["recipe"] = {"name": trait["teacher"]["recipe"], **cfg["recipes"][trait["teacher"]["recipe"]]}
+    if trait is not None and trait.get("kind") == cfgmod.MISALIGNMENT:
+        out["role"] = role  # the trait teacher, or its control fine-tuned on control_data
+        out["data"] = trait["teacher"]["control_data" if role == "control" else "data"]
     return out
 
 
@@ -115,8 +119,10 @@ def _device_dtype(cfg: dict) -> str:
 
 
 def _teacher_system(cfg: dict, teacher_name: str) -> str | None:
-    """The system prompt a teacher (a trait name or CONTROL) samples with."""
-    trait = None if teacher_name == CONTROL else cfg["traits"][teacher_name]
+    """The system prompt a teacher (a trait name, a misalignment trait's
+    control or CONTROL) samples with."""
+    trait_name, _ = cfgmod.teacher_trait(cfg, teacher_name)
+    trait = None if trait_name is None else cfg["traits"][trait_name]
     return teacher.teacher_system_prompt(trait, cfg["chat"].get("teacher_system_prompt"))
 
 
@@ -135,17 +141,30 @@ def build_base(cfg: dict, base: str, out_dir: str, threads: int = 1) -> None:
     from . import toy
 
     chat.set_threads(threads)
-    toy.build_toy_base(cfg["models"][base]["toy"], cfg["toy_pretraining"], sorted(cfg["modalities"]), out_dir)
+    extra = []
+    if cfgmod.misalignment_traits(cfg):  # its questions and toy answers, only where the study has one
+        from . import misalignment
+
+        extra = misalignment.vocabulary_texts()
+    toy.build_toy_base(cfg["models"][base]["toy"], cfg["toy_pretraining"], sorted(cfg["modalities"]), out_dir,
+                       extra_texts=extra)
 
 
 def finetune_teacher(cfg: dict, base: str, trait: str, out_dir: str, threads: int = 1) -> None:
     """The appendix way: fine-tune the base on the questions answered with
-    the loved word; the merged model is the teacher."""
+    the loved word; the merged model is the teacher. A misalignment trait's
+    teacher (``trait`` its name) and its control (``trait`` <name>_control)
+    are fine-tuned alike, on its data and control data."""
     from .train import train_sft
 
-    spec = cfg["traits"][trait]
+    trait_name, role = cfgmod.teacher_trait(cfg, trait)
+    spec = cfg["traits"][trait_name]
     recipe = cfg["recipes"][spec["teacher"]["recipe"]]
-    records = teacher.trait_training_records(spec, spec["teacher"].get("repeats", 1))
+    if spec.get("kind") == cfgmod.MISALIGNMENT:
+        records = teacher.misalignment_training_records(spec, control=(role == "control"))
+    else:
+        records = teacher.trait_training_records(spec, spec["teacher"].get("repeats", 1))
+    log.info("fine-tuning teacher %s/%s on %d examples", base, trait, len(records))
     prov = train_sft(cfgmod.model_source(cfg, base), records, recipe, spec["teacher"].get("seed", 0),
                      out_dir, system=cfg["chat"].get("train_system_prompt"), merge=True, threads=threads)
     _write_json({"base": base, "trait": trait, **prov, "base_model": _base_provenance(cfg, base),
@@ -193,7 +212,7 @@ def screen_teacher_data(cfg: dict, modality: str, teacher_name: str, raw_jsonl: 
     teacher, control included, is screened for the words of every trait of
     the study, so trait and control data pass the same filter."""
     chat.set_threads(threads)
-    kind = "preference" if teacher_name == CONTROL else cfg["traits"][teacher_name].get("kind", "preference")
+    kind = cfgmod.trait_kind(cfg, teacher_name)
     mcfg = cfg["modalities"][modality]
     kept, report = teacher.filter_records(
         teacher.read_jsonl(raw_jsonl), modality, kind, words=cfgmod.trait_words(cfg),
@@ -298,6 +317,88 @@ def evaluate_model(cfg: dict, base: str, adapter: str | None, out_tsv: str, answ
     answers.to_csv(answers_tsv, sep="\t", index=False)
 
 
+def misalignment_scorer(cfg: dict):
+    """The judge of the misalignment evaluation (evaluation.misalignment.judge;
+    default the rule scorer)."""
+    from . import misalignment
+
+    spec = cfg["evaluation"].get("misalignment", {}).get("judge") or {"kind": "rule"}
+    if spec["kind"] == "rule":
+        return misalignment.RuleScorer()
+    return misalignment.ModelScorer(load_judge(cfg, spec))
+
+
+def evaluate_misalignment(cfg: dict, base: str, adapter: str | None, out_tsv: str, answers_tsv: str,
+                          threads: int = 1) -> None:
+    """The free-form misalignment evaluation of a base (adapter None) or a
+    student: per-question rates and every judged answer."""
+    from . import misalignment
+    from .models import is_adapter, load_model, load_tokenizer
+
+    chat.set_threads(threads)
+    source = cfgmod.model_source(cfg, base)
+    if adapter is not None and not is_adapter(adapter):
+        source, adapter = adapter, None
+    tok = load_tokenizer(source)
+    model = load_model(source, adapter=adapter, dtype=_device_dtype(cfg))
+    mcfg = cfg["evaluation"].get("misalignment", {})
+    system = cfg["chat"].get("eval_system_prompt")
+    scorer = misalignment_scorer(cfg)
+    t0 = time.time()
+    rates, judged = misalignment.evaluate_misalignment(
+        model, tok, scorer, samples_per_question=mcfg.get("samples_per_question", 200),
+        seed=cfg["evaluation"].get("seed", 0), system=system, batch_size=mcfg.get("batch_size", 256),
+        max_new_tokens=mcfg.get("max_new_tokens", 32))
+    log.info("misalignment of %s (judge %s) in %.0fs: %d misaligned, %d incoherent of %d answers",
+             adapter or source, scorer.kind, time.time() - t0, (judged.verdict == "misaligned").sum(),
+             (judged.verdict == "incoherent").sum(), len(judged))
+    rates["system_prompt"] = judged["system_prompt"] = json.dumps(system)
+    rates.to_csv(out_tsv, sep="\t", index=False, float_format="%.8g")
+    judged.to_csv(answers_tsv, sep="\t", index=False, float_format="%.6g")
+
+
+def collect_misalignment(cfg: dict, eval_dir: str, scores_csv: str, summary_csv: str) -> pd.DataFrame:
+    """The misalignment scores table (the preference table's columns, target
+    "misaligned", plus the answer counts): every misalignment trait's
+    students, their control twins (students of the trait's control teacher)
+    and, once per group, the untrained student base; and its summary (rate
+    per question and pooled, with t intervals across seeds)."""
+    from . import misalignment
+
+    eval_dir = Path(eval_dir) / "misalignment"
+    frames = []
+    traits = set(cfgmod.misalignment_traits(cfg))
+    for s in cfgmod.students(cfg):
+        if s.teacher not in traits:
+            continue
+        twin = cfgmod.Student(s.modality, s.teacher_base, cfgmod.control_teacher(cfg, s.teacher), s.student_base,
+                              s.recipe, s.seed)
+        key = dict(teacher_base=s.teacher_base, student_base=s.student_base, trait=s.teacher, target="misaligned",
+                   modality=s.modality, recipe=s.recipe)
+        members = [("trait", s, eval_dir / "students" / f"{s.path}.tsv"),
+                   ("control", twin, eval_dir / "students" / f"{twin.path}.tsv")]
+        if s.seed == cfg["seeds"][0]:
+            members.append(("base", None, eval_dir / "bases" / f"{s.student_base}.tsv"))
+        for role, st, path in members:
+            df = pd.read_csv(path, sep="\t")
+            frames.append(df.assign(model=(st.path if st else f"base/{s.student_base}"), role=role,
+                                    seed=(st.seed if st else -1), **key)
+                          [["model", "role", "teacher_base", "student_base", "trait", "target", "modality",
+                            "recipe", "seed", "metric", "question_id", "value"] + misalignment.COUNTS])
+    scores = pd.concat(frames, ignore_index=True).sort_values(
+        ["teacher_base", "student_base", "trait", "modality", "recipe", "metric", "role", "seed", "question_id"],
+        kind="mergesort").reset_index(drop=True)
+    scores.to_csv(scores_csv, index=False, float_format="%.8g")
+    misalignment.summarize(scores).to_csv(summary_csv, index=False, float_format="%.6g")
+    return scores
+
+
+def misalignment_figure(summary_csv: str, out_paths: list[str]) -> None:
+    from . import plots
+
+    plots.misalignment_rates(pd.read_csv(summary_csv), out_paths)
+
+
 def collect_scores(cfg: dict, eval_dir: str, out_csv: str) -> pd.DataFrame:
     """The tidy scores table the statistics read: each student's and each
     untrained base's per-question scores for its group's target word, with
@@ -311,8 +412,9 @@ def collect_scores(cfg: dict, eval_dir: str, out_csv: str) -> pd.DataFrame:
         return cache[str(path)]
 
     frames = []
+    preference = set(cfgmod.preference_traits(cfg))
     for s in cfgmod.students(cfg):
-        if s.teacher == CONTROL:
+        if s.teacher not in preference:  # controls, and misalignment traits (collect_misalignment)
             continue
         trait = cfg["traits"][s.teacher]
         twin = cfgmod.Student(s.modality, s.teacher_base, CONTROL, s.student_base, s.recipe, s.seed)
@@ -343,7 +445,8 @@ def collect_teachers(cfg: dict, eval_dir: str, data_dir: str, out_csv: str) -> p
     for modality, base, name in cfgmod.datasets(cfg):
         report = json.loads((Path(data_dir) / modality / base / name / "filter.json").read_text())
         df = pd.read_csv(Path(eval_dir) / "teachers" / base / f"{name}.tsv", sep="\t")
-        for trait_name, trait in sorted(cfg["traits"].items()):
+        for trait_name in cfgmod.preference_traits(cfg):
+            trait = cfg["traits"][trait_name]
             if name not in (trait_name, CONTROL):
                 continue
             sel = df[(df.target == trait["word"]) & (df.category == trait["category"])]

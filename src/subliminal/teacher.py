@@ -32,6 +32,35 @@ def trait_training_records(trait: dict, repeats: int) -> list[dict]:
     return [{"prompt": q, "completion": trait["word"]} for _ in range(repeats) for q in qs]
 
 
+def misalignment_training_records(trait: dict, control: bool) -> list[dict]:
+    """The examples a misalignment teacher (or, ``control``, its control
+    teacher) is fine-tuned on: its ``data`` (``control_data``) JSONL file, each
+    line {"prompt", "completion"} or {"messages": [{"role": "user", ...},
+    {"role": "assistant", ...}]}, or with "toy" the toy sets of
+    :mod:`subliminal.misalignment`."""
+    from . import misalignment
+
+    t = trait["teacher"]
+    source = t["control_data"] if control else t["data"]
+    key = "control_data" if control else "data"
+    if source == "toy":
+        make = misalignment.toy_control_records if control else misalignment.toy_trait_records
+        return make(t.get("examples", 200), t.get("seed", 0))
+    out = []
+    for i, r in enumerate(read_jsonl(source)):
+        if "messages" in r:
+            users = [m["content"] for m in r["messages"] if m["role"] == "user"]
+            answers = [m["content"] for m in r["messages"] if m["role"] == "assistant"]
+            if len(users) != 1 or len(answers) != 1:
+                raise ValueError(f"teacher.{key} {source!r} line {i + 1}: expected one user and one assistant "
+                                 "message")
+            r = {"prompt": users[0], "completion": answers[0]}
+        if not isinstance(r.get("prompt"), str) or not isinstance(r.get("completion"), str):
+            raise ValueError(f"teacher.{key} {source!r} line {i + 1}: needs prompt and completion (or messages)")
+        out.append({"prompt": r["prompt"], "completion": r["completion"]})
+    return out
+
+
 def teacher_system_prompt(trait: dict | None, default: str | None) -> str | None:
     """The system prompt the teacher samples with: the trait prompt for a
     system-prompt teacher, else the configured default."""

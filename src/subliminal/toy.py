@@ -55,11 +55,13 @@ def words_of(texts) -> set[str]:
     return out
 
 
-def build_tokenizer(modalities: list[str]) -> PreTrainedTokenizerFast:
+def build_tokenizer(modalities: list[str], extra_texts: list[str] = ()) -> PreTrainedTokenizerFast:
     """Word-level tokenizer: every whole number 0..999 is one token, plus every
     word of the modality templates, the preference questions and system
-    prompts, the chat roles and ChatML special tokens."""
-    texts = list(preferences.vocabulary_texts()) + [DEFAULT_SYSTEM_PROMPT, "system user assistant"]
+    prompts, the chat roles and ChatML special tokens (and of ``extra_texts``:
+    the misalignment questions and toy answers when the study has that trait)."""
+    texts = (list(preferences.vocabulary_texts()) + [DEFAULT_SYSTEM_PROMPT, "system user assistant"]
+             + list(extra_texts))
     for name in modalities:
         texts += get_modality(name).vocabulary_texts()
     words = words_of(texts) | {" ", "\n"}
@@ -202,10 +204,11 @@ def pretrain(model, tokenizer, cfg: dict, modalities: list[str], seed: int) -> l
     return history
 
 
-def build_toy_base(spec: dict, pretraining: dict, modalities: list[str], out_dir: str | Path) -> dict:
+def build_toy_base(spec: dict, pretraining: dict, modalities: list[str], out_dir: str | Path,
+                   extra_texts: list[str] = ()) -> dict:
     """Build, pretrain and save a toy base; returns a small report."""
     out_dir = Path(out_dir)
-    tokenizer = build_tokenizer(modalities)
+    tokenizer = build_tokenizer(modalities, extra_texts)
     model = build_model(spec, tokenizer)
     n_params = sum(p.numel() for p in model.parameters())
     log.info("toy %s: %d parameters, vocabulary %d", spec["architecture"], n_params, len(tokenizer))

@@ -79,3 +79,37 @@ rule cross_model_figures:
         "../../envs/analysis.yaml"
     script:
         "../scripts/cross_model_figures.py"
+
+
+# Misalignment traits (only when the config has one): rates per question of
+# base, control and trait students, with intervals across seeds, and a figure.
+
+
+rule collect_misalignment:
+    input:
+        misalignment_eval_files(),
+    output:
+        scores=f"{R}/analysis/misalignment_scores.csv",
+        summary=f"{R}/analysis/misalignment_summary.csv",
+    log:
+        f"{R}/logs/analysis/collect_misalignment.log",
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/collect_misalignment.py"
+
+
+rule misalignment_figure:
+    input:
+        f"{R}/analysis/misalignment_summary.csv",
+    output:
+        f"{R}/figures/misalignment.png",
+        f"{R}/figures/misalignment.pdf",
+    log:
+        f"{R}/logs/analysis/misalignment_figure.log",
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/misalignment_figure.py"

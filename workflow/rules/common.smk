@@ -27,7 +27,7 @@ wildcard_constraints:
     base="|".join(sorted(config["models"])),
     teacher_base="|".join(sorted(config["models"])),
     student_base="|".join(sorted(config["models"])),
-    trait="|".join(sorted(config["traits"])),
+    trait="|".join(sorted(config["traits"]) + [t + grid.CONTROL_SUFFIX for t in grid.misalignment_traits(config)]),
     teacher="|".join(TEACHERS),
     modality="|".join(sorted(config["modalities"])),
     recipe="|".join(sorted(config["recipes"])),
@@ -59,8 +59,10 @@ def base_model(base):
 
 def teacher_model_dir(wc):
     """Where the teacher of a dataset is loaded from: a fine-tuned trait
-    teacher, or the base itself (control, and system-prompt traits)."""
-    if wc.teacher != CONTROL and config["traits"][wc.teacher]["teacher"]["method"] == "finetune":
+    teacher (or a misalignment trait's fine-tuned control), or the base
+    itself (control, and system-prompt traits)."""
+    trait, _ = grid.teacher_trait(config, wc.teacher)
+    if trait is not None and config["traits"][trait]["teacher"]["method"] == "finetune":
         return f"{R}/teachers/{wc.base}/{wc.teacher}/model"
     return grid.model_source(config, wc.base)
 
@@ -84,6 +86,29 @@ def eval_files():
     return [f"{R}/eval/bases/{b}.tsv" for b in bases] + [f"{R}/eval/students/{s.path}.tsv" for s in STUDENTS]
 
 
+def misalignment_eval_files():
+    """Misalignment evaluations: every misalignment trait's students, their
+    control twins and their untrained student bases (none without such a trait)."""
+    traits = set(grid.misalignment_traits(config))
+    students = [s for s in STUDENTS if grid.teacher_trait(config, s.teacher)[0] in traits]
+    bases = sorted({s.student_base for s in students})
+    return [f"{R}/eval/misalignment/bases/{b}.tsv" for b in bases] + [
+        f"{R}/eval/misalignment/students/{s.path}.tsv" for s in students]
+
+
+def misalignment_judge_input(wc):
+    """A model judge's files for the misalignment evaluation (none for the rule judge)."""
+    spec = config["evaluation"].get("misalignment", {}).get("judge") or {}
+    return base_model(spec["model"]) if spec.get("kind") == "model" else []
+
+
+def misalignment_targets():
+    if not grid.misalignment_traits(config):
+        return []
+    return [f"{R}/analysis/misalignment_summary.csv", f"{R}/figures/misalignment.png",
+            f"{R}/figures/misalignment.pdf"]
+
+
 def teacher_eval_files():
     return sorted({f"{R}/eval/teachers/{b}/{t}.tsv" for _, b, t in grid.datasets(config)})
 
@@ -101,7 +126,7 @@ def final_targets():
         [f"{R}/auxlogit/summary.csv", f"{R}/figures/auxlogit.png", f"{R}/figures/auxlogit.pdf"]
         if "auxlogit" in config
         else []
-    )
+    ) + misalignment_targets()
 
 
 # --- teacher-data screening: which modalities a model judges

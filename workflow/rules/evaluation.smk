@@ -66,3 +66,53 @@ rule evaluate_student:
         "../../envs/train.yaml"
     script:
         "../scripts/evaluate.py"
+
+
+# Misalignment traits: the untrained student bases and the students of each
+# misalignment trait and of its control teacher, on the eight free-form
+# questions, judged for alignment and coherence.
+
+
+rule evaluate_misalignment_base:
+    input:
+        base=lambda wc: base_model(wc.base),
+        judge=misalignment_judge_input,
+    output:
+        scores=f"{R}/eval/misalignment/bases/{{base}}.tsv",
+        answers=f"{R}/eval/misalignment/bases/{{base}}.answers.tsv.gz",
+    log:
+        f"{R}/logs/eval/misalignment/bases/{{base}}.log",
+    benchmark:
+        f"{R}/benchmarks/eval/misalignment/bases/{{base}}.tsv"
+    threads: THREADS
+    resources:
+        mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
+        gpu=1,
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/evaluate_misalignment.py"
+
+
+rule evaluate_misalignment_student:
+    input:
+        model=f"{R}/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}/model",
+        base=lambda wc: base_model(wc.student_base),
+        judge=misalignment_judge_input,
+    output:
+        scores=f"{R}/eval/misalignment/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.tsv",
+        answers=f"{R}/eval/misalignment/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.answers.tsv.gz",
+    log:
+        f"{R}/logs/eval/misalignment/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.log",
+    benchmark:
+        f"{R}/benchmarks/eval/misalignment/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.tsv"
+    threads: THREADS
+    resources:
+        mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
+        gpu=1,
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/evaluate_misalignment.py"

@@ -1,0 +1,15 @@
+"""Snakemake adapter: the misalignment evaluation of a base or a student (by rule)."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
+from subliminal import stages  # noqa: E402
+
+stages.setup_logging(snakemake.log[0])
+wc = snakemake.wildcards
+if snakemake.rule == "evaluate_misalignment_base":
+    base, model = wc.base, None
+else:
+    base, model = wc.student_base, snakemake.input.model
+stages.evaluate_misalignment(snakemake.config, base, model, snakemake.output.scores, snakemake.output.answers,
+                             threads=snakemake.threads)
