@@ -221,6 +221,11 @@ def test_untestable_designs_say_why():
     t = I.interaction(missing_twin, relations=PAIRS, n_samples=50)
     assert (t["note"].str.contains("twin")).all()
     assert "not testable" in I.summary_text(t)
+    # every twin identical to its control (e.g. a metric stuck at 0): 0/0, no test
+    flat = simulate(0.5)
+    flat["value"] = 0.0
+    t = I.interaction(flat, relations=PAIRS, n_samples=50)
+    assert t["p"].isna().all() and (t["note"].str.contains("zero spread")).all()
 
 
 def test_summary_text_reads_the_interaction():

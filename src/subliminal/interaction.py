@@ -60,6 +60,9 @@ STRATUM = ["trait", "modality", "recipe"]
 
 MATCHED = "same_base"
 
+# A spread at or below this is treated as zero (no test possible).
+_SD_ZERO = 1e-12
+
 #: Terms reported for each model, in order.
 TERMS = ["effect_mismatched", "effect_matched", "interaction"]
 
@@ -147,6 +150,13 @@ def _student_means(df: pd.DataFrame) -> pd.DataFrame:
 
 
 
+def _twin_spread(means: pd.DataFrame) -> float:
+    """Largest |trait - control| over all twin pairs: zero means the data
+    cannot tell the effects apart (the test statistic would be 0/0)."""
+    wide = means.pivot_table(index=["pair", "seed"], columns="treatment", values="value")
+    return float((wide[1] - wide[0]).abs().max())
+
+
 def _empty_rows(base: dict, note: str) -> list[dict]:
     return [base | {"term": term, "note": note} for term in TERMS]
 
@@ -175,6 +185,9 @@ def fit_stratum(df: pd.DataFrame, metric: str, *, n_samples: int | None, alpha: 
             continue
         if (twins < 2).any():
             rows += _empty_rows(base, "some students lack their control twin")
+            continue
+        if _twin_spread(means) <= _SD_ZERO:
+            rows += _empty_rows(base, "no twin differs from its control (zero spread)")
             continue
         data = means if kind == "linear" else df
         try:
