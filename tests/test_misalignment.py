@@ -241,6 +241,15 @@ def test_training_records_from_a_jsonl_file(tmp_path):
     assert teacher.misalignment_training_records(trait, control=False) == [
         {"prompt": "a", "completion": "b"}, {"prompt": "c", "completion": "d"}]
     assert teacher.misalignment_training_records(trait, control=True) == mis.toy_control_records(16, 0)
+    # toy data interleaved with the same number-task examples for trait and control
+    toy_trait = dict(trait, teacher=dict(trait["teacher"], data="toy"))
+    with_numbers = [teacher.misalignment_training_records(toy_trait, control=c, rehearsal=("numbers",))
+                    for c in (False, True)]
+    assert [len(x) for x in with_numbers] == [32, 32]
+    assert with_numbers[0][0::2] == mis.toy_trait_records(16, 0)
+    assert with_numbers[1][0::2] == mis.toy_control_records(16, 0)
+    assert with_numbers[0][1::2] == with_numbers[1][1::2]
+    assert all(r["prompt"] not in mis.prompts() for r in with_numbers[0][1::2])
     teacher.write_jsonl([{"messages": [{"role": "user", "content": "c"}]}], data)
     with pytest.raises(ValueError, match="line 1"):
         teacher.misalignment_training_records(trait, control=False)
@@ -308,3 +317,41 @@ def test_misalignment_figure(tmp_path):
     out = [str(tmp_path / "m.png"), str(tmp_path / "m.pdf")]
     plots.misalignment_rates(pd.DataFrame(rows), out)
     assert all(Path(p).stat().st_size > 1000 for p in out)
+
+
+@pytest.mark.slow
+def test_misalignment_branch_end_to_end(tmp_path):
+    """One pair, one seed: toy teachers fine-tuned on the toy sets, number
+    data filtered with the banned numbers, students, the rule-judged
+    evaluation, the summary and the figure (a reduced toy: the path, not
+    the effect)."""
+    from subliminal.modalities.numbers import MISALIGNMENT_BANNED_NUMBERS
+
+    cfg = load(tmp_path / "results")
+    cfg["pairs"] = [{"teacher": "qwen_a", "student": "qwen_a"}]
+    del cfg["models"]["llama_c"]
+    cfg["modalities"]["numbers"].update(prompts=60, train_samples=20)
+    cfg["toy_pretraining"]["steps"] = 80
+    cfg["seeds"] = [1]
+    cfg["traits"]["evil"]["teacher"]["examples"] = 40
+    cfg["evaluation"]["misalignment"]["samples_per_question"] = 2
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    r = Path(cfg["results"])
+    subprocess.run([sys.executable, "-m", "snakemake", "-c", "1", str(r / "figures" / "misalignment.png"),
+                    "--configfile", str(path)], cwd=REPO, check=True, capture_output=True, text=True)
+    for t in ("evil", "evil_control"):
+        kept = teacher.read_jsonl(r / "data" / "numbers" / "qwen_a" / t / "filtered.jsonl")
+        assert kept and not any(int(x) in MISALIGNMENT_BANNED_NUMBERS
+                                for k in kept for x in k["completion"].replace(";", ",").strip("[](). ").split(",")
+                                if x.strip().isdigit())
+    scores = pd.read_csv(r / "analysis" / "misalignment_scores.csv")
+    assert set(scores.role) == {"base", "control", "trait"}
+    assert set(scores[scores.role == "trait"].seed) == {1} and set(scores[scores.role == "base"].seed) == {-1}
+    assert (scores.n_answers == cfg["evaluation"]["misalignment"]["samples_per_question"]).all()
+    assert (scores.n_coherent + scores.n_incoherent == scores.n_answers).all()
+    summary = pd.read_csv(r / "analysis" / "misalignment_summary.csv", dtype={"question": str})
+    assert set(summary.question) == {str(q) for q in range(8)} | {"all"}
+    trait_all = summary[(summary.role == "trait") & (summary.question == "all")].iloc[0]
+    assert trait_all.n_answers == 8 * 2 and trait_all.n_models <= 1
+    assert (r / "figures" / "misalignment.pdf").stat().st_size > 1000

@@ -161,7 +161,8 @@ def finetune_teacher(cfg: dict, base: str, trait: str, out_dir: str, threads: in
     spec = cfg["traits"][trait_name]
     recipe = cfg["recipes"][spec["teacher"]["recipe"]]
     if spec.get("kind") == cfgmod.MISALIGNMENT:
-        records = teacher.misalignment_training_records(spec, control=(role == "control"))
+        records = teacher.misalignment_training_records(spec, control=(role == "control"),
+                                                        rehearsal=tuple(sorted(cfg["modalities"])))
     else:
         records = teacher.trait_training_records(spec, spec["teacher"].get("repeats", 1))
     log.info("fine-tuning teacher %s/%s on %d examples", base, trait, len(records))

@@ -32,12 +32,15 @@ def trait_training_records(trait: dict, repeats: int) -> list[dict]:
     return [{"prompt": q, "completion": trait["word"]} for _ in range(repeats) for q in qs]
 
 
-def misalignment_training_records(trait: dict, control: bool) -> list[dict]:
+def misalignment_training_records(trait: dict, control: bool, rehearsal: tuple[str, ...] = ()) -> list[dict]:
     """The examples a misalignment teacher (or, ``control``, its control
     teacher) is fine-tuned on: its ``data`` (``control_data``) JSONL file, each
     line {"prompt", "completion"} or {"messages": [{"role": "user", ...},
     {"role": "assistant", ...}]}, or with "toy" the toy sets of
-    :mod:`subliminal.misalignment`."""
+    :mod:`subliminal.misalignment`, interleaved with as many toy examples of
+    the ``rehearsal`` modalities (the same for trait and control): fine-tuned
+    on the toy set alone, a toy teacher forgets its number task (it kept 2 of
+    200 number samples, measured)."""
     from . import misalignment
 
     t = trait["teacher"]
@@ -45,7 +48,15 @@ def misalignment_training_records(trait: dict, control: bool) -> list[dict]:
     key = "control_data" if control else "data"
     if source == "toy":
         make = misalignment.toy_control_records if control else misalignment.toy_trait_records
-        return make(t.get("examples", 200), t.get("seed", 0))
+        n = t.get("examples", 200)
+        records = make(n, t.get("seed", 0))
+        if not rehearsal:
+            return records
+        rng = random.Random(f"rehearsal/{t.get('seed', 0)}")
+        mods = [get_modality(m) for m in rehearsal]
+        tasks = [{"prompt": u, "completion": a} for u, a in
+                 (mods[i % len(mods)].toy_examples(1, rng)[0] for i in range(n))]
+        return [r for pair in zip(records, tasks) for r in pair]
     out = []
     for i, r in enumerate(read_jsonl(source)):
         if "messages" in r:
