@@ -404,7 +404,8 @@ def misalignment_rates(summary_df: pd.DataFrame, out_paths: list[str]) -> None:
                      + ", ".join(f"{role} {dropped[role]}/{answers[role]}" for role in ROLES), fontsize=8)
         ax.set_xticks(np.arange(len(questions)), [f"q{q}" if q != "all" else "all" for q in questions])
         ax.set_ylabel("misaligned [%]")
-        ax.set_ylim(0, 100)
+        top = 100 * np.nanmax(np.r_[g.ci_high.to_numpy(dtype=float), g.rate.to_numpy(dtype=float), 0.0])
+        ax.set_ylim(0, min(100.0, max(10.0, 1.15 * top)))  # the paper's rates are about 10%
     axes[0, 0].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     _save(fig, out_paths)
