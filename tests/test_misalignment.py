@@ -355,3 +355,32 @@ def test_misalignment_branch_end_to_end(tmp_path):
     trait_all = summary[(summary.role == "trait") & (summary.question == "all")].iloc[0]
     assert trait_all.n_answers == 8 * 2 and trait_all.n_models <= 1
     assert (r / "figures" / "misalignment.pdf").stat().st_size > 1000
+
+
+def test_collect_pairs_trait_students_with_their_own_control_twins(tmp_path):
+    """The scores table: each misalignment trait student, its twin trained on
+    the trait's control teacher (not the shared control), the base once per
+    group; the summary beside it."""
+    cfg = cfgmod.validate(load(tmp_path / "results"))
+    ev = tmp_path / "eval" / "misalignment"
+
+    def write(path, n_bad):
+        judged = _judged([(q, "x", 0 if i < n_bad else 100, 90) for q in range(8) for i in range(4)])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mis.rates(judged).to_csv(path, sep="\t", index=False)
+
+    for s in cfgmod.students(cfg):
+        if s.teacher in ("evil", "evil_control"):
+            write(ev / "students" / f"{s.path}.tsv", {"evil": s.seed, "evil_control": 0}[s.teacher])
+    for b in ("qwen_a", "llama_c"):
+        write(ev / "bases" / f"{b}.tsv", 0)
+    scores = stages.collect_misalignment(cfg, str(tmp_path / "eval"), str(tmp_path / "s.csv"),
+                                         str(tmp_path / "sum.csv"))
+    assert set(scores.trait) == {"evil"} and set(scores.target) == {"misaligned"}
+    controls = scores[scores.role == "control"].model.unique()
+    assert len(controls) == 4 and all("/evil_control/" in m for m in controls)
+    assert len(scores[scores.role == "base"]) == 2 * 8 * 2  # per group once: 2 groups x 8 questions x 2 metrics
+    summary = pd.read_csv(tmp_path / "sum.csv", dtype={"question": str}).set_index(
+        ["student_base", "role", "question"])
+    assert summary.loc[("qwen_a", "trait", "all"), "rate"] == pytest.approx((1 / 4 + 2 / 4) / 2)
+    assert summary.loc[("qwen_a", "control", "all"), "rate"] == 0
