@@ -55,6 +55,8 @@ from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
+from .stats import format_p
+
 #: Columns that identify one interaction model.
 STRATUM = ["trait", "modality", "recipe"]
 
@@ -254,12 +256,6 @@ def _num(x: float, scale: str, signed: bool = True) -> str:
     return f"{x:+.3f}" if signed else f"{x:.3f}"
 
 
-def _p(x: float) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    return f"{x:.2g}" if x >= 1e-4 else f"{x:.1e}"
-
-
 def summary_text(table: pd.DataFrame) -> str:
     """Plain-text lines for the interaction test, to read first."""
     a = table.attrs
@@ -283,7 +279,7 @@ def summary_text(table: pd.DataFrame) -> str:
                 f"{name}: matched {_num(r['effect_matched']['estimate'], sc)}, "
                 f"mismatched {_num(r['effect_mismatched']['estimate'], sc)}; "
                 f"interaction {_num(i['estimate'], sc)} (95% CI {_num(i['ci_low'], sc)} to {_num(i['ci_high'], sc)}), "
-                f"p={_p(i['p'])}, p_adj={_p(i['p_adjusted'])}{' *' if i['significant'] else ''}, "
+                f"p={format_p(i['p'])}, p_adj={format_p(i['p_adjusted'])}{' *' if i['significant'] else ''}, "
                 f"MDE {_num(i['mde'], sc, signed=False)}, {i['n_seeds']} seeds, {i['n_pairs_matched']}+{i['n_pairs_mismatched']} pairs"
             )
     return "\n".join(lines) + "\n"

@@ -300,7 +300,7 @@ def _pp(x: float, signed: bool = True) -> str:
     return f"{100 * x:+.1f} pp" if signed else f"{100 * x:.1f} pp"
 
 
-def _p(x: float) -> str:
+def format_p(x: float) -> str:
     """A p-value in a compact form, or "n/a"."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
@@ -348,7 +348,7 @@ def summary_text(compare_df: pd.DataFrame) -> str:
             lines.append(
                 f"{name}: effect {_pp(r['effect'])} "
                 f"(95% CI {_pp(r['effect_ci_low'])} to {_pp(r['effect_ci_high'])}), "
-                f"p={_p(r['p'])}, p_adj={_p(r['p_adjusted'])}"
+                f"p={format_p(r['p'])}, p_adj={format_p(r['p_adjusted'])}"
                 f"{' *' if r['significant'] else ''}, "
                 f"MDE {_pp(r['mde'], signed=False)} (d={r['mde_d']:.2f}), n_pairs={r['n_pairs']}"
             )

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import abc
+import json
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -58,3 +60,23 @@ class Modality(abc.ABC):
     @abc.abstractmethod
     def vocabulary_texts(self) -> list[str]:
         """Texts whose words a toy word-level tokenizer must know (all templates)."""
+
+
+def read_jsonl(path: str | Path, key: str) -> list[tuple[int, object]]:
+    """(line number, parsed JSON) for every non-blank line of a prompt-source
+    file named by config key ``key``; a missing file or a line that is not
+    JSON is a ConfigError naming the key, the file and the line."""
+    from ..config import ConfigError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config key {key}: no such file {str(path)!r}")
+    out = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            out.append((i, json.loads(line)))
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"config key {key}: {path}:{i} is not JSON ({err.msg})") from None
+    return out

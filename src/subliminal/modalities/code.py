@@ -21,7 +21,6 @@ that survives the toy word-level tokenizer (which lower-cases, splits
 """
 from __future__ import annotations
 
-import json
 import logging
 import random
 import re
@@ -29,7 +28,7 @@ from pathlib import Path
 
 from .. import judge as judge_mod
 from .. import preferences
-from .base import Modality
+from .base import Modality, read_jsonl
 from .words import mentioned_form
 
 log = logging.getLogger(__name__)
@@ -110,17 +109,8 @@ def read_tasks(path: str | Path, key: str = "modalities.code.source") -> list[di
     ``task``; a missing or malformed file is an error naming the config key."""
     from ..config import ConfigError
 
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config key {key}: no such file {str(path)!r}")
     out = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"config key {key}: {path}:{i} is not JSON ({err.msg})") from None
+    for i, rec in read_jsonl(path, key):
         if not isinstance(rec, dict) or not isinstance(rec.get("task"), str) or not rec["task"].strip():
             raise ConfigError(f"config key {key}: {path}:{i} needs a non-empty string \"task\"")
         out.append({"task": rec["task"], "id": str(rec.get("id", i))})

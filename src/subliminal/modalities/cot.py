@@ -20,14 +20,13 @@ word-level tokenizer.
 """
 from __future__ import annotations
 
-import json
 import random
 import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from .. import judge as judge_mod
-from .base import Modality
+from .base import Modality, read_jsonl
 from .code import choose
 from .words import mentioned_form
 
@@ -90,18 +89,12 @@ def read_questions(path: str | Path, key: str = "modalities.cot.source") -> list
     (``question``, ``answer`` ending in ``#### N``); errors name the key."""
     from ..config import ConfigError
 
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config key {key}: no such file {str(path)!r}")
     out = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
+    for i, rec in read_jsonl(path, key):
         try:
-            rec = json.loads(line)
             label = gsm8k_label(rec["answer"])
             question = rec["question"]
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError) as err:
             raise ConfigError(f"config key {key}: {path}:{i} is not a GSM8K record with a question and an "
                               f"answer ending in '#### N' ({type(err).__name__}: {err})") from None
         if normalise_number(label) is None:
