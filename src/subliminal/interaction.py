@@ -55,7 +55,7 @@ from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
-from .stats import format_p
+from .stats import format_p, pair_relation
 
 #: Columns that identify one interaction model.
 STRATUM = ["trait", "modality", "recipe"]
@@ -85,9 +85,7 @@ def student_rows(scores: pd.DataFrame, metric: str, relations: dict[tuple[str, s
     """
     s = scores[(scores["metric"] == metric) & scores["role"].isin(["control", "trait"])].copy()
     s["pair"] = s["teacher_base"] + "->" + s["student_base"]
-    default = np.where(s["teacher_base"] == s["student_base"], MATCHED, "different_base")
-    rel = relations or {}
-    s["relation"] = [rel.get((t, st), d) for t, st, d in zip(s["teacher_base"], s["student_base"], default)]
+    s["relation"] = [pair_relation(relations, t, st) for t, st in zip(s["teacher_base"], s["student_base"])]
     s["matched"] = (s["relation"] == MATCHED).astype(int)
     s["treatment"] = (s["role"] == "trait").astype(int)
     s = s.drop_duplicates(STRATUM + ["model", "question_id"])
@@ -128,7 +126,7 @@ def _fit(kind: str, df: pd.DataFrame, n_samples: int | None):
     import statsmodels.api as sm
 
     groups = pd.factorize(df["seed"], sort=True)[0]
-    X, names = design(df)
+    X, _ = design(df)
     if kind == "linear":
         model = sm.OLS(df["value"].to_numpy(float), X)
     else:
@@ -143,7 +141,7 @@ def _fit(kind: str, df: pd.DataFrame, n_samples: int | None):
         warnings.simplefilter("error", category=ConvergenceWarning)
         warnings.simplefilter("error", category=PerfectSeparationWarning)
         res = model.fit(cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
-    return res, names
+    return res
 
 
 def _student_means(df: pd.DataFrame) -> pd.DataFrame:
@@ -176,6 +174,7 @@ def fit_stratum(df: pd.DataFrame, metric: str, *, n_samples: int | None, alpha: 
         "n_pairs_matched": int((pairs == 1).sum()),
         "n_pairs_mismatched": int((pairs == 0).sum()),
     }
+    mult = _mde_multiplier(info["n_seeds"], alpha, power)
     rows: list[dict] = []
     for kind, scale in (("linear", "probability"), ("logit", "log-odds")):
         base = key | {"metric": metric, "model": kind, "scale": scale} | info
@@ -193,11 +192,10 @@ def fit_stratum(df: pd.DataFrame, metric: str, *, n_samples: int | None, alpha: 
             continue
         data = means if kind == "linear" else df
         try:
-            res, _ = _fit(kind, data, n_samples if (metric == "sampled" and kind == "logit") else None)
+            res = _fit(kind, data, n_samples if (metric == "sampled" and kind == "logit") else None)
         except Exception as err:  # separation, non-convergence, singular design
             rows += _empty_rows(base, f"{kind} fit failed: {type(err).__name__}: {err}".replace("\n", " "))
             continue
-        mult = _mde_multiplier(info["n_seeds"], alpha, power)
         for term, c in _contrasts(len(res.params)).items():
             tt = res.t_test(c)
             est, se = float(np.squeeze(tt.effect)), float(np.squeeze(tt.sd))

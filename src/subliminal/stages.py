@@ -497,7 +497,7 @@ def cross_model_figures(compare_csv: str, interaction_csv: str, metric: str, hea
 
     comp = pd.read_csv(compare_csv)
     plots.transmission_heatmap(comp, metric, heatmap_paths)
-    plots.forest(comp, pd.read_csv(interaction_csv, keep_default_na=True), metric, forest_paths)
+    plots.forest(comp, pd.read_csv(interaction_csv), metric, forest_paths)
 
 
 def auxlogit(cfg: dict, accuracy_csv: str, summary_csv: str, threads: int = 1) -> None:

@@ -46,6 +46,13 @@ ROLES = ["base", "control", "trait"]
 _SD_ZERO = 1e-12
 
 
+def pair_relation(relations: dict[tuple[str, str], str] | None, teacher: str, student: str) -> str:
+    """The config's classification of a pair when given, else "same_base"
+    for one model and "different_base" for two."""
+    default = "same_base" if teacher == student else "different_base"
+    return (relations or {}).get((teacher, student), default)
+
+
 def _sorted_scores(scores: pd.DataFrame) -> pd.DataFrame:
     """The scores sorted by every identifying column, so sums are order-free."""
     missing = [c for c in MODEL_COLUMNS + ["question_id", "value"] if c not in scores.columns]
@@ -237,8 +244,7 @@ def compare(
     rows = []
     for key, g in per_model.groupby(GROUP, sort=True, dropna=False):
         rec = dict(zip(GROUP, key))
-        default = "same_base" if rec["teacher_base"] == rec["student_base"] else "different_base"
-        rec["relation"] = (relations or {}).get((rec["teacher_base"], rec["student_base"]), default)
+        rec["relation"] = pair_relation(relations, rec["teacher_base"], rec["student_base"])
         by_role = {r: g[g["role"] == r] for r in ROLES}
         rec["n_control"] = int(len(by_role["control"]))
         rec["n_trait"] = int(len(by_role["trait"]))
