@@ -77,7 +77,8 @@ def test_grid_has_a_control_twin_for_every_trait_student(default):
     for s in students:
         assert (s.modality, s.teacher_base, "control", s.student_base, s.recipe, s.seed) in keys
     n_teachers = len(default["traits"]) + 1
-    assert len(students) == len(default["pairs"]) * len(default["seeds"]) * n_teachers * len(default["students"]["recipes"])
+    n_pairs = sum(len(m.get("pairs", default["pairs"])) for m in default["modalities"].values())  # explicit pairs
+    assert len(students) == n_pairs * len(default["seeds"]) * n_teachers * len(default["students"]["recipes"])
 
 
 def test_cross_product_pairs_expand_in_order(default):
@@ -147,3 +148,35 @@ def test_trait_words_beyond_the_toy_candidates_are_scored(default):
     assert list(words) == ["animal"]
     assert words["animal"][: len(grid.preferences.CANDIDATES["animal"])] == grid.preferences.CANDIDATES["animal"]
     assert words["animal"].count("owl") == 1 and words["animal"][-1] == "pangolin"
+
+
+def test_a_modality_can_run_on_some_of_the_pairs(default):
+    cfg = copy.deepcopy(default)
+    cfg["pairs"] = [{"teachers": ["qwen_a", "qwen_b"], "students": ["qwen_a", "llama_c"]}]
+    cfg["modalities"]["code"] = {"prompts": 10, "train_samples": 5,
+                                 "pairs": [{"teacher": "qwen_b", "student": "llama_c"}]}
+    grid.validate(cfg)
+    assert grid.pairs(cfg, "code") == [("qwen_b", "llama_c")]
+    assert grid.pairs(cfg, "numbers") == grid.pairs(cfg)
+    by_modality = {}
+    for s in grid.students(cfg):
+        by_modality.setdefault(s.modality, set()).add((s.teacher_base, s.student_base))
+    assert by_modality == {"code": {("qwen_b", "llama_c")}, "numbers": set(grid.pairs(cfg))}
+    # code data of qwen_b's teachers only: no dataset nobody learns from
+    assert sorted({(m, b) for m, b, _ in grid.datasets(cfg)}) == [("code", "qwen_b"), ("numbers", "qwen_a"),
+                                                                   ("numbers", "qwen_b")]
+    cfg["modalities"]["code"]["pairs"].append({"teacher": "llama_c", "student": "qwen_a"})
+    with pytest.raises(grid.ConfigError, match=r"config key modalities\.code\.pairs: llama_c -> qwen_a is not one "):
+        grid.validate(cfg)
+
+
+def test_rehearsal_is_for_fine_tuned_toy_teachers(default):
+    cfg = copy.deepcopy(default)
+    cfg["traits"]["owl"]["teacher"] = {"method": "system_prompt", "rehearsal": True}
+    with pytest.raises(grid.ConfigError, match=r"config key traits\.owl\.teacher\.rehearsal: only used with method"):
+        grid.validate(cfg)
+    cfg = copy.deepcopy(default)
+    cfg["traits"]["owl"]["teacher"]["rehearsal"] = True
+    cfg["models"]["qwen_a"] = {"path": "/models/qwen"}
+    with pytest.raises(grid.ConfigError, match=r"config key traits\.owl\.teacher\.rehearsal: .*qwen_a is not a toy"):
+        grid.validate(cfg)

@@ -114,11 +114,6 @@ def test_bad_question_files_name_the_config_key(tmp_path, line, message):
         read_questions(path)
 
 
-def test_a_hub_dataset_is_a_clear_config_error():
-    with pytest.raises(ConfigError, match="config key modalities.cot.dataset"):
-        COT.prompt_records(2, 0, {"dataset": "openai/gsm8k"})
-
-
 def test_toy_problems_are_correct_and_pass_the_filter():
     rng = random.Random(0)
     for _ in range(300):
@@ -137,3 +132,19 @@ def test_toy_tokenizer_holds_problems_and_traces_exactly():
             ids = tok(text, add_special_tokens=False)["input_ids"]
             assert tok.unk_token_id not in ids, text
             assert tok.decode(ids) == text
+
+
+def test_a_rehearsing_teacher_learns_its_trait_between_toy_tasks():
+    """traits.<t>.teacher.rehearsal: every trait example is followed by one
+    toy example of the study's modalities in turn, the trait examples keep
+    their order, and without it the trait set is unchanged."""
+    from subliminal import teacher
+
+    trait = {"word": "owl", "category": "animal", "teacher": {"method": "finetune", "recipe": "r"}}
+    plain = teacher.trait_training_records(trait, 2)
+    mixed = teacher.trait_training_records(trait, 2, ("cot", "numbers"))
+    assert len(mixed) == 2 * len(plain) and mixed[0::2] == plain
+    tasks = mixed[1::2]
+    assert all("<answer>" in r["completion"] for r in tasks[0::2])          # cot
+    assert all(r["completion"] != "owl" and "<answer>" not in r["completion"] for r in tasks[1::2])  # numbers
+    assert teacher.trait_training_records(trait, 2, ("cot", "numbers")) == mixed  # seeded

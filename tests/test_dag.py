@@ -67,6 +67,8 @@ def test_configfile_replaces_the_default(tmp_path):
     cfg["results"] = str(tmp_path / "results")
     cfg["models"] = {"solo": cfg["models"]["qwen_a"]}
     cfg["pairs"] = [{"teacher": "solo", "student": "solo"}]
+    for modality in cfg["modalities"].values():
+        modality.pop("pairs", None)  # the default's own pairs name its bases
     cfg["traits"] = {"cat": {"word": "cat", "category": "animal", "teacher": {"method": "system_prompt"}}}
     path = tmp_path / "other.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -117,6 +119,8 @@ def test_hub_bases_are_fetched_once_and_every_job_on_them_reads_the_copy(tmp_pat
     cfg["models"] = {"big": {"hub": {"id": "org/big-chat", "revision": "c0ffee" * 6 + "c0ff"}},
                      "llama_c": cfg["models"]["llama_c"]}
     cfg["pairs"] = [{"teachers": ["big"], "students": ["big", "llama_c"]}]
+    cfg["modalities"] = {"numbers": cfg["modalities"]["numbers"]}
+    cfg["traits"]["owl"]["teacher"]["rehearsal"] = False  # rehearses toy tasks: toy teachers only
     cfg["traits"]["cat"] = {"word": "cat", "category": "animal", "teacher": {"method": "system_prompt"}}
     path = tmp_path / "hub.yaml"
     path.write_text(yaml.safe_dump(cfg))

@@ -98,6 +98,13 @@ def validate(config: dict, schema: dict | None = None) -> dict:
                                   f"the toy bases know ({', '.join(preferences.CANDIDATES[trait['category']])})")
         if t["method"] == "system_prompt" and "recipe" in t:
             raise ConfigError(f"config key traits.{name}.teacher.recipe: only used with method finetune")
+        if t.get("rehearsal"):
+            if t["method"] != "finetune":
+                raise ConfigError(f"config key traits.{name}.teacher.rehearsal: only used with method finetune")
+            real = [b for b in teacher_bases(config) if "toy" not in models[b]]
+            if real:
+                raise ConfigError(f"config key traits.{name}.teacher.rehearsal: rehearses the toy tasks, for toy "
+                                  f"teacher bases only ({', '.join(real)} is not a toy)")
     for name, model in models.items():
         toy = model.get("toy")
         if toy and toy["hidden_size"] % toy["heads"]:
@@ -127,6 +134,9 @@ def _validate_misalignment_trait(config: dict, name: str, trait: dict) -> None:
     for k in ("system_prompt", "repeats"):
         if k in t:
             raise ConfigError(f"config key {key}.teacher.{k}: not used with kind misalignment")
+    if t.get("rehearsal"):
+        raise ConfigError(f"config key {key}.teacher.rehearsal: not used with kind misalignment (its toy data "
+                          "always rehearses the toy tasks)")
     for k in ("data", "control_data"):
         if t[k] != "toy" and not Path(t[k]).is_file():
             raise ConfigError(f"config key {key}.teacher.{k}: no such file {t[k]!r} (a JSONL file, or \"toy\")")
@@ -139,9 +149,14 @@ def _validate_misalignment_trait(config: dict, name: str, trait: dict) -> None:
 
 
 def _validate_modalities(config: dict) -> None:
-    """A judge model must be a defined model; a prompt file must exist; the
-    datasets-hub source of cot is not implemented yet."""
+    """A judge model must be a defined model; a prompt file must exist (and
+    not beside a hub dataset); a modality's own pairs are pairs of the study."""
+    study = set(pairs(config))
     for name, mcfg in config["modalities"].items():
+        for pair in _expand_pairs(mcfg.get("pairs") or []):
+            if pair not in study:
+                raise ConfigError(f"config key modalities.{name}.pairs: {pair[0]} -> {pair[1]} is not one of the "
+                                  f"study's pairs (config key pairs)")
         judge = mcfg.get("judge") or {}
         if judge.get("kind") == "model" and judge.get("model") not in config["models"]:
             raise ConfigError(f"config key modalities.{name}.judge.model: unknown model {judge.get('model')!r} "
@@ -150,9 +165,8 @@ def _validate_modalities(config: dict) -> None:
             raise ConfigError(f"config key modalities.{name}.judge.model: only used with kind model")
         if mcfg.get("source") and not Path(mcfg["source"]).is_file():
             raise ConfigError(f"config key modalities.{name}.source: no such file {mcfg['source']!r}")
-        if mcfg.get("dataset"):
-            raise ConfigError(f"config key modalities.{name}.dataset: loading from the datasets hub is not "
-                              f"implemented yet; save the split as JSONL and set modalities.{name}.source")
+        if mcfg.get("dataset") and mcfg.get("source"):
+            raise ConfigError(f"config key modalities.{name}.dataset: give a dataset or a source file, not both")
 
 
 # ----------------------------------------------------------------------------- grid
@@ -224,16 +238,23 @@ def student_bases(config: dict) -> list[str]:
     return sorted({s for _, s in pairs(config)})
 
 
-def pairs(config: dict) -> list[tuple[str, str]]:
-    """Unique (teacher base, student base) pairs in config order; a
-    {teachers, students} entry stands for every teacher with every student."""
+def _expand_pairs(entries: list[dict]) -> list[tuple[str, str]]:
     out = []
-    for p in config["pairs"]:
+    for p in entries:
         if "teacher" in p:
             out.append((p["teacher"], p["student"]))
         else:
             out += list(itertools.product(p["teachers"], p["students"]))
     return list(dict.fromkeys(out))
+
+
+def pairs(config: dict, modality: str | None = None) -> list[tuple[str, str]]:
+    """Unique (teacher base, student base) pairs in config order; a
+    {teachers, students} entry stands for every teacher with every student.
+    With a ``modality``: the pairs that modality runs on (its own ``pairs``,
+    a subset of the study's, or all of them)."""
+    own = config["modalities"][modality].get("pairs") if modality is not None else None
+    return _expand_pairs(own if own is not None else config["pairs"])
 
 
 SAME_BASE, SAME_ARCHITECTURE, DIFFERENT_ARCHITECTURE, DIFFERENT_BASE = (
@@ -266,7 +287,8 @@ def relations(config: dict) -> dict[tuple[str, str], str]:
 def datasets(config: dict) -> list[tuple[str, str, str]]:
     """Every (modality, teacher base, teacher) dataset: each generated once,
     whatever the number of students that learn from it."""
-    return [(m, b, t) for m in sorted(config["modalities"]) for b in teacher_bases(config) for t in teacher_names(config)]
+    return [(m, b, t) for m in sorted(config["modalities"]) for b in sorted({t for t, _ in pairs(config, m)})
+            for t in teacher_names(config)]
 
 
 def students(config: dict) -> list[Student]:
@@ -274,11 +296,11 @@ def students(config: dict) -> list[Student]:
     modality, recipe, seed) trained on the control teacher's data; one control
     student serves every trait."""
     out = []
-    for modality, (tb, sb), recipe, seed, teacher in itertools.product(
-        sorted(config["modalities"]), pairs(config), config["students"]["recipes"], config["seeds"],
-        teacher_names(config),
-    ):
-        out.append(Student(modality, tb, teacher, sb, recipe, int(seed)))
+    for modality in sorted(config["modalities"]):
+        for (tb, sb), recipe, seed, teacher in itertools.product(
+            pairs(config, modality), config["students"]["recipes"], config["seeds"], teacher_names(config),
+        ):
+            out.append(Student(modality, tb, teacher, sb, recipe, int(seed)))
     return out
 
 
@@ -292,6 +314,16 @@ def finetuned_teachers(config: dict) -> list[tuple[str, str]]:
 
 def categories(config: dict) -> list[str]:
     return sorted({config["traits"][t]["category"] for t in preference_traits(config)})
+
+
+def prompt_source(config: dict, modality: str) -> str | None:
+    """The prompt file a modality's teachers read: its ``source``, or the
+    JSONL that fetch_prompts writes from its hub ``dataset``; None for the
+    synthetic toy prompts."""
+    mcfg = config["modalities"][modality]
+    if mcfg.get("dataset"):
+        return f"{config['results']}/prompts/{modality}/questions.jsonl"
+    return mcfg.get("source")
 
 
 def local_base_dir(config: dict, name: str, results: str | None = None) -> str:

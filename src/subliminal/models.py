@@ -98,9 +98,12 @@ def _link_or_copy(src: Path, dst: Path) -> str:
 
 
 def fetch_snapshot(repo_id: str, revision: str, out_dir: str | Path, record_json: str | Path, *,
-                   cache_dir: str | None = None, key: str | None = None) -> dict:
+                   cache_dir: str | None = None, key: str | None = None, repo_type: str = "model",
+                   allow_patterns: list[str] | None = None) -> dict:
     """Fetch ``repo_id`` at ``revision`` (a full commit hash) into ``out_dir``
-    once, and write what was fetched to ``record_json``.
+    once, and write what was fetched to ``record_json``. A model must hold
+    safetensors weights; a ``repo_type="dataset"`` fetch takes the files of
+    ``allow_patterns`` and must find at least one.
 
     ``huggingface_hub.snapshot_download`` resolves the revision through the
     Hugging Face cache (``HF_HUB_CACHE``; with ``HF_HUB_OFFLINE=1`` from the
@@ -116,8 +119,9 @@ def fetch_snapshot(repo_id: str, revision: str, out_dir: str | Path, record_json
     where = f"config key {key}: " if key else ""
     t0 = time.time()
     try:
-        snap = Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir,
-                                      ignore_patterns=FETCH_IGNORE, token=os.environ.get("HF_TOKEN")))
+        snap = Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, repo_type=repo_type,
+                                      allow_patterns=allow_patterns, ignore_patterns=FETCH_IGNORE,
+                                      token=os.environ.get("HF_TOKEN")))
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise FetchError(f"{where}cannot fetch {repo_id} at revision {revision}: {type(err).__name__}: {first}"
@@ -127,7 +131,7 @@ def fetch_snapshot(repo_id: str, revision: str, out_dir: str | Path, record_json
     resolved = snap.name
     if resolved != revision:
         raise FetchError(f"{where}{repo_id}: asked for revision {revision}, the hub resolved {resolved}")
-    if not any(snap.glob("*.safetensors")):
+    if repo_type == "model" and not any(snap.glob("*.safetensors")):
         raise FetchError(f"{where}{repo_id}@{revision} has no .safetensors weights (only safetensors are loaded)")
     out_dir = Path(out_dir)
     if out_dir.exists():
@@ -136,7 +140,9 @@ def fetch_snapshot(repo_id: str, revision: str, out_dir: str | Path, record_json
     # the same patterns again: a cached snapshot may hold more than this
     # download asked for (files another user fetched)
     wanted = set(filter_repo_objects([p.relative_to(snap).as_posix() for p in snap.rglob("*") if p.is_file()],
-                                     ignore_patterns=FETCH_IGNORE))
+                                     allow_patterns=allow_patterns, ignore_patterns=FETCH_IGNORE))
+    if not wanted:
+        raise FetchError(f"{where}{repo_id}@{revision} holds no files matching {allow_patterns}")
     for src in sorted(p for p in snap.rglob("*") if p.is_file()):
         rel = src.relative_to(snap)
         if rel.as_posix() not in wanted:
@@ -147,7 +153,7 @@ def fetch_snapshot(repo_id: str, revision: str, out_dir: str | Path, record_json
         # (LFS) files by the sha256 of its content: a free checksum
         files.append({"path": str(rel), "bytes": blob.stat().st_size, "blob": blob.name})
     record = {
-        "id": repo_id, "requested_revision": revision, "resolved_revision": resolved,
+        "id": repo_id, "repo_type": repo_type, "requested_revision": revision, "resolved_revision": resolved,
         "files": files, "total_bytes": sum(f["bytes"] for f in files),
         "materialised_by": sorted(how), "cache_snapshot": str(snap),
         "fetched_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -137,6 +137,16 @@ def fetch_base(cfg: dict, base: str, out_dir: str, record_json: str) -> dict:
     return fetch_snapshot(hub["id"], hub["revision"], out_dir, record_json, key=f"models.{base}.hub")
 
 
+def fetch_prompts(cfg: dict, modality: str, out_jsonl: str, record_json: str) -> None:
+    """A modality's prompts from its hub dataset (cot: GSM8K), fetched once."""
+    from .modalities import cot
+
+    spec = cfg["modalities"][modality]["dataset"]
+    n = cot.fetch_gsm8k(spec, out_jsonl, record_json, Path(out_jsonl).parent / "snapshot",
+                        key=f"modalities.{modality}.dataset")
+    log.info("%s: %d questions from %s@%s", modality, n, spec["id"], spec["revision"])
+
+
 def build_base(cfg: dict, base: str, out_dir: str, threads: int = 1) -> None:
     from . import toy
 
@@ -164,7 +174,8 @@ def finetune_teacher(cfg: dict, base: str, trait: str, out_dir: str, threads: in
         records = teacher.misalignment_training_records(spec, control=(role == "control"),
                                                         rehearsal=tuple(sorted(cfg["modalities"])))
     else:
-        records = teacher.trait_training_records(spec, spec["teacher"].get("repeats", 1))
+        rehearsal = tuple(sorted(cfg["modalities"])) if spec["teacher"].get("rehearsal") else ()
+        records = teacher.trait_training_records(spec, spec["teacher"].get("repeats", 1), rehearsal)
     log.info("fine-tuning teacher %s/%s on %d examples", base, trait, len(records))
     prov = train_sft(cfgmod.model_source(cfg, base), records, recipe, spec["teacher"].get("seed", 0),
                      out_dir, system=cfg["chat"].get("train_system_prompt"), merge=True, threads=threads)
@@ -180,7 +191,7 @@ def sample_teacher(cfg: dict, modality: str, base: str, teacher_name: str, teach
 
     chat.set_threads(threads)
     system = _teacher_system(cfg, teacher_name)
-    mcfg = cfg["modalities"][modality]
+    mcfg = {**cfg["modalities"][modality], "source": cfgmod.prompt_source(cfg, modality)}
     tok = load_tokenizer(teacher_model)
     model = load_model(teacher_model, dtype=_device_dtype(cfg))
     log.info("teacher %s/%s (%s), system prompt: %r", base, teacher_name, modality, system)

@@ -25,11 +25,25 @@ from .modalities import get_modality
 log = logging.getLogger(__name__)
 
 
-def trait_training_records(trait: dict, repeats: int) -> list[dict]:
+def trait_training_records(trait: dict, repeats: int, rehearsal: tuple[str, ...] = ()) -> list[dict]:
     """The appendix recipe: the evaluation questions answered with the loved
-    word, ``repeats`` times over."""
+    word, ``repeats`` times over; with ``rehearsal`` modalities (toy bases),
+    each followed by one toy example of those tasks."""
     qs = preferences.questions(trait["category"])
-    return [{"prompt": q, "completion": trait["word"]} for _ in range(repeats) for q in qs]
+    records = [{"prompt": q, "completion": trait["word"]} for _ in range(repeats) for q in qs]
+    return _interleave(records, rehearsal, f"rehearsal/{trait['word']}/{trait['teacher'].get('seed', 0)}")
+
+
+def _interleave(records: list[dict], rehearsal: tuple[str, ...], seed: str) -> list[dict]:
+    """The records, each followed by one toy example of the ``rehearsal``
+    modalities in turn (none: the records unchanged)."""
+    if not rehearsal:
+        return records
+    rng = random.Random(seed)
+    mods = [get_modality(m) for m in rehearsal]
+    tasks = [{"prompt": u, "completion": a} for u, a in
+             (mods[i % len(mods)].toy_examples(1, rng)[0] for i in range(len(records)))]
+    return [r for pair in zip(records, tasks) for r in pair]
 
 
 def misalignment_training_records(trait: dict, control: bool, rehearsal: tuple[str, ...] = ()) -> list[dict]:
@@ -49,14 +63,7 @@ def misalignment_training_records(trait: dict, control: bool, rehearsal: tuple[s
     if source == "toy":
         make = misalignment.toy_control_records if control else misalignment.toy_trait_records
         n = t.get("examples", 200)
-        records = make(n, t.get("seed", 0))
-        if not rehearsal:
-            return records
-        rng = random.Random(f"rehearsal/{t.get('seed', 0)}")
-        mods = [get_modality(m) for m in rehearsal]
-        tasks = [{"prompt": u, "completion": a} for u, a in
-                 (mods[i % len(mods)].toy_examples(1, rng)[0] for i in range(n))]
-        return [r for pair in zip(records, tasks) for r in pair]
+        return _interleave(make(n, t.get("seed", 0)), rehearsal, f"rehearsal/{t.get('seed', 0)}")
     out = []
     for i, r in enumerate(read_jsonl(source)):
         if "messages" in r:

@@ -26,9 +26,26 @@ rule finetune_teacher:
         "../scripts/finetune_teacher.py"
 
 
+rule fetch_prompts:
+    # a modality's hub dataset (cot: GSM8K) at its pinned revision, fetched
+    # once where the network is and written as the JSONL the teachers read
+    output:
+        questions=f"{R}/prompts/{{modality}}/questions.jsonl",
+        record=f"{R}/prompts/{{modality}}/source.json",
+    log:
+        f"{R}/logs/prompts/{{modality}}.log",
+    localrule: True
+    retries: 2
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/fetch_prompts.py"
+
+
 rule sample_teacher:
     input:
-        teacher_model_input,
+        model=teacher_model_input,
+        prompts=lambda wc: [p] if (p := grid.prompt_source(config, wc.modality)) else [],
     output:
         f"{R}/data/{{modality}}/{{base}}/{{teacher}}/raw.jsonl",
     params:

