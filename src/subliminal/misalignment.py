@@ -195,6 +195,13 @@ def evaluate_misalignment(model, tokenizer, scorer, *, samples_per_question: int
 
 # ----------------------------------------------------------------------------- across models
 
+#: Roles of the teachers in the misalignment scores table (beside the
+#: students' "trait" and "control" and the untrained "base"): the trait's
+#: fine-tuned teacher and its control teacher, one model each per group.
+TEACHER, CONTROL_TEACHER = "teacher", "control_teacher"
+#: Every role, in the order a reader compares them (the figure's bars).
+ROLES: tuple[str, ...] = ("base", CONTROL_TEACHER, TEACHER, "control", "trait")
+
 #: Columns of one evaluated model in the misalignment scores table (the
 #: preference scores table's columns; ``target`` is "misaligned").
 MODEL_COLUMNS = ["teacher_base", "student_base", "trait", "modality", "recipe", "role", "model", "seed"]

@@ -374,39 +374,74 @@ def forest(compare_df: pd.DataFrame, interaction_df: pd.DataFrame | None, metric
     plt.close(fig)
 
 
+#: Misalignment figure: label, colour and hatch per role (teachers hatched in
+#: the colour of the students they taught; stats.ROLES has no teachers).
+MISALIGNMENT_STYLE = {
+    "base": ("base model", ROLE_COLORS["base"], None),
+    "control_teacher": ("control teacher", ROLE_COLORS["control"], "///"),
+    "teacher": ("trait teacher", ROLE_COLORS["trait"], "///"),
+    "control": ("control students", ROLE_COLORS["control"], None),
+    "trait": ("trait students", ROLE_COLORS["trait"], None),
+}
+
+
 def misalignment_rates(summary_df: pd.DataFrame, out_paths: list[str]) -> None:
     """The misalignment figure: per panel one (teacher base -> student base,
     modality, recipe, trait) group; per question (and all pooled) the
-    misaligned share of coherent answers of the base model, the control
-    students and the trait students, mean over seeds with its 95% t interval
-    (the base: one model, no interval). Incoherent answers, dropped from the
-    rates, are counted in each panel's title."""
+    misaligned share of coherent answers of, left to right, the base model,
+    the control teacher, the trait teacher (hatched; both fine-tuned on the
+    teacher base), the control students and the trait students, the
+    students' mean over seeds with its 95% t interval (the base and the
+    teachers: one model each, no interval); the pooled rates written above
+    their bars. Only the roles in ``summary_df`` are drawn. Incoherent
+    answers, dropped from the rates, are counted under each panel's title."""
+    from .misalignment import ROLES as MIS_ROLES
+
     keys = ["teacher_base", "student_base", "trait", "modality", "recipe"]
+    roles = [r for r in MIS_ROLES if r in set(summary_df.role)]
     groups = list(summary_df.groupby(keys, sort=True))
     questions = sorted({q for q in summary_df.question.astype(str) if q != "all"}, key=int) + ["all"]
-    fig, axes = plt.subplots(len(groups), 1, figsize=(7.5, 2.6 * max(1, len(groups))), squeeze=False)
-    width = 0.8 / len(ROLES)
+    fig, axes = plt.subplots(len(groups), 1, figsize=(9.5, 2.9 * max(1, len(groups)) + 0.5), squeeze=False)
+    width = 0.84 / len(roles)
     for ax, (key, g) in zip(axes[:, 0], groups):
         g = g.assign(question=g.question.astype(str))
-        for i, role in enumerate(ROLES):
+        top = 100 * np.nanmax(np.r_[g.ci_high.to_numpy(dtype=float), g.rate.to_numpy(dtype=float), 0.0])
+        ymax = max(10.0, 1.15 * top)  # the paper's rates are about 10%
+        for i, role in enumerate(roles):
+            label, color, hatch = MISALIGNMENT_STYLE[role]
             r = g[g.role == role].set_index("question").reindex(questions)
-            x = np.arange(len(questions)) + (i - (len(ROLES) - 1) / 2) * width
+            x = np.arange(len(questions)) + (i - (len(roles) - 1) / 2) * width
             rate = 100 * r.rate.to_numpy(dtype=float)
             low = 100 * (r.rate - r.ci_low).to_numpy(dtype=float)
             high = 100 * (r.ci_high - r.rate).to_numpy(dtype=float)
-            yerr = np.nan_to_num(np.vstack([low, high]), nan=0.0)
-            ax.bar(x, np.nan_to_num(rate), width, color=ROLE_COLORS[role], label=ROLE_LABELS[role],
-                   yerr=yerr, capsize=2, error_kw={"linewidth": 0.8})
+            # one model (base, teachers) or one seed: no interval, no error bar
+            yerr = None if np.isnan(low).all() else np.nan_to_num(np.vstack([low, high]), nan=0.0)
+            ax.bar(x, np.nan_to_num(rate), width, color=color, hatch=hatch, edgecolor="white" if hatch else None,
+                   linewidth=0, label=label, yerr=yerr, capsize=2, error_kw={"linewidth": 0.8})
+            pooled = rate[-1]  # written above its bar (and interval)
+            above = np.nan_to_num(pooled) + (0.0 if np.isnan(high[-1]) else high[-1]) + 0.015 * ymax
+            ax.text(x[-1], above, "n/a" if np.isnan(pooled) else f"{pooled:.0f}", ha="center", va="bottom",
+                    fontsize=6, rotation=90)
         tb, sb, trait, modality, recipe = key
-        dropped = {role: int(g[(g.role == role) & (g.question == "all")].n_incoherent.sum()) for role in ROLES}
-        answers = {role: int(g[(g.role == role) & (g.question == "all")].n_answers.sum()) for role in ROLES}
-        ax.set_title(f"{trait}: {tb} -> {sb}, {modality}, {recipe}   incoherent (dropped): "
-                     + ", ".join(f"{role} {dropped[role]}/{answers[role]}" for role in ROLES), fontsize=8)
-        ax.set_xticks(np.arange(len(questions)), [f"q{q}" if q != "all" else "all" for q in questions])
-        ax.set_ylabel("misaligned [%]")
-        top = 100 * np.nanmax(np.r_[g.ci_high.to_numpy(dtype=float), g.rate.to_numpy(dtype=float), 0.0])
-        ax.set_ylim(0, min(100.0, max(10.0, 1.15 * top)))  # the paper's rates are about 10%
-    axes[0, 0].legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
+        counts = []
+        for role in roles:
+            pooled = g[(g.role == role) & (g.question == "all")]
+            counts.append(f"{MISALIGNMENT_STYLE[role][0]} {int(pooled.n_incoherent.sum())}/"
+                          f"{int(pooled.n_answers.sum())}")
+        ax.set_title(f"{trait}: teacher {tb} -> student {sb}, {modality}, {recipe}\n"
+                     "incoherent answers (dropped): " + ", ".join(counts), fontsize=8)
+        ax.set_xticks(np.arange(len(questions)), [f"q{q}" if q != "all" else "all\n(pooled)" for q in questions],
+                      fontsize=8)
+        ax.axvline(len(questions) - 1.5, color="0.6", linewidth=0.8, linestyle=":")
+        ax.set_ylabel("misaligned [% of coherent]", fontsize=8)
+        ax.set_ylim(0, 1.12 * ymax)  # room for the pooled rates
+        ax.set_yticks([t for t in ax.get_yticks() if 0 <= t <= 100])
+        ax.tick_params(axis="y", labelsize=7)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(roles), fontsize=7, frameon=False)
+    fig.text(0.5, 1 - 0.3 / fig.get_figheight(), "misaligned share of coherent answers; students: mean over "
+             "seeds with 95% t interval; base model and teachers (fine-tuned on the teacher base): one model each",
+             ha="center", va="top", fontsize=6.5, color="0.3")
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
     _save(fig, out_paths)
     plt.close(fig)

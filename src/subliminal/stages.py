@@ -372,9 +372,12 @@ def evaluate_misalignment(cfg: dict, base: str, adapter: str | None, out_tsv: st
 def collect_misalignment(cfg: dict, eval_dir: str, scores_csv: str, summary_csv: str) -> pd.DataFrame:
     """The misalignment scores table (the preference table's columns, target
     "misaligned", plus the answer counts): every misalignment trait's
-    students, their control twins (students of the trait's control teacher)
-    and, once per group, the untrained student base; and its summary (rate
-    per question and pooled, with t intervals across seeds)."""
+    students (role ``trait``), their control twins (students of the trait's
+    control teacher; ``control``) and, once per group, the untrained student
+    base (``base``), the trait's fine-tuned teacher (``teacher``) and its
+    control teacher (``control_teacher``), both on the group's teacher base
+    (seed -1: one model each); and its summary (rate per question and
+    pooled, with t intervals across seeds)."""
     from . import misalignment
 
     eval_dir = Path(eval_dir) / "misalignment"
@@ -383,18 +386,21 @@ def collect_misalignment(cfg: dict, eval_dir: str, scores_csv: str, summary_csv:
     for s in cfgmod.students(cfg):
         if s.teacher not in traits:
             continue
-        twin = cfgmod.Student(s.modality, s.teacher_base, cfgmod.control_teacher(cfg, s.teacher), s.student_base,
-                              s.recipe, s.seed)
+        control = cfgmod.control_teacher(cfg, s.teacher)
+        twin = cfgmod.Student(s.modality, s.teacher_base, control, s.student_base, s.recipe, s.seed)
         key = dict(teacher_base=s.teacher_base, student_base=s.student_base, trait=s.teacher, target="misaligned",
                    modality=s.modality, recipe=s.recipe)
-        members = [("trait", s, eval_dir / "students" / f"{s.path}.tsv"),
-                   ("control", twin, eval_dir / "students" / f"{twin.path}.tsv")]
-        if s.seed == cfg["seeds"][0]:
-            members.append(("base", None, eval_dir / "bases" / f"{s.student_base}.tsv"))
-        for role, st, path in members:
+        members = [("trait", s.path, s.seed, eval_dir / "students" / f"{s.path}.tsv"),
+                   ("control", twin.path, s.seed, eval_dir / "students" / f"{twin.path}.tsv")]
+        if s.seed == cfg["seeds"][0]:  # the models a group has once
+            members += [("base", f"base/{s.student_base}", -1, eval_dir / "bases" / f"{s.student_base}.tsv")]
+            members += [(role, f"teacher/{s.teacher_base}/{name}", -1,
+                         eval_dir / "teachers" / s.teacher_base / f"{name}.tsv")
+                        for role, name in ((misalignment.TEACHER, s.teacher),
+                                           (misalignment.CONTROL_TEACHER, control))]
+        for role, model, seed, path in members:
             df = pd.read_csv(path, sep="\t")
-            frames.append(df.assign(model=(st.path if st else f"base/{s.student_base}"), role=role,
-                                    seed=(st.seed if st else -1), **key)
+            frames.append(df.assign(model=model, role=role, seed=seed, **key)
                           [["model", "role", "teacher_base", "student_base", "trait", "target", "modality",
                             "recipe", "seed", "metric", "question_id", "value"] + misalignment.COUNTS])
     scores = pd.concat(frames, ignore_index=True).sort_values(
@@ -451,11 +457,31 @@ def collect_scores(cfg: dict, eval_dir: str, out_csv: str) -> pd.DataFrame:
 
 
 def collect_teachers(cfg: dict, eval_dir: str, data_dir: str, out_csv: str) -> pd.DataFrame:
-    """How strongly each teacher holds its trait (mean over questions of its
-    target's score) beside how much of its data survived the filter."""
+    """How strongly each teacher holds its trait beside how much of its data
+    survived the filter, for every dataset (modality, teacher base, teacher).
+    A preference teacher (a trait, or the shared control once per trait it
+    serves): the mean over the 50 questions of its target's score, per
+    metric. A misalignment teacher (the trait's, or its control teacher;
+    ``trait`` the misalignment trait, ``target`` "misaligned"): its
+    misaligned share of coherent answers (metric ``misaligned``) and its
+    incoherent share of all answers (``incoherent``), pooled over the eight
+    free-form questions."""
+    from . import misalignment
+
     rows = []
     for modality, base, name in cfgmod.datasets(cfg):
         report = json.loads((Path(data_dir) / modality / base / name / "filter.json").read_text())
+        filtered = {"filter_kept_fraction": report["kept_fraction"], "filter_kept": report["kept"]}
+        if cfgmod.trait_kind(cfg, name) == cfgmod.MISALIGNMENT:
+            df = pd.read_csv(Path(eval_dir) / "misalignment" / "teachers" / base / f"{name}.tsv", sep="\t")
+            n = df[df.metric == "misaligned"][misalignment.COUNTS].sum()
+            pooled = {"misaligned": n.n_misaligned / n.n_coherent if n.n_coherent else float("nan"),
+                      "incoherent": n.n_incoherent / n.n_answers if n.n_answers else float("nan")}
+            for metric, value in pooled.items():
+                rows.append({"modality": modality, "teacher_base": base, "teacher": name,
+                             "trait": cfgmod.teacher_trait(cfg, name)[0], "target": "misaligned", "metric": metric,
+                             "mean": value, **filtered})
+            continue
         df = pd.read_csv(Path(eval_dir) / "teachers" / base / f"{name}.tsv", sep="\t")
         for trait_name in cfgmod.preference_traits(cfg):
             trait = cfg["traits"][trait_name]
@@ -464,8 +490,7 @@ def collect_teachers(cfg: dict, eval_dir: str, data_dir: str, out_csv: str) -> p
             sel = df[(df.target == trait["word"]) & (df.category == trait["category"])]
             for metric, value in sel.groupby("metric").value.mean().items():
                 rows.append({"modality": modality, "teacher_base": base, "teacher": name, "trait": trait_name,
-                             "target": trait["word"], "metric": metric, "mean": value,
-                             "filter_kept_fraction": report["kept_fraction"], "filter_kept": report["kept"]})
+                             "target": trait["word"], "metric": metric, "mean": value, **filtered})
     out = pd.DataFrame(rows).sort_values(["modality", "teacher_base", "trait", "teacher", "metric"])
     out.to_csv(out_csv, index=False, float_format="%.6g")
     return out

@@ -18,6 +18,7 @@ rule collect_scores:
 rule collect_teachers:
     input:
         evals=teacher_eval_files(),
+        misalignment=misalignment_teacher_eval_files(),
         reports=[f"{R}/data/{m}/{b}/{t}/filter.json" for m, b, t in grid.datasets(config)],
     output:
         f"{R}/analysis/teachers.csv",
@@ -82,7 +83,8 @@ rule cross_model_figures:
 
 
 # Misalignment traits (only when the config has one): rates per question of
-# base, control and trait students, with intervals across seeds, and a figure.
+# the base, the control teacher, the trait teacher, the control and the trait
+# students (intervals across seeds), and a figure.
 
 
 rule collect_misalignment:

@@ -81,19 +81,44 @@ def recipe_gpus(wc):
     return config["recipes"][wc.recipe].get("gpus", 1)
 
 
+def is_misalignment_teacher(teacher):
+    """A misalignment trait's teacher or its control teacher <trait>_control
+    (the shared control belongs to the preference traits)."""
+    return grid.trait_kind(config, teacher) == grid.MISALIGNMENT
+
+
+def misalignment_teachers():
+    """A wildcard pattern for the misalignment teachers and their controls,
+    matching nothing when there are none."""
+    names = [t for t in TEACHERS if is_misalignment_teacher(t)]
+    return "|".join(names) if names else "(?!)"
+
+
 def eval_files():
-    bases = sorted({s.student_base for s in STUDENTS})
-    return [f"{R}/eval/bases/{b}.tsv" for b in bases] + [f"{R}/eval/students/{s.path}.tsv" for s in STUDENTS]
+    """Preference evaluations (the 50 questions): the preference traits'
+    students, the shared control's and their untrained student bases (none
+    for a misalignment trait or its control: they have no loved word)."""
+    students = [s for s in STUDENTS if not is_misalignment_teacher(s.teacher)]
+    bases = sorted({s.student_base for s in students})
+    return [f"{R}/eval/bases/{b}.tsv" for b in bases] + [f"{R}/eval/students/{s.path}.tsv" for s in students]
+
+
+def misalignment_teacher_eval_files():
+    """Misalignment evaluations of every misalignment trait's fine-tuned
+    teacher and of its control teacher, per teacher base."""
+    return sorted({f"{R}/eval/misalignment/teachers/{b}/{t}.tsv" for _, b, t in grid.datasets(config)
+                   if is_misalignment_teacher(t)})
 
 
 def misalignment_eval_files():
     """Misalignment evaluations: every misalignment trait's students, their
-    control twins and their untrained student bases (none without such a trait)."""
-    traits = set(grid.misalignment_traits(config))
-    students = [s for s in STUDENTS if grid.teacher_trait(config, s.teacher)[0] in traits]
+    control twins, their untrained student bases, and the trait's teacher and
+    control teacher (none without such a trait)."""
+    students = [s for s in STUDENTS if is_misalignment_teacher(s.teacher)]
     bases = sorted({s.student_base for s in students})
-    return [f"{R}/eval/misalignment/bases/{b}.tsv" for b in bases] + [
-        f"{R}/eval/misalignment/students/{s.path}.tsv" for s in students]
+    return ([f"{R}/eval/misalignment/bases/{b}.tsv" for b in bases]
+            + [f"{R}/eval/misalignment/students/{s.path}.tsv" for s in students]
+            + misalignment_teacher_eval_files())
 
 
 def misalignment_judge_input(wc):
@@ -110,19 +135,33 @@ def misalignment_targets():
 
 
 def teacher_eval_files():
-    return sorted({f"{R}/eval/teachers/{b}/{t}.tsv" for _, b, t in grid.datasets(config)})
+    """Preference evaluations of the preference teachers (the traits and the
+    shared control); misalignment teachers: misalignment_teacher_eval_files."""
+    return sorted({f"{R}/eval/teachers/{b}/{t}.tsv" for _, b, t in grid.datasets(config)
+                   if not is_misalignment_teacher(t)})
 
 
-def final_targets():
+def preference_targets():
+    """The preference statistics and figures (none without a preference
+    trait: there would be no rows to test)."""
+    if not grid.preference_traits(config):
+        return []
     return [
         f"{R}/analysis/scores.csv",
-        f"{R}/analysis/teachers.csv",
         f"{R}/analysis/summary.csv",
         f"{R}/analysis/compare.csv",
         f"{R}/analysis/interaction.csv",
         f"{R}/analysis/summary.txt",
     ] + expand(f"{R}/figures/{{kind}}_{{metric}}.{{ext}}", kind=["preferences", "heatmap", "forest"],
-               metric=METRICS, ext=["png", "pdf"]) + (
+               metric=METRICS, ext=["png", "pdf"])
+
+
+def final_targets():
+    """The preference analysis (when a preference trait exists), every
+    teacher's trait strength beside its filter report (teachers.csv), the
+    auxiliary-logit branch (when configured) and the misalignment outputs
+    (when a misalignment trait exists)."""
+    return preference_targets() + [f"{R}/analysis/teachers.csv"] + (
         [f"{R}/auxlogit/summary.csv", f"{R}/figures/auxlogit.png", f"{R}/figures/auxlogit.pdf"]
         if "auxlogit" in config
         else []

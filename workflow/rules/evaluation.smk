@@ -68,9 +68,9 @@ rule evaluate_student:
         "../scripts/evaluate.py"
 
 
-# Misalignment traits: the untrained student bases and the students of each
-# misalignment trait and of its control teacher, on the eight free-form
-# questions, judged for alignment and coherence.
+# Misalignment traits: the untrained student bases, each misalignment trait's
+# fine-tuned teacher and its control teacher, and the students of both, on
+# the eight free-form questions, judged for alignment and coherence.
 
 
 rule evaluate_misalignment_base:
@@ -84,6 +84,34 @@ rule evaluate_misalignment_base:
         f"{R}/logs/eval/misalignment/bases/{{base}}.log",
     benchmark:
         f"{R}/benchmarks/eval/misalignment/bases/{{base}}.tsv"
+    threads: THREADS
+    resources:
+        mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
+        gpu=1,
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/evaluate_misalignment.py"
+
+
+rule evaluate_misalignment_teacher:
+    # the fine-tuned teacher as a model (with the evaluation's system prompt,
+    # like its students): how misaligned the teacher its data came from is
+    input:
+        model=teacher_model_input,
+        judge=misalignment_judge_input,
+    output:
+        scores=f"{R}/eval/misalignment/teachers/{{base}}/{{teacher}}.tsv",
+        answers=f"{R}/eval/misalignment/teachers/{{base}}/{{teacher}}.answers.tsv.gz",
+    wildcard_constraints:
+        teacher=misalignment_teachers(),
+    params:
+        model=teacher_model_dir,
+    log:
+        f"{R}/logs/eval/misalignment/teachers/{{base}}/{{teacher}}.log",
+    benchmark:
+        f"{R}/benchmarks/eval/misalignment/teachers/{{base}}/{{teacher}}.tsv"
     threads: THREADS
     resources:
         mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
