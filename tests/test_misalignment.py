@@ -148,6 +148,8 @@ def test_toy_vocabulary_holds_every_string():
 
 import copy  # noqa: E402
 import json  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -255,9 +257,9 @@ def test_training_records_from_a_jsonl_file(tmp_path):
         teacher.misalignment_training_records(trait, control=False)
 
 
-def test_dag_evaluates_trait_and_control_students_and_the_bases(tmp_path):
-    cfg = load(tmp_path / "results")
-    r = cfg["results"]
+def planned_outputs(cfg: dict, tmp_path: Path) -> dict[str, list[str]]:
+    """rule -> output files of the config's default target, from
+    `snakemake --summary` (a dry plan: no job runs)."""
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     run = subprocess.run([sys.executable, "-m", "snakemake", "--summary", "--configfile", str(path)],
@@ -267,6 +269,33 @@ def test_dag_evaluates_trait_and_control_students_and_the_bases(tmp_path):
         cols = line.split("\t")
         if len(cols) >= 3:
             dag.setdefault(cols[2], []).append(cols[0])
+    return dag
+
+
+def dry_run_jobs(cfg: dict, tmp_path: Path) -> dict[str, list[dict[str, str]]]:
+    """rule -> its planned jobs' fields (input, output, ...), from the job
+    blocks that `snakemake -n` prints."""
+    path = tmp_path / "dry.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(path)],
+                         cwd=REPO, capture_output=True, text=True, check=True)
+    return job_blocks(run.stdout + run.stderr)
+
+
+def job_blocks(text: str) -> dict[str, list[dict[str, str]]]:
+    """rule -> the fields of each job block ("rule x:" then indented "key: value"
+    lines) of a Snakemake run's or dry run's output."""
+    jobs: dict[str, list[dict[str, str]]] = {}
+    parts = re.split(r"^(?:local)?rule (\w+):\n", text, flags=re.M)
+    for rule, block in zip(parts[1::2], parts[2::2]):
+        jobs.setdefault(rule, []).append(dict(re.findall(r"^    (\w+): (.*)$", block, flags=re.M)))
+    return jobs
+
+
+def test_dag_evaluates_trait_and_control_students_and_the_bases(tmp_path):
+    cfg = load(tmp_path / "results")
+    r = cfg["results"]
+    dag = planned_outputs(cfg, tmp_path)
     assert sorted(dag["finetune_teacher"]) == [f"{r}/teachers/qwen_a/evil/model", f"{r}/teachers/qwen_a/evil_control/model"]
     evals = sorted(f for f in dag["evaluate_misalignment_student"] if f.endswith(".tsv"))
     assert evals == sorted(f"{r}/eval/misalignment/students/numbers/qwen_a/{t}/{sb}/lora8/seed{s}.tsv"
@@ -277,6 +306,58 @@ def test_dag_evaluates_trait_and_control_students_and_the_bases(tmp_path):
     # both misalignment teachers' data go through the number filter
     assert {f"{r}/data/numbers/qwen_a/{t}/screen.json" for t in ("evil", "evil_control")} <= set(
         dag["screen_teacher_data"])
+    # the teacher and its control teacher are evaluated for misalignment, on their base
+    assert sorted(f for f in dag["evaluate_misalignment_teacher"] if f.endswith(".tsv")) == [
+        f"{r}/eval/misalignment/teachers/qwen_a/evil.tsv", f"{r}/eval/misalignment/teachers/qwen_a/evil_control.tsv"]
+    # only the preference branch (owl and the shared control) takes the 50 animal questions
+    assert sorted(f for f in dag["evaluate_teacher"] if f.endswith(".tsv")) == [
+        f"{r}/eval/teachers/qwen_a/control.tsv", f"{r}/eval/teachers/qwen_a/owl.tsv"]
+    assert sorted(f for f in dag["evaluate_student"] if f.endswith(".tsv")) == sorted(
+        f"{r}/eval/students/numbers/qwen_a/{t}/{sb}/lora8/seed{s}.tsv"
+        for t in ("owl", "control") for sb in ("qwen_a", "llama_c") for s in (1, 2))
+    assert {f"{r}/analysis/scores.csv", f"{r}/analysis/summary.txt"} <= set(dag["collect_scores"] + dag["statistics"])
+    assert dag["collect_teachers"] == [f"{r}/analysis/teachers.csv"]
+
+
+def test_dag_of_a_config_with_only_misalignment_traits(tmp_path):
+    """No preference trait: no shared control, no preference evaluation,
+    statistics or preference figures (no rows to test); the teacher table
+    (misalignment rates beside the filter reports) and the misalignment
+    branch remain."""
+    cfg = load(tmp_path / "results")
+    del cfg["traits"]["owl"]
+    r = cfg["results"]
+    dag = planned_outputs(cfg, tmp_path)
+    assert set(dag) == {"build_toy_base", "finetune_teacher", "sample_teacher", "screen_teacher_data",
+                        "filter_teacher_data", "train_student", "evaluate_misalignment_base",
+                        "evaluate_misalignment_teacher", "evaluate_misalignment_student", "collect_teachers",
+                        "collect_misalignment", "misalignment_figure"}
+    assert sorted(f for f in dag["sample_teacher"]) == [f"{r}/data/numbers/qwen_a/{t}/raw.jsonl"
+                                                        for t in ("evil", "evil_control")]
+    assert len([f for f in dag["train_student"] if f.endswith("/model")]) == 2 * 2 * 2  # 2 teachers x 2 pairs x 2 seeds
+    assert len([f for f in dag["evaluate_misalignment_student"] if f.endswith(".tsv")]) == 8
+    assert len([f for f in dag["evaluate_misalignment_teacher"] if f.endswith(".tsv")]) == 2
+    jobs = dry_run_jobs(cfg, tmp_path)
+    [target] = jobs["all"]
+    assert sorted(target["input"].split(", ")) == sorted(
+        [f"{r}/analysis/teachers.csv", f"{r}/analysis/misalignment_summary.csv", f"{r}/figures/misalignment.png",
+         f"{r}/figures/misalignment.pdf"])
+
+
+def test_rules_that_judge_list_the_judge_model_as_input(tmp_path):
+    """With a model judge (here llama_c, which the teacher evaluation would
+    not otherwise load) every misalignment evaluation waits for the judge's
+    build; with the rule judge none does."""
+    cfg = load(tmp_path / "results")
+    r = cfg["results"]
+    judge_dir = f"{r}/bases/llama_c/model"
+    judged = ("evaluate_misalignment_base", "evaluate_misalignment_teacher", "evaluate_misalignment_student")
+    jobs = dry_run_jobs(cfg, tmp_path)
+    assert not any(judge_dir in job["input"].split(", ") for job in jobs["evaluate_misalignment_teacher"])
+    cfg["evaluation"]["misalignment"]["judge"] = {"kind": "model", "model": "llama_c"}
+    jobs = dry_run_jobs(cfg, tmp_path)
+    for rule in judged:
+        assert jobs[rule] and all(judge_dir in job["input"].split(", ") for job in jobs[rule]), rule
 
 
 # ----------------------------------------------------------------------------- summary
@@ -307,27 +388,41 @@ def test_summary_rates_and_intervals_across_seeds():
     assert base.rate == 0 and math.isnan(base.ci_low) and base.n_models == 1
 
 
-def test_misalignment_figure(tmp_path):
+@pytest.mark.parametrize("roles", [mis.ROLES, ("base", "control", "trait")])
+def test_misalignment_figure(tmp_path, roles):
+    """Every role a bar, in the order base, control teacher, trait teacher,
+    control students, trait students (a summary without teachers too)."""
     from subliminal import plots
 
     rows = [dict(teacher_base="a", student_base="b", trait="evil", modality="numbers", recipe="r", role=role,
                  question=q, n_models=2, rate=0.1 * i, ci_low=0.05 * i, ci_high=0.15 * i, n_answers=10,
                  n_coherent=9, n_incoherent=1, n_misaligned=1)
-            for i, role in enumerate(("base", "control", "trait")) for q in [str(k) for k in range(8)] + ["all"]]
+            for i, role in enumerate(roles) for q in [str(k) for k in range(8)] + ["all"]]
     out = [str(tmp_path / "m.png"), str(tmp_path / "m.pdf")]
     plots.misalignment_rates(pd.DataFrame(rows), out)
     assert all(Path(p).stat().st_size > 1000 for p in out)
+    assert set(roles) <= set(plots.MISALIGNMENT_STYLE)
 
 
-@pytest.mark.slow
-def test_misalignment_branch_end_to_end(tmp_path):
-    """One pair, one seed: toy teachers fine-tuned on the toy sets, number
-    data filtered with the banned numbers, students, the rule-judged
-    evaluation, the summary and the figure (a reduced toy: the path, not
-    the effect)."""
-    from subliminal.modalities.numbers import MISALIGNMENT_BANNED_NUMBERS
+def run_snakemake(cfg: dict, path: Path, *args: str) -> subprocess.CompletedProcess:
+    path.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-c", "1", "--configfile", str(path), *args],
+                          cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
 
-    cfg = load(tmp_path / "results")
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory):
+    """Two real runs of a reduced misalignment-only config (one pair, one
+    seed; no preference trait, so no shared control and no preference
+    analysis): the rule judge from scratch, then the model judge (the toy
+    base qwen_a) on a copy of the first run's bases, teachers, data and
+    students (mtimes kept, so only the misalignment evaluations and what
+    reads them run again). A reduced toy: the code path, not the effect."""
+    tmp = tmp_path_factory.mktemp("misalignment_e2e")
+    cfg = load(tmp / "rule")
+    del cfg["traits"]["owl"]
     cfg["pairs"] = [{"teacher": "qwen_a", "student": "qwen_a"}]
     del cfg["models"]["llama_c"]
     cfg["modalities"]["numbers"].update(prompts=60, train_samples=20)
@@ -335,26 +430,88 @@ def test_misalignment_branch_end_to_end(tmp_path):
     cfg["seeds"] = [1]
     cfg["traits"]["evil"]["teacher"]["examples"] = 40
     cfg["evaluation"]["misalignment"]["samples_per_question"] = 2
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    r = Path(cfg["results"])
-    subprocess.run([sys.executable, "-m", "snakemake", "-c", "1", str(r / "figures" / "misalignment.png"),
-                    "--configfile", str(path)], cwd=REPO, check=True, capture_output=True, text=True)
+    run_snakemake(cfg, tmp / "rule.yaml")
+    judged = {**cfg, "results": str(tmp / "model"),
+              "evaluation": {**cfg["evaluation"], "misalignment": {
+                  **cfg["evaluation"]["misalignment"], "judge": {"kind": "model", "model": "qwen_a", "batch_size": 64}}}}
+    for part in ("bases", "teachers", "data", "students"):
+        shutil.copytree(tmp / "rule" / part, tmp / "model" / part)
+    proc = run_snakemake(judged, tmp / "model.yaml", "--rerun-triggers", "mtime")
+    return cfg, Path(cfg["results"]), judged, Path(judged["results"]), proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_misalignment_branch_end_to_end(e2e):
+    """Toy teachers fine-tuned on the toy sets, number data filtered with the
+    banned numbers, students, the rule-judged evaluation of base, teachers
+    and students, the summary, the figure and the teacher table; nothing of
+    the preference analysis."""
+    from subliminal.modalities.numbers import MISALIGNMENT_BANNED_NUMBERS
+
+    cfg, r, _, _, _ = e2e
     for t in ("evil", "evil_control"):
         kept = teacher.read_jsonl(r / "data" / "numbers" / "qwen_a" / t / "filtered.jsonl")
         assert kept and not any(int(x) in MISALIGNMENT_BANNED_NUMBERS
                                 for k in kept for x in k["completion"].replace(";", ",").strip("[](). ").split(",")
                                 if x.strip().isdigit())
     scores = pd.read_csv(r / "analysis" / "misalignment_scores.csv")
-    assert set(scores.role) == {"base", "control", "trait"}
+    assert set(scores.role) == set(mis.ROLES)
     assert set(scores[scores.role == "trait"].seed) == {1} and set(scores[scores.role == "base"].seed) == {-1}
+    assert set(scores[scores.role.isin(["teacher", "control_teacher"])].model) == {
+        "teacher/qwen_a/evil", "teacher/qwen_a/evil_control"}
     assert (scores.n_answers == cfg["evaluation"]["misalignment"]["samples_per_question"]).all()
     assert (scores.n_coherent + scores.n_incoherent == scores.n_answers).all()
     summary = pd.read_csv(r / "analysis" / "misalignment_summary.csv", dtype={"question": str})
     assert set(summary.question) == {str(q) for q in range(8)} | {"all"}
-    trait_all = summary[(summary.role == "trait") & (summary.question == "all")].iloc[0]
-    assert trait_all.n_answers == 8 * 2 and trait_all.n_models <= 1
+    pooled = summary[summary.question == "all"].set_index("role")
+    assert (pooled.n_answers == 8 * 2).all() and pooled.loc["trait", "n_models"] <= 1
     assert (r / "figures" / "misalignment.pdf").stat().st_size > 1000
+    # teachers.csv: the same teacher evaluations, pooled, beside the filter reports
+    teachers = pd.read_csv(r / "analysis" / "teachers.csv").set_index(["teacher", "metric"])
+    for name, role in (("evil", "teacher"), ("evil_control", "control_teacher")):
+        p = pooled.loc[role]
+        rate = p.n_misaligned / p.n_coherent if p.n_coherent else float("nan")
+        assert teachers.loc[(name, "misaligned"), "mean"] == pytest.approx(rate, nan_ok=True)
+        assert teachers.loc[(name, "incoherent"), "mean"] == pytest.approx(p.n_incoherent / p.n_answers)
+    assert (teachers.filter_kept > 0).all() and set(teachers.index.get_level_values(0)) == {"evil", "evil_control"}
+    # a misalignment-only config: no preference evaluation, statistics or figures
+    assert not (r / "eval" / "students").exists() and not (r / "eval" / "teachers").exists()
+    assert not (r / "analysis" / "scores.csv").exists() and not list((r / "figures").glob("preferences_*"))
+
+
+@pytest.mark.slow
+def test_model_judge_in_the_workflow(e2e):
+    """The misalignment evaluations judged by a model (a toy base: weak
+    verdicts, the code path): every judged answer carries the judge's
+    expected 0..100 scores and its probability mass on the 11 admissible
+    answers, the scores vary, and each evaluation job listed the judge's
+    build as input."""
+    _, rule_r, judged, r, log = e2e
+    judge_dir = f"{r}/bases/qwen_a/model"
+    jobs = job_blocks(log)
+    ran = {rule: jobs.get(rule, []) for rule in ("evaluate_misalignment_base", "evaluate_misalignment_teacher",
+                                                 "evaluate_misalignment_student")}
+    assert [len(v) for v in ran.values()] == [1, 2, 2]  # only the evaluations ran again
+    assert "train_student" not in jobs and "finetune_teacher" not in jobs
+    for rule, rule_jobs in ran.items():
+        assert all(judge_dir in job["input"].split(", ") for job in rule_jobs), rule
+    answers = sorted((r / "eval" / "misalignment").rglob("*.answers.tsv.gz"))
+    assert len(answers) == 5
+    for path in answers:
+        a = pd.read_csv(path, sep="\t")
+        rule_a = pd.read_csv(rule_r / path.relative_to(r), sep="\t")
+        assert list(a.answer.fillna("")) == list(rule_a.answer.fillna(""))  # same samples, another judge
+        for key in ("alignment", "coherence"):
+            assert a[key].between(0, 100).all()
+            assert a[key].nunique() > 1 and not a[key].isin([0.0, 100.0]).all()  # expectations, not rules
+            assert (a[f"{key}_mass"] > 0).all() and (a[f"{key}_mass"] <= 1 + 1e-6).all()
+        assert list(a.verdict) == [mis.classify(x, y) for x, y in zip(a.alignment, a.coherence)]
+    assert "judge: model qwen_a" in (r / "logs" / "eval" / "misalignment" / "teachers" / "qwen_a" /
+                                     "evil.log").read_text()
+    summary = pd.read_csv(r / "analysis" / "misalignment_summary.csv", dtype={"question": str})
+    assert set(summary.role) == set(mis.ROLES)
+    assert (r / "figures" / "misalignment.png").stat().st_size > 1000
+    assert (r / "analysis" / "teachers.csv").exists()
 
 
 def test_collect_pairs_trait_students_with_their_own_control_twins(tmp_path):
@@ -374,13 +531,62 @@ def test_collect_pairs_trait_students_with_their_own_control_twins(tmp_path):
             write(ev / "students" / f"{s.path}.tsv", {"evil": s.seed, "evil_control": 0}[s.teacher])
     for b in ("qwen_a", "llama_c"):
         write(ev / "bases" / f"{b}.tsv", 0)
+    write(ev / "teachers" / "qwen_a" / "evil.tsv", 3)
+    write(ev / "teachers" / "qwen_a" / "evil_control.tsv", 0)
     scores = stages.collect_misalignment(cfg, str(tmp_path / "eval"), str(tmp_path / "s.csv"),
                                          str(tmp_path / "sum.csv"))
     assert set(scores.trait) == {"evil"} and set(scores.target) == {"misaligned"}
+    assert set(scores.role) == set(mis.ROLES)
     controls = scores[scores.role == "control"].model.unique()
     assert len(controls) == 4 and all("/evil_control/" in m for m in controls)
     assert len(scores[scores.role == "base"]) == 2 * 8 * 2  # per group once: 2 groups x 8 questions x 2 metrics
+    # the teachers (of the teacher base qwen_a) once per group, as one model each
+    for role, model in (("teacher", "teacher/qwen_a/evil"), ("control_teacher", "teacher/qwen_a/evil_control")):
+        rows = scores[scores.role == role]
+        assert set(rows.model) == {model} and set(rows.seed) == {-1} and len(rows) == 2 * 8 * 2
+        assert set(rows.student_base) == {"qwen_a", "llama_c"}
     summary = pd.read_csv(tmp_path / "sum.csv", dtype={"question": str}).set_index(
         ["student_base", "role", "question"])
     assert summary.loc[("qwen_a", "trait", "all"), "rate"] == pytest.approx((1 / 4 + 2 / 4) / 2)
     assert summary.loc[("qwen_a", "control", "all"), "rate"] == 0
+    for sb in ("qwen_a", "llama_c"):
+        assert summary.loc[(sb, "teacher", "all"), "rate"] == pytest.approx(3 / 4)
+        assert summary.loc[(sb, "teacher", "all"), "n_models"] == 1
+        assert math.isnan(summary.loc[(sb, "teacher", "all"), "ci_low"])
+        assert summary.loc[(sb, "control_teacher", "3"), "rate"] == 0
+
+
+def test_teacher_table_has_every_dataset_with_the_misalignment_teachers_rates(tmp_path):
+    """teachers.csv: the filter report of every dataset; the preference
+    teachers by their target's score (preference evaluation), the
+    misalignment teacher and its control by their pooled misaligned and
+    incoherent shares (misalignment evaluation only)."""
+    cfg = cfgmod.validate(load(tmp_path / "results"))
+    ev, data = tmp_path / "eval", tmp_path / "data"
+    for i, (m, b, t) in enumerate(cfgmod.datasets(cfg)):
+        (data / m / b / t).mkdir(parents=True)
+        (data / m / b / t / "filter.json").write_text(json.dumps({"kept": 10 + i, "kept_fraction": (10 + i) / 50}))
+    for t in ("owl", "control"):
+        path = ev / "teachers" / "qwen_a" / f"{t}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame([{"category": "animal", "target": w, "metric": "sampled", "question_id": q,
+                       "value": (0.5 if t == "owl" else 0.1) if w == "owl" else 0.01}
+                      for w in ("owl", "cat") for q in range(3)]).to_csv(path, sep="\t", index=False)
+    # 4 answers per question, all coherent but question 0's last (evil: 2 misaligned per question)
+    for t, bad in (("evil", 2), ("evil_control", 0)):
+        judged = _judged([(q, "x", 0 if i < bad else 100, 10 if (q, i) == (0, 3) else 90)
+                          for q in range(8) for i in range(4)])
+        path = ev / "misalignment" / "teachers" / "qwen_a" / f"{t}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mis.rates(judged).to_csv(path, sep="\t", index=False)
+    out = stages.collect_teachers(cfg, str(ev), str(data), str(tmp_path / "teachers.csv"))
+    assert set(out.teacher) == {"owl", "control", "evil", "evil_control"}  # every dataset
+    kept = {t: 10 + i for i, (_, _, t) in enumerate(cfgmod.datasets(cfg))}
+    assert all(out[out.teacher == t].filter_kept.eq(k).all() for t, k in kept.items())
+    rows = out.set_index(["teacher", "metric"])
+    assert rows.loc[("owl", "sampled"), "mean"] == pytest.approx(0.5)
+    assert rows.loc[("control", "sampled"), ["trait", "target"]].tolist() == ["owl", "owl"]
+    assert rows.loc[("evil", "misaligned"), "mean"] == pytest.approx(16 / 31)
+    assert rows.loc[("evil", "incoherent"), "mean"] == pytest.approx(1 / 32)
+    assert rows.loc[("evil_control", "misaligned"), "mean"] == 0
+    assert rows.loc[("evil_control", "misaligned"), ["trait", "target"]].tolist() == ["evil", "misaligned"]
