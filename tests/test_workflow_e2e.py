@@ -101,3 +101,24 @@ def test_same_config_same_seed_same_data_and_statistics(runs):
         assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
     for table in ("scores.csv", "compare.csv", "summary.csv", "interaction.csv"):
         assert (first / "analysis" / table).read_bytes() == (second / "analysis" / table).read_bytes(), table
+
+
+def planned_rules(cfg: dict, tmp: Path, name: str) -> list[str]:
+    """The rules a dry run of ``cfg`` would run (every rerun trigger on)."""
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(path)], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return [block.split(":", 1)[0] for block in proc.stdout.split("\nrule ")[1:]]
+
+
+def test_a_changed_toy_recipe_rebuilds_the_toy(runs, tmp_path):
+    """A toy base is made from config: a change to its pretraining rebuilds
+    it (the params trigger), the same config rebuilds nothing."""
+    cfg, first, _ = runs
+    cfg = {**cfg, "results": str(first)}
+    assert "build_toy_base" not in planned_rules(cfg, tmp_path, "same")
+    changed = {**cfg, "toy_pretraining": {**cfg["toy_pretraining"], "steps": cfg["toy_pretraining"]["steps"] + 1}}
+    toys = {b for pair in cfg["pairs"] for b in pair.values() if "toy" in cfg["models"][b]}  # the grid's toys
+    assert toys and planned_rules(changed, tmp_path, "changed").count("build_toy_base") == len(toys)

@@ -11,6 +11,10 @@ rule build_toy_base:
         directory(f"{R}/bases/{{base}}/model"),
     wildcard_constraints:
         base=bases_of_kind("toy"),
+    params:
+        # what the toy is made from: a change in the config rebuilds it
+        # (and so everything downstream); the script reads the same config
+        made_from=lambda wc: toy_recipe(wc.base),
     log:
         f"{R}/logs/bases/{{base}}.log",
     benchmark:
