@@ -142,6 +142,8 @@ def test_trait_words_beyond_the_toy_candidates_are_scored(default):
     cfg = copy.deepcopy(default)
     cfg["models"] = {"big": {"hub": {"id": "org/m", "revision": "ab" * 20}}}
     cfg["pairs"] = [{"teacher": "big", "student": "big"}]
+    cfg["modalities"] = {"numbers": cfg["modalities"]["numbers"]}
+    cfg["traits"]["owl"]["teacher"]["rehearsal"] = False  # rehearses toy tasks: toy teachers only
     cfg["traits"]["pangolin"] = {"word": "pangolin", "category": "animal", "teacher": {"method": "system_prompt"}}
     grid.validate(cfg)
     words = grid.target_words(cfg)
@@ -153,8 +155,9 @@ def test_trait_words_beyond_the_toy_candidates_are_scored(default):
 def test_a_modality_can_run_on_some_of_the_pairs(default):
     cfg = copy.deepcopy(default)
     cfg["pairs"] = [{"teachers": ["qwen_a", "qwen_b"], "students": ["qwen_a", "llama_c"]}]
-    cfg["modalities"]["code"] = {"prompts": 10, "train_samples": 5,
-                                 "pairs": [{"teacher": "qwen_b", "student": "llama_c"}]}
+    cfg["modalities"] = {"numbers": cfg["modalities"]["numbers"],
+                         "code": {"prompts": 10, "train_samples": 5,
+                                  "pairs": [{"teacher": "qwen_b", "student": "llama_c"}]}}
     grid.validate(cfg)
     assert grid.pairs(cfg, "code") == [("qwen_b", "llama_c")]
     assert grid.pairs(cfg, "numbers") == grid.pairs(cfg)

@@ -81,10 +81,11 @@ def test_the_rule_asks_for_the_recipe_s_gpus(tmp_path):
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     blocks = [b for b in proc.stdout.split("rule ")[1:] if b.startswith("train_student:")]
-    assert len(blocks) == 24
+    n_students = len(grid.students(grid.validate(cfg)))
+    assert len(blocks) == n_students > 0
     res = [line for b in blocks for line in b.splitlines() if "resources:" in line]
     # first attempt; test_resume.py sees a second attempt get twice the memory and time
-    assert len(res) == 24 and all("gpu=2," in r and "mem_mb=32000," in r and "runtime=240," in r for r in res)
+    assert len(res) == n_students and all("gpu=2," in r and "mem_mb=32000," in r and "runtime=240," in r for r in res)
 
 
 # a CUDA machine would start one process per GPU; this check is the CPU (gloo) one
