@@ -230,8 +230,9 @@ def teacher_names(config: dict) -> list[str]:
             + ([CONTROL] if preference_traits(config) else []))
 
 
-def teacher_bases(config: dict) -> list[str]:
-    return sorted({t for t, _ in pairs(config)})
+def teacher_bases(config: dict, modality: str | None = None) -> list[str]:
+    """The teacher bases of the study's pairs (or of one modality's pairs)."""
+    return sorted({t for t, _ in pairs(config, modality)})
 
 
 def student_bases(config: dict) -> list[str]:
@@ -287,7 +288,7 @@ def relations(config: dict) -> dict[tuple[str, str], str]:
 def datasets(config: dict) -> list[tuple[str, str, str]]:
     """Every (modality, teacher base, teacher) dataset: each generated once,
     whatever the number of students that learn from it."""
-    return [(m, b, t) for m in sorted(config["modalities"]) for b in sorted({t for t, _ in pairs(config, m)})
+    return [(m, b, t) for m in sorted(config["modalities"]) for b in teacher_bases(config, m)
             for t in teacher_names(config)]
 
 
@@ -324,6 +325,15 @@ def prompt_source(config: dict, modality: str) -> str | None:
     if mcfg.get("dataset"):
         return f"{config['results']}/prompts/{modality}/questions.jsonl"
     return mcfg.get("source")
+
+
+def toy_recipe(config: dict, base: str) -> dict:
+    """Everything a toy base is made from: its spec, the pretraining, the
+    study's modalities (its tokenizer and corpus) and whether the study has a
+    misalignment trait (its vocabulary). The build reads this, and the
+    workflow declares it as the build's params, so a config edit rebuilds."""
+    return {"spec": config["models"][base]["toy"], "pretraining": config["toy_pretraining"],
+            "modalities": sorted(config["modalities"]), "misalignment": bool(misalignment_traits(config))}
 
 
 def local_base_dir(config: dict, name: str, results: str | None = None) -> str:

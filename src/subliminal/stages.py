@@ -151,12 +151,13 @@ def build_base(cfg: dict, base: str, out_dir: str, threads: int = 1) -> None:
     from . import toy
 
     chat.set_threads(threads)
+    made_from = cfgmod.toy_recipe(cfg, base)
     extra = []
-    if cfgmod.misalignment_traits(cfg):  # its questions and toy answers, only where the study has one
+    if made_from["misalignment"]:  # its questions and toy answers, only where the study has one
         from . import misalignment
 
         extra = misalignment.vocabulary_texts()
-    toy.build_toy_base(cfg["models"][base]["toy"], cfg["toy_pretraining"], sorted(cfg["modalities"]), out_dir,
+    toy.build_toy_base(made_from["spec"], made_from["pretraining"], made_from["modalities"], out_dir,
                        extra_texts=extra)
 
 

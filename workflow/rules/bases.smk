@@ -14,7 +14,7 @@ rule build_toy_base:
     params:
         # what the toy is made from: a change in the config rebuilds it
         # (and so everything downstream); the script reads the same config
-        made_from=lambda wc: toy_recipe(wc.base),
+        made_from=lambda wc: grid.toy_recipe(config, wc.base),
     log:
         f"{R}/logs/bases/{{base}}.log",
     benchmark:

@@ -39,14 +39,6 @@ def is_toy(base):
     return "toy" in config["models"][base]
 
 
-def toy_recipe(base):
-    """Everything a toy base is made from: its spec, the pretraining, the
-    study's modalities (its tokenizer and corpus) and whether the study has a
-    misalignment trait (its vocabulary)."""
-    return {"spec": config["models"][base]["toy"], "pretraining": config["toy_pretraining"],
-            "modalities": sorted(config["modalities"]), "misalignment": bool(grid.misalignment_traits(config))}
-
-
 def is_hub(base):
     return "hub" in config["models"][base]
 
