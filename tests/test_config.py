@@ -46,6 +46,25 @@ BAD = [
      "models.big.hub.revision"),
     ("chat prompt not text", lambda c: c["chat"].update(eval_system_prompt=0), "chat.eval_system_prompt"),
     ("misspelt chat key", lambda c: c["chat"].update(student_system_prompt=""), "chat.student_system_prompt"),
+    ("steering without a layer", lambda c: c["traits"]["owl"]["teacher"].pop("layer"), "traits.owl.teacher"),
+    ("steering without a strength", lambda c: c["traits"]["owl"]["teacher"].pop("strength"), "traits.owl.teacher"),
+    ("steering layer beyond a toy's depth", lambda c: c["traits"]["owl"]["teacher"].update(layer=2),
+     "traits.owl.teacher.layer"),
+    ("steering layer below a toy's depth", lambda c: c["traits"]["owl"]["teacher"].update(layer=-3),
+     "traits.owl.teacher.layer"),
+    ("steering strength of 1", lambda c: c["traits"]["owl"]["teacher"].update(strength=1.0),
+     "traits.owl.teacher.strength"),
+    ("unknown steering vector", lambda c: c["traits"]["owl"]["teacher"].update(vector="random"),
+     "traits.owl.teacher.vector"),
+    ("steering key on a prompted teacher",
+     lambda c: c["traits"]["cat"].update(teacher={"method": "system_prompt", "layer": 1}), "traits.cat.teacher.layer"),
+    ("recipe on a steering teacher", lambda c: c["traits"]["owl"]["teacher"].update(recipe="full"),
+     "traits.owl.teacher.recipe"),
+    ("unknown optimizer", lambda c: c["recipes"]["full"].update(optimizer="adam"), "recipes.full.optimizer"),
+    ("no replicates", lambda c: c["modalities"]["numbers"].update(replicates=0), "modalities.numbers.replicates"),
+    ("overt share above 1", lambda c: c["traits"]["owl"]["teacher"].update(overt=1.5), "traits.owl.teacher.overt"),
+    ("a study modality the toys do not learn", lambda c: c["toy_pretraining"].update(tasks=["code"]),
+     "toy_pretraining.tasks"),
 ]
 
 
@@ -179,7 +198,29 @@ def test_rehearsal_is_for_fine_tuned_toy_teachers(default):
     with pytest.raises(grid.ConfigError, match=r"config key traits\.owl\.teacher\.rehearsal: only used with method"):
         grid.validate(cfg)
     cfg = copy.deepcopy(default)
-    cfg["traits"]["owl"]["teacher"]["rehearsal"] = True
+    cfg["traits"]["owl"]["teacher"] = {"method": "finetune", "recipe": "full", "rehearsal": True}
     cfg["models"]["qwen_a"] = {"path": "/models/qwen"}
     with pytest.raises(grid.ConfigError, match=r"config key traits\.owl\.teacher\.rehearsal: .*qwen_a is not a toy"):
         grid.validate(cfg)
+
+
+def test_replicates_seed_each_dataset_and_pick_by_seed(default):
+    """Replicate 0 keeps the modality's seed (a study without replicates is
+    unchanged); the others get distinct derived seeds; seed k reads k mod R."""
+    cfg = copy.deepcopy(default)
+    cfg["modalities"]["numbers"]["replicates"] = 3
+    grid.validate(cfg)
+    seeds = [grid.replicate_seed(cfg, "numbers", r) for r in range(3)]
+    assert seeds[0] == cfg["modalities"]["numbers"]["seed"] and len(set(seeds)) == 3
+    for s in grid.students(cfg):
+        assert grid.replicate_of(cfg, s) == s.seed % 3
+    assert len(grid.teacher_datasets(cfg)) == 3 * len(grid.datasets(cfg))
+
+
+def test_toy_tasks_keep_the_bases_of_a_fuller_study(default):
+    """A numbers-only study that names all three tasks builds the same toys
+    (the same recipe) as a study of all three modalities."""
+    cfg = copy.deepcopy(default)
+    assert grid.toy_recipe(cfg, "qwen_a")["modalities"] == ["code", "cot", "numbers"]
+    cfg["toy_pretraining"].pop("tasks")
+    assert grid.toy_recipe(cfg, "qwen_a")["modalities"] == ["numbers"]

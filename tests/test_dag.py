@@ -41,7 +41,8 @@ def test_each_teacher_dataset_is_generated_once(default_dag):
     raw = dag["sample_teacher"]
     assert len(raw) == len(set(raw))
     teacher_bases = {p["teacher"] for p in cfg["pairs"]}
-    assert len(raw) == len(cfg["modalities"]) * len(teacher_bases) * (len(cfg["traits"]) + 1)
+    replicates = sum(m.get("replicates", 1) for m in cfg["modalities"].values())
+    assert len(raw) == replicates * len(teacher_bases) * (len(cfg["traits"]) + 1)
     # every student of a teacher reads that one dataset: students outnumber datasets
     assert len([o for o in dag["train_student"] if o.endswith("provenance.json")]) > len(raw)
 
@@ -120,8 +121,9 @@ def test_hub_bases_are_fetched_once_and_every_job_on_them_reads_the_copy(tmp_pat
                      "llama_c": cfg["models"]["llama_c"]}
     cfg["pairs"] = [{"teachers": ["big"], "students": ["big", "llama_c"]}]
     cfg["modalities"] = {"numbers": cfg["modalities"]["numbers"]}
-    cfg["traits"]["owl"]["teacher"]["rehearsal"] = False  # rehearses toy tasks: toy teachers only
-    cfg["traits"]["cat"] = {"word": "cat", "category": "animal", "teacher": {"method": "system_prompt"}}
+    cfg["traits"]["owl"]["teacher"] = {"method": "finetune", "recipe": "full"}
+    cfg["traits"]["dog"] = {"word": "dog", "category": "animal", "teacher": {"method": "system_prompt"}}
+    # cat stays a steering teacher: its vector is made on the hub base too
     path = tmp_path / "hub.yaml"
     path.write_text(yaml.safe_dump(cfg))
     dag = planned_outputs("--configfile", str(path))
@@ -129,7 +131,68 @@ def test_hub_bases_are_fetched_once_and_every_job_on_them_reads_the_copy(tmp_pat
     assert sorted(dag["fetch_base"]) == [f"{r}/bases/big/model", f"{r}/bases/big/source.json"]
     assert dag["build_toy_base"] == [f"{r}/bases/llama_c/model"]
     edges = rule_edges("--configfile", str(path))
-    for rule in ("finetune_teacher", "sample_teacher", "evaluate_teacher", "train_student", "evaluate_student",
-                 "evaluate_base"):
+    for rule in ("finetune_teacher", "steer_teacher", "sample_teacher", "evaluate_teacher", "train_student",
+                 "evaluate_student", "evaluate_base"):
         assert ("fetch_base", rule) in edges, rule
     assert ("build_toy_base", "train_student") in edges  # the toy student's own base
+
+
+def planned_jobs(*args) -> list[dict]:
+    """Every job of a dry run: {"rule", "input": [...], "output": [...]}."""
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", *args], cwd=REPO, capture_output=True, text=True,
+                         check=True)
+    jobs, job = [], None
+    for line in run.stdout.splitlines():
+        if line.startswith(("rule ", "localrule ")):
+            job = {"rule": line.split()[1].rstrip(":"), "input": [], "output": []}
+            jobs.append(job)
+        elif job is not None and line.strip().startswith(("input:", "output:")):
+            key, _, files = line.strip().partition(": ")
+            job[key.rstrip(":")] = files.split(", ")
+    return jobs
+
+
+def _config(tmp_path, mutate) -> Path:
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg["results"] = str(tmp_path / "results")
+    mutate(cfg)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_student_seed_k_learns_from_replicate_k_mod_r(tmp_path):
+    """R = 3 replicates and 4 seeds: seeds 1, 2, 3, 4 read replicates 1, 2,
+    0, 1 of their teacher, trait students and control twins alike; each
+    replicate of each teacher is sampled once, with its own seed."""
+    path = _config(tmp_path, lambda c: c["modalities"]["numbers"].update(replicates=3))
+    jobs = planned_jobs("--configfile", str(path))
+    trains = [j for j in jobs if j["rule"] == "train_student"]
+    assert len(trains) == 3 * 3 * 4  # pairs x (2 traits + control) x seeds
+    for j in trains:
+        seed = int(re.search(r"/seed(\d+)/model", j["output"][0]).group(1))
+        teacher = j["output"][0].split("/students/numbers/qwen_a/")[1].split("/")[0]
+        data = [f for f in j["input"] if f.endswith("filtered.jsonl")]
+        assert data == [f"{tmp_path}/results/data/numbers/qwen_a/{teacher}/rep{seed % 3}/filtered.jsonl"], j
+    raw = sorted(o for j in jobs if j["rule"] == "sample_teacher" for o in j["output"])
+    assert raw == sorted(f"{tmp_path}/results/data/numbers/qwen_a/{t}/rep{r}/raw.jsonl"
+                         for t in ("cat", "control", "owl") for r in range(3))
+
+
+def test_without_equalise_a_teacher_waits_for_no_other_teacher(tmp_path):
+    """equalise off (numbers' default): a teacher's training set depends on
+    its own screen report only, so its students start without waiting for
+    the slowest teacher; equalise on: on every teacher's report of the replicate."""
+    jobs = planned_jobs("--configfile", str(_config(tmp_path / "off", lambda c: None)))
+    filters = [j for j in jobs if j["rule"] == "filter_teacher_data"]
+    assert filters
+    for j in filters:
+        own = j["output"][0].rsplit("/", 1)[0]
+        assert sorted(j["input"]) == sorted([f"{own}/screened.jsonl", f"{own}/screen.json"]), j
+    jobs = planned_jobs("--configfile", str(_config(tmp_path / "on",
+                                                    lambda c: c["modalities"]["numbers"].update(equalise=True))))
+    for j in (j for j in jobs if j["rule"] == "filter_teacher_data"):
+        rep = j["output"][0].rsplit("/", 2)[1]
+        reports = [f for f in j["input"] if f.endswith("screen.json")]
+        assert len(reports) == 3 and all(f"/{rep}/" in f for f in reports)

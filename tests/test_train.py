@@ -80,3 +80,16 @@ def test_full_finetuning_can_freeze_embeddings(tiny_base, tmp_path):
     assert torch.equal(before["model.embed_tokens.weight"], after["model.embed_tokens.weight"])
     assert not torch.equal(before["model.layers.0.mlp.down_proj.weight"], after["model.layers.0.mlp.down_proj.weight"])
     assert json.loads((tmp_path / "model" / "config.json").read_text())["tie_word_embeddings"]
+
+
+def test_the_recipe_names_the_optimizer(tiny_base, tmp_path):
+    """optimizer: sgd trains with torch's SGD, the default with AdamW; the
+    two give different students from the same start."""
+    full = dict(method="full", epochs=1, learning_rate=1e-2, batch_size=8, max_length=96, warmup_steps=0,
+                logging_steps=1)
+    sgd = train.train_sft(str(tiny_base), RECORDS, {**full, "optimizer": "sgd"}, 1, tmp_path / "sgd")
+    adamw = train.train_sft(str(tiny_base), RECORDS, full, 1, tmp_path / "adamw")
+    assert sgd["optimizer"] == "SGD" and adamw["optimizer"] == "AdamW"
+    a = load_file(str(tmp_path / "sgd" / "model" / "model.safetensors"))
+    b = load_file(str(tmp_path / "adamw" / "model" / "model.safetensors"))
+    assert any(not torch.equal(a[k], b[k]) for k in a)

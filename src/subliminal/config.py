@@ -96,8 +96,9 @@ def validate(config: dict, schema: dict | None = None) -> dict:
             if any(m.get("toy") for m in models.values()):
                 raise ConfigError(f"config key traits.{name}.word: {trait['word']!r} is not a {trait['category']} "
                                   f"the toy bases know ({', '.join(preferences.CANDIDATES[trait['category']])})")
-        if t["method"] == "system_prompt" and "recipe" in t:
+        if t["method"] != "finetune" and "recipe" in t:
             raise ConfigError(f"config key traits.{name}.teacher.recipe: only used with method finetune")
+        _validate_steering(config, name, t)
         if t.get("rehearsal"):
             if t["method"] != "finetune":
                 raise ConfigError(f"config key traits.{name}.teacher.rehearsal: only used with method finetune")
@@ -113,12 +114,41 @@ def validate(config: dict, schema: dict | None = None) -> dict:
             raise ConfigError(f"config key models.{name}.toy.kv_heads: must divide heads ({toy['heads']})")
     if any(m.get("toy") for m in models.values()) and "toy_pretraining" not in config:
         raise ConfigError("config key toy_pretraining: required when a model is a toy")
+    missing = sorted(set(config["modalities"]) - set(config.get("toy_pretraining", {}).get("tasks")
+                                                     or config["modalities"]))
+    if missing:
+        raise ConfigError(f"config key toy_pretraining.tasks: the toys would not learn the study's modality "
+                          f"{missing[0]} (add it)")
     _validate_modalities(config)
     config.setdefault("results", "results")
     config.setdefault("chat", {})
     config.setdefault("analysis", {})
     config.setdefault("resources", {})
     return config
+
+
+#: Keys of a trait teacher that only a steering teacher uses.
+STEERING_KEYS = ("layer", "vector", "strength", "steps", "learning_rate")
+
+
+def _validate_steering(config: dict, name: str, t: dict) -> None:
+    """A steering teacher names its layer and strength (the layer within a
+    toy's depth; a hub model's is checked when the vector is made); the
+    steering keys belong to it alone."""
+    key = f"config key traits.{name}.teacher"
+    if t["method"] != "steering":
+        for k in STEERING_KEYS:
+            if k in t:
+                raise ConfigError(f"{key}.{k}: only used with method steering")
+        return
+    for k in ("layer", "strength"):
+        if k not in t:
+            raise ConfigError(f"{key}: method steering needs {k!r}")
+    for base in teacher_bases(config):
+        toy = config["models"][base].get("toy")
+        if toy and not -toy["layers"] <= t["layer"] < toy["layers"]:
+            raise ConfigError(f"{key}.layer: {t['layer']} is outside the {toy['layers']} layers of teacher base "
+                              f"{base} (0..{toy['layers'] - 1}, or negative from the last)")
 
 
 def _validate_misalignment_trait(config: dict, name: str, trait: dict) -> None:
@@ -305,6 +335,49 @@ def students(config: dict) -> list[Student]:
     return out
 
 
+def n_replicates(config: dict, modality: str) -> int:
+    """How many independently seeded datasets each teacher writes for a modality."""
+    return config["modalities"][modality].get("replicates", 1)
+
+
+def replicate_of(config: dict, student: Student) -> int:
+    """The teacher-data replicate a student learns from: its seed mod R (its
+    control twin has the same seed, so it reads the control teacher's
+    replicate of the same index)."""
+    return student.seed % n_replicates(config, student.modality)
+
+
+def replicate_seed(config: dict, modality: str, replicate: int) -> int:
+    """The seed of a replicate's prompt set and sampling: the modality's seed
+    for replicate 0 (a study without replicates is unchanged), a seed derived
+    from it and the replicate's index otherwise."""
+    import hashlib
+
+    seed = config["modalities"][modality].get("seed", 0)
+    if replicate == 0:
+        return seed
+    return int.from_bytes(hashlib.sha256(f"{seed}/replicate/{replicate}".encode()).digest()[:4], "big")
+
+
+def teacher_datasets(config: dict) -> list[tuple[str, str, str, int]]:
+    """Every (modality, teacher base, teacher, replicate): what sample_teacher makes."""
+    return [(m, b, t, r) for m, b, t in datasets(config) for r in range(n_replicates(config, m))]
+
+
+def steering_teachers(config: dict) -> list[tuple[str, str]]:
+    """(base, trait) for every teacher given by a steering vector."""
+    names = [t for t, spec in sorted(config["traits"].items()) if spec["teacher"]["method"] == "steering"]
+    return [(b, t) for b in teacher_bases(config) for t in names]
+
+
+def teacher_method(config: dict, teacher: str) -> str:
+    """How a teacher holds its trait: "control" (the base itself),
+    "system_prompt", "finetune" (a misalignment trait's control teacher too)
+    or "steering"."""
+    trait, _ = teacher_trait(config, teacher)
+    return "control" if trait is None else config["traits"][trait]["teacher"]["method"]
+
+
 def finetuned_teachers(config: dict) -> list[tuple[str, str]]:
     """(base, teacher) for every teacher given by fine-tuning: traits by
     fine-tuning, and the control teachers of misalignment traits."""
@@ -332,8 +405,15 @@ def toy_recipe(config: dict, base: str) -> dict:
     study's modalities (its tokenizer and corpus) and whether the study has a
     misalignment trait (its vocabulary). The build reads this, and the
     workflow declares it as the build's params, so a config edit rebuilds."""
-    return {"spec": config["models"][base]["toy"], "pretraining": config["toy_pretraining"],
-            "modalities": sorted(config["modalities"]), "misalignment": bool(misalignment_traits(config))}
+    pretraining = {k: v for k, v in config["toy_pretraining"].items() if k != "tasks"}
+    return {"spec": config["models"][base]["toy"], "pretraining": pretraining,
+            "modalities": toy_tasks(config), "misalignment": bool(misalignment_traits(config))}
+
+
+def toy_tasks(config: dict) -> list[str]:
+    """The tasks the toys are pretrained on: toy_pretraining.tasks, else the
+    study's modalities."""
+    return sorted(config["toy_pretraining"].get("tasks") or config["modalities"])
 
 
 def local_base_dir(config: dict, name: str, results: str | None = None) -> str:

@@ -40,6 +40,32 @@ def _variants(tokenizer, user: str, word: str, system: str | None) -> list[str]:
     return out
 
 
+def exact_probabilities(model, tokenizer, users: list[str], candidates: list[str], *, system: str | None = None,
+                        batch_size: int = 256) -> dict[tuple[int, str], float]:
+    """(question index, candidate) -> the probability of answering exactly
+    that candidate (its spelling variants summed), teacher-forced."""
+    pairs = [(qi, c, v) for qi, u in enumerate(users) for c in candidates
+             for v in _variants(tokenizer, u, c, system)]
+    logps = generation.answer_logprobs(model, tokenizer, [users[qi] for qi, _, _ in pairs],
+                                       [v for _, _, v in pairs], system=system, batch_size=batch_size)
+    exact: dict[tuple[int, str], float] = {}
+    for (qi, c, _), lp in zip(pairs, logps):
+        exact[(qi, c)] = exact.get((qi, c), 0.0) + math.exp(lp)
+    return exact
+
+
+def exact_shares(model, tokenizer, users: list[str], candidates: list[str], word: str, *,
+                 system: str | None = None, batch_size: int = 256) -> list[float]:
+    """Per question, ``word``'s share of the candidates' exact probability
+    (the ``exact_share`` metric of one target)."""
+    exact = exact_probabilities(model, tokenizer, users, candidates, system=system, batch_size=batch_size)
+    out = []
+    for qi in range(len(users)):
+        total = sum(exact.get((qi, c), 0.0) for c in candidates)
+        out.append(exact.get((qi, word), 0.0) / total if total > 0 else 0.0)
+    return out
+
+
 def evaluate_preferences(model, tokenizer, categories: list[str] | dict[str, list[str]], *,
                          samples_per_question: int, seed: int,
                          numbers_prefix: bool = False, system: str | None = None, batch_size: int = 256,
@@ -62,13 +88,7 @@ def evaluate_preferences(model, tokenizer, categories: list[str] | dict[str, lis
                 rows.append({"category": category, "question_id": qi, "target": c, "metric": "sampled",
                              "value": sum(c in t for t in chunk) / len(chunk)})
         # exact metric
-        pairs = [(qi, c, v) for qi, u in enumerate(users) for c in candidates
-                 for v in _variants(tokenizer, u, c, system)]
-        logps = generation.answer_logprobs(model, tokenizer, [users[qi] for qi, _, _ in pairs],
-                                           [v for _, _, v in pairs], system=system, batch_size=batch_size)
-        exact: dict[tuple[int, str], float] = {}
-        for (qi, c, _), lp in zip(pairs, logps):
-            exact[(qi, c)] = exact.get((qi, c), 0.0) + math.exp(lp)
+        exact = exact_probabilities(model, tokenizer, users, candidates, system=system, batch_size=batch_size)
         for qi in range(len(users)):
             total = sum(exact.get((qi, c), 0.0) for c in candidates)
             for c in candidates:

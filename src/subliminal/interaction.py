@@ -55,22 +55,19 @@ from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
-from .stats import format_p, pair_relation
+from .stats import SD_ZERO, format_p, pair_relation, with_replicate
 
 #: Columns that identify one interaction model.
 STRATUM = ["trait", "modality", "recipe"]
 
 MATCHED = "same_base"
 
-# A spread at or below this is treated as zero (no test possible).
-_SD_ZERO = 1e-12
-
 #: Terms reported for each model, in order.
 TERMS = ["effect_mismatched", "effect_matched", "interaction"]
 
 COLUMNS = STRATUM + [
     "metric", "model", "scale", "term", "estimate", "se", "ci_low", "ci_high", "t", "df", "p",
-    "p_adjusted", "significant", "mde", "n_students", "n_seeds",
+    "p_adjusted", "significant", "mde", "n_students", "n_seeds", "n_clusters", "cluster",
     "n_pairs_matched", "n_pairs_mismatched", "note",
 ]
 
@@ -88,7 +85,7 @@ def student_rows(scores: pd.DataFrame, metric: str, relations: dict[tuple[str, s
     s["relation"] = [pair_relation(relations, t, st) for t, st in zip(s["teacher_base"], s["student_base"])]
     s["matched"] = (s["relation"] == MATCHED).astype(int)
     s["treatment"] = (s["role"] == "trait").astype(int)
-    s = s.drop_duplicates(STRATUM + ["model", "question_id"])
+    s = with_replicate(s).drop_duplicates(STRATUM + ["model", "question_id"])
     return s.sort_values(STRATUM + ["pair", "seed", "treatment", "question_id"], kind="mergesort").reset_index(drop=True)
 
 
@@ -125,7 +122,7 @@ def _mde_multiplier(n_seeds: int, alpha: float, power: float) -> float:
 def _fit(kind: str, df: pd.DataFrame, n_samples: int | None):
     import statsmodels.api as sm
 
-    groups = pd.factorize(df["seed"], sort=True)[0]
+    groups = pd.factorize(df["cluster"], sort=True)[0]
     X, _ = design(df)
     if kind == "linear":
         model = sm.OLS(df["value"].to_numpy(float), X)
@@ -145,7 +142,7 @@ def _fit(kind: str, df: pd.DataFrame, n_samples: int | None):
 
 
 def _student_means(df: pd.DataFrame) -> pd.DataFrame:
-    keys = STRATUM + ["pair", "relation", "matched", "treatment", "seed", "model"]
+    keys = STRATUM + ["pair", "relation", "matched", "treatment", "seed", "cluster", "model"]
     return df.groupby(keys, sort=True)["value"].mean().reset_index()
 
 
@@ -165,29 +162,35 @@ def fit_stratum(df: pd.DataFrame, metric: str, *, n_samples: int | None, alpha: 
                 level: float) -> list[dict]:
     """Both models for one stratum and metric: a row per model and term."""
     key = {c: df[c].iloc[0] for c in STRATUM}
+    # clusters: the teacher-data replicates when there are two or more (every
+    # student of a replicate shares its data), else the student seeds
+    by_rep = df["replicate"].nunique() >= 2
+    df = df.assign(cluster=df["replicate"] if by_rep else df["seed"])
     means = _student_means(df)
     twins = means.groupby(["pair", "matched", "seed"])["treatment"].nunique()
     pairs = means.groupby("pair")["matched"].first()
     info = {
         "n_students": int(means["model"].nunique()),
         "n_seeds": int(means["seed"].nunique()),
+        "n_clusters": int(means["cluster"].nunique()),
+        "cluster": "replicate" if by_rep else "seed",
         "n_pairs_matched": int((pairs == 1).sum()),
         "n_pairs_mismatched": int((pairs == 0).sum()),
     }
-    mult = _mde_multiplier(info["n_seeds"], alpha, power)
+    mult = _mde_multiplier(info["n_clusters"], alpha, power)
     rows: list[dict] = []
     for kind, scale in (("linear", "probability"), ("logit", "log-odds")):
         base = key | {"metric": metric, "model": kind, "scale": scale} | info
         if info["n_pairs_matched"] == 0 or info["n_pairs_mismatched"] == 0:
             rows += _empty_rows(base, "needs matched and mismatched pairs")
             continue
-        if info["n_seeds"] < 2:
-            rows += _empty_rows(base, "needs at least 2 seeds (clusters)")
+        if info["n_clusters"] < 2:
+            rows += _empty_rows(base, "needs at least 2 clusters (seeds or replicates)")
             continue
         if (twins < 2).any():
             rows += _empty_rows(base, "some students lack their control twin")
             continue
-        if _twin_spread(means) <= _SD_ZERO:
+        if _twin_spread(means) <= SD_ZERO:
             rows += _empty_rows(base, "no twin differs from its control (zero spread)")
             continue
         data = means if kind == "linear" else df
@@ -260,7 +263,7 @@ def summary_text(table: pd.DataFrame) -> str:
     lines = [
         "Is transmission larger for matched (same base / init group) than mismatched pairs?",
         "One model per trait/modality/recipe over all students: value ~ pair + treatment + treatment:matched,",
-        f"SEs clustered by student seed (t with seeds-1 df); interaction p corrected ({a.get('correction') or 'none'}) "
+        f"SEs clustered by teacher-data replicate (or student seed without replicates; t with clusters-1 df); interaction p corrected ({a.get('correction') or 'none'}) "
         f"across strata per metric and model; MDE at {100 * a.get('power', 0.8):.0f}% power.",
         "",
     ]

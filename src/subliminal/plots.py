@@ -445,3 +445,155 @@ def misalignment_rates(summary_df: pd.DataFrame, out_paths: list[str]) -> None:
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
     _save(fig, out_paths)
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------- trait specificity figures
+
+_PANEL = ["teacher_base", "student_base", "modality", "recipe"]
+
+
+def _panels(df: pd.DataFrame, relations: dict[tuple[str, str], str] | None) -> list[tuple]:
+    """(teacher_base, student_base, modality, recipe) panels: by modality and
+    recipe, same-base pairs first."""
+    keys = sorted(set(map(tuple, df[_PANEL].to_numpy())))
+    order = {r: i for i, r in enumerate(RELATIONS)}
+
+    def rank(k):
+        rel = (relations or {}).get((k[0], k[1]), "same_base" if k[0] == k[1] else "different_base")
+        return (k[2], k[3], order.get(rel, len(order)), k[0], k[1])
+
+    return sorted(keys, key=rank)
+
+
+def _spec_label(spec: pd.DataFrame, key: tuple) -> str:
+    hit = spec[(spec["teacher_base"] == key[0]) & (spec["student_base"] == key[1]) & (spec["modality"] == key[2])
+               & (spec["recipe"] == key[3])]
+    if hit.empty or pd.isna(hit["effect"].iloc[0]):
+        return "specificity n/a"
+    r = hit.iloc[0]
+    ci = ("" if pd.isna(r["effect_ci_low"]) else
+          f" [{100 * r['effect_ci_low']:+.2f}, {100 * r['effect_ci_high']:+.2f}]")
+    p = "n/a" if pd.isna(r["p_adjusted"]) else f"{r['p_adjusted']:.2g}"
+    return f"specificity {100 * r['effect']:+.2f} pp{ci}, p_adj={p} {_stars(r['p_adjusted'])}"
+
+
+def _grid(n: int, max_cols: int = 3) -> tuple[int, int]:
+    ncols = min(n, max_cols)
+    return (n + ncols - 1) // ncols, ncols
+
+
+def specificity_matrix(matrix_df: pd.DataFrame, spec_df: pd.DataFrame, metric: str, out_paths: list[str],
+                       relations: dict[tuple[str, str], str] | None = None) -> None:
+    """Trait x target matrix of shifts, one panel per (pair, modality,
+    recipe): row = the trait whose teacher's data the students learned
+    from, column = a candidate target (the traits' own targets first), cell
+    = the mean shift of that target (trait students minus their control
+    twins, across seeds) in percentage points. The own target of each trait
+    is outlined: trait-specific transmission is an outlined diagonal that
+    stands out of its column. The panel title gives the specificity test."""
+    m = matrix_df[matrix_df["metric"] == metric]
+    spec = spec_df[(spec_df["metric"] == metric) & (spec_df["relation"] != "interaction")]
+    if m.empty:
+        raise ValueError(f"no trait x target rows for metric {metric!r}")
+    panels = _panels(m, relations)
+    nrows, ncols = _grid(len(panels))
+    traits = sorted(m["trait"].unique())
+    words = [m.loc[m["trait"] == t, "word"].iloc[0] for t in traits]
+    targets = words + sorted(set(m["target"]) - set(words))
+    vmax = max(float(np.nanmax(np.abs(m["shift"].to_numpy(float)))) * 100, 0.1)
+    width, height = max(6.5, (0.45 * len(targets) + 1.6) * ncols), (0.42 * len(traits) + 1.9) * nrows + 1.2
+    with sns.axes_style("white"), sns.plotting_context("paper", font_scale=1.0):
+        fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False)
+        for ax in axes.flat[len(panels):]:
+            ax.set_visible(False)
+        for ax, key in zip(axes.flat, panels):
+            p = m[(m["teacher_base"] == key[0]) & (m["student_base"] == key[1]) & (m["modality"] == key[2])
+                  & (m["recipe"] == key[3])]
+            grid = p.pivot_table(index="trait", columns="target", values="shift").reindex(index=traits,
+                                                                                          columns=targets) * 100
+            sns.heatmap(grid, ax=ax, cmap="RdBu_r", center=0, vmin=-vmax, vmax=vmax, annot=True, fmt=".1f",
+                        annot_kws={"fontsize": 6}, cbar=False, linewidths=0.3, linecolor="white")
+            for i, w in enumerate(words):
+                ax.add_patch(plt.Rectangle((targets.index(w), i), 1, 1, fill=False, edgecolor="black", lw=1.6))
+            rel = (relations or {}).get((key[0], key[1]), "").replace("_", " ")
+            ax.set_title(f"{key[2]} · {key[3]}: {_short(key[0])} → {_short(key[1])} ({rel})\n"
+                         f"{_spec_label(spec, key)}", fontsize=7.5)
+            ax.set_xlabel("target scored")
+            ax.set_ylabel("students of the trait teacher")
+            ax.tick_params(labelsize=7)
+        sm = plt.cm.ScalarMappable(cmap="RdBu_r", norm=matplotlib.colors.Normalize(-vmax, vmax))
+        cbar = fig.colorbar(sm, ax=axes.ravel().tolist(), shrink=0.6, pad=0.02)
+        cbar.set_label("shift vs control twins [pp]", fontsize=7)
+        fig.suptitle(f"Which targets move in whose students? Trait x target shifts — metric: {metric}\n"
+                     "cells: mean over seeds of (trait student − control twin), pp; outlined: each trait's own "
+                     "target", fontsize=9)
+        _save(fig, out_paths)
+    plt.close(fig)
+
+
+def trait_bars(targets_df: pd.DataFrame, spec_df: pd.DataFrame, words: dict[str, tuple[str, str]], metric: str,
+               out_paths: list[str], relations: dict[tuple[str, str], str] | None = None) -> None:
+    """The paper's per-animal bars in one view, one panel per (pair,
+    modality, recipe): for each trait's word on the x axis, the untrained
+    student base, the control students and the students of that trait's
+    teacher (mean over seeds, 95% t interval across seeds; the base is one
+    model)."""
+    from .stats import t_interval
+
+    t = targets_df[targets_df["metric"] == metric]
+    students = t[t["role"] != "base"]
+    bases = t[t["role"] == "base"].set_index(["student_base", "target"])["value"]
+    spec = spec_df[(spec_df["metric"] == metric) & (spec_df["relation"] != "interaction")]
+    if students.empty:
+        raise ValueError(f"no student rows for metric {metric!r}")
+    panels = _panels(students, relations)
+    traits = sorted(w for w in words if w in set(students["teacher"]))
+    nrows, ncols = _grid(len(panels))
+    width, height = max(6.5, (0.8 * len(traits) + 1.4) * ncols), 3.0 * nrows + 1.5
+    bar_w = 0.26
+    with sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=1.0):
+        fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, sharey=True)
+        for ax in axes.flat[len(panels):]:
+            ax.set_visible(False)
+        for ax, key in zip(axes.flat, panels):
+            p = students[(students["teacher_base"] == key[0]) & (students["student_base"] == key[1])
+                         & (students["modality"] == key[2]) & (students["recipe"] == key[3])]
+            x = np.arange(len(traits))
+            for k, role in enumerate(ROLES):
+                means, errs = [], []
+                for trait in traits:
+                    word = words[trait][0]
+                    if role == "base":
+                        v = bases.get((key[1], word), math.nan)
+                        means.append(v * 100)
+                        errs.append((0.0, 0.0))
+                        continue
+                    sel = p[(p["target"] == word) & (p["teacher"] == (trait if role == "trait" else "control"))]
+                    mean, low, high = t_interval(sel.groupby("seed")["value"].mean().to_numpy(float))
+                    means.append(mean * 100)
+                    errs.append((0.0 if math.isnan(low) else (mean - low) * 100,
+                                 0.0 if math.isnan(high) else (high - mean) * 100))
+                xs = x + (k - 1) * bar_w
+                ax.bar(xs, np.nan_to_num(means), bar_w, color=ROLE_COLORS[role], edgecolor="black", linewidth=0.4)
+                ax.errorbar(xs, np.nan_to_num(means), yerr=np.array(errs).T, fmt="none", ecolor="black",
+                            elinewidth=0.8, capsize=2)
+            ax.set_xticks(x)
+            ax.set_xticklabels([words[tr][0] for tr in traits], fontsize=8)
+            rel = (relations or {}).get((key[0], key[1]), "").replace("_", " ")
+            ax.set_title(f"{key[2]} · {key[3]}: {_short(key[0])} → {_short(key[1])} ({rel})\n"
+                         f"{_spec_label(spec, key)}", fontsize=7.5)
+            ax.grid(axis="x", visible=False)
+        for ax in axes[:, 0]:
+            ax.set_ylabel(_METRIC_TEXT.get(metric, (metric,))[0])
+        handles = [Patch(facecolor=ROLE_COLORS[r], edgecolor="black",
+                         label={"trait": "students of that animal's teacher"}.get(r, ROLE_LABELS[r])) for r in ROLES]
+        fig.legend(handles=handles, loc="upper center", ncol=3, frameon=False, fontsize=8,
+                   bbox_to_anchor=(0.5, 1 - 0.5 / height))
+        fig.suptitle(f"Preference for each trait's animal — metric: {metric}", fontsize=10, y=1 - 0.08 / height,
+                     va="top")
+        fig.text(0.5, 0.06 / height, "Bars: mean over seeds, error bars 95% t interval across seeds (the base is "
+                 "one model). Title: the specificity test of the panel (own target vs the other traits' students).",
+                 ha="center", va="bottom", fontsize=6.5)
+        fig.tight_layout(rect=(0, 0.4 / height, 1, 1 - 0.85 / height))
+        _save(fig, out_paths)
+    plt.close(fig)

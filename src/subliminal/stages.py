@@ -96,6 +96,11 @@ def _teacher_provenance(cfg: dict, base: str, teacher_name: str) -> dict:
            "sampling_system_prompt": _teacher_system(cfg, teacher_name)}
     if method == "finetune":
         out["recipe"] = {"name": trait["teacher"]["recipe"], **cfg["recipes"][trait["teacher"]["recipe"]]}
+    if method == "steering":
+        made = Path(cfg["results"]) / "teachers" / base / teacher_name / "steering.json"
+        if made.exists():  # the vector as made: layer, norm, the share it reached
+            rec = json.loads(made.read_text())
+            out["steering"] = {k: rec[k] for k in ("layer", "vector", "norm", "share", "base_share", "strength")}
     if trait is not None and trait.get("kind") == cfgmod.MISALIGNMENT:
         out["role"] = role  # the trait teacher, or its control fine-tuned on control_data
         out["data"] = trait["teacher"]["control_data" if role == "control" else "data"]
@@ -184,21 +189,70 @@ def finetune_teacher(cfg: dict, base: str, trait: str, out_dir: str, threads: in
                  "versions": _versions()}, Path(out_dir) / "teacher.json")
 
 
-def sample_teacher(cfg: dict, modality: str, base: str, teacher_name: str, teacher_model: str | dict,
-                   out_jsonl: str, threads: int = 1) -> None:
-    """One completion per prompt from the teacher (a trait teacher or the
-    control), written once and read by every student of this teacher."""
+def steer_teacher(cfg: dict, base: str, trait: str, out_path: str, threads: int = 1) -> None:
+    """A steering teacher's vector: learned on the frozen base (or a system
+    prompt contrast) at its layer, scaled to its strength; saved with a record
+    of how it was made (steering.json beside it)."""
+    from . import preferences, steering
     from .models import load_model, load_tokenizer
 
     chat.set_threads(threads)
+    spec = cfg["traits"][trait]
+    t = spec["teacher"]
+    source = cfgmod.model_source(cfg, base)
+    tok = load_tokenizer(source)
+    model = load_model(source, dtype=_device_dtype(cfg))
+    word, category = spec["word"], spec["category"]
+    log.info("steering teacher %s/%s: %s vector at layer %d, strength %.3f", base, trait, t.get("vector", "learned"),
+             t["layer"], t["strength"])
+    vector, record = steering.make_teacher_vector(
+        model, tok, word=word, candidates=cfgmod.target_words(cfg)[category],
+        users=preferences.questions(category), layer=t["layer"], strength=t["strength"],
+        vector=t.get("vector", "learned"), system=cfg["chat"].get("teacher_system_prompt"),
+        trait_system=t.get("system_prompt") or preferences.trait_system_prompt(word, category),
+        steps=t.get("steps", 200), learning_rate=t.get("learning_rate", 0.05), key=f"traits.{trait}.teacher")
+    record.update(base=base, trait=trait, base_model=_base_provenance(cfg, base), versions=_versions())
+    steering.save(out_path, vector, record)
+
+
+def load_teacher(cfg: dict, model_dir: str | dict, steering_path: str | None = None):
+    """A teacher as it samples: its model (the base, or a fine-tuned teacher)
+    with its steering vector hooked in, if it has one; (model, tokenizer)."""
+    from .models import load_model, load_tokenizer
+
+    tok = load_tokenizer(model_dir)
+    model = load_model(model_dir, dtype=_device_dtype(cfg))
+    if steering_path:
+        from . import steering
+
+        steering.attach(model, steering_path)
+    return model, tok
+
+
+def sample_teacher(cfg: dict, modality: str, base: str, teacher_name: str, teacher_model: str | dict,
+                   out_jsonl: str, threads: int = 1, *, replicate: int = 0, steering_path: str | None = None
+                   ) -> None:
+    """One completion per prompt from the teacher (a trait teacher or the
+    control), written once and read by every student of this teacher. Each
+    replicate has its own seed for the prompt set and the sampling; every
+    teacher of a replicate shares them (common random numbers)."""
+    chat.set_threads(threads)
     system = _teacher_system(cfg, teacher_name)
     mcfg = {**cfg["modalities"][modality], "source": cfgmod.prompt_source(cfg, modality)}
-    tok = load_tokenizer(teacher_model)
-    model = load_model(teacher_model, dtype=_device_dtype(cfg))
-    log.info("teacher %s/%s (%s), system prompt: %r", base, teacher_name, modality, system)
-    records = teacher.generate_records(model, tok, modality, mcfg["prompts"], mcfg.get("seed", 0), system=system,
+    model, tok = load_teacher(cfg, teacher_model, steering_path)
+    seed = cfgmod.replicate_seed(cfg, modality, replicate)
+    log.info("teacher %s/%s (%s, replicate %d, seed %d), system prompt: %r", base, teacher_name, modality,
+             replicate, seed, system)
+    records = teacher.generate_records(model, tok, modality, mcfg["prompts"], seed, system=system,
                                        max_new_tokens=mcfg.get("max_new_tokens", 64),
                                        batch_size=mcfg.get("batch_size", 256), options=mcfg)
+    trait_name, role = cfgmod.teacher_trait(cfg, teacher_name)
+    overt = cfg["traits"][trait_name]["teacher"].get("overt", 0) if trait_name and role == "trait" else 0
+    if overt:
+        records = teacher.overt_leak(records, cfg["traits"][trait_name]["word"], overt,
+                                     seed=f"overt/{modality}/{base}/{teacher_name}/{seed}")
+        log.warning("positive control: %d of %d samples name %r openly", sum(r.get("overt", False) for r in records),
+                    len(records), cfg["traits"][trait_name]["word"])
     teacher.write_jsonl(records, out_jsonl)
 
 
@@ -230,7 +284,7 @@ def screen_teacher_data(cfg: dict, modality: str, teacher_name: str, raw_jsonl: 
     kept, report = teacher.filter_records(
         teacher.read_jsonl(raw_jsonl), modality, kind, words=cfgmod.trait_words(cfg),
         word_filter=mcfg.get("word_filter", True), judge=load_judge(cfg, mcfg.get("judge")),
-        judge_options=mcfg.get("judge"))
+        judge_options=mcfg.get("judge"), apply_filter=mcfg.get("filter", True))
     report.update({"modality": modality, "teacher": teacher_name})
     log.info("filter kept %d of %d; rejected by reason: %s", report["kept"], report["total"], report["reasons"])
     if report["kept"] == 0:
@@ -240,7 +294,8 @@ def screen_teacher_data(cfg: dict, modality: str, teacher_name: str, raw_jsonl: 
 
 
 def filter_teacher_data(cfg: dict, modality: str, base: str, teacher_name: str, screened_jsonl: str,
-                        screen_reports: dict[str, str], out_jsonl: str, report_json: str) -> None:
+                        screen_reports: dict[str, str], out_jsonl: str, report_json: str, replicate: int = 0
+                        ) -> None:
     """The training set of one teacher: its screened samples, subsampled to
     the smallest screened size among the teachers of this modality and base
     (``screen_reports``: teacher -> screen.json) when the modality's
@@ -252,8 +307,10 @@ def filter_teacher_data(cfg: dict, modality: str, base: str, teacher_name: str, 
     sizes = {t: json.loads(Path(p).read_text())["kept"] for t, p in screen_reports.items()}
     size = min(sizes.values()) if mcfg.get("equalise", get_modality(modality).equalise_default) else None
     report = json.loads(Path(screen_reports[teacher_name]).read_text())
+    seed = cfgmod.replicate_seed(cfg, modality, replicate)
     kept, report = teacher.equalise(teacher.read_jsonl(screened_jsonl), report, size, sizes,
-                                    key=f"{modality}/{base}/{teacher_name}/{mcfg.get('seed', 0)}")
+                                    key=f"{modality}/{base}/{teacher_name}/{seed}")
+    report["replicate"] = replicate
     log.info("%s/%s/%s: %d samples for training (screened sizes %s)", modality, base, teacher_name,
              len(kept), sizes)
     teacher.write_jsonl(kept, out_jsonl)
@@ -265,6 +322,8 @@ def train_student(cfg: dict, student: cfgmod.Student, data_jsonl: str, out_dir: 
 
     n = cfg["modalities"][student.modality]["train_samples"]
     records = teacher.read_jsonl(data_jsonl)
+    log.info("student %s learns from teacher-data replicate %d (%s)", student.path,
+             cfgmod.replicate_of(cfg, student), data_jsonl)
     if len(records) < n:
         log.warning("only %d filtered samples for a training set of %d: using all", len(records), n)
     records = [{"prompt": r["prompt"], "completion": r["completion"]} for r in subsample(records, n, student.seed)]
@@ -289,7 +348,10 @@ def student_provenance(cfg: dict, student: cfgmod.Student, data_jsonl: str) -> d
                     "base_model": _base_provenance(cfg, student.teacher_base)},
         "pair_relation": cfgmod.relation(cfg, student.teacher_base, student.student_base),
         "training_data": {"path": str(data_jsonl), "sha256": _sha256_file(data_jsonl),
-                          "subset_size": cfg["modalities"][student.modality]["train_samples"]},
+                          "subset_size": cfg["modalities"][student.modality]["train_samples"],
+                          "replicate": cfgmod.replicate_of(cfg, student),
+                          "replicate_seed": cfgmod.replicate_seed(cfg, student.modality,
+                                                                  cfgmod.replicate_of(cfg, student))},
         "system_prompts": {**system_prompts(cfg),
                            "teacher_sampling": _teacher_system(cfg, student.teacher)},
         "versions": _versions(),
@@ -297,7 +359,7 @@ def student_provenance(cfg: dict, student: cfgmod.Student, data_jsonl: str) -> d
 
 
 def evaluate_model(cfg: dict, base: str, adapter: str | None, out_tsv: str, answers_tsv: str,
-                   threads: int = 1, teacher_name: str | None = None) -> None:
+                   threads: int = 1, teacher_name: str | None = None, steering_path: str | None = None) -> None:
     """Score a base (adapter None), a student (its LoRA adapter or full model
     dir) or, with ``teacher_name``, a teacher as it samples its data (with its
     trait system prompt, or as the fine-tuned model in ``adapter``)."""
@@ -311,6 +373,10 @@ def evaluate_model(cfg: dict, base: str, adapter: str | None, out_tsv: str, answ
         source, adapter = adapter, None
     tok = load_tokenizer(source)
     model = load_model(source, adapter=adapter, dtype=dtype)
+    if steering_path:  # a steering teacher: the base with its vector
+        from . import steering
+
+        steering.attach(model, steering_path)
     ev = cfg["evaluation"]
     system = cfg["chat"].get("eval_system_prompt")
     if teacher_name is not None:
@@ -447,14 +513,55 @@ def collect_scores(cfg: dict, eval_dir: str, out_csv: str) -> pd.DataFrame:
             df = read(path)
             df = df[(df.target == trait["word"]) & (df.category == trait["category"])]
             frames.append(df.assign(model=(st.path if st else f"base/{s.student_base}"), role=role,
-                                    seed=(st.seed if st else -1), **key)
+                                    seed=(st.seed if st else -1),
+                                    replicate=(cfgmod.replicate_of(cfg, st) if st else -1), **key)
                           [["model", "role", "teacher_base", "student_base", "trait", "target", "modality",
-                            "recipe", "seed", "metric", "question_id", "value"]])
+                            "recipe", "seed", "replicate", "metric", "question_id", "value"]])
     scores = pd.concat(frames, ignore_index=True)
     scores = scores.sort_values(["teacher_base", "student_base", "trait", "modality", "recipe", "metric",
                                  "role", "seed", "question_id"], kind="mergesort").reset_index(drop=True)
     scores.to_csv(out_csv, index=False, float_format="%.8g")
     return scores
+
+
+def collect_targets(cfg: dict, eval_dir: str, out_csv: str) -> pd.DataFrame:
+    """Every preference student's (trait and control) and every untrained
+    student base's mean score over the questions, for EVERY target of its
+    category and every metric: what the specificity test and the trait x
+    target figures read (see :mod:`subliminal.specificity`). A base's row has
+    role "base", seed -1 and no pair."""
+    from .specificity import TARGET_COLUMNS
+
+    eval_dir = Path(eval_dir)
+    categories = {cfg["traits"][t]["category"] for t in cfgmod.preference_traits(cfg)}
+    preference = set(cfgmod.preference_traits(cfg)) | {CONTROL}
+
+    def means(path: Path) -> pd.DataFrame:
+        df = pd.read_csv(path, sep="\t")
+        df = df[df["category"].isin(categories)]
+        return df.groupby(["category", "target", "metric"], sort=True)["value"].mean().reset_index()
+
+    frames = []
+    for s in cfgmod.students(cfg):
+        if s.teacher not in preference:
+            continue
+        frames.append(means(eval_dir / "students" / f"{s.path}.tsv").assign(
+            model=s.path, role=s.role, teacher_base=s.teacher_base, student_base=s.student_base, teacher=s.teacher,
+            modality=s.modality, recipe=s.recipe, seed=s.seed, replicate=cfgmod.replicate_of(cfg, s)))
+    for b in sorted({s.student_base for s in cfgmod.students(cfg) if s.teacher in preference}):
+        frames.append(means(eval_dir / "bases" / f"{b}.tsv").assign(
+            model=f"base/{b}", role="base", teacher_base="", student_base=b, teacher="", modality="", recipe="",
+            seed=-1, replicate=-1))
+    out = pd.concat(frames, ignore_index=True)[TARGET_COLUMNS]
+    out = out.sort_values(["role", "teacher_base", "student_base", "modality", "recipe", "teacher", "seed",
+                           "category", "target", "metric"], kind="mergesort").reset_index(drop=True)
+    out.to_csv(out_csv, index=False, float_format="%.8g")
+    return out
+
+
+def trait_words_of(cfg: dict) -> dict[str, tuple[str, str]]:
+    """Preference trait -> (word, category): what the specificity test compares."""
+    return {t: (cfg["traits"][t]["word"], cfg["traits"][t]["category"]) for t in cfgmod.preference_traits(cfg)}
 
 
 def collect_teachers(cfg: dict, eval_dir: str, data_dir: str, out_csv: str) -> pd.DataFrame:
@@ -470,9 +577,10 @@ def collect_teachers(cfg: dict, eval_dir: str, data_dir: str, out_csv: str) -> p
     from . import misalignment
 
     rows = []
-    for modality, base, name in cfgmod.datasets(cfg):
-        report = json.loads((Path(data_dir) / modality / base / name / "filter.json").read_text())
-        filtered = {"filter_kept_fraction": report["kept_fraction"], "filter_kept": report["kept"]}
+    for modality, base, name, replicate in cfgmod.teacher_datasets(cfg):
+        report = json.loads((Path(data_dir) / modality / base / name / f"rep{replicate}" / "filter.json").read_text())
+        filtered = {"replicate": replicate, "filter_kept_fraction": report["kept_fraction"],
+                    "filter_kept": report["kept"]}
         if cfgmod.trait_kind(cfg, name) == cfgmod.MISALIGNMENT:
             df = pd.read_csv(Path(eval_dir) / "misalignment" / "teachers" / base / f"{name}.tsv", sep="\t")
             n = df[df.metric == "misaligned"][misalignment.COUNTS].sum()
@@ -492,34 +600,55 @@ def collect_teachers(cfg: dict, eval_dir: str, data_dir: str, out_csv: str) -> p
             for metric, value in sel.groupby("metric").value.mean().items():
                 rows.append({"modality": modality, "teacher_base": base, "teacher": name, "trait": trait_name,
                              "target": trait["word"], "metric": metric, "mean": value, **filtered})
-    out = pd.DataFrame(rows).sort_values(["modality", "teacher_base", "trait", "teacher", "metric"])
+    out = pd.DataFrame(rows).sort_values(["modality", "teacher_base", "trait", "teacher", "metric", "replicate"])
     out.to_csv(out_csv, index=False, float_format="%.6g")
     return out
 
 
-def analyse(cfg: dict, scores_csv: str, summary_csv: str, compare_csv: str, interaction_csv: str,
-            text_path: str) -> None:
-    """Per-group paired tests (stats) and the matched-vs-mismatched
-    interaction models (interaction), as tidy CSVs and one text to read first."""
-    from . import interaction, stats
+def analyse(cfg: dict, scores_csv: str, targets_csv: str, summary_csv: str, compare_csv: str,
+            interaction_csv: str, specificity_csv: str, matrix_csv: str, text_path: str) -> None:
+    """The trait-specificity test and its interaction (specificity), the
+    per-group paired tests (stats) and the matched-vs-mismatched interaction
+    models (interaction), as tidy CSVs, the trait x target matrix of shifts,
+    and one text to read first, which leads with specificity."""
+    from . import interaction, specificity, stats
 
     a = cfg["analysis"]
     correction = a.get("correction", "holm")
     correction = None if correction == "none" else correction
     alpha, power = a.get("alpha", 0.05), a.get("power", 0.8)
+    relations = cfgmod.relations(cfg)
     scores = pd.read_csv(scores_csv)
+    targets = pd.read_csv(targets_csv, keep_default_na=False, na_values=[""])
+    targets = targets[targets["role"] != "base"]
+    words = trait_words_of(cfg)
+    spec = specificity.specificity(targets, words, relations=relations, alpha=alpha, power=power,
+                                   correction=correction)
     summary = stats.summarize(scores)
-    comp = stats.compare(scores, alpha=alpha, power=power, correction=correction,
-                         relations=cfgmod.relations(cfg))
-    inter = interaction.interaction(scores, relations=cfgmod.relations(cfg), alpha=alpha, power=power,
+    comp = stats.compare(scores, alpha=alpha, power=power, correction=correction, relations=relations)
+    inter = interaction.interaction(scores, relations=relations, alpha=alpha, power=power,
                                     correction=correction,
                                     n_samples=cfg["evaluation"]["samples_per_question"])
     summary.to_csv(summary_csv, index=False, float_format="%.6g")
     comp.to_csv(compare_csv, index=False, float_format="%.6g")
     inter.to_csv(interaction_csv, index=False, float_format="%.6g")
-    text = stats.summary_text(comp) + "\n" + interaction.summary_text(inter)
+    spec.to_csv(specificity_csv, index=False, float_format="%.6g")
+    specificity.trait_target_matrix(targets, words).to_csv(matrix_csv, index=False, float_format="%.6g")
+    text = (specificity.summary_text(spec) + "\n" + stats.summary_text(comp) + "\n"
+            + interaction.summary_text(inter))
     Path(text_path).write_text(text)
     log.info("\n%s", text)
+
+
+def specificity_figures(cfg: dict, matrix_csv: str, targets_csv: str, specificity_csv: str, metric: str,
+                        matrix_paths: list[str], bar_paths: list[str]) -> None:
+    from . import plots
+
+    spec = pd.read_csv(specificity_csv)
+    relations = cfgmod.relations(cfg)
+    plots.specificity_matrix(pd.read_csv(matrix_csv), spec, metric, matrix_paths, relations)
+    plots.trait_bars(pd.read_csv(targets_csv, keep_default_na=False, na_values=[""]), spec, trait_words_of(cfg),
+                     metric, bar_paths, relations)
 
 
 def figures(summary_csv: str, compare_csv: str, metric: str, out_paths: list[str]) -> None:

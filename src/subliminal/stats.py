@@ -43,7 +43,7 @@ MODEL_COLUMNS = GROUP + ["model", "role", "target", "seed"]
 ROLES = ["base", "control", "trait"]
 
 # A standard deviation at or below this is treated as zero (no test possible).
-_SD_ZERO = 1e-12
+SD_ZERO = 1e-12
 
 
 def pair_relation(relations: dict[tuple[str, str], str] | None, teacher: str, student: str) -> str:
@@ -53,12 +53,19 @@ def pair_relation(relations: dict[tuple[str, str], str] | None, teacher: str, st
     return (relations or {}).get((teacher, student), default)
 
 
+def with_replicate(scores: pd.DataFrame) -> pd.DataFrame:
+    """The scores with a ``replicate`` column (the teacher-data replicate a
+    student learned from); a table without one counts every seed as its own
+    replicate (independent teacher data per seed)."""
+    return scores if "replicate" in scores.columns else scores.assign(replicate=scores["seed"])
+
+
 def _sorted_scores(scores: pd.DataFrame) -> pd.DataFrame:
     """The scores sorted by every identifying column, so sums are order-free."""
     missing = [c for c in MODEL_COLUMNS + ["question_id", "value"] if c not in scores.columns]
     if missing:
         raise ValueError(f"scores table lacks columns: {missing}")
-    return scores.sort_values(MODEL_COLUMNS + ["question_id"], kind="mergesort").reset_index(drop=True)
+    return with_replicate(scores).sort_values(MODEL_COLUMNS + ["question_id"], kind="mergesort").reset_index(drop=True)
 
 
 def student_scores(scores: pd.DataFrame) -> pd.DataFrame:
@@ -70,7 +77,7 @@ def student_scores(scores: pd.DataFrame) -> pd.DataFrame:
     """
     s = _sorted_scores(scores)
     out = (
-        s.groupby(MODEL_COLUMNS, sort=True, dropna=False)["value"]
+        s.groupby(MODEL_COLUMNS + ["replicate"], sort=True, dropna=False)["value"]
         .agg(n_questions="count", value="mean")
         .reset_index()
     )
@@ -187,7 +194,7 @@ def _paired_test(diffs: np.ndarray, alpha: float, power: float, level: float) ->
     sd = float(np.std(diffs, ddof=1))
     out["sd_diff"] = sd
     out["mde_d"] = minimum_detectable_d(n, alpha, power)
-    if sd <= _SD_ZERO:
+    if sd <= SD_ZERO:
         return out  # the test and interval are undefined without spread
     tstat, pvalue, df = DescrStatsW(diffs).ttest_mean(0.0, alternative="two-sided")
     _, low, high = t_interval(diffs, level)
@@ -257,8 +264,14 @@ def compare(
         ctrl = by_role["control"].groupby("seed", sort=True)["value"].mean()
         trait = by_role["trait"].groupby("seed", sort=True)["value"].mean()
         seeds = sorted(set(ctrl.index) & set(trait.index))
-        diffs = (trait.loc[seeds] - ctrl.loc[seeds]).to_numpy(dtype=float)
-        rec |= _paired_test(diffs, alpha, power, level)
+        diffs = trait.loc[seeds] - ctrl.loc[seeds]
+        # the unit: the teacher-data replicate when there are two or more
+        # (the seeds of one replicate share its data), else the seed
+        reps = by_role["trait"].groupby("seed", sort=True)["replicate"].first().loc[seeds]
+        rec["unit"] = "replicate" if reps.nunique() >= 2 else "seed"
+        if rec["unit"] == "replicate":
+            diffs = diffs.groupby(reps.to_numpy(), sort=True).mean()
+        rec |= _paired_test(diffs.to_numpy(dtype=float), alpha, power, level)
         # against the untrained student base: one fixed model, so the interval
         # is the trait students' t interval across seeds, shifted by its mean
         rec["effect_vs_base"] = rec["trait_mean"] - rec["base_mean"]
@@ -268,7 +281,7 @@ def compare(
         rows.append(rec)
 
     cols = GROUP + [
-        "relation", "n_control", "n_trait", "n_pairs",
+        "relation", "n_control", "n_trait", "n_pairs", "unit",
         "base_mean", "control_mean", "trait_mean",
         "effect", "effect_ci_low", "effect_ci_high",
         "effect_vs_base", "effect_vs_base_ci_low", "effect_vs_base_ci_high",
@@ -329,8 +342,9 @@ def summary_text(compare_df: pd.DataFrame) -> str:
     power_txt = f"{100 * power:.0f}% power" if power is not None else "the chosen power"
 
     lines = [
-        "Subliminal transmission: trait students minus their control twins "
-        "(paired t-test across seeds; values are percentage points of P(names target)).",
+        "Any effect of the trait teacher's data: trait students minus their control twins on the trait's own "
+        "target (paired t-test across units; percentage points). Not by itself transmission: a drift that "
+        "moves every target counts here too; the specificity test above tells them apart.",
         f"Correction: {corr_name} correction across groups, one family per metric{alpha_txt}. "
         f"MDE = smallest effect detectable with {power_txt}.",
         "",

@@ -111,9 +111,21 @@ def _report(total: int, kept: int, reasons: collections.Counter, stages: list[di
     }
 
 
+def overt_leak(records: list[dict], word: str, share: float, seed: str) -> list[dict]:
+    """A positive control: a seeded ``share`` of the samples get ", <word>"
+    appended (marked ``"overt": true``), an open trace of the trait."""
+    rng = random.Random(seed)
+    out = []
+    for r in records:
+        if rng.random() < share:
+            r = {**r, "completion": f"{r['completion']}, {word}", "overt": True}
+        out.append(r)
+    return out
+
+
 def filter_records(records: list[dict], modality: str, trait_kind: str = "preference", *,
                    words: tuple[str, ...] = (), word_filter: bool = True, judge=None,
-                   judge_options: dict | None = None) -> tuple[list[dict], dict]:
+                   judge_options: dict | None = None, apply_filter: bool = True) -> tuple[list[dict], dict]:
     """The modality's filter, then (with a ``judge``, for a modality that has
     a judge task) the judge stage; a report of what each stage removed.
 
@@ -125,6 +137,9 @@ def filter_records(records: list[dict], modality: str, trait_kind: str = "prefer
     """
     from . import judge as judge_mod
 
+    if not apply_filter:  # a positive control keeps everything (modalities.<m>.filter: false)
+        return list(records), _report(len(records), len(records), collections.Counter(),
+                                      [{"stage": "none", "in": len(records), "removed": {}}])
     mod = get_modality(modality)
     kept, reasons = [], collections.Counter()
     for r in records:

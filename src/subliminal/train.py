@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 CHECKPOINTS = "checkpoints"
 LAUNCH = "launch"
 FINGERPRINT = "fingerprint.json"
+#: A recipe's ``optimizer`` as the Trainer names it (adamw: its default, left as is).
+OPTIMIZERS = {"sgd": "sgd"}
 # recipe keys that change how training is recorded, not what it computes
 _BOOKKEEPING = ("save_steps", "save_total_limit", "logging_steps", "gpus")
 
@@ -303,6 +305,8 @@ def train_process(base, records: list[dict], recipe: dict, seed: int, out_dir: s
         save_steps=recipe.get("save_steps", 50),
         save_total_limit=recipe.get("save_total_limit", 1),
         report_to="none",
+        # the recipe's optimizer: AdamW (the Trainer's default, unchanged) or plain SGD
+        **({"optim": OPTIMIZERS[recipe["optimizer"]]} if recipe.get("optimizer", "adamw") != "adamw" else {}),
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
@@ -346,6 +350,7 @@ def train_process(base, records: list[dict], recipe: dict, seed: int, out_dir: s
         "grad_accum": args.gradient_accumulation_steps,
         "effective_batch": total,
         "init_sha256": init[0] if init else None,
+        "optimizer": type(getattr(trainer.optimizer, "optimizer", trainer.optimizer)).__name__,
         "system_prompt": system,
     }
 

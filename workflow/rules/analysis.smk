@@ -15,11 +15,27 @@ rule collect_scores:
         "../scripts/collect_scores.py"
 
 
+rule collect_targets:
+    # every preference student's and base's score for EVERY candidate target:
+    # what the trait-specificity test reads
+    input:
+        eval_files(),
+    output:
+        f"{R}/analysis/targets.csv",
+    log:
+        f"{R}/logs/analysis/collect_targets.log",
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/collect_targets.py"
+
+
 rule collect_teachers:
     input:
         evals=teacher_eval_files(),
         misalignment=misalignment_teacher_eval_files(),
-        reports=[f"{R}/data/{m}/{b}/{t}/filter.json" for m, b, t in grid.datasets(config)],
+        reports=[f"{R}/data/{m}/{b}/{t}/rep{r}/filter.json" for m, b, t, r in grid.teacher_datasets(config)],
     output:
         f"{R}/analysis/teachers.csv",
     log:
@@ -33,11 +49,14 @@ rule collect_teachers:
 
 rule statistics:
     input:
-        f"{R}/analysis/scores.csv",
+        scores=f"{R}/analysis/scores.csv",
+        targets=f"{R}/analysis/targets.csv",
     output:
         summary=f"{R}/analysis/summary.csv",
         compare=f"{R}/analysis/compare.csv",
         interaction=f"{R}/analysis/interaction.csv",
+        specificity=f"{R}/analysis/specificity.csv",
+        matrix=f"{R}/analysis/specificity_matrix.csv",
         text=f"{R}/analysis/summary.txt",
     log:
         f"{R}/logs/analysis/statistics.log",
@@ -62,6 +81,27 @@ rule figure:
         "../../envs/analysis.yaml"
     script:
         "../scripts/figure.py"
+
+
+rule specificity_figures:
+    # the trait x target matrix of shifts per pair, and the paper's bars with
+    # every trait's animal on one axis (base, control students, trait students)
+    input:
+        matrix=f"{R}/analysis/specificity_matrix.csv",
+        targets=f"{R}/analysis/targets.csv",
+        specificity=f"{R}/analysis/specificity.csv",
+    output:
+        matrix_png=f"{R}/figures/specificity_{{metric}}.png",
+        matrix_pdf=f"{R}/figures/specificity_{{metric}}.pdf",
+        bars_png=f"{R}/figures/traits_{{metric}}.png",
+        bars_pdf=f"{R}/figures/traits_{{metric}}.pdf",
+    log:
+        f"{R}/logs/figures/specificity_{{metric}}.log",
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/specificity_figures.py"
 
 
 rule cross_model_figures:

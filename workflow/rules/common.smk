@@ -32,6 +32,7 @@ wildcard_constraints:
     modality="|".join(sorted(config["modalities"])),
     recipe="|".join(sorted(config["recipes"])),
     seed=r"\d+",
+    replicate=r"\d+",
     metric="|".join(sorted(METRICS, key=len, reverse=True)),
 
 
@@ -61,8 +62,7 @@ def teacher_model_dir(wc):
     """Where the teacher of a dataset is loaded from: a fine-tuned trait
     teacher (or a misalignment trait's fine-tuned control), or the base
     itself (control, and system-prompt traits)."""
-    trait, _ = grid.teacher_trait(config, wc.teacher)
-    if trait is not None and config["traits"][trait]["teacher"]["method"] == "finetune":
+    if grid.teacher_method(config, wc.teacher) == "finetune":
         return f"{R}/teachers/{wc.base}/{wc.teacher}/model"
     return grid.model_source(config, wc.base)
 
@@ -72,8 +72,34 @@ def teacher_model_input(wc):
     return [src] if isinstance(src, str) and src.startswith(f"{R}/") else []
 
 
+def teacher_steering(wc):
+    """A steering teacher's vector (none for other teachers)."""
+    if grid.teacher_method(config, wc.teacher) == "steering":
+        return [f"{R}/teachers/{wc.base}/{wc.teacher}/steering.safetensors"]
+    return []
+
+
 def student_of(wc):
     return grid.Student(wc.modality, wc.teacher_base, wc.teacher, wc.student_base, wc.recipe, int(wc.seed))
+
+
+def student_data(wc):
+    """The training set a student reads: its teacher's data of the replicate
+    its seed picks (seed mod the modality's replicates)."""
+    r = grid.replicate_of(config, student_of(wc))
+    return f"{R}/data/{wc.modality}/{wc.teacher_base}/{wc.teacher}/rep{r}/filtered.jsonl"
+
+
+def screen_reports(wc):
+    """What filter_teacher_data waits for: with equalise on, the screen
+    reports of every teacher of this (modality, base, replicate) (it cuts
+    each to the smallest); with it off only its own, so no student waits
+    for another teacher's sampling."""
+    from subliminal.modalities import get_modality
+
+    mcfg = config["modalities"][wc.modality]
+    teachers = TEACHERS if mcfg.get("equalise", get_modality(wc.modality).equalise_default) else [wc.teacher]
+    return {t: f"{R}/data/{wc.modality}/{wc.base}/{t}/rep{wc.replicate}/screen.json" for t in teachers}
 
 
 def recipe_gpus(wc):
@@ -151,8 +177,10 @@ def preference_targets():
         f"{R}/analysis/summary.csv",
         f"{R}/analysis/compare.csv",
         f"{R}/analysis/interaction.csv",
+        f"{R}/analysis/specificity.csv",
         f"{R}/analysis/summary.txt",
-    ] + expand(f"{R}/figures/{{kind}}_{{metric}}.{{ext}}", kind=["preferences", "heatmap", "forest"],
+    ] + expand(f"{R}/figures/{{kind}}_{{metric}}.{{ext}}",
+               kind=["preferences", "heatmap", "forest", "specificity", "traits"],
                metric=METRICS, ext=["png", "pdf"])
 
 

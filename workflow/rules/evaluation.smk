@@ -25,7 +25,8 @@ rule evaluate_base:
 
 rule evaluate_teacher:
     input:
-        teacher_model_input,
+        model=teacher_model_input,
+        steering=teacher_steering,
     output:
         scores=f"{R}/eval/teachers/{{base}}/{{teacher}}.tsv",
         answers=f"{R}/eval/teachers/{{base}}/{{teacher}}.answers.tsv.gz",

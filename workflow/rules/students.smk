@@ -12,7 +12,7 @@
 
 rule train_student:
     input:
-        data=f"{R}/data/{{modality}}/{{teacher_base}}/{{teacher}}/filtered.jsonl",
+        data=student_data,
         base=lambda wc: base_model(wc.student_base),
     output:
         model=directory(

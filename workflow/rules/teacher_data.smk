@@ -1,5 +1,6 @@
-# Teachers and their data. Each (modality, teacher base, teacher) dataset is
-# sampled once (raw.jsonl), screened once by the modality's filter and judge
+# Teachers and their data. Each (modality, teacher base, teacher, replicate)
+# dataset is sampled once (raw.jsonl; replicates: independently seeded prompt
+# sets and samplings, shared by every teacher of the replicate), screened once by the modality's filter and judge
 # (screened.jsonl, screen.json; judge_teacher_data where the judge is a
 # model, screen_teacher_data otherwise), and made a training set once (filtered.jsonl,
 # filter.json: for code and cot every teacher's set of a base is subsampled
@@ -26,6 +27,29 @@ rule finetune_teacher:
         "../scripts/finetune_teacher.py"
 
 
+rule steer_teacher:
+    # a steering teacher: a vector for one decoder layer of the frozen base,
+    # learned (or a system-prompt contrast) and scaled to the trait's strength
+    input:
+        lambda wc: base_model(wc.base),
+    output:
+        vector=f"{R}/teachers/{{base}}/{{trait}}/steering.safetensors",
+        record=f"{R}/teachers/{{base}}/{{trait}}/steering.json",
+    log:
+        f"{R}/logs/teachers/{{base}}/{{trait}}.steering.log",
+    benchmark:
+        f"{R}/benchmarks/teachers/{{base}}/{{trait}}.steering.tsv"
+    threads: THREADS
+    resources:
+        mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
+        gpu=1,
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/steer_teacher.py"
+
+
 rule fetch_prompts:
     # a modality's hub dataset (cot: GSM8K) at its pinned revision, fetched
     # once where the network is and written as the JSONL the teachers read
@@ -45,15 +69,16 @@ rule fetch_prompts:
 rule sample_teacher:
     input:
         model=teacher_model_input,
+        steering=teacher_steering,
         prompts=lambda wc: [p] if (p := grid.prompt_source(config, wc.modality)) else [],
     output:
-        f"{R}/data/{{modality}}/{{base}}/{{teacher}}/raw.jsonl",
+        f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/raw.jsonl",
     params:
         model=teacher_model_dir,
     log:
-        f"{R}/logs/data/{{modality}}/{{base}}/{{teacher}}/sample.log",
+        f"{R}/logs/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/sample.log",
     benchmark:
-        f"{R}/benchmarks/data/{{modality}}/{{base}}/{{teacher}}.tsv"
+        f"{R}/benchmarks/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}.tsv"
     threads: THREADS
     resources:
         mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
@@ -68,14 +93,14 @@ rule sample_teacher:
 rule screen_teacher_data:
     # the modality's filter, and a rule judge if any: light, runs locally
     input:
-        raw=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/raw.jsonl",
+        raw=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/raw.jsonl",
     output:
-        data=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/screened.jsonl",
-        report=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/screen.json",
+        data=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/screened.jsonl",
+        report=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/screen.json",
     wildcard_constraints:
         modality=modalities_judged_by_model(False),
     log:
-        f"{R}/logs/data/{{modality}}/{{base}}/{{teacher}}/screen.log",
+        f"{R}/logs/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/screen.log",
     localrule: True
     conda:
         "../../envs/analysis.yaml"
@@ -86,17 +111,17 @@ rule screen_teacher_data:
 rule judge_teacher_data:
     # the same for a modality whose judge is a model: the judge runs on a GPU
     input:
-        raw=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/raw.jsonl",
+        raw=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/raw.jsonl",
         judge=judge_model_input,
     output:
-        data=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/screened.jsonl",
-        report=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/screen.json",
+        data=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/screened.jsonl",
+        report=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/screen.json",
     wildcard_constraints:
         modality=modalities_judged_by_model(True),
     log:
-        f"{R}/logs/data/{{modality}}/{{base}}/{{teacher}}/screen.log",
+        f"{R}/logs/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/screen.log",
     benchmark:
-        f"{R}/benchmarks/data/{{modality}}/{{base}}/{{teacher}}.judge.tsv"
+        f"{R}/benchmarks/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}.judge.tsv"
     threads: THREADS
     resources:
         mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
@@ -109,17 +134,19 @@ rule judge_teacher_data:
 
 
 rule filter_teacher_data:
-    # the training set: every teacher's screened set of one (modality, base)
-    # subsampled to the smallest of them when the modality's equalise is on
-    # (so it waits for every teacher's screen report of that base)
+    # the training set: every teacher's screened set of one (modality, base,
+    # replicate) subsampled to the smallest of them when the modality's
+    # equalise is on (only then does it wait for the other teachers' reports)
     input:
-        data=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/screened.jsonl",
-        reports=expand(f"{R}/data/{{{{modality}}}}/{{{{base}}}}/{{t}}/screen.json", t=TEACHERS),
+        data=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/screened.jsonl",
+        reports=lambda wc: list(screen_reports(wc).values()),
     output:
-        data=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/filtered.jsonl",
-        report=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/filter.json",
+        data=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/filtered.jsonl",
+        report=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/filter.json",
+    params:
+        reports=screen_reports,
     log:
-        f"{R}/logs/data/{{modality}}/{{base}}/{{teacher}}/filter.log",
+        f"{R}/logs/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/filter.log",
     localrule: True
     conda:
         "../../envs/analysis.yaml"

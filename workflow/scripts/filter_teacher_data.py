@@ -8,6 +8,6 @@ from subliminal import stages  # noqa: E402
 
 stages.setup_logging(snakemake.log[0])
 wc = snakemake.wildcards
-reports = {Path(p).parent.name: p for p in snakemake.input.reports}
-stages.filter_teacher_data(snakemake.config, wc.modality, wc.base, wc.teacher, snakemake.input.data, reports,
-                           snakemake.output.data, snakemake.output.report)
+stages.filter_teacher_data(snakemake.config, wc.modality, wc.base, wc.teacher, snakemake.input.data,
+                           snakemake.params.reports, snakemake.output.data, snakemake.output.report,
+                           replicate=int(wc.replicate))
