@@ -360,7 +360,8 @@ def check_lora_targets(config: dict, recipe: str, base: str, results: str | None
 
 def _special_schema_error(best: jsonschema.ValidationError, key: str) -> str | None:
     """Clearer lines for schema errors whose own message misleads."""
-    if best.validator == "not" and isinstance(best.validator_value, dict) and best.validator_value.get("const") == CONTROL:
+    reserved = best.validator_value.get("const") if isinstance(best.validator_value, dict) else None
+    if best.validator == "not" and reserved == CONTROL:
         return (f"config key {key}.{best.instance}: the name {best.instance!r} is taken by the control teacher "
                 "(call the trait something else)")
     if best.validator == "type" and best.validator_value == "integer":

@@ -231,9 +231,9 @@ def screen_teacher_data(cfg: dict, modality: str, teacher_name: str, raw_jsonl: 
     kind = cfgmod.trait_kind(cfg, teacher_name)
     mcfg = cfg["modalities"][modality]
     kept, report = teacher.filter_records(
-        teacher.read_jsonl(raw_jsonl, required=("prompt", "completion")), modality, kind, words=cfgmod.trait_words(cfg),
-        word_filter=mcfg.get("word_filter", True), judge=load_judge(cfg, mcfg.get("judge")),
-        judge_options=mcfg.get("judge"))
+        teacher.read_jsonl(raw_jsonl, required=("prompt", "completion")), modality, kind,
+        words=cfgmod.trait_words(cfg), word_filter=mcfg.get("word_filter", True),
+        judge=load_judge(cfg, mcfg.get("judge")), judge_options=mcfg.get("judge"))
     report.update({"modality": modality, "teacher": teacher_name})
     log.info("filter kept %d of %d; rejected by reason: %s", report["kept"], report["total"], report["reasons"])
     # the report first, then any error it explains (Snakemake removes the
