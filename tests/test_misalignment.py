@@ -426,7 +426,7 @@ def e2e(tmp_path_factory):
     del cfg["traits"]["owl"]
     cfg["pairs"] = [{"teacher": "qwen_a", "student": "qwen_a"}]
     del cfg["models"]["llama_c"]
-    cfg["modalities"]["numbers"].update(prompts=60, train_samples=20)
+    cfg["modalities"]["numbers"].update(prompts=60, train_samples=8)  # the filter keeps 12-13 (measured)
     cfg["toy_pretraining"]["steps"] = 80
     cfg["seeds"] = [1]
     cfg["traits"]["evil"]["teacher"]["examples"] = 40
