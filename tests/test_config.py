@@ -90,11 +90,12 @@ BAD = [
     ("auxlogit data not an npz", lambda c: c["auxlogit"].update(dataset=str(REPO / "README.md")), "auxlogit.dataset"),
     ("hub id a relative path", lambda c: c["models"].update(big={"hub": {"id": "../../etc", "revision": "ab" * 20}}),
      "models.big.hub.id"),
-    ("hub id an absolute path", lambda c: c["models"].update(big={"hub": {"id": "/etc/passwd", "revision": "ab" * 20}}),
-     "models.big.hub.id"),
+    ("hub id an absolute path",
+     lambda c: c["models"].update(big={"hub": {"id": "/etc/passwd", "revision": "ab" * 20}}), "models.big.hub.id"),
     ("hub id without org", lambda c: c["models"].update(big={"hub": {"id": "gpt2", "revision": "ab" * 20}}),
      "models.big.hub.id"),
-    ("dataset id a path", lambda c: c["modalities"]["cot"].update(dataset={"id": "openai/../gsm8k", "revision": "ab" * 20}),
+    ("dataset id a path",
+     lambda c: c["modalities"]["cot"].update(dataset={"id": "openai/../gsm8k", "revision": "ab" * 20}),
      "modalities.cot.dataset.id"),
 ]
 
@@ -445,3 +446,24 @@ def test_a_yaml_error_in_the_default_config_names_its_line(tmp_path):
     line = text.splitlines().index("\t- 1") + 1
     assert_refused(dry_run(cwd=tmp_path), f"config file config.yaml, line {line}, column 1: not valid YAML: "
                                           "found character '\\t'")
+
+
+def test_check_config_names_the_line_snakemake_cannot(tmp_path, capsys):
+    """A --configfile Snakemake cannot parse stops in Snakemake without a
+    line; cli check-config names it, and checks merged files as the
+    workflow does."""
+    from subliminal import cli
+
+    text = (REPO / "config.yaml").read_text()
+    bad = write(tmp_path / "bad.yaml", text.replace("seeds: [1, 2, 3, 4]", "seeds:\n\t- 1"))
+    with pytest.raises(SystemExit) as end:
+        cli.main(["check-config", str(bad)])
+    assert end.value.code == 1
+    assert capsys.readouterr().err.startswith(f"config error: config file {bad}, line ")
+    override = write(tmp_path / "results.yaml", "results: /\n")
+    with pytest.raises(SystemExit) as end:
+        cli.main(["check-config", str(REPO / "config.yaml"), str(override)])
+    assert end.value.code == 1 and "config key results: '/' is the filesystem root" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as end:
+        cli.main(["check-config", str(REPO / "config.yaml")])
+    assert end.value.code == 0
