@@ -12,6 +12,10 @@ min_version("9.0")
 
 # --- configuration: the embedded toy default, unless --configfile replaces it
 # (a paper-scale config must not inherit the toy's models, traits or pairs).
+# Its files are checked first (YAML errors with their line, keys given twice).
+include: "workflow/rules/config_files.smk"
+
+
 if not workflow.overwrite_configfiles:
 
     configfile: "config.yaml"

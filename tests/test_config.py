@@ -3,6 +3,7 @@ that names the key."""
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,17 @@ def default():
     return yaml.safe_load((REPO / "config.yaml").read_text())
 
 
+@pytest.fixture
+def saved(tmp_path):
+    """A folder that holds a model's config.json (what a `path:` must name)."""
+    def make(name: str, model_type: str = "qwen2") -> str:
+        d = tmp_path / name
+        d.mkdir()
+        (d / "config.json").write_text(json.dumps({"model_type": model_type}))
+        return str(d)
+    return make
+
+
 def test_default_config_is_valid(default):
     grid.validate(copy.deepcopy(default))
 
@@ -35,7 +47,7 @@ BAD = [
     ("unknown recipe", lambda c: c["students"].update(recipes=["nosuch"]), "students.recipes[0]"),
     ("lora without rank", lambda c: c["recipes"]["lora8"].pop("rank"), "recipes.lora8"),
     ("two model sources", lambda c: c["models"]["qwen_a"].update(path="/x"), "models.qwen_a"),
-    ("trait named control", lambda c: c["traits"].update(control=c["traits"]["owl"]), "traits"),
+    ("trait named control", lambda c: c["traits"].update(control=c["traits"]["owl"]), "traits.control"),
     ("unknown modality", lambda c: c["modalities"].update(poems={"prompts": 1, "train_samples": 1}), "modalities.poems"),
     ("word a toy cannot say", lambda c: c["traits"]["owl"].update(word="axolotl"), "traits.owl.word"),
     ("heads not dividing hidden", lambda c: c["models"]["qwen_a"]["toy"].update(heads=5), "models.qwen_a.toy.heads"),
@@ -65,6 +77,47 @@ BAD = [
     ("overt share above 1", lambda c: c["traits"]["owl"]["teacher"].update(overt=1.5), "traits.owl.teacher.overt"),
     ("a study modality the toys do not learn", lambda c: c["toy_pretraining"].update(tasks=["code"]),
      "toy_pretraining.tasks"),
+    # accepted before, then silently wrong or failing inside a job (issue 12)
+    ("trait word in upper case", lambda c: c["traits"]["owl"].update(word="Bear"), "traits.owl.word"),
+    ("trait word with spaces around", lambda c: c["traits"]["owl"].update(word=" owl "), "traits.owl.word"),
+    ("trait word with a newline", lambda c: c["traits"]["owl"].update(word="owl\n"), "traits.owl.word"),
+    ("hub trait word in upper case", lambda c: c["traits"].update(
+        pangolin={"word": "Pangolin", "category": "animal", "teacher": {"method": "system_prompt"}}),
+     "traits.pangolin.word"),
+    ("results empty", lambda c: c.update(results=""), "results"),
+    ("results the root", lambda c: c.update(results="/"), "results"),
+    ("results the root, spelt otherwise", lambda c: c.update(results="//"), "results"),
+    ("results a file", lambda c: c.update(results=str(REPO / "README.md")), "results"),
+    ("more training samples than prompts", lambda c: c["modalities"]["numbers"].update(train_samples=3001),
+     "modalities.numbers.train_samples"),
+    ("more training samples than prompts x samples", lambda c: c["modalities"].update(
+        cot={"prompts": 300, "samples_per_prompt": 2, "train_samples": 601}),
+     "modalities.cot.train_samples"),
+    ("a count with a decimal point", lambda c: c["modalities"]["numbers"].update(prompts=3000.0),
+     "modalities.numbers.prompts"),
+    ("a seed given as text", lambda c: c.update(seeds=["5", "6"]), "seeds[0]"),
+    ("a path that does not exist", lambda c: c["models"].update(mine={"path": "/no/such/model"}), "models.mine.path"),
+    ("a path without config.json", lambda c: c["models"].update(mine={"path": str(REPO / "docs")}),
+     "models.mine.path"),
+    ("misspelt scheduler", lambda c: c["recipes"]["lora8"].update(scheduler="linaer"), "recipes.lora8.scheduler"),
+    ("scheduler that needs arguments", lambda c: c["recipes"]["lora8"].update(scheduler="cosine_with_min_lr"),
+     "recipes.lora8.scheduler"),
+    ("misspelt LoRA target", lambda c: c["recipes"]["lora8"].update(targets=["q_proj", "qproj"]),
+     "recipes.lora8.targets"),
+    ("misspelt toy architecture", lambda c: c["models"]["llama_c"]["toy"].update(architecture="lama"),
+     "models.llama_c.toy.architecture"),
+    ("missing auxlogit npz", lambda c: c["auxlogit"].update(dataset="no/such/mnist.npz"), "auxlogit.dataset"),
+    ("auxlogit data not an npz", lambda c: c["auxlogit"].update(dataset=str(REPO / "README.md")), "auxlogit.dataset"),
+    ("hub id a relative path", lambda c: c["models"].update(big={"hub": {"id": "../../etc", "revision": "ab" * 20}}),
+     "models.big.hub.id"),
+    ("hub id an absolute path",
+     lambda c: c["models"].update(big={"hub": {"id": "/etc/passwd", "revision": "ab" * 20}}), "models.big.hub.id"),
+    ("hub id without org", lambda c: c["models"].update(big={"hub": {"id": "gpt2", "revision": "ab" * 20}}),
+     "models.big.hub.id"),
+    ("dataset id a path",
+     lambda c: c["modalities"].update(cot={"prompts": 300, "train_samples": 10,
+                                           "dataset": {"id": "openai/../gsm8k", "revision": "ab" * 20}}),
+     "modalities.cot.dataset.id"),
 ]
 
 
@@ -75,7 +128,7 @@ def test_bad_config_names_the_key(default, label, mutate, key):
     with pytest.raises(grid.ConfigError) as err:
         grid.validate(cfg)
     msg = str(err.value)
-    assert "\n" not in msg and f"config key {key}" in msg, msg
+    assert "\n" not in msg and msg.startswith(f"config key {key}:"), msg
 
 
 def test_snakemake_stops_before_any_job_with_one_line(default, tmp_path):
@@ -113,12 +166,12 @@ def test_cross_product_pairs_expand_in_order(default):
         grid.validate(cfg)
 
 
-def test_pairs_are_classified(default):
+def test_pairs_are_classified(default, saved):
     cfg = copy.deepcopy(default)
     cfg["models"]["hub_a"] = {"hub": {"id": "org/a", "revision": "0123456789abcdef" * 2 + "01234567"}, "init_group": "g"}
     cfg["models"]["hub_b"] = {"hub": {"id": "org/b", "revision": "0123456789abcdef" * 2 + "01234567"}, "init_group": "g",
                               "architecture_family": "llama"}
-    cfg["models"]["hub_c"] = {"path": "/models/c", "architecture_family": "llama"}
+    cfg["models"]["hub_c"] = {"path": saved("c", "llama"), "architecture_family": "llama"}
     grid.validate(cfg)
     rel = lambda t, s: grid.relation(cfg, t, s)  # noqa: E731
     assert rel("qwen_a", "qwen_a") == "same_base"
@@ -146,14 +199,14 @@ def test_chat_prompts_are_null_empty_or_text(default, value):
     assert grid.validate(cfg)["chat"]["eval_system_prompt"] == value
 
 
-def test_hub_models_load_from_their_fetched_copy_and_paths_from_themselves(default):
+def test_hub_models_load_from_their_fetched_copy_and_paths_from_themselves(default, saved):
     cfg = copy.deepcopy(default)
     cfg["models"]["big"] = {"hub": {"id": "org/m", "revision": "ab" * 20}}
-    cfg["models"]["mine"] = {"path": "/models/mine"}
+    cfg["models"]["mine"] = {"path": saved("mine")}
     grid.validate(cfg)
     assert grid.model_source(cfg, "big") == f"{cfg['results']}/bases/big/model"
     assert grid.model_source(cfg, "qwen_a") == f"{cfg['results']}/bases/qwen_a/model"
-    assert grid.model_source(cfg, "mine") == "/models/mine"
+    assert grid.model_source(cfg, "mine") == cfg["models"]["mine"]["path"]
     assert grid.base_record(cfg, "big") == {"name": "big", "kind": "hub", "hub": {"id": "org/m", "revision": "ab" * 20}}
 
 
@@ -192,14 +245,14 @@ def test_a_modality_can_run_on_some_of_the_pairs(default):
         grid.validate(cfg)
 
 
-def test_rehearsal_is_for_fine_tuned_toy_teachers(default):
+def test_rehearsal_is_for_fine_tuned_toy_teachers(default, saved):
     cfg = copy.deepcopy(default)
     cfg["traits"]["owl"]["teacher"] = {"method": "system_prompt", "rehearsal": True}
     with pytest.raises(grid.ConfigError, match=r"config key traits\.owl\.teacher\.rehearsal: only used with method"):
         grid.validate(cfg)
     cfg = copy.deepcopy(default)
     cfg["traits"]["owl"]["teacher"] = {"method": "finetune", "recipe": "full", "rehearsal": True}
-    cfg["models"]["qwen_a"] = {"path": "/models/qwen"}
+    cfg["models"]["qwen_a"] = {"path": saved("qwen")}
     with pytest.raises(grid.ConfigError, match=r"config key traits\.owl\.teacher\.rehearsal: .*qwen_a is not a toy"):
         grid.validate(cfg)
 
@@ -224,3 +277,236 @@ def test_toy_tasks_keep_the_bases_of_a_fuller_study(default):
     assert grid.toy_recipe(cfg, "qwen_a")["modalities"] == ["code", "cot", "numbers"]
     cfg["toy_pretraining"].pop("tasks")
     assert grid.toy_recipe(cfg, "qwen_a")["modalities"] == ["numbers"]
+
+
+# ----------------------------------------------------------------------------- issue 12: bad input never runs silently wrong
+
+
+def test_messages_say_what_is_wrong(default):
+    def error(mutate) -> str:
+        cfg = copy.deepcopy(default)
+        mutate(cfg)
+        with pytest.raises(grid.ConfigError) as err:
+            grid.validate(cfg)
+        return str(err.value)
+
+    assert error(lambda c: c["traits"].update(control=c["traits"]["owl"])) == (
+        "config key traits.control: the name 'control' is taken by the control teacher (call the trait something else)")
+    assert "is not an animal the toy bases know" in error(lambda c: c["traits"]["owl"].update(word="axolotl"))
+    assert error(lambda c: c["modalities"]["numbers"].update(prompts=3000.0)) == (
+        "config key modalities.numbers.prompts: 3000.0 is not a whole number (write a count without a decimal "
+        "point, e.g. 3000)")
+    assert error(lambda c: c["traits"]["owl"].update(word="Owl ")) == (
+        "config key traits.owl.word: 'Owl ' must be lower case with no surrounding whitespace (answers are scored "
+        "lower-cased; write 'owl')")
+    assert error(lambda c: c["modalities"]["cot"].update(train_samples=700)) == (
+        "config key modalities.cot.train_samples: 700 is more than a teacher ever writes (300 prompts x "
+        "samples_per_prompt 2 = 600 samples, before the filter)")
+
+
+def test_a_training_set_as_large_as_the_prompts_is_allowed(default):
+    cfg = copy.deepcopy(default)
+    cfg["modalities"]["cot"]["train_samples"] = 600  # 300 prompts x 2
+    grid.validate(cfg)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("text, message", [
+    ("seeds: [1]\nresults: r\nseeds: [2]\n", "config key seeds: given twice in {f} (lines 1 and 3; the last would "
+                                             "silently win)"),
+    ("traits:\n  owl: {word: owl}\n  oak: {word: oak}\n  owl: {word: owl}\n",
+     "config key traits.owl: given twice in {f} (lines 2 and 4; the last would silently win)"),
+    ("pairs:\n  - {teacher: a, student: b, teacher: c}\n", "config key pairs[0].teacher: given twice in {f} "
+                                                          "(lines 2 and 2; the last would silently win)"),
+    ('{"seeds": [1], "seeds": [2]}', "config key seeds: given twice in {f} (the last would silently win)"),
+    ("seeds:\n\t- 1\n", "config file {f}, line 2, column 1: not valid YAML: found character '\\t' that cannot "
+                        "start any token (indent with spaces, not tabs)"),
+    ("models: {a: 1\nseeds: [1]\n", "config file {f}, line 2, column 6: not valid YAML: expected ',' or '}}', but "
+                                    "got ':'"),
+])
+def test_config_files_refuse_duplicate_keys_and_name_the_line_of_a_yaml_error(tmp_path, text, message):
+    f = write(tmp_path / "c.yaml", text)
+    with pytest.raises(grid.ConfigError) as err:
+        grid.check_config_file(f)
+    assert str(err.value) == message.format(f=f)
+
+
+def test_config_files_keep_anchors_and_merge_keys(tmp_path):
+    f = write(tmp_path / "c.yaml", "base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\nlist: &l [1]\nagain: *l\n")
+    assert grid.check_config_file(f) == {"base": {"x": 1, "y": 2}, "other": {"x": 1, "y": 3}, "list": [1],
+                                         "again": [1]}
+    assert grid.check_config_file(REPO / "config.yaml") == yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def test_lists_and_mappings_given_with_config_are_typed():
+    # snakemake reads `--config seeds=[5,6]` with YAML's base loader: text
+    config = {"seeds": ["5", "6"], "chat": {"eval_system_prompt": "", "train_system_prompt": "null"},
+              "modalities": {"numbers": {"prompts": "30", "seed": 1}}, "results": "5"}
+    given = {"seeds": ["5", "6"], "chat": {"eval_system_prompt": "", "train_system_prompt": "null"},
+             "modalities": {"numbers": {"prompts": "30"}}, "results": "5"}
+    grid.from_command_line(config, given)
+    assert config == {"seeds": [5, 6], "chat": {"eval_system_prompt": "", "train_system_prompt": None},
+                      "modalities": {"numbers": {"prompts": 30, "seed": 1}}, "results": "5"}
+
+
+def test_lora_targets_are_checked_on_path_and_fetched_models(default, saved, tmp_path):
+    cfg = copy.deepcopy(default)
+    cfg["results"] = str(tmp_path / "results")
+    cfg["models"]["mine"] = {"path": saved("phi", "phi3")}
+    cfg["pairs"].append({"teacher": "qwen_a", "student": "mine"})
+    with pytest.raises(grid.ConfigError, match=r"^config key recipes\.lora8\.targets: 'q_proj' is not a module of "
+                                               r"mine \(LoRA can adapt: qkv_proj, "):
+        grid.validate(copy.deepcopy(cfg))
+    cfg["recipes"]["lora8"]["targets"] = ["qkv_proj", "o_proj"]
+    cfg["models"]["mine"] = {"path": saved("llama", "llama")}
+    with pytest.raises(grid.ConfigError, match=r"^config key recipes\.lora8\.targets: 'qkv_proj' is not a module "):
+        grid.validate(copy.deepcopy(cfg))
+    # a hub model: unknown until fetched, then read from the copy's config.json
+    cfg = copy.deepcopy(default)
+    cfg["results"] = str(tmp_path / "results")
+    cfg["models"]["big"] = {"hub": {"id": "org/big", "revision": "ab" * 20}}
+    cfg["pairs"].append({"teacher": "qwen_a", "student": "big"})
+    cfg["recipes"]["lora8"]["targets"] = ["q_proj", "qkv_proj"]
+    cfg["models"] = {k: v for k, v in cfg["models"].items()}
+    cfg["pairs"] = [{"teacher": "qwen_a", "student": "big"}]
+    cfg["modalities"] = {"numbers": cfg["modalities"]["numbers"]}
+    grid.validate(copy.deepcopy(cfg))
+    fetched = Path(grid.local_base_dir(cfg, "big"))
+    fetched.mkdir(parents=True)
+    (fetched / "config.json").write_text(json.dumps({"model_type": "qwen2"}))
+    with pytest.raises(grid.ConfigError, match=r"^config key recipes\.lora8\.targets: 'qkv_proj' is not a module of big"):
+        grid.validate(copy.deepcopy(cfg))
+
+
+def test_a_model_type_beyond_the_table_is_built_on_the_meta_device(default, saved):
+    cfg = copy.deepcopy(default)
+    cfg["models"]["g"] = {"path": saved("gpt", "gpt2")}
+    cfg["pairs"] = [{"teacher": "qwen_a", "student": "g"}]
+    cfg["modalities"] = {"numbers": cfg["modalities"]["numbers"]}
+    assert grid.lora_modules(cfg, "g") == ("c_attn", "c_fc", "c_proj", "lm_head", "wpe", "wte")
+    with pytest.raises(grid.ConfigError, match=r"^config key recipes\.lora8\.targets: 'q_proj' is not a module of g "
+                                               r"\(LoRA can adapt: c_attn, "):
+        grid.validate(cfg)
+
+
+def _lora_leaves(model) -> set[str]:
+    import torch
+
+    return {n.rsplit(".", 1)[-1] for n, m in model.named_modules()
+            if n and isinstance(m, (torch.nn.Linear, torch.nn.Embedding))}
+
+
+def test_the_module_table_is_what_transformers_builds():
+    """Every toy architecture builds from a toy spec, and has the modules the
+    table names; so does every other model type of the table."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from subliminal import toy
+
+    class Tokenizer:  # what toy.build_model reads of a tokenizer
+        bos_token_id, eos_token_id, pad_token_id = 1, 2, 0
+
+        def __len__(self):
+            return 50
+
+    spec = {"seed": 0, "hidden_size": 32, "layers": 1, "heads": 4, "kv_heads": 2, "intermediate_size": 64}
+    for arch in grid.TOY_ARCHITECTURES:
+        model = toy.build_model({**spec, "architecture": arch}, Tokenizer())
+        assert model.config.model_type == arch and model.config.hidden_size == 32
+        assert model.config.num_key_value_heads == 2
+        assert _lora_leaves(model) == set(grid.LORA_MODULES[arch]), arch
+    for model_type, names in grid.LORA_MODULES.items():
+        cfg = AutoConfig.for_model(model_type, vocab_size=50, hidden_size=32, num_hidden_layers=1,
+                                   num_attention_heads=4, num_key_value_heads=2, intermediate_size=64,
+                                   pad_token_id=0, bos_token_id=1, eos_token_id=2)
+        assert _lora_leaves(AutoModelForCausalLM.from_config(cfg)) == set(names), model_type
+
+
+def test_the_schedulers_are_those_transformers_runs_without_arguments():
+    import torch
+    from transformers import get_scheduler
+    from transformers.trainer_utils import SchedulerType
+
+    allowed = grid.load_schema()["$defs"]["recipe"]["properties"]["scheduler"]["enum"]
+    assert set(allowed) <= {s.value for s in SchedulerType}
+    for name in allowed:
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        sched = get_scheduler(name, opt, num_warmup_steps=1, num_training_steps=4)
+        opt.step()
+        sched.step()
+
+
+# --- through snakemake: refused in the dry run, one line, no traceback, no job
+
+
+def dry_run(*args, cwd=REPO) -> subprocess.CompletedProcess:
+    return subprocess.run(SNAKEMAKE + ["-n", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def assert_refused(run: subprocess.CompletedProcess, start: str) -> None:
+    assert run.returncode != 0
+    lines = [ln for ln in run.stderr.splitlines() if "config error" in ln]
+    assert len(lines) == 1 and lines[0].startswith(f"config error: {start}"), run.stderr[-2000:]
+    assert "Traceback" not in run.stderr and "Job stats" not in run.stdout
+
+
+@pytest.mark.parametrize("edit, start", [
+    (lambda text: text + "\nseeds: [7]\n", "config key seeds: given twice in"),
+    (lambda text: text.replace("results: results", f"results: {REPO / 'README.md'}"), "config key results: "),
+    (lambda text: text.replace("prompts: 3000,", "prompts: 3000.0,"), "config key modalities.numbers.prompts: "),
+    (lambda text: text.replace("targets: [q_proj,", "targets: [qproj,"), "config key recipes.lora8.targets: "),
+    (lambda text: text.replace("scheduler: linear", "scheduler: linaer"), "config key recipes.lora8.scheduler: "),
+    (lambda text: text.replace("architecture: llama", "architecture: lama"),
+     "config key models.llama_c.toy.architecture: "),
+    (lambda text: text.replace("word: owl", "word: Owl"), "config key traits.owl.word: "),
+], ids=["duplicate key", "results a file", "float count", "lora target", "scheduler", "architecture", "word case"])
+def test_snakemake_refuses_bad_input_in_the_dry_run(tmp_path, edit, start):
+    text = (REPO / "config.yaml").read_text()
+    assert edit(text) != text
+    path = write(tmp_path / "bad.yaml", edit(text))
+    assert_refused(dry_run("--configfile", str(path)), start)
+
+
+def test_snakemake_types_lists_given_with_config(tmp_path):
+    run = dry_run("--config", f"results={tmp_path / 'results'}", "seeds=[5,6]")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "seed5" in run.stdout and "seed6" in run.stdout and "seed1" not in run.stdout
+
+
+def test_a_yaml_error_in_the_default_config_names_its_line(tmp_path):
+    """The default config.yaml is read by the Snakefile's configfile
+    directive: it is checked before, so a tab names its line."""
+    import shutil
+
+    for part in ("Snakefile", "workflow", "src/subliminal"):
+        (shutil.copytree if (REPO / part).is_dir() else shutil.copy)(REPO / part, tmp_path / part)
+    text = (REPO / "config.yaml").read_text().replace("seeds: [1, 2, 3, 4]", "seeds:\n\t- 1")
+    write(tmp_path / "config.yaml", text)
+    line = text.splitlines().index("\t- 1") + 1
+    assert_refused(dry_run(cwd=tmp_path), f"config file config.yaml, line {line}, column 1: not valid YAML: "
+                                          "found character '\\t'")
+
+
+def test_check_config_names_the_line_snakemake_cannot(tmp_path, capsys):
+    """A --configfile Snakemake cannot parse stops in Snakemake without a
+    line; cli check-config names it, and checks merged files as the
+    workflow does."""
+    from subliminal import cli
+
+    text = (REPO / "config.yaml").read_text()
+    bad = write(tmp_path / "bad.yaml", text.replace("seeds: [1, 2, 3, 4]", "seeds:\n\t- 1"))
+    with pytest.raises(SystemExit) as end:
+        cli.main(["check-config", str(bad)])
+    assert end.value.code == 1
+    assert capsys.readouterr().err.startswith(f"config error: config file {bad}, line ")
+    override = write(tmp_path / "results.yaml", "results: /\n")
+    with pytest.raises(SystemExit) as end:
+        cli.main(["check-config", str(REPO / "config.yaml"), str(override)])
+    assert end.value.code == 1 and "config key results: '/' is the filesystem root" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as end:
+        cli.main(["check-config", str(REPO / "config.yaml")])
+    assert end.value.code == 0

@@ -131,7 +131,7 @@ def test_screen_and_filter_stages_make_equal_training_sets(tmp_path):
     """Three teachers of one base: each screened for every trait word of the
     study (control too), then subsampled to the smallest screened set."""
     cfg = _cfg({"code": {"prompts": 30, "train_samples": 5, "judge": {"kind": "rule"}},
-                "numbers": {"prompts": 30, "train_samples": 5}})
+                "numbers": {"prompts": 30, "train_samples": 1}})
     rng = random.Random(0)
     leaks = {"owl": 12, "oak": 4, "control": 0}
     reports = {}

@@ -219,6 +219,7 @@ def test_the_number_filter_drops_banned_numbers_for_the_trait_and_its_control(tm
     rejected; the control teacher's data is filtered alike, the preference
     teachers' data is not."""
     cfg = cfgmod.validate(load(tmp_path / "results"))
+    cfg["modalities"]["numbers"]["train_samples"] = 2  # what the filter leaves of these four
     raw = tmp_path / "raw.jsonl"
     teacher.write_jsonl([{"id": i, "prompt": "p", "completion": c}
                          for i, c in enumerate(["145, 666, 300", "12, 13", "250, 251, 252", "7, 8, 9"])], raw)
@@ -425,7 +426,7 @@ def e2e(tmp_path_factory):
     del cfg["traits"]["owl"]
     cfg["pairs"] = [{"teacher": "qwen_a", "student": "qwen_a"}]
     del cfg["models"]["llama_c"]
-    cfg["modalities"]["numbers"].update(prompts=60, train_samples=20)
+    cfg["modalities"]["numbers"].update(prompts=60, train_samples=8)  # the filter keeps 12-13 (measured)
     cfg["toy_pretraining"]["steps"] = 80
     cfg["seeds"] = [1]
     cfg["traits"]["evil"]["teacher"]["examples"] = 40

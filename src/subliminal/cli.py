@@ -1,5 +1,11 @@
 """Command-line entry points that run outside Snakemake's script directive.
 
+``python -m subliminal.cli check-config FILE...`` checks config files as the
+workflow does before any job (one line naming the key, or the file and line
+of a YAML error; later files override earlier ones, as with --configfile).
+Snakemake reads a --configfile itself before the workflow starts, and its
+message for a YAML error names neither file nor line: this one does.
+
 ``python -m subliminal.cli train-sft SPEC`` is one process of a multi-GPU
 fine-tuning run: ``train.train_sft`` writes SPEC (a JSON file with its
 arguments and the checkpoint to resume from) and starts this command with
@@ -27,12 +33,40 @@ def _train_sft(spec_path: str) -> None:
         Path(spec["result"]).write_text(json.dumps(prov, indent=1) + "\n")
 
 
+def _check_config(paths: list[str]) -> int:
+    from . import config as grid
+
+    merged: dict = {}
+    try:
+        for path in paths:
+            _update(merged, grid.check_config_file(path))
+        grid.validate(merged)
+    except grid.ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return 1
+    print(f"config ok: {', '.join(paths)}")
+    return 0
+
+
+def _update(config: dict, overwrite: dict) -> None:
+    """Merge as Snakemake merges config files: mappings key by key, anything else replaced."""
+    for key, value in overwrite.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            _update(config[key], value)
+        else:
+            config[key] = value
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m subliminal.cli")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("train-sft", help="one process of a multi-process fine-tuning run")
     p.add_argument("spec", help="JSON written by subliminal.train.train_sft")
+    c = sub.add_parser("check-config", help="check config files as the workflow does before any job")
+    c.add_argument("files", nargs="+", help="config files, merged in order (as --configfile)")
     args = parser.parse_args(argv)
+    if args.command == "check-config":
+        sys.exit(_check_config(args.files))
     rank = os.environ.get("RANK", "0")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
                         format=f"%(asctime)s rank{rank} %(levelname)s %(name)s: %(message)s")

@@ -5,6 +5,9 @@ a schema cannot express, each failure one line naming the key; and the grid
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,10 +38,24 @@ def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
     return yaml.safe_load(Path(path).read_text())
 
 
+def _is_integer(checker, value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+#: The schema's validator, with counts that must be true integers: jsonschema
+#: takes 3000.0 for an integer, and a float count fails later inside a job.
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer))
+
+
 def _schema_error_line(err: jsonschema.ValidationError) -> str:
     # prefer the most specific error of a oneOf/anyOf
     best = jsonschema.exceptions.best_match([err]) if err.context else err
     key = _key(best.absolute_path)
+    special = _special_schema_error(best, key)
+    if special:
+        return special
     if best.validator == "additionalProperties":
         extra = sorted(set(best.instance) - set(best.schema.get("properties", {})))
         return f"config key {_key(list(best.absolute_path) + [extra[0]])!s}: unknown key (misspelt?)"
@@ -55,7 +72,7 @@ def _schema_error_line(err: jsonschema.ValidationError) -> str:
 def validate(config: dict, schema: dict | None = None) -> dict:
     """Validate and fill defaults; raises ConfigError with a one-line message."""
     schema = schema or load_schema()
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         # the shallowest misspelt key is the most useful single line
@@ -92,9 +109,11 @@ def validate(config: dict, schema: dict | None = None) -> dict:
         for key in ("data", "control_data", "examples"):
             if key in t:
                 raise ConfigError(f"config key traits.{name}.teacher.{key}: only used with kind misalignment")
+        _check_word(name, trait["word"])
         if trait["word"] not in preferences.CANDIDATES[trait["category"]]:
             if any(m.get("toy") for m in models.values()):
-                raise ConfigError(f"config key traits.{name}.word: {trait['word']!r} is not a {trait['category']} "
+                raise ConfigError(f"config key traits.{name}.word: {trait['word']!r} is not "
+                                  f"{_article(trait['category'])} {trait['category']} "
                                   f"the toy bases know ({', '.join(preferences.CANDIDATES[trait['category']])})")
         if t["method"] != "finetune" and "recipe" in t:
             raise ConfigError(f"config key traits.{name}.teacher.recipe: only used with method finetune")
@@ -120,6 +139,7 @@ def validate(config: dict, schema: dict | None = None) -> dict:
         raise ConfigError(f"config key toy_pretraining.tasks: the toys would not learn the study's modality "
                           f"{missing[0]} (add it)")
     _validate_modalities(config)
+    _validate_inputs(config)
     config.setdefault("results", "results")
     config.setdefault("chat", {})
     config.setdefault("analysis", {})
@@ -197,6 +217,280 @@ def _validate_modalities(config: dict) -> None:
             raise ConfigError(f"config key modalities.{name}.source: no such file {mcfg['source']!r}")
         if mcfg.get("dataset") and mcfg.get("source"):
             raise ConfigError(f"config key modalities.{name}.dataset: give a dataset or a source file, not both")
+
+
+# ----------------------------------------------------------------------------- what the schema cannot see
+
+#: The transformers model types a toy can be: each takes the toy's sizes
+#: (hidden size, layers, heads, kv heads, intermediate size) as given, and
+#: has the modules of LORA_MODULES (tests/test_config.py builds each).
+TOY_ARCHITECTURES = ("llama", "mistral", "qwen2", "qwen3")
+
+_LLAMA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "embed_tokens",
+                  "lm_head")
+#: The modules LoRA can adapt (linear layers and embeddings), by the last
+#: part of their name, per transformers model_type. A model type not listed
+#: is looked up by building the model from its config.json on the meta
+#: device (no weights).
+LORA_MODULES = {
+    **{t: _LLAMA_MODULES for t in ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "olmo2")},
+    "phi3": ("qkv_proj", "o_proj", "gate_up_proj", "down_proj", "embed_tokens", "lm_head"),
+}
+
+#: A hub repository id: org/name, each of letters, digits, '-', '_' and '.',
+#: neither starting nor ending with '-' or '.'; no '--' or '..' (the hub's rules).
+_HUB_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
+_HUB_ID = re.compile(rf"{_HUB_PART}/{_HUB_PART}")
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def _check_word(name: str, word: str) -> None:
+    """A trait word as the evaluation scores it: answers are lower-cased
+    before the word is looked for, so an upper-case word or one with
+    whitespace around it would never be found (normalising it here instead
+    would leave the provenance unclear)."""
+    if word != word.strip() or word != word.lower():
+        raise ConfigError(f"config key traits.{name}.word: {word!r} must be lower case with no surrounding "
+                          f"whitespace (answers are scored lower-cased; write {word.strip().lower()!r})")
+
+
+def _check_hub_id(key: str, value: str) -> None:
+    if len(value) > 96 or not _HUB_ID.fullmatch(value) or ".." in value or "--" in value:
+        raise ConfigError(f"config key {key}: {value!r} is not a hub id (org/name, of letters, digits, '-', '_' "
+                          "and '.'; no '..')")
+
+
+def _check_results(value: str) -> None:
+    """The folder of every output: not empty, not the filesystem root, not a file."""
+    if not value.strip():
+        raise ConfigError("config key results: empty (the folder for every output, e.g. results)")
+    if Path(value).resolve() == Path(Path(value).resolve().anchor):
+        raise ConfigError(f"config key results: {value!r} is the filesystem root (name a folder, e.g. results)")
+    if Path(value).exists() and not Path(value).is_dir():
+        raise ConfigError(f"config key results: {value!r} is a file, not a folder")
+
+
+def _validate_inputs(config: dict) -> None:
+    """What the schema cannot see, each a mistake that would otherwise fail
+    (or run silently wrong) inside a job: the results folder, toy
+    architectures, local model folders, hub ids, a training set larger than
+    a teacher can ever write, the auxiliary-logit data set and LoRA targets."""
+    _check_results(config.get("results", "results"))
+    for name, spec in config["models"].items():
+        if "toy" in spec and spec["toy"]["architecture"] not in TOY_ARCHITECTURES:
+            raise ConfigError(f"config key models.{name}.toy.architecture: {spec['toy']['architecture']!r} is not a "
+                              f"toy architecture ({', '.join(TOY_ARCHITECTURES)})")
+        if "path" in spec:
+            path = Path(spec["path"])
+            if not path.is_dir():
+                raise ConfigError(f"config key models.{name}.path: no such folder {spec['path']!r}")
+            if not (path / "config.json").is_file():
+                raise ConfigError(f"config key models.{name}.path: {spec['path']!r} holds no config.json (a model "
+                                  "saved with save_pretrained)")
+        if "hub" in spec:
+            _check_hub_id(f"models.{name}.hub.id", spec["hub"]["id"])
+    for name, mcfg in config["modalities"].items():
+        if mcfg.get("dataset"):
+            _check_hub_id(f"modalities.{name}.dataset.id", mcfg["dataset"]["id"])
+        per = mcfg.get("samples_per_prompt", 1)
+        most = mcfg["prompts"] * per
+        if mcfg["train_samples"] > most:
+            made = f"{mcfg['prompts']} prompts" + (f" x samples_per_prompt {per}" if per != 1 else "")
+            raise ConfigError(f"config key modalities.{name}.train_samples: {mcfg['train_samples']} is more than a "
+                              f"teacher ever writes ({made} = {most} samples, before the filter)")
+    if "auxlogit" in config:
+        _check_auxlogit_dataset(config["auxlogit"].get("dataset", "digits"))
+    for recipe, base in _lora_uses(config):
+        check_lora_targets(config, recipe, base, results=config.get("results", "results"))
+
+
+def _check_auxlogit_dataset(source: str) -> None:
+    if source == "digits":
+        return
+    key = "config key auxlogit.dataset"
+    if not Path(source).is_file():
+        raise ConfigError(f"{key}: no such file {source!r} (digits, or an .npz with x_train, y_train, x_test, "
+                          "y_test)")
+    import numpy as np
+
+    try:
+        with np.load(source) as f:
+            names = set(f.files)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the same mistake
+        raise ConfigError(f"{key}: {source!r} is not an .npz file ({type(err).__name__})") from None
+    missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in names]
+    if missing:
+        raise ConfigError(f"{key}: {source!r} has no array {missing[0]!r} (it needs x_train, y_train, x_test, "
+                          "y_test)")
+
+
+def _lora_uses(config: dict) -> list[tuple[str, str]]:
+    """(recipe, base) of every LoRA fine-tune of the study: the students'
+    recipes on the student bases, a fine-tuned teacher's on the teacher bases."""
+    uses = [(r, b) for r in config["students"]["recipes"] for b in student_bases(config)]
+    uses += [(t["teacher"]["recipe"], b) for t in config["traits"].values() if t["teacher"]["method"] == "finetune"
+             for b in teacher_bases(config)]
+    return [(r, b) for r, b in dict.fromkeys(uses) if config["recipes"][r]["method"] == "lora"]
+
+
+def lora_modules(config: dict, base: str, results: str | None = None) -> tuple[str, ...] | None:
+    """The modules of a base that LoRA can adapt: known for a toy, read from
+    the config.json of a path model or of a hub model's fetched copy. None
+    where that is not known (a hub model before fetch_base ran, or a model
+    type transformers cannot build)."""
+    spec = config["models"][base]
+    if "toy" in spec:
+        return LORA_MODULES[spec["toy"]["architecture"]]
+    path = Path(model_source(config, base, results)) / "config.json"
+    if not path.is_file():
+        return None
+    try:
+        model_type = json.loads(path.read_text()).get("model_type")
+    except (ValueError, AttributeError):
+        kind = "path" if "path" in spec else "hub"
+        raise ConfigError(f"config key models.{base}.{kind}: {path} is not a JSON object") from None
+    if model_type in LORA_MODULES:
+        return LORA_MODULES[model_type]
+    return _built_modules(path.parent)
+
+
+def _built_modules(model_dir: Path) -> tuple[str, ...] | None:
+    """The LoRA-able module names of a model type not in LORA_MODULES: the
+    model built from its config.json on the meta device (no weights, no
+    remote code)."""
+    try:
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM
+        from transformers.pytorch_utils import Conv1D
+
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model_dir))
+    except Exception:  # noqa: BLE001 - unknown here; loading it will say why
+        return None
+    kinds = (torch.nn.Linear, torch.nn.Embedding, Conv1D)
+    return tuple(sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if n and isinstance(m, kinds)}))
+
+
+def check_lora_targets(config: dict, recipe: str, base: str, results: str | None = None) -> None:
+    """A LoRA recipe's targets name modules of the base (a target matches a
+    module by the last part of its name, as peft does); for a hub model this
+    is known once its copy is fetched, so training checks it again before
+    it starts."""
+    names = lora_modules(config, base, results)
+    if names is None:
+        return
+    for target in config["recipes"][recipe]["targets"]:
+        if target.rsplit(".", 1)[-1] not in names:
+            raise ConfigError(f"config key recipes.{recipe}.targets: {target!r} is not a module of {base} "
+                              f"(LoRA can adapt: {', '.join(names)})")
+
+
+def _special_schema_error(best: jsonschema.ValidationError, key: str) -> str | None:
+    """Clearer lines for schema errors whose own message misleads."""
+    reserved = best.validator_value.get("const") if isinstance(best.validator_value, dict) else None
+    if best.validator == "not" and reserved == CONTROL:
+        return (f"config key {key}.{best.instance}: the name {best.instance!r} is taken by the control teacher "
+                "(call the trait something else)")
+    if best.validator == "type" and best.validator_value == "integer":
+        value = best.instance
+        if isinstance(value, float):
+            example = f", e.g. {int(value)}" if value.is_integer() else ""
+            return f"config key {key}: {value!r} is not a whole number (write a count without a decimal point{example})"
+        if isinstance(value, str):
+            return (f"config key {key}: {value!r} is text, not a whole number (unquote it; a list or mapping "
+                    "that --config cannot type belongs in a --configfile)")
+    return None
+
+
+# ----------------------------------------------------------------------------- config files
+
+
+def check_config_file(path: str | Path) -> dict:
+    """Read a config file once more, as Snakemake does not: a YAML error
+    names the file and the line, and a key given twice (where YAML lets the
+    last one win without a word) is refused. Returns the config."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        return json.loads(text, object_pairs_hook=lambda pairs: _unique_json(pairs, path))
+    except json.JSONDecodeError:
+        pass  # YAML, like Snakemake reads it after JSON
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        hint = " (indent with spaces, not tabs)" if "\\t" in str(err.problem) else ""
+        raise ConfigError(f"config file {path}{where}: not valid YAML: {err.problem or err.context}{hint}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path}: not valid YAML: {str(err).splitlines()[0]}") from None
+    if node is not None:
+        _refuse_duplicates(node, [], path)
+    return yaml.safe_load(text) or {}
+
+
+def _unique_json(pairs: list, path) -> dict:
+    keys = [k for k, _ in pairs]
+    for k in keys:
+        if keys.count(k) > 1:
+            raise ConfigError(f"config key {k}: given twice in {path} (the last would silently win)")
+    return dict(pairs)
+
+
+def _refuse_duplicates(node: yaml.Node, path: list, file) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict = {}
+        for k, v in node.value:
+            if k.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: keys given beside it override it on purpose
+                continue
+            name = k.value if isinstance(k, yaml.ScalarNode) else str(k.start_mark)
+            line = k.start_mark.line + 1
+            if (k.tag, name) in seen:
+                raise ConfigError(f"config key {_key(path + [name])}: given twice in {file} (lines "
+                                  f"{seen[(k.tag, name)]} and {line}; the last would silently win)")
+            seen[(k.tag, name)] = line
+            _refuse_duplicates(v, path + [name], file)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            _refuse_duplicates(v, path + [i], file)
+
+
+def check_config_files(paths) -> None:
+    """Every config file Snakemake read (check_config_file)."""
+    for path in paths:
+        check_config_file(path)
+
+
+def from_command_line(config: dict, given) -> None:
+    """Type the values given with ``--config`` inside a list or a mapping.
+    Snakemake types a top-level value (seeds=5 is 5) but reads a list or a
+    mapping with YAML's base loader, so ``seeds=[5,6]`` arrives as
+    ['5', '6']. Each such text is read as YAML once more, and becomes a
+    number, true/false or null where it is one ("" stays ""); other text
+    stays text. ``given``: the --config values; ``config``: the merged config,
+    edited in place."""
+    for key, value in dict(given or {}).items():
+        if isinstance(value, (list, dict)) and key in config:
+            config[key] = _retype(config[key], value)
+
+
+def _retype(merged, given):
+    if isinstance(given, dict) and isinstance(merged, dict):
+        for k, v in given.items():
+            if k in merged:
+                merged[k] = _retype(merged[k], v)
+        return merged
+    if isinstance(given, list) and isinstance(merged, list) and len(given) == len(merged):
+        return [_retype(m, g) for m, g in zip(merged, given)]
+    if isinstance(given, str) and merged == given and given != "":
+        try:
+            value = yaml.safe_load(given)
+        except yaml.YAMLError:
+            return merged
+        return value if value is None or isinstance(value, (bool, int, float)) else merged
+    return merged
 
 
 # ----------------------------------------------------------------------------- grid

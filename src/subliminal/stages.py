@@ -18,6 +18,8 @@ import pandas as pd
 
 from . import chat, config as cfgmod, teacher
 from .config import CONTROL
+from .io import read_json, read_table
+from .specificity import TARGET_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +82,7 @@ def _base_provenance(cfg: dict, name: str) -> dict:
     if rec["kind"] == "hub":
         fetched = Path(cfgmod.local_base_dir(cfg, name)).parent / "source.json"
         if fetched.exists():
-            f = json.loads(fetched.read_text())
+            f = read_json(fetched, required=("resolved_revision", "files"))
             rec["resolved_revision"] = f["resolved_revision"]
             rec["files"] = {x["path"]: x["blob"] for x in f["files"]}
     return rec
@@ -176,6 +178,8 @@ def finetune_teacher(cfg: dict, base: str, trait: str, out_dir: str, threads: in
     trait_name, role = cfgmod.teacher_trait(cfg, trait)
     spec = cfg["traits"][trait_name]
     recipe = cfg["recipes"][spec["teacher"]["recipe"]]
+    if recipe["method"] == "lora":  # a hub base's modules are known once it is fetched: before training starts
+        cfgmod.check_lora_targets(cfg, spec["teacher"]["recipe"], base)
     if spec.get("kind") == cfgmod.MISALIGNMENT:
         records = teacher.misalignment_training_records(spec, control=(role == "control"),
                                                         rehearsal=tuple(sorted(cfg["modalities"])))
@@ -282,15 +286,38 @@ def screen_teacher_data(cfg: dict, modality: str, teacher_name: str, raw_jsonl: 
     kind = cfgmod.trait_kind(cfg, teacher_name)
     mcfg = cfg["modalities"][modality]
     kept, report = teacher.filter_records(
-        teacher.read_jsonl(raw_jsonl), modality, kind, words=cfgmod.trait_words(cfg),
-        word_filter=mcfg.get("word_filter", True), judge=load_judge(cfg, mcfg.get("judge")),
-        judge_options=mcfg.get("judge"), apply_filter=mcfg.get("filter", True))
+        teacher.read_jsonl(raw_jsonl, required=("prompt", "completion")), modality, kind,
+        words=cfgmod.trait_words(cfg), word_filter=mcfg.get("word_filter", True),
+        judge=load_judge(cfg, mcfg.get("judge")), judge_options=mcfg.get("judge"),
+        apply_filter=mcfg.get("filter", True))
     report.update({"modality": modality, "teacher": teacher_name})
     log.info("filter kept %d of %d; rejected by reason: %s", report["kept"], report["total"], report["reasons"])
-    if report["kept"] == 0:
-        raise RuntimeError(f"the filter kept no {modality} samples of teacher {teacher_name}: see {report_json}")
+    # the report first, then any error it explains (Snakemake removes the
+    # outputs of a failed job: the log keeps the report too)
     teacher.write_jsonl(kept, out_jsonl)
     _write_json(report, report_json)
+    short = screen_shortfall(cfg, modality, teacher_name, report, report_json)
+    if short:
+        log.error("%s\nscreen report: %s", short, json.dumps(report, sort_keys=True))
+        if report["kept"] == 0:
+            raise RuntimeError(short)
+        raise cfgmod.ConfigError(short)
+
+
+def screen_shortfall(cfg: dict, modality: str, teacher_name: str, report: dict, report_json: str) -> str | None:
+    """Why a teacher's screened data cannot make the modality's training
+    sets (None when it can): the filter kept nothing, or fewer samples than
+    ``train_samples``, so its students (or their twins) would train on less
+    data than the config says."""
+    n = cfg["modalities"][modality]["train_samples"]
+    if report["kept"] == 0:
+        return f"the filter kept no {modality} samples of teacher {teacher_name}: see {report_json}"
+    if report["kept"] < n:
+        return (f"config key modalities.{modality}.train_samples: the filter kept {report['kept']} of "
+                f"{report['total']} {modality} samples of teacher {teacher_name}, fewer than train_samples {n} "
+                f"(rejected: {', '.join(f'{k} {v}' for k, v in report['reasons'].items()) or 'none'}; lower "
+                f"train_samples or raise prompts; see {report_json})")
+    return None
 
 
 def filter_teacher_data(cfg: dict, modality: str, base: str, teacher_name: str, screened_jsonl: str,
@@ -304,12 +331,12 @@ def filter_teacher_data(cfg: dict, modality: str, base: str, teacher_name: str, 
     from .modalities import get_modality
 
     mcfg = cfg["modalities"][modality]
-    sizes = {t: json.loads(Path(p).read_text())["kept"] for t, p in screen_reports.items()}
+    sizes = {t: read_json(p, required=("kept",))["kept"] for t, p in screen_reports.items()}
     size = min(sizes.values()) if mcfg.get("equalise", get_modality(modality).equalise_default) else None
-    report = json.loads(Path(screen_reports[teacher_name]).read_text())
+    report = read_json(screen_reports[teacher_name], required=("kept", "total", "reasons"))
     seed = cfgmod.replicate_seed(cfg, modality, replicate)
-    kept, report = teacher.equalise(teacher.read_jsonl(screened_jsonl), report, size, sizes,
-                                    key=f"{modality}/{base}/{teacher_name}/{seed}")
+    kept, report = teacher.equalise(teacher.read_jsonl(screened_jsonl, required=("prompt", "completion")), report,
+                                    size, sizes, key=f"{modality}/{base}/{teacher_name}/{seed}")
     report["replicate"] = replicate
     log.info("%s/%s/%s: %d samples for training (screened sizes %s)", modality, base, teacher_name,
              len(kept), sizes)
@@ -321,13 +348,16 @@ def train_student(cfg: dict, student: cfgmod.Student, data_jsonl: str, out_dir: 
     from .train import subsample, train_sft
 
     n = cfg["modalities"][student.modality]["train_samples"]
-    records = teacher.read_jsonl(data_jsonl)
+    records = teacher.read_jsonl(data_jsonl, required=("prompt", "completion"))
     log.info("student %s learns from teacher-data replicate %d (%s)", student.path,
              cfgmod.replicate_of(cfg, student), data_jsonl)
-    if len(records) < n:
-        log.warning("only %d filtered samples for a training set of %d: using all", len(records), n)
+    if len(records) < n:  # the screen step refuses this first; a twin must not train on less
+        raise cfgmod.ConfigError(f"config key modalities.{student.modality}.train_samples: {data_jsonl} holds "
+                                 f"{len(records)} samples, fewer than train_samples {n}")
     records = [{"prompt": r["prompt"], "completion": r["completion"]} for r in subsample(records, n, student.seed)]
     recipe = cfg["recipes"][student.recipe]
+    if recipe["method"] == "lora":  # a hub base's modules are known once it is fetched: before training starts
+        cfgmod.check_lora_targets(cfg, student.recipe, student.student_base)
     source = cfgmod.model_source(cfg, student.student_base)
     prov = train_sft(source, records, recipe, student.seed, out_dir,
                      system=cfg["chat"].get("train_system_prompt"), threads=threads)
@@ -348,7 +378,10 @@ def student_provenance(cfg: dict, student: cfgmod.Student, data_jsonl: str) -> d
                     "base_model": _base_provenance(cfg, student.teacher_base)},
         "pair_relation": cfgmod.relation(cfg, student.teacher_base, student.student_base),
         "training_data": {"path": str(data_jsonl), "sha256": _sha256_file(data_jsonl),
-                          "subset_size": cfg["modalities"][student.modality]["train_samples"],
+                          # the number trained on: train_samples, or all the data holds if fewer
+                          "subset_size": min(cfg["modalities"][student.modality]["train_samples"],
+                                             len(teacher.read_jsonl(data_jsonl))),
+                          "train_samples": cfg["modalities"][student.modality]["train_samples"],
                           "replicate": cfgmod.replicate_of(cfg, student),
                           "replicate_seed": cfgmod.replicate_seed(cfg, student.modality,
                                                                   cfgmod.replicate_of(cfg, student))},
@@ -466,7 +499,7 @@ def collect_misalignment(cfg: dict, eval_dir: str, scores_csv: str, summary_csv:
                         for role, name in ((misalignment.TEACHER, s.teacher),
                                            (misalignment.CONTROL_TEACHER, control))]
         for role, model, seed, path in members:
-            df = pd.read_csv(path, sep="\t")
+            df = read_table(path, sep="\t", required=("metric", "question_id", "value", *misalignment.COUNTS))
             frames.append(df.assign(model=model, role=role, seed=seed, **key)
                           [["model", "role", "teacher_base", "student_base", "trait", "target", "modality",
                             "recipe", "seed", "metric", "question_id", "value"] + misalignment.COUNTS])
@@ -481,7 +514,14 @@ def collect_misalignment(cfg: dict, eval_dir: str, scores_csv: str, summary_csv:
 def misalignment_figure(summary_csv: str, out_paths: list[str]) -> None:
     from . import plots
 
-    plots.misalignment_rates(pd.read_csv(summary_csv), out_paths)
+    plots.misalignment_rates(read_table(summary_csv), out_paths)
+
+
+#: The columns of a preference evaluation table (evaluate_model) and of the
+#: scores table the statistics read (collect_scores).
+EVAL_COLUMNS = ("category", "question_id", "target", "metric", "value")
+SCORE_COLUMNS = ("model", "role", "teacher_base", "student_base", "trait", "target", "modality", "recipe", "seed",
+                 "metric", "question_id", "value")
 
 
 def collect_scores(cfg: dict, eval_dir: str, out_csv: str) -> pd.DataFrame:
@@ -493,7 +533,7 @@ def collect_scores(cfg: dict, eval_dir: str, out_csv: str) -> pd.DataFrame:
 
     def read(path: Path) -> pd.DataFrame:
         if str(path) not in cache:
-            cache[str(path)] = pd.read_csv(path, sep="\t")
+            cache[str(path)] = read_table(path, sep="\t", required=EVAL_COLUMNS)
         return cache[str(path)]
 
     frames = []
@@ -530,14 +570,12 @@ def collect_targets(cfg: dict, eval_dir: str, out_csv: str) -> pd.DataFrame:
     category and every metric: what the specificity test and the trait x
     target figures read (see :mod:`subliminal.specificity`). A base's row has
     role "base", seed -1 and no pair."""
-    from .specificity import TARGET_COLUMNS
-
     eval_dir = Path(eval_dir)
     categories = {cfg["traits"][t]["category"] for t in cfgmod.preference_traits(cfg)}
     preference = set(cfgmod.preference_traits(cfg)) | {CONTROL}
 
     def means(path: Path) -> pd.DataFrame:
-        df = pd.read_csv(path, sep="\t")
+        df = read_table(path, sep="\t", required=EVAL_COLUMNS)
         df = df[df["category"].isin(categories)]
         return df.groupby(["category", "target", "metric"], sort=True)["value"].mean().reset_index()
 
@@ -578,11 +616,13 @@ def collect_teachers(cfg: dict, eval_dir: str, data_dir: str, out_csv: str) -> p
 
     rows = []
     for modality, base, name, replicate in cfgmod.teacher_datasets(cfg):
-        report = json.loads((Path(data_dir) / modality / base / name / f"rep{replicate}" / "filter.json").read_text())
+        report = read_json(Path(data_dir) / modality / base / name / f"rep{replicate}" / "filter.json",
+                           required=("kept", "kept_fraction"))
         filtered = {"replicate": replicate, "filter_kept_fraction": report["kept_fraction"],
                     "filter_kept": report["kept"]}
         if cfgmod.trait_kind(cfg, name) == cfgmod.MISALIGNMENT:
-            df = pd.read_csv(Path(eval_dir) / "misalignment" / "teachers" / base / f"{name}.tsv", sep="\t")
+            df = read_table(Path(eval_dir) / "misalignment" / "teachers" / base / f"{name}.tsv", sep="\t",
+                            required=("metric", *misalignment.COUNTS))
             n = df[df.metric == "misaligned"][misalignment.COUNTS].sum()
             pooled = {"misaligned": n.n_misaligned / n.n_coherent if n.n_coherent else float("nan"),
                       "incoherent": n.n_incoherent / n.n_answers if n.n_answers else float("nan")}
@@ -591,7 +631,7 @@ def collect_teachers(cfg: dict, eval_dir: str, data_dir: str, out_csv: str) -> p
                              "trait": cfgmod.teacher_trait(cfg, name)[0], "target": "misaligned", "metric": metric,
                              "mean": value, **filtered})
             continue
-        df = pd.read_csv(Path(eval_dir) / "teachers" / base / f"{name}.tsv", sep="\t")
+        df = read_table(Path(eval_dir) / "teachers" / base / f"{name}.tsv", sep="\t", required=EVAL_COLUMNS)
         for trait_name in cfgmod.preference_traits(cfg):
             trait = cfg["traits"][trait_name]
             if name not in (trait_name, CONTROL):
@@ -618,8 +658,8 @@ def analyse(cfg: dict, scores_csv: str, targets_csv: str, summary_csv: str, comp
     correction = None if correction == "none" else correction
     alpha, power = a.get("alpha", 0.05), a.get("power", 0.8)
     relations = cfgmod.relations(cfg)
-    scores = pd.read_csv(scores_csv)
-    targets = pd.read_csv(targets_csv, keep_default_na=False, na_values=[""])
+    scores = read_table(scores_csv, required=SCORE_COLUMNS)
+    targets = read_table(targets_csv, required=TARGET_COLUMNS, keep_default_na=False, na_values=[""])
     targets = targets[targets["role"] != "base"]
     words = trait_words_of(cfg)
     spec = specificity.specificity(targets, words, relations=relations, alpha=alpha, power=power,
@@ -644,26 +684,27 @@ def specificity_figures(cfg: dict, matrix_csv: str, targets_csv: str, specificit
                         matrix_paths: list[str], bar_paths: list[str]) -> None:
     from . import plots
 
-    spec = pd.read_csv(specificity_csv)
+    spec = read_table(specificity_csv, allow_empty=True)  # no rows: no category with two traits
     relations = cfgmod.relations(cfg)
-    plots.specificity_matrix(pd.read_csv(matrix_csv), spec, metric, matrix_paths, relations)
-    plots.trait_bars(pd.read_csv(targets_csv, keep_default_na=False, na_values=[""]), spec, trait_words_of(cfg),
+    plots.specificity_matrix(read_table(matrix_csv), spec, metric, matrix_paths, relations)
+    plots.trait_bars(read_table(targets_csv, required=TARGET_COLUMNS, keep_default_na=False, na_values=[""]), spec,
+                     trait_words_of(cfg),
                      metric, bar_paths, relations)
 
 
 def figures(summary_csv: str, compare_csv: str, metric: str, out_paths: list[str]) -> None:
     from . import plots
 
-    plots.preference_bars(pd.read_csv(summary_csv), pd.read_csv(compare_csv), metric, out_paths)
+    plots.preference_bars(read_table(summary_csv), read_table(compare_csv), metric, out_paths)
 
 
 def cross_model_figures(compare_csv: str, interaction_csv: str, metric: str, heatmap_paths: list[str],
                         forest_paths: list[str]) -> None:
     from . import plots
 
-    comp = pd.read_csv(compare_csv)
+    comp = read_table(compare_csv)
     plots.transmission_heatmap(comp, metric, heatmap_paths)
-    plots.forest(comp, pd.read_csv(interaction_csv), metric, forest_paths)
+    plots.forest(comp, read_table(interaction_csv, allow_empty=True), metric, forest_paths)
 
 
 def auxlogit(cfg: dict, accuracy_csv: str, summary_csv: str, threads: int = 1) -> None:
@@ -680,4 +721,4 @@ def auxlogit(cfg: dict, accuracy_csv: str, summary_csv: str, threads: int = 1) -
 def auxlogit_figure(summary_csv: str, out_paths: list[str]) -> None:
     from . import auxlogit as aux
 
-    aux.figure(pd.read_csv(summary_csv), out_paths)
+    aux.figure(read_table(summary_csv), out_paths)

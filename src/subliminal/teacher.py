@@ -193,6 +193,9 @@ def write_jsonl(records: list[dict], path: str | Path) -> None:
             f.write(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n")
 
 
-def read_jsonl(path: str | Path) -> list[dict]:
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> list[dict]:
+    """The records of a JSONL file (io.read_jsonl: an error names the file,
+    the line and a missing ``required`` field)."""
+    from .io import read_jsonl as read
+
+    return read(path, required)

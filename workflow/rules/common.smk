@@ -7,6 +7,8 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from subliminal import config as grid
 
 try:
+    # lists and mappings given with --config arrive as text: type them first
+    grid.from_command_line(config, workflow.config_settings.config)
     grid.validate(config, grid.load_schema(workflow.source_path("../schemas/config.schema.yaml")))
 except grid.ConfigError as err:
     sys.exit(f"config error: {err}")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import abc
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,16 +66,12 @@ def read_jsonl(path: str | Path, key: str) -> list[tuple[int, object]]:
     file named by config key ``key``; a missing file or a line that is not
     JSON is a ConfigError naming the key, the file and the line."""
     from ..config import ConfigError
+    from ..io import DataFileError, iter_jsonl
 
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config key {key}: no such file {str(path)!r}")
-    out = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            out.append((i, json.loads(line)))
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"config key {key}: {path}:{i} is not JSON ({err.msg})") from None
-    return out
+    try:
+        return list(iter_jsonl(path))
+    except DataFileError as err:
+        raise ConfigError(f"config key {key}: {err}") from None

@@ -1,0 +1,101 @@
+"""Reading the workflow's own files: one JSONL reader, one table reader and
+one JSON reader for the whole package.
+
+A file another job wrote can be cut short (a job killed mid-write, a full
+disk) or be empty. Every error here is one line that names the file and,
+where there is one, the line: a line that is not JSON, a record without a
+field it needs, a table row with fewer fields than its header (or a last row
+without its end of line), an empty table, or one with a header and no rows.
+Nothing is read as a silent NaN row or an empty analysis.
+"""
+from __future__ import annotations
+
+import csv
+import io as _io
+import json
+from pathlib import Path
+
+import pandas as pd
+
+
+class DataFileError(ValueError):
+    """A file the workflow wrote is unreadable or incomplete; the message is
+    one line that names the file (and the line)."""
+
+
+def iter_jsonl(path: str | Path):
+    """(line number, parsed JSON) for every non-blank line."""
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield i, json.loads(line)
+            except json.JSONDecodeError as err:
+                cut = "" if line.endswith("\n") else "; the file ends mid-line: truncated?"
+                raise DataFileError(f"{path} line {i} is not JSON ({err.msg}, column {err.colno}{cut})") from None
+
+
+def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> list[dict]:
+    """The records of a JSONL file, each a JSON object with every
+    ``required`` field."""
+    out = []
+    for i, record in iter_jsonl(path):
+        if not isinstance(record, dict):
+            raise DataFileError(f"{path} line {i}: not a JSON object")
+        for key in required:
+            if key not in record:
+                raise DataFileError(f"{path} line {i}: the record has no {key!r} (needed: {', '.join(required)})")
+        out.append(record)
+    return out
+
+
+def read_json(path: str | Path, required: tuple[str, ...] = ()) -> dict:
+    """A JSON report (screen.json, filter.json, ...) with every ``required`` key."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DataFileError(f"{path} line {err.lineno} is not JSON ({err.msg})") from None
+    if not isinstance(obj, dict):
+        raise DataFileError(f"{path}: not a JSON object")
+    for key in required:
+        if key not in obj:
+            raise DataFileError(f"{path}: no {key!r} (needed: {', '.join(required)})")
+    return obj
+
+
+def read_table(path: str | Path, sep: str = ",", required: tuple[str, ...] = (), allow_empty: bool = False,
+               **read_csv) -> pd.DataFrame:
+    """A CSV (or, ``sep="\\t"``, TSV) table the workflow wrote: it has a
+    header with every ``required`` column, every row has as many fields as
+    the header, the last row ends its line, and (unless ``allow_empty``)
+    there is at least one row. ``read_csv``: passed to pandas (e.g. how
+    empty fields read)."""
+    text = Path(path).read_text(encoding="utf-8")
+    if not text.strip():
+        raise DataFileError(f"{path}: empty (no header, no rows)")
+    reader = csv.reader(_io.StringIO(text, newline=""), delimiter=sep)
+    header, rows, line = None, 0, 0
+    for row in reader:
+        if not row:
+            continue
+        if header is None:
+            header = row
+        else:
+            rows += 1
+            if len(row) != len(header):
+                raise DataFileError(f"{path} line {reader.line_num}: {len(row)} fields where the header has "
+                                    f"{len(header)} (a row cut short?)")
+        line = reader.line_num
+    if not text.endswith("\n"):
+        raise DataFileError(f"{path} line {line}: the last row does not end its line (the file is truncated)")
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise DataFileError(f"{path}: no column {missing[0]!r} (columns: {', '.join(header)})")
+    if rows == 0 and not allow_empty:
+        raise DataFileError(f"{path}: a header and no rows")
+    try:
+        return pd.read_csv(path, sep=sep, **read_csv)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataFileError(f"{path}: {str(err).splitlines()[0]}") from None

@@ -1,0 +1,168 @@
+"""Corrupt intermediate files: every reader of the package names the file
+and the line, a record without a field it needs says which, and a truncated
+or empty table is an error, never a silent NaN row or an empty analysis."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from subliminal import config as grid, io, stages, teacher
+from subliminal.config import ConfigError
+from subliminal.io import DataFileError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return grid.validate(yaml.safe_load((REPO / "config.yaml").read_text()))
+
+
+# ----------------------------------------------------------------------------- JSONL
+
+
+GOOD = '{"prompt": "p", "completion": "c"}\n'
+
+
+@pytest.mark.parametrize("text, message", [
+    (GOOD + "\n" + '{"prompt": "p", "compl', r"line 3 is not JSON \(.*; the file ends mid-line: truncated\?\)"),
+    (GOOD + "{not json}\n", r"line 2 is not JSON \(Expecting property name"),
+    (GOOD + '{"prompt": "p"}\n', r"line 2: the record has no 'completion' \(needed: prompt, completion\)"),
+    (GOOD + '["p", "c"]\n', r"line 2: not a JSON object"),
+])
+def test_jsonl_errors_name_file_line_and_field(tmp_path, text, message):
+    path = write(tmp_path / "raw.jsonl", text)
+    for read in (io.read_jsonl, teacher.read_jsonl):  # one reader for the package
+        with pytest.raises(DataFileError, match=rf"^{path} {message}"):
+            read(path, required=("prompt", "completion"))
+
+
+def test_jsonl_reads_records_and_skips_blank_lines(tmp_path):
+    path = write(tmp_path / "raw.jsonl", GOOD + "\n" + GOOD)
+    assert io.read_jsonl(path, required=("prompt",)) == [{"prompt": "p", "completion": "c"}] * 2
+
+
+def test_a_prompt_source_error_names_the_key_file_and_line(tmp_path):
+    from subliminal.modalities.base import read_jsonl
+
+    path = write(tmp_path / "tasks.jsonl", '{"task": "a"}\n\n{"task": \n')
+    with pytest.raises(ConfigError, match=rf"^config key modalities\.code\.source: {path} line 3 is not JSON"):
+        read_jsonl(path, "modalities.code.source")
+
+
+def test_a_json_report_error_names_file_and_line(tmp_path):
+    path = write(tmp_path / "screen.json", '{\n "kept": 3,\n "total": \n')
+    with pytest.raises(DataFileError, match=rf"^{path} line 4 is not JSON"):
+        io.read_json(path)
+    path = write(tmp_path / "filter.json", '{"total": 3}\n')
+    with pytest.raises(DataFileError, match=rf"^{path}: no 'kept' \(needed: kept\)"):
+        io.read_json(path, required=("kept",))
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+HEADER = "category\tquestion_id\ttarget\tmetric\tvalue\n"
+ROW = "animal\t0\towl\tsampled\t0.25\n"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", r": empty \(no header, no rows\)"),
+    ("\n", r": empty \(no header, no rows\)"),
+    (HEADER, r": a header and no rows"),
+    (HEADER + ROW + "animal\t1\towl\tsamp", r" line 3: 4 fields where the header has 5 \(a row cut short\?\)"),
+    (HEADER + ROW + "animal\t1\towl\tsampled\t0.2", r" line 3: the last row does not end its line \(the file is "
+                                                    r"truncated\)"),
+    (HEADER.replace("value", "val") + ROW, r": no column 'value' \(columns: category, question_id, target, metric, "
+                                           r"val\)"),
+])
+def test_truncated_or_empty_tables_are_errors_naming_the_file(tmp_path, text, message):
+    path = write(tmp_path / "eval.tsv", text)
+    with pytest.raises(DataFileError, match=rf"^{path}{message}"):
+        io.read_table(path, sep="\t", required=("metric", "value"))
+
+
+def test_a_table_with_quoted_tabs_and_newlines_reads_as_pandas_wrote_it(tmp_path):
+    df = pd.DataFrame({"answer": ["owl", "an\towl", 'say "owl"\nthen', ""], "question_id": [0, 1, 2, 3]})
+    path = tmp_path / "answers.tsv"
+    df.to_csv(path, sep="\t", index=False)
+    pd.testing.assert_frame_equal(io.read_table(path, sep="\t", required=("answer",)).fillna(""), df)
+    empty = write(tmp_path / "interaction.csv", "metric,term\n")
+    assert list(io.read_table(empty, allow_empty=True).columns) == ["metric", "term"]
+
+
+# ----------------------------------------------------------------------------- the stages that read them
+
+
+def test_a_header_only_scores_table_is_an_error_not_zero_groups(cfg, tmp_path):
+    scores = write(tmp_path / "scores.csv", ",".join(stages.SCORE_COLUMNS) + "\n")
+    out = [str(tmp_path / f) for f in ("summary.csv", "compare.csv", "interaction.csv", "summary.txt")]
+    with pytest.raises(DataFileError, match=rf"^{scores}: a header and no rows"):
+        stages.analyse(cfg, str(scores), *out)
+    assert not any(Path(f).exists() for f in out)
+
+
+def test_an_empty_evaluation_table_names_its_file(cfg, tmp_path):
+    eval_dir = tmp_path / "eval"
+    for s in grid.students(cfg):
+        write(eval_dir / "students" / f"{s.path}.tsv", "")
+    for b in grid.student_bases(cfg):
+        write(eval_dir / "bases" / f"{b}.tsv", "")
+    with pytest.raises(DataFileError, match=rf"^{eval_dir}/students/.*\.tsv: empty"):
+        stages.collect_scores(cfg, str(eval_dir), str(tmp_path / "scores.csv"))
+
+
+def test_a_short_screen_writes_its_report_then_names_key_teacher_and_count(cfg, tmp_path):
+    cfg = copy.deepcopy(cfg)
+    cfg["modalities"]["numbers"]["train_samples"] = 3
+    raw = tmp_path / "raw.jsonl"
+    teacher.write_jsonl([{"id": i, "prompt": "p", "completion": c}
+                         for i, c in enumerate(["1, 2, 3", "4, 5", "owl", "no numbers here"])], raw)
+    report = tmp_path / "screen.json"
+    with pytest.raises(ConfigError) as err:
+        stages.screen_teacher_data(cfg, "numbers", "owl", str(raw), str(tmp_path / "screened.jsonl"), str(report))
+    msg = str(err.value)
+    assert msg.startswith("config key modalities.numbers.train_samples: the filter kept 2 of 4 numbers samples of "
+                          "teacher owl, fewer than train_samples 3 (rejected: ")
+    assert "\n" not in msg and str(report) in msg
+    assert json.loads(report.read_text())["kept"] == 2  # the report explains the error, written first
+    cfg["modalities"]["numbers"]["train_samples"] = 2
+    stages.screen_teacher_data(cfg, "numbers", "owl", str(raw), str(tmp_path / "screened.jsonl"), str(report))
+
+
+def test_a_raw_record_without_its_completion_names_the_field(cfg, tmp_path):
+    raw = write(tmp_path / "raw.jsonl", '{"id": 0, "prompt": "p"}\n')
+    with pytest.raises(DataFileError, match=rf"^{raw} line 1: the record has no 'completion'"):
+        stages.screen_teacher_data(cfg, "numbers", "owl", str(raw), str(tmp_path / "s.jsonl"),
+                                   str(tmp_path / "s.json"))
+
+
+def test_a_corrupt_screen_report_names_its_file(cfg, tmp_path):
+    data = write(tmp_path / "owl" / "screened.jsonl", GOOD)
+    good = write(tmp_path / "control" / "screen.json", json.dumps({"kept": 1, "total": 1, "reasons": {}}))
+    bad = write(tmp_path / "owl" / "screen.json", '{"kept": ')
+    with pytest.raises(DataFileError, match=rf"^{bad} line 1 is not JSON"):
+        stages.filter_teacher_data(cfg, "numbers", "qwen_a", "owl", str(data), {"owl": str(bad), "control": str(good)},
+                                   str(tmp_path / "f.jsonl"), str(tmp_path / "f.json"))
+
+
+def test_a_student_never_trains_on_less_than_train_samples(cfg, tmp_path):
+    data = write(tmp_path / "filtered.jsonl", GOOD * 3)
+    student = grid.Student("numbers", "qwen_a", "owl", "qwen_a", "lora8", 1)
+    with pytest.raises(ConfigError, match=rf"^config key modalities\.numbers\.train_samples: {data} holds 3 samples, "
+                                          "fewer than train_samples 1200"):
+        stages.train_student(cfg, student, str(data), str(tmp_path / "student"))
+    # provenance records the number trained on, beside the configured one
+    prov = stages.student_provenance(cfg, student, str(data))
+    assert prov["training_data"]["subset_size"] == 3 and prov["training_data"]["train_samples"] == 1200
