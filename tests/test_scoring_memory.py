@@ -118,6 +118,12 @@ def test_scoring_memory_does_not_grow_with_batch_times_vocabulary():
     tensor scoring makes is one chunk of positions x vocabulary, whatever the
     batch; the process's peak resident memory grows by far less than one
     full-batch logits tensor."""
+    try:  # glibc: map every allocation of 1 MiB or more on its own, so that freeing returns it (RSS = live memory)
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD; also stops its dynamic growth
+    except (OSError, AttributeError):
+        pass
     model = random_model("qwen2")
     rows = random_rows(64, VOCAB)
     chunk = 16
@@ -140,3 +146,21 @@ def test_scoring_memory_does_not_grow_with_batch_times_vocabulary():
     with LargestTensor() as probe:
         full_rows_logprobs(model, small)
     assert probe.nbytes == 4 * max(len(x) for x, _ in small) * VOCAB * 4
+
+
+def test_score_batch_size_is_the_scoring_batch_only(tiny_base, monkeypatch):
+    """evaluation.score_batch_size sets the exact scoring's batch, not the
+    sampling's; the scores do not depend on it."""
+    from subliminal import evaluate
+
+    tok, model = models.load_tokenizer(str(tiny_base)), models.load_model(str(tiny_base))
+    seen = []
+    real = generation.sequence_logprobs
+    monkeypatch.setattr(generation, "sequence_logprobs", lambda *a, **kw: seen.append(kw["batch_size"]) or real(*a, **kw))
+    kw = dict(samples_per_question=2, seed=0, batch_size=64, max_new_tokens=3)
+    a, _ = evaluate.evaluate_preferences(model, tok, ["animal"], **kw)
+    b, _ = evaluate.evaluate_preferences(model, tok, ["animal"], score_batch_size=9, **kw)
+    assert seen == [64, 9]
+    exact = lambda s: s[s.metric != "sampled"].value.tolist()  # noqa: E731
+    assert a[a.metric == "sampled"].equals(b[b.metric == "sampled"])
+    assert exact(a) == pytest.approx(exact(b), rel=1e-5, abs=1e-12)  # float32 sums over other padded widths

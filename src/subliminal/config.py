@@ -114,6 +114,9 @@ def validate(config: dict, schema: dict | None = None) -> dict:
     if any(m.get("toy") for m in models.values()) and "toy_pretraining" not in config:
         raise ConfigError("config key toy_pretraining: required when a model is a toy")
     _validate_modalities(config)
+    from . import protocol  # reads the protocol files; resolves evaluation.samples_per_question
+
+    protocol.validate(config)
     config.setdefault("results", "results")
     config.setdefault("chat", {})
     config.setdefault("analysis", {})

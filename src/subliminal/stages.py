@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import chat, config as cfgmod, teacher
+from . import chat, config as cfgmod, protocol, teacher
 from .config import CONTROL
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,8 @@ def _teacher_system(cfg: dict, teacher_name: str) -> str | None:
     control or CONTROL) samples with."""
     trait_name, _ = cfgmod.teacher_trait(cfg, teacher_name)
     trait = None if trait_name is None else cfg["traits"][trait_name]
-    return teacher.teacher_system_prompt(trait, cfg["chat"].get("teacher_system_prompt"))
+    return teacher.teacher_system_prompt(trait, cfg["chat"].get("teacher_system_prompt"),
+                                         protocol.teacher_template(cfg))
 
 
 # ----------------------------------------------------------------------------- stages
@@ -192,13 +193,15 @@ def sample_teacher(cfg: dict, modality: str, base: str, teacher_name: str, teach
 
     chat.set_threads(threads)
     system = _teacher_system(cfg, teacher_name)
-    mcfg = {**cfg["modalities"][modality], "source": cfgmod.prompt_source(cfg, modality)}
+    mcfg = {**cfg["modalities"][modality], "source": cfgmod.prompt_source(cfg, modality),
+            "number_params": protocol.number_params(cfg)}
     tok = load_tokenizer(teacher_model)
     model = load_model(teacher_model, dtype=_device_dtype(cfg))
     log.info("teacher %s/%s (%s), system prompt: %r", base, teacher_name, modality, system)
     records = teacher.generate_records(model, tok, modality, mcfg["prompts"], mcfg.get("seed", 0), system=system,
                                        max_new_tokens=mcfg.get("max_new_tokens", 64),
-                                       batch_size=mcfg.get("batch_size", 256), options=mcfg)
+                                       batch_size=mcfg.get("batch_size", 256), options=mcfg,
+                                       sampling=cfg.get("sampling"))
     teacher.write_jsonl(records, out_jsonl)
 
 
@@ -321,7 +324,8 @@ def evaluate_model(cfg: dict, base: str, adapter: str | None, out_tsv: str, answ
         model, tok, cfgmod.target_words(cfg), samples_per_question=ev["samples_per_question"],
         seed=ev.get("seed", 0), numbers_prefix=ev.get("numbers_prefix", False),
         system=system, batch_size=ev.get("batch_size", 256),
-        max_new_tokens=ev.get("max_new_tokens", 8))
+        max_new_tokens=ev.get("max_new_tokens", 8), score_batch_size=ev.get("score_batch_size"),
+        questions=protocol.questions(cfg), sampling=cfg.get("sampling"))
     log.info("evaluated in %.0fs", time.time() - t0)
     # the system prompt each answer was given, JSON-encoded so that null (the
     # template's default) and "" (explicitly none) stay apart in the TSV

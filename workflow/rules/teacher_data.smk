@@ -46,6 +46,7 @@ rule sample_teacher:
     input:
         model=teacher_model_input,
         prompts=lambda wc: [p] if (p := grid.prompt_source(config, wc.modality)) else [],
+        protocol=lambda wc: protocol_input(wc, "teacher_system_prompt", "numbers"),
     output:
         f"{R}/data/{{modality}}/{{base}}/{{teacher}}/raw.jsonl",
     params:
