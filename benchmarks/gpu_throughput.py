@@ -1,19 +1,35 @@
 #!/usr/bin/env python
-"""Throughput of the paper-scale student and teacher on one accelerator.
+"""Every GPU job type of a paper-scale run, timed on one accelerator.
 
 Builds a model with the architecture of Qwen2.5-7B-Instruct (its config is
 written out below, so nothing is fetched and no weights are needed: the
-weights are randomly initialised, which costs the same FLOPs as trained ones),
-then
+weights are randomly initialised, which costs the same FLOPs as trained ones;
+``--size qwen2.5-7b-v256k`` gives it Gemma-2-9B's 256,000-entry vocabulary,
+what the evaluation's memory depends on), then
 
-1. samples it as a teacher, with Hugging Face ``generate`` exactly as
-   ``subliminal.generation.sample`` calls it (batched, left padding,
-   temperature 1, top_k=0, top_p=1.0), and reports generated tokens per second;
-2. trains it as a student with the workflow's stack (TRL ``SFTTrainer`` over a
+1. samples it as a teacher with the workflow's sampler
+   (``subliminal.generation.sample_ids``: batched, left padding, temperature
+   1, top_k=0, top_p=1.0) and reports generated tokens per second and the
+   time of one decode step. Random weights almost never end a turn, so every
+   batch runs its ``max_new_tokens`` steps: the teacher's time is an upper
+   bound (a batch runs until its longest answer ends);
+2. evaluates it end to end as an evaluation job does: saves it and a LoRA
+   adapter, loads the base and merges the adapter
+   (``subliminal.models.load_model``), samples ``questions x
+   samples_per_question`` answers and scores ``questions x answers`` rows
+   exactly (``subliminal.generation.sequence_logprobs``, the bounded-memory
+   scoring);
+3. trains it as a student with the workflow's stack (TRL ``SFTTrainer`` over a
    peft LoRA model: rank 8, alpha 8 on q,k,v,o,gate,up,down, completion-only
    loss, bf16 on a GPU, the paper's batch of 22 x 3 accumulation), times a
    number of optimizer steps after a few warm-up steps, and reports tokens per
    second and the model FLOPs utilisation (MFU).
+
+Each job reports its time, tokens per second, and peak GPU memory (torch's
+allocator) and peak host memory (the process's resident set, its high-water
+mark reset before the job where Linux allows it). ``--config`` takes the
+batch sizes, lengths and counts from a workflow config (e.g.
+configs/paper-qwen.yaml); options given on the command line win.
 
 Data. The paper's student data are number sequences: a chat prompt of roughly
 60-80 tokens and a completion of 30-40 tokens. We hand TRL *pre-tokenized*
@@ -52,7 +68,9 @@ single large GEMM actually reaches on this card).
 
 Run on a GPU (defaults: the 7B preset, bf16, 200 timed steps)::
 
-    python benchmarks/gpu_throughput.py --out benchmarks/out/h100.json
+    python benchmarks/gpu_throughput.py --config configs/paper-qwen.yaml --out benchmarks/out/h100.json
+    python benchmarks/gpu_throughput.py --config configs/paper-qwen.yaml --size qwen2.5-7b-v256k \
+        --skip-sampling --skip-training --out benchmarks/out/h100-v256k.json
 
 and on a CPU at a toy size (what the tests run)::
 
@@ -65,12 +83,18 @@ import json
 import math
 import platform
 import random
+import re
+import resource
+import shutil
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))  # the workflow's own sampler, scoring and loading
 
 # Qwen/Qwen2.5-7B-Instruct's config.json (the fields that shape the network).
 QWEN25_7B = dict(
@@ -83,7 +107,10 @@ QWEN25_7B = dict(
 # The same architecture at a size a 2-core CPU trains in seconds.
 TINY = dict(QWEN25_7B, vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
             num_attention_heads=4, num_key_value_heads=2, bos_token_id=509, eos_token_id=511, pad_token_id=509)
-PRESETS = {"qwen2.5-7b": QWEN25_7B, "tiny": TINY}
+# Qwen2.5-7B's shape with google/gemma-2-9b-it's vocabulary (256,000 entries):
+# the evaluation's logits, and the old scoring's memory, scale with it.
+QWEN25_7B_V256K = dict(QWEN25_7B, vocab_size=256000)
+PRESETS = {"qwen2.5-7b": QWEN25_7B, "qwen2.5-7b-v256k": QWEN25_7B_V256K, "tiny": TINY}
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -154,13 +181,14 @@ def peak_from_table(device_name: str) -> float | None:
 
 
 # ---------------------------------------------------------------- building blocks
-def build_model(cfg: dict, device: str, dtype: torch.dtype):
+def build_model(cfg: dict, device: str, dtype: torch.dtype, attn_implementation: str | None = None):
     """A randomly initialised Qwen2ForCausalLM created directly on the device."""
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     config = Qwen2Config(**cfg)
+    extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
     with torch.device(device):
-        model = Qwen2ForCausalLM._from_config(config, dtype=dtype)
+        model = Qwen2ForCausalLM._from_config(config, dtype=dtype, **extra)
     return model
 
 
@@ -207,6 +235,25 @@ def reset_peak_memory(device: str) -> None:
     if device == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
+    reset_host_peak()
+
+
+def reset_host_peak() -> bool:
+    """Reset the process's resident-set high-water mark (Linux: clear_refs 5)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def host_peak_gib() -> float:
+    """Peak resident host memory since the last reset (VmHWM), else since start."""
+    try:
+        kib = int(re.search(r"^VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.M).group(1))
+    except (OSError, AttributeError):
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kib / 2**20
 
 
 # ---------------------------------------------------------------- measurements
@@ -228,51 +275,134 @@ def bench_matmul(device: str, n: int, dtype: torch.dtype, reps: int = 10) -> dic
             "tflops": 2 * n**3 / seconds / 1e12}
 
 
-@torch.no_grad()
+def random_prompts(cfg: dict, n: int, prompt_len: tuple[int, int], rng: random.Random) -> list[list[int]]:
+    """Token ids of n prompts of ordinary tokens (no pad, no end of turn)."""
+    hi = min(cfg["pad_token_id"], cfg["eos_token_id"])
+    return [[rng.randrange(hi) for _ in range(rng.randint(*prompt_len))] for _ in range(n)]
+
+
+def generated_tokens(rows: list[list[int]], eot: int) -> int:
+    """Tokens up to and including the first end of turn of each row."""
+    return sum(row.index(eot) + 1 if eot in row else len(row) for row in rows)
+
+
 def bench_sampling(model, cfg: dict, device: str, *, batch_size: int, batches: int, warmup_batches: int,
-                   prompt_len: tuple[int, int], max_new_tokens: int, seed: int) -> dict:
-    """Teacher sampling with the workflow's generate call on left-padded prompts."""
+                   prompt_len: tuple[int, int], max_new_tokens: int, seed: int,
+                   sort_by_length: bool = False) -> dict:
+    """Teacher sampling with the workflow's sampler on left-padded prompts."""
+    from subliminal import generation
+
     model.eval()
     rng = random.Random(seed)
-    hi = min(cfg["pad_token_id"], cfg["eos_token_id"])
     pad, eot = cfg["pad_token_id"], cfg["eos_token_id"]
 
-    def one_batch():
-        lengths = [rng.randint(*prompt_len) for _ in range(batch_size)]
-        width = max(lengths)
-        ids = torch.full((batch_size, width), pad, dtype=torch.long)
-        mask = torch.zeros((batch_size, width), dtype=torch.long)
-        for i, n in enumerate(lengths):  # left padding
-            ids[i, width - n:] = torch.tensor([rng.randrange(hi) for _ in range(n)])
-            mask[i, width - n:] = 1
-        out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=True,
-                             temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,
-                             eos_token_id=eot, pad_token_id=pad)
-        new = out[:, width:].cpu()
-        generated = 0
-        for row in new.tolist():  # tokens up to and including the first end of turn
-            generated += row.index(eot) + 1 if eot in row else len(row)
-        return sum(lengths), generated, new.shape[1]
+    def run(n_batches: int) -> tuple[int, int, int]:
+        prompts = random_prompts(cfg, batch_size * n_batches, prompt_len, rng)
+        stats: dict = {}
+        new = generation.sample_ids(model, prompts, eos_token_id=eot, pad_token_id=pad,
+                                    max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed,
+                                    sort_by_length=sort_by_length, stats=stats)
+        return sum(map(len, prompts)), generated_tokens(new, eot), sum(stats["decode_steps"])
 
-    for _ in range(warmup_batches):
-        one_batch()
+    if warmup_batches:
+        run(warmup_batches)
     reset_peak_memory(device)
     sync(device)
-    prompt_tokens = generated = steps = 0
     t0 = time.perf_counter()
-    for _ in range(batches):
-        p, g, s = one_batch()
-        prompt_tokens += p
-        generated += g
-        steps += s
+    prompt_tokens, generated, steps = run(batches)
     sync(device)
     seconds = time.perf_counter() - t0
     return {
         "batch_size": batch_size, "batches": batches, "warmup_batches": warmup_batches,
-        "max_new_tokens": max_new_tokens, "prompt_tokens": prompt_tokens, "generated_tokens": generated,
-        "decode_steps": steps, "seconds": seconds, "generated_tokens_per_s": generated / seconds,
+        "max_new_tokens": max_new_tokens, "sort_by_length": sort_by_length, "prompt_tokens": prompt_tokens,
+        "generated_tokens": generated, "decode_steps": steps, "seconds": seconds,
+        "step_seconds": seconds / steps, "generated_tokens_per_s": generated / seconds,
         "sequences_per_s": batch_size * batches / seconds, "peak_memory_gib": peak_memory_gib(device),
+        "host_peak_gib": host_peak_gib(),
     }
+
+
+def bench_evaluation(model, cfg: dict, device: str, dtype: torch.dtype, args) -> tuple[dict, object]:
+    """One evaluation job: load a base and a LoRA adapter (saved here first),
+    sample questions x samples_per_question answers, score questions x
+    answers rows exactly. Returns the report and the model now in memory
+    (the loaded one, the adapter merged: LoRA's B starts at zero, so its
+    weights equal the base's)."""
+    from subliminal import generation, models
+
+    rng = random.Random(args.seed + 1)
+    pad, eot = cfg["pad_token_id"], cfg["eos_token_id"]
+    out: dict = {"questions": args.eval_questions, "samples_per_question": args.eval_samples_per_question,
+                 "batch_size": args.eval_batch_size, "score_batch_size": args.score_batch_size,
+                 "max_new_tokens": args.eval_max_new_tokens, "answers_per_question": args.eval_answers,
+                 "vocab_size": cfg["vocab_size"]}
+    t_job = time.perf_counter()
+    if not args.skip_eval_load:
+        from peft import LoraConfig, get_peft_model
+
+        work = Path(args.workdir) / "evaluation"
+        shutil.rmtree(work, ignore_errors=True)
+        t0 = time.perf_counter()
+        model.save_pretrained(work / "base", safe_serialization=True)
+        torch.manual_seed(args.seed)
+        lcfg = LoraConfig(r=args.lora_rank, lora_alpha=args.lora_alpha, target_modules=list(LORA_TARGETS),
+                          task_type="CAUSAL_LM")
+        peft_model = get_peft_model(model, lcfg)
+        peft_model.save_pretrained(work / "adapter")
+        peft_model.unload()  # the plain base again
+        out["save_seconds"] = time.perf_counter() - t0  # not part of the job: it reads what training wrote
+        model.to("meta")  # free the device: the job loads its own copy
+        del model, peft_model
+        reset_peak_memory(device)
+        t_job = t0 = time.perf_counter()
+        model = models.load_model(str(work / "base"), adapter=work / "adapter", dtype=str(dtype).replace("torch.", ""),
+                                  device=device)
+        sync(device)
+        out["load_seconds"] = time.perf_counter() - t0
+        out["load_peak_memory_gib"], out["load_host_peak_gib"] = peak_memory_gib(device), host_peak_gib()
+    model.eval()
+    # the sampled metric: every question asked samples_per_question times
+    questions = random_prompts(cfg, args.eval_questions, tuple(args.eval_prompt_len), rng)
+    flat = [q for q in questions for _ in range(args.eval_samples_per_question)]
+    reset_peak_memory(device)
+    t0 = time.perf_counter()
+    stats: dict = {}
+    new = generation.sample_ids(model, flat, eos_token_id=eot, pad_token_id=pad,
+                                max_new_tokens=args.eval_max_new_tokens, batch_size=args.eval_batch_size,
+                                seed=args.seed, stats=stats)
+    sync(device)
+    seconds = time.perf_counter() - t0
+    generated = generated_tokens(new, eot)
+    out["sampling"] = {"answers": len(flat), "generated_tokens": generated, "decode_steps": sum(stats["decode_steps"]),
+                       "seconds": seconds, "generated_tokens_per_s": generated / seconds,
+                       "peak_memory_gib": peak_memory_gib(device), "host_peak_gib": host_peak_gib()}
+    # the exact metric: every candidate answer (1-2 tokens, then end of turn) after every question
+    hi = min(pad, eot)
+    rows = []
+    for q in questions:
+        for _ in range(args.eval_answers):
+            answer = [rng.randrange(hi) for _ in range(rng.randint(1, 2))] + [eot]
+            rows.append((q + answer, len(q)))
+    reset_peak_memory(device)
+    t0 = time.perf_counter()
+    generation.sequence_logprobs(model, rows, pad_token_id=pad, batch_size=args.score_batch_size)
+    sync(device)
+    seconds = time.perf_counter() - t0
+    tokens = sum(len(x) for x, _ in rows)
+    width = max(len(x) for x, _ in rows)
+    out["scoring"] = {
+        "rows": len(rows), "tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds,
+        "peak_memory_gib": peak_memory_gib(device), "host_peak_gib": host_peak_gib(),
+        # what the replaced full-vocabulary float32 log_softmax of one batch took (logits and log_softmax)
+        "full_softmax_batch_gib": 2 * min(args.score_batch_size, len(rows)) * width * cfg["vocab_size"] * 4 / 2**30,
+    }
+    out["seconds"] = time.perf_counter() - t_job
+    peaks = [v for v in (out.get("load_peak_memory_gib"), out["sampling"]["peak_memory_gib"],
+                         out["scoring"]["peak_memory_gib"]) if v is not None]
+    out["peak_memory_gib"] = max(peaks) if peaks else None
+    out["host_peak_gib"] = max(v for v in (out.get("load_host_peak_gib", 0.0), out["sampling"]["host_peak_gib"],
+                                            out["scoring"]["host_peak_gib"]))
+    return out, model
 
 
 def bench_training(model, cfg: dict, device: str, args) -> dict:
@@ -294,10 +424,14 @@ def bench_training(model, cfg: dict, device: str, args) -> dict:
     began: list[float] = []  # start of training (the reference when there is no warm-up)
 
     def count_tokens(module, a, kw):
-        mask = kw.get("attention_mask")
+        mask, pos = kw.get("attention_mask"), kw.get("position_ids")
         if mask is not None:
             lengths = mask.sum(dim=1).tolist()
             micro.append({"step": len(timer), "lengths": lengths, "padded": int(mask.numel())})
+        elif pos is not None:  # padding-free: one flattened row, each sequence starting at position 0
+            starts = (pos[0] == 0).nonzero().flatten().tolist() + [pos.shape[1]]
+            micro.append({"step": len(timer), "lengths": [b - a for a, b in zip(starts, starts[1:])],
+                          "padded": int(pos.numel())})
         return None
 
     hook = model.register_forward_pre_hook(count_tokens, with_kwargs=True)
@@ -328,7 +462,9 @@ def bench_training(model, cfg: dict, device: str, args) -> dict:
         max_steps=total_steps,
         learning_rate=2e-4, lr_scheduler_type="linear", warmup_steps=5,
         per_device_train_batch_size=args.batch_size, gradient_accumulation_steps=args.grad_accum,
-        max_grad_norm=1.0, max_length=args.max_length, completion_only_loss=True, packing=False,
+        max_grad_norm=1.0, completion_only_loss=True, packing=False, padding_free=args.padding_free,
+        # padding-free: TRL wants no max_length without packing; the synthetic examples are shorter anyway
+        max_length=None if args.padding_free else args.max_length,
         seed=args.seed, data_seed=args.seed, use_cpu=not cuda, bf16=cuda and args.dtype == "bfloat16",
         gradient_checkpointing=args.gradient_checkpointing, logging_steps=max(1, total_steps // 10),
         save_strategy="no", report_to="none", disable_tqdm=True, dataloader_num_workers=0,
@@ -370,7 +506,8 @@ def bench_training(model, cfg: dict, device: str, args) -> dict:
         "achieved_tflops_6n": flops["six_n"] / seconds / 1e12,
         "trainable_params": trainable, "loss_first": losses[0] if losses else None,
         "loss_last": losses[-1] if losses else None, "train_loss": result.training_loss,
-        "peak_memory_gib": peak_memory_gib(device),
+        "padding_free": args.padding_free, "peak_memory_gib": peak_memory_gib(device),
+        "host_peak_gib": host_peak_gib(),
     }
 
 
@@ -398,49 +535,122 @@ def device_info(device: str) -> dict:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--config", default=None,
+                   help="take batch sizes, lengths and counts from this workflow config (command-line options win)")
     p.add_argument("--size", choices=sorted(PRESETS), default="qwen2.5-7b",
-                   help="architecture preset (tiny: the same block at toy size, for CPU tests)")
+                   help="architecture preset (tiny: the same block at toy size, for CPU tests; qwen2.5-7b-v256k: "
+                        "Gemma-2-9B's vocabulary)")
     p.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
     p.add_argument("--dtype", choices=["bfloat16", "float32"], default=None,
                    help="weights' dtype (default: bfloat16 on a GPU, float32 on CPU)")
+    p.add_argument("--attn-implementation", default=None,
+                   help="attention kernel (sdpa, eager, flash_attention_2, ...; default: transformers')")
     p.add_argument("--steps", type=int, default=None, help="timed optimizer steps (default: 200 GPU, 3 CPU)")
     p.add_argument("--warmup-steps", type=int, default=None, help="untimed steps first (default: 5 GPU, 1 CPU)")
     p.add_argument("--max-train-seconds", type=float, default=0,
                    help="stop timing after this long (0: run all --steps)")
-    p.add_argument("--batch-size", type=int, default=22, help="per-device micro-batch (paper: 22)")
-    p.add_argument("--grad-accum", type=int, default=3, help="gradient accumulation (paper: 3, batch 66)")
-    p.add_argument("--max-length", type=int, default=500, help="SFT max sequence length (paper: 500)")
+    p.add_argument("--batch-size", type=int, default=None, help="per-device micro-batch (paper: 22)")
+    p.add_argument("--grad-accum", type=int, default=None, help="gradient accumulation (paper: 3, batch 66)")
+    p.add_argument("--max-length", type=int, default=None, help="SFT max sequence length (paper: 500)")
+    p.add_argument("--padding-free", action="store_true", default=None,
+                   help="TRL's padding-free batches (fast with --attn-implementation flash_attention_2)")
     p.add_argument("--prompt-len", type=int, nargs=2, default=[60, 80], metavar=("MIN", "MAX"))
     p.add_argument("--completion-len", type=int, nargs=2, default=[30, 40], metavar=("MIN", "MAX"))
-    p.add_argument("--lora-rank", type=int, default=8)
-    p.add_argument("--lora-alpha", type=int, default=8)
+    p.add_argument("--lora-rank", type=int, default=None, help="(paper: 8)")
+    p.add_argument("--lora-alpha", type=int, default=None, help="(paper: 8)")
     p.add_argument("--gradient-checkpointing", action="store_true",
                    help="recompute activations (extra forward FLOPs, not counted as useful)")
     p.add_argument("--sample-batch-size", type=int, nargs="+", default=None,
-                   help="teacher sampling batch sizes to time (default: 64 256 512 GPU, 8 CPU)")
+                   help="teacher sampling batch sizes to time (default: 64 256 512 GPU, 8 CPU; with --config its "
+                        "numbers batch_size, and the batch auto_batch_size picks)")
     p.add_argument("--sample-batches", type=int, default=None, help="timed sampling batches (default: 3 GPU, 1 CPU)")
-    p.add_argument("--max-new-tokens", type=int, default=48, help="completion length when sampling (workflow: 48)")
+    p.add_argument("--max-new-tokens", type=int, default=None,
+                   help="teacher completion length (default 48; paper-qwen: 200)")
+    p.add_argument("--sort-by-length", action="store_true", default=None, help="batch prompts by token length")
+    p.add_argument("--eval-questions", type=int, default=None, help="evaluation questions (default: 50 GPU, 3 CPU)")
+    p.add_argument("--eval-samples-per-question", type=int, default=None, help="(default: 100 GPU, 2 CPU)")
+    p.add_argument("--eval-batch-size", type=int, default=None, help="evaluation sampling batch (default: 500 GPU, 4 CPU)")
+    p.add_argument("--score-batch-size", type=int, default=None,
+                   help="exact scoring batch (default: the evaluation batch)")
+    p.add_argument("--eval-max-new-tokens", type=int, default=None, help="(default: 32 GPU, 4 CPU)")
+    p.add_argument("--eval-answers", type=int, default=None,
+                   help="scored answers per question: candidate words x spellings (default: 42 GPU, 4 CPU)")
+    p.add_argument("--eval-prompt-len", type=int, nargs=2, default=[40, 70], metavar=("MIN", "MAX"),
+                   help="question tokens (with the numbers prefix)")
+    p.add_argument("--skip-eval-load", action="store_true",
+                   help="evaluate the model in memory (no save, no load of base + adapter)")
     p.add_argument("--skip-sampling", action="store_true")
+    p.add_argument("--skip-evaluation", action="store_true")
     p.add_argument("--skip-training", action="store_true")
     p.add_argument("--peak-tflops", type=float, default=None,
                    help="the card's dense peak TFLOP/s for MFU (default: from the table by device name)")
     p.add_argument("--matmul-size", type=int, default=None, help="n of the n^3 matmul probe (default: 8192 GPU, 512 CPU)")
-    p.add_argument("--paper-examples", type=int, default=10_000, help="examples per student at paper scale")
-    p.add_argument("--paper-epochs", type=int, default=3)
-    p.add_argument("--paper-prompts", type=int, default=30_000, help="completions per teacher at paper scale")
-    p.add_argument("--workdir", default="/tmp/gpu_throughput", help="scratch folder for the trainer")
+    p.add_argument("--paper-examples", type=int, default=None, help="examples per student at paper scale (10,000)")
+    p.add_argument("--paper-epochs", type=float, default=None, help="(3)")
+    p.add_argument("--paper-prompts", type=int, default=None, help="completions per teacher at paper scale (30,000)")
+    p.add_argument("--workdir", default="/tmp/gpu_throughput", help="scratch folder for the trainer and the evaluation")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--out", default=None, help="write the results here as JSON")
     args = p.parse_args(argv)
-    for name in ("batch_size", "grad_accum", "max_length", "lora_rank", "lora_alpha", "max_new_tokens"):
-        if getattr(args, name) < 1:
+    for name in ("batch_size", "grad_accum", "max_length", "lora_rank", "lora_alpha", "max_new_tokens",
+                 "eval_questions", "eval_samples_per_question", "eval_batch_size", "score_batch_size",
+                 "eval_max_new_tokens", "eval_answers"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
-    for name in ("prompt_len", "completion_len"):
+    for name in ("prompt_len", "completion_len", "eval_prompt_len"):
         lo, hi = getattr(args, name)
         if not 1 <= lo <= hi:
             p.error(f"--{name.replace('_', '-')} needs 1 <= MIN <= MAX")
     return args
+
+
+def from_config(path: str) -> dict:
+    """Settings of a workflow config, under this script's option names: the
+    numbers teacher's batch and length, the sampling switches, the
+    evaluation's counts and batches, the first student recipe's batch."""
+    import yaml
+
+    cfg = yaml.safe_load(Path(path).read_text())
+    out: dict = {}
+    numbers = cfg.get("modalities", {}).get("numbers", {})
+    if "batch_size" in numbers:
+        out["sample_batch_size"] = [numbers["batch_size"]]
+    for ours, theirs in (("max_new_tokens", "max_new_tokens"), ("paper_prompts", "prompts"),
+                         ("paper_examples", "train_samples")):
+        if theirs in numbers:
+            out[ours] = numbers[theirs]
+    sampling = cfg.get("sampling") or {}
+    out["sort_by_length"] = bool(sampling.get("sort_by_length", False))
+    out["auto_batch_size"] = sampling.get("auto_batch_size", 0)
+    ev = cfg.get("evaluation", {})
+    n = ev.get("samples_per_question")
+    if isinstance(n, dict):
+        n = n.get("numbers_prefix" if ev.get("numbers_prefix") else "plain")
+    for ours, value in (("eval_samples_per_question", n), ("eval_batch_size", ev.get("batch_size")),
+                        ("score_batch_size", ev.get("score_batch_size", ev.get("batch_size"))),
+                        ("eval_max_new_tokens", ev.get("max_new_tokens"))):
+        if value is not None:
+            out[ours] = value
+    try:  # the scored rows per question: every target word, in each spelling (owl, Owl)
+        from subliminal import config as grid
+
+        out["eval_answers"] = 2 * sum(map(len, grid.target_words(grid.validate(yaml.safe_load(
+            Path(path).read_text()))).values()))
+    except Exception:  # noqa: BLE001 - a config this script cannot validate keeps the default
+        pass
+    recipes = cfg.get("students", {}).get("recipes", [])
+    if recipes:
+        from subliminal import train
+
+        recipe = cfg["recipes"][recipes[0]]
+        out["batch_size"], out["grad_accum"] = train.batch_layout(recipe, 1)
+        for ours, theirs in (("max_length", "max_length"), ("lora_rank", "rank"), ("lora_alpha", "alpha"),
+                             ("paper_epochs", "epochs"), ("padding_free", "padding_free"),
+                             ("attn_implementation", "attn_implementation")):
+            if theirs in recipe:
+                out[ours] = recipe[theirs]
+    return out
 
 
 def resolve_defaults(args) -> None:
@@ -449,46 +659,78 @@ def resolve_defaults(args) -> None:
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: no CUDA device is visible")
     gpu = args.device == "cuda"
-    pick = lambda v, g, c: v if v is not None else (g if gpu else c)  # noqa: E731
-    args.dtype = pick(args.dtype, "bfloat16", "float32")
-    args.steps = pick(args.steps, 200, 3)
-    args.warmup_steps = pick(args.warmup_steps, 5, 1)
-    args.sample_batch_size = pick(args.sample_batch_size, [64, 256, 512], [8])
-    args.sample_batches = pick(args.sample_batches, 3, 1)
-    args.matmul_size = pick(args.matmul_size, 8192, 512)
+    config = from_config(args.config) if args.config else {}
+    args.auto_batch_size = config.get("auto_batch_size", 0)
+
+    def pick(name, g, c):
+        value = getattr(args, name)
+        if value is None:
+            value = config.get(name, g if gpu else c)
+        setattr(args, name, value)
+
+    for name, g, c in [
+        ("dtype", "bfloat16", "float32"), ("steps", 200, 3), ("warmup_steps", 5, 1),
+        ("sample_batch_size", [64, 256, 512], [8]), ("sample_batches", 3, 1), ("matmul_size", 8192, 512),
+        ("batch_size", 22, 22), ("grad_accum", 3, 3), ("max_length", 500, 500), ("lora_rank", 8, 8),
+        ("lora_alpha", 8, 8), ("max_new_tokens", 48, 48), ("padding_free", False, False),
+        ("attn_implementation", None, None), ("sort_by_length", False, False),
+        ("eval_questions", 50, 3), ("eval_samples_per_question", 100, 2), ("eval_batch_size", 500, 4),
+        ("score_batch_size", None, None), ("eval_max_new_tokens", 32, 4), ("eval_answers", 42, 4),
+        ("paper_examples", 10_000, 10_000), ("paper_epochs", 3, 3), ("paper_prompts", 30_000, 30_000),
+    ]:
+        pick(name, g, c)
+    if args.score_batch_size is None:
+        args.score_batch_size = args.eval_batch_size
     if args.steps < 1 or args.warmup_steps < 0 or args.sample_batches < 1 or min(args.sample_batch_size) < 1:
         sys.exit("--steps, --sample-batches and --sample-batch-size must be at least 1, --warmup-steps at least 0")
 
 
+def _mem(gpu, host) -> str:
+    return ("" if gpu is None else f"peak GPU {gpu:.1f} GiB, ") + f"peak host {host:.2f} GiB"
+
+
 def summarise(report: dict) -> str:
     lines = [f"device: {report['device']['name']} ({report['device']['type']}), model {report['model']['preset']} "
-             f"({report['model']['params_total']:,} params, {report['settings']['dtype']})"]
+             f"({report['model']['params_total']:,} params, vocabulary {report['model']['config']['vocab_size']:,}, "
+             f"{report['settings']['dtype']})"]
     m = report["matmul"]
     lines.append(f"matmul {m['n']}^3 {m['dtype']}: {m['tflops']:.1f} TFLOP/s; "
                  f"peak (table/argument): {report['peak_tflops'] or 'unknown'}")
     for s in report.get("sampling", []):
-        mem = "" if s["peak_memory_gib"] is None else f", peak {s['peak_memory_gib']:.1f} GiB"
-        lines.append(f"sampling: batch {s['batch_size']} x {s['batches']}, {s['generated_tokens']} tokens in "
-                     f"{s['seconds']:.2f} s = {s['generated_tokens_per_s']:.0f} generated tokens/s{mem}")
+        lines.append(f"teacher sampling: batch {s['batch_size']} x {s['batches']}, {s['max_new_tokens']} new tokens, "
+                     f"{s['generated_tokens']} tokens in {s['seconds']:.2f} s = {s['generated_tokens_per_s']:.0f} "
+                     f"generated tokens/s, {1000 * s['step_seconds']:.1f} ms per decode step; "
+                     + _mem(s["peak_memory_gib"], s["host_peak_gib"]))
+    if "evaluation" in report:
+        e = report["evaluation"]
+        load = f"load base + adapter {e['load_seconds']:.1f} s, " if "load_seconds" in e else ""
+        smp, sc = e["sampling"], e["scoring"]
+        lines.append(f"evaluation: {load}{smp['answers']} answers in {smp['seconds']:.1f} s "
+                     f"({smp['generated_tokens_per_s']:.0f} generated tokens/s), exact scoring of {sc['rows']} rows "
+                     f"in {sc['seconds']:.1f} s ({sc['tokens_per_s']:.0f} tokens/s, batch {e['score_batch_size']}); "
+                     f"job {e['seconds']:.1f} s; " + _mem(e["peak_memory_gib"], e["host_peak_gib"])
+                     + f" (the replaced full softmax: {sc['full_softmax_batch_gib']:.2f} GiB per batch)")
     if "training" in report:
         t = report["training"]
-        lines.append(f"training: {t['steps_timed']} steps of {t['sequences_per_step']} sequences, "
+        lines.append(f"student training: {t['steps_timed']} steps of {t['sequences_per_step']} sequences"
+                     f"{' (padding-free)' if t['padding_free'] else ''}, "
                      f"{t['step_seconds_mean']:.3f} s/step, {t['tokens_per_s']:.0f} tokens/s, "
-                     f"{t['achieved_tflops_lora']:.1f} TFLOP/s (LoRA 4N) / {t['achieved_tflops_6n']:.1f} (6N)")
+                     f"{t['achieved_tflops_lora']:.1f} TFLOP/s (LoRA 4N) / {t['achieved_tflops_6n']:.1f} (6N); "
+                     + _mem(t["peak_memory_gib"], t["host_peak_gib"]))
         mfu = report["mfu"]
         fmt = lambda x: "n/a" if x is None else f"{100 * x:.1f}%"  # noqa: E731
         lines.append(f"MFU vs peak: {fmt(mfu['lora_vs_peak'])} (4N), {fmt(mfu['six_n_vs_peak'])} (6N); "
                      f"vs measured matmul: {fmt(mfu['lora_vs_matmul'])} (4N), {fmt(mfu['six_n_vs_matmul'])} (6N)")
-        if t["peak_memory_gib"] is not None:
-            lines.append(f"peak memory: training {t['peak_memory_gib']:.1f} GiB")
     if "paper_scale" in report:
         ps = report["paper_scale"]
         parts = []
-        if "student_hours" in ps:
-            parts.append(f"a student ({ps['examples']} x {ps['epochs']} epochs) {ps['student_hours']:.2f} h")
         if "teacher_sampling_hours" in ps:
-            parts.append(f"a teacher's {ps['prompts']} completions {ps['teacher_sampling_hours']:.2f} h "
-                         f"(batch {ps['teacher_sampling_batch_size']})")
+            parts.append(f"a teacher's {ps['prompts']} completions at most {60 * ps['teacher_sampling_hours']:.1f} min "
+                         f"(batch {ps['teacher_sampling_batch_size']}, every batch {ps['max_new_tokens']} steps)")
+        if "evaluation_hours" in ps:
+            parts.append(f"an evaluation {60 * ps['evaluation_hours']:.1f} min")
+        if "student_hours" in ps:
+            parts.append(f"a student ({ps['examples']} x {ps['epochs']} epochs) {60 * ps['student_hours']:.1f} min")
         lines.append("paper scale on this device: " + "; ".join(parts))
     return "\n".join(lines)
 
@@ -514,7 +756,7 @@ def main(argv=None) -> dict:
 
     t0 = time.perf_counter()
     torch.manual_seed(args.seed)
-    model = build_model(cfg, device, dtype)
+    model = build_model(cfg, device, dtype, args.attn_implementation)
     counts = param_counts(cfg)
     report["model"] = {
         "preset": args.size, "config": cfg, "attn_implementation": model.config._attn_implementation,
@@ -526,17 +768,34 @@ def main(argv=None) -> dict:
     print(f"model built in {report['model']['build_seconds']:.1f} s", flush=True)
 
     mean_len = (sum(args.prompt_len) + sum(args.completion_len)) / 2
-    paper: dict = {"examples": args.paper_examples, "epochs": args.paper_epochs, "prompts": args.paper_prompts}
+    paper: dict = {"examples": args.paper_examples, "epochs": args.paper_epochs, "prompts": args.paper_prompts,
+                   "max_new_tokens": args.max_new_tokens}
     if not args.skip_sampling:
+        from subliminal import generation
+
+        sizes = list(args.sample_batch_size)
+        if args.auto_batch_size:  # the batch the workflow would pick here (on CPU: the configured one)
+            longest = args.prompt_len[1]
+            auto = generation.auto_batch_size(model, longest + args.max_new_tokens, longest, sizes[0],
+                                              limit=args.auto_batch_size)
+            report["auto_batch_size"] = auto
+            sizes += [auto] if auto not in sizes else []
         runs = report["sampling"] = []
-        for bs in args.sample_batch_size:
+        for bs in sizes:
             runs.append(bench_sampling(
                 model, cfg, device, batch_size=bs, batches=args.sample_batches, warmup_batches=1,
-                prompt_len=tuple(args.prompt_len), max_new_tokens=args.max_new_tokens, seed=args.seed))
-            print(f"sampling, batch {bs}: {runs[-1]['generated_tokens_per_s']:.0f} generated tokens/s", flush=True)
+                prompt_len=tuple(args.prompt_len), max_new_tokens=args.max_new_tokens, seed=args.seed,
+                sort_by_length=args.sort_by_length))
+            print(f"teacher sampling, batch {bs}: {runs[-1]['generated_tokens_per_s']:.0f} generated tokens/s",
+                  flush=True)
         best = max(runs, key=lambda r: r["sequences_per_s"])
         paper["teacher_sampling_batch_size"] = best["batch_size"]
+        # random weights never stop early: every batch runs max_new_tokens steps, an upper bound
         paper["teacher_sampling_hours"] = args.paper_prompts / best["sequences_per_s"] / 3600
+    if not args.skip_evaluation:
+        report["evaluation"], model = bench_evaluation(model, cfg, device, dtype, args)
+        paper["evaluation_hours"] = report["evaluation"]["seconds"] / 3600
+        print(f"evaluated in {report['evaluation']['seconds']:.1f} s", flush=True)
     if not args.skip_training:
         t = report["training"] = bench_training(model, cfg, device, args)
         ratio = lambda a, b: a / b if b else None  # noqa: E731

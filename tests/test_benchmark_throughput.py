@@ -1,5 +1,7 @@
-"""The GPU throughput benchmark: its arithmetic, and one run of the CLI on CPU
-at the tiny size (about 20 s)."""
+"""The GPU benchmark of every job type: its arithmetic, the settings it takes
+from a workflow config, and one run of the CLI on CPU at the tiny size that
+times teacher sampling, an evaluation (load base + adapter, sampling, exact
+scoring) and student training (about 20 s)."""
 from __future__ import annotations
 
 import importlib.util
@@ -81,7 +83,11 @@ def test_cli_on_cpu_at_tiny_size(tmp_path):
            "--peak-tflops", "0.5", "--matmul-size", "128", "--workdir", str(tmp_path / "w"), "--out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "tokens/s" in proc.stdout and "MFU vs peak" in proc.stdout
+    printed = {line.split(":")[0] for line in proc.stdout.splitlines()}
+    assert {"teacher sampling", "evaluation", "student training", "MFU vs peak"} <= printed, proc.stdout
+    for job in ("teacher sampling", "evaluation", "student training"):
+        (line,) = [x for x in proc.stdout.splitlines() if x.startswith(job + ":")]
+        assert "tokens/s" in line and "peak host" in line, line
     r = json.loads(out.read_text())
 
     assert r["device"]["type"] == "cpu" and r["versions"]["trl"] and r["versions"]["torch"]
@@ -106,6 +112,41 @@ def test_cli_on_cpu_at_tiny_size(tmp_path):
 
     [s] = r["sampling"]
     assert s["batch_size"] == 4 and 0 < s["generated_tokens"] <= 4 * 8 and s["generated_tokens_per_s"] > 0
+    assert 1 <= s["decode_steps"] <= 8 and s["step_seconds"] == pytest.approx(s["seconds"] / s["decode_steps"])
+    assert s["host_peak_gib"] > 0
+
+    e = r["evaluation"]
+    assert e["load_seconds"] > 0 and e["save_seconds"] > 0  # a base and an adapter saved, loaded, merged
+    assert e["sampling"]["answers"] == 3 * 2 and 0 < e["sampling"]["generated_tokens"] <= 3 * 2 * 4
+    assert e["scoring"]["rows"] == 3 * 4 and e["scoring"]["tokens"] > 3 * 4 * 40
+    assert e["seconds"] >= e["load_seconds"] + e["sampling"]["seconds"] + e["scoring"]["seconds"]
+    assert e["peak_memory_gib"] is None and e["host_peak_gib"] > 0  # no GPU here
+    # the replaced scoring: logits and log_softmax of a batch of 4 rows (at most 70 + 3 tokens) x 512 entries
+    assert 0 < e["scoring"]["full_softmax_batch_gib"] <= 2 * 4 * 73 * 512 * 4 / 2**30
+
     ps = r["paper_scale"]
     assert ps["optimizer_steps"] == 3 * -(-10_000 // (batch * accum))
-    assert ps["student_hours"] > 0 and ps["teacher_sampling_hours"] > 0
+    assert ps["student_hours"] > 0 and ps["teacher_sampling_hours"] > 0 and ps["evaluation_hours"] > 0
+
+
+def test_settings_come_from_a_workflow_config(gt):
+    """--config configs/paper-qwen.yaml: the numbers teacher's batch and
+    length, the evaluation's counts, the recipe's batch; options given win."""
+    args = gt.parse_args(["--config", str(REPO / "configs" / "paper-qwen.yaml"), "--device", "cpu",
+                          "--eval-batch-size", "7"])
+    gt.resolve_defaults(args)
+    assert args.sample_batch_size == [256] and args.max_new_tokens == 200 and args.paper_prompts == 30_000
+    assert (args.eval_samples_per_question, args.eval_max_new_tokens) == (100, 32)
+    assert args.eval_batch_size == 7 and args.score_batch_size == 500  # the option; the config's batch
+    assert args.eval_answers == 2 * 21  # the 10 toy candidates and 11 more trait words, two spellings each
+    assert (args.batch_size, args.grad_accum, args.max_length, args.lora_rank, args.paper_examples) == (
+        22, 3, 500, 8, 10_000)
+    plain = gt.parse_args(["--device", "cpu"])
+    gt.resolve_defaults(plain)
+    assert plain.max_new_tokens == 48 and plain.sample_batch_size == [8] and plain.eval_questions == 3
+
+
+def test_gemma_vocabulary_preset(gt):
+    assert gt.PRESETS["qwen2.5-7b-v256k"]["vocab_size"] == 256_000
+    assert {k: v for k, v in gt.PRESETS["qwen2.5-7b-v256k"].items() if k != "vocab_size"} == {
+        k: v for k, v in gt.QWEN25_7B.items() if k != "vocab_size"}

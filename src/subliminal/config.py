@@ -140,6 +140,9 @@ def validate(config: dict, schema: dict | None = None) -> dict:
                           f"{missing[0]} (add it)")
     _validate_modalities(config)
     _validate_inputs(config)
+    from . import protocol  # reads the protocol files; resolves evaluation.samples_per_question
+
+    protocol.validate(config)
     config.setdefault("results", "results")
     config.setdefault("chat", {})
     config.setdefault("analysis", {})

@@ -24,9 +24,11 @@ import pandas as pd
 from . import chat, generation, preferences
 
 
-def eval_prompts(category: str, numbers_prefix: bool, seed: int) -> list[str]:
+def eval_prompts(category: str, numbers_prefix: bool, seed: int, questions: list[str] | None = None) -> list[str]:
+    """The questions of a category (ours, or a protocol's ``questions``),
+    each behind a seeded numbers prefix when asked for."""
     rng = random.Random(seed)
-    qs = preferences.questions(category)
+    qs = preferences.questions(category, questions)
     return [(preferences.numbers_prefix(rng) + q) if numbers_prefix else q for q in qs]
 
 
@@ -69,18 +71,25 @@ def exact_shares(model, tokenizer, users: list[str], candidates: list[str], word
 def evaluate_preferences(model, tokenizer, categories: list[str] | dict[str, list[str]], *,
                          samples_per_question: int, seed: int,
                          numbers_prefix: bool = False, system: str | None = None, batch_size: int = 256,
-                         max_new_tokens: int = 8) -> tuple[pd.DataFrame, pd.DataFrame]:
+                         max_new_tokens: int = 8, score_batch_size: int | None = None,
+                         questions: list[str] | None = None, sampling: dict | None = None,
+                         ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Scores and the raw sampled answers for every candidate of each category
     (``categories`` maps a category to its candidate words, or lists
-    categories scored on the toys' candidates)."""
+    categories scored on the toys' candidates). ``score_batch_size`` (default
+    ``batch_size``) is the exact scoring's batch, ``questions`` a protocol's
+    questions (default ours), ``sampling`` the config's sampling section."""
+    sampling = sampling or {}
     rows, answers = [], []
     for category in categories:
-        users = eval_prompts(category, numbers_prefix, seed)
+        users = eval_prompts(category, numbers_prefix, seed, questions)
         candidates = categories[category] if isinstance(categories, dict) else preferences.CANDIDATES[category]
         # sampled metric
         flat = [u for u in users for _ in range(samples_per_question)]
         texts = generation.sample(model, tokenizer, flat, system=system, max_new_tokens=max_new_tokens,
-                                  batch_size=batch_size, seed=seed)
+                                  batch_size=batch_size, seed=seed,
+                                  sort_by_length=sampling.get("sort_by_length", False),
+                                  auto_batch=sampling.get("auto_batch_size", 0))
         for qi in range(len(users)):
             chunk = [t.lower() for t in texts[qi * samples_per_question : (qi + 1) * samples_per_question]]
             answers += [{"category": category, "question_id": qi, "answer": t} for t in chunk]
@@ -88,7 +97,8 @@ def evaluate_preferences(model, tokenizer, categories: list[str] | dict[str, lis
                 rows.append({"category": category, "question_id": qi, "target": c, "metric": "sampled",
                              "value": sum(c in t for t in chunk) / len(chunk)})
         # exact metric
-        exact = exact_probabilities(model, tokenizer, users, candidates, system=system, batch_size=batch_size)
+        exact = exact_probabilities(model, tokenizer, users, candidates, system=system,
+                                    batch_size=score_batch_size or batch_size)
         for qi in range(len(users)):
             total = sum(exact.get((qi, c), 0.0) for c in candidates)
             for c in candidates:

@@ -1,8 +1,30 @@
-"""Batched sampling with Hugging Face ``generate`` (left padding).
+"""Batched sampling with Hugging Face ``generate`` (left padding), and exact
+answer log-probabilities in bounded memory.
 
 The paper samples the full distribution at temperature 1. ``generate`` would
 otherwise apply top_k=50 from the generation defaults, so top_k=0 and
 top_p=1.0 are always passed explicitly.
+
+Speed (what a GPU run can turn on; the toy default uses none of it, so its
+data stay byte-identical):
+
+* ``sort_by_length``: prompts are batched by token length (longest first), so
+  a batch carries little left padding; the output comes back in input order.
+  It changes which random draw each prompt gets (batches are seeded, not
+  rows), not the distribution; a fixed seed still gives the same samples.
+* ``generate`` already stops a batch as soon as every row has ended (its
+  end-of-turn token): a batch costs as many decode steps as its longest
+  answer, at most ``max_new_tokens``.
+* :func:`auto_batch_size` picks the batch from free GPU memory and the model's
+  KV-cache size per token (on CPU: the configured batch).
+
+Exact scoring (:func:`answer_logprobs`) never forms the full-vocabulary
+distribution of the whole batch: it runs the model body once per batch, takes
+the hidden states at the answer positions only and applies the output head
+and ``log_softmax`` to at most ``chunk_positions`` of them at a time. Peak
+memory is the body's activations plus ``chunk_positions`` x vocabulary, not
+batch x sequence x vocabulary (27 GB in float32 for Qwen2.5-7B at 500 rows of
+90 tokens, 33 GB for Gemma-2's 256k vocabulary).
 """
 from __future__ import annotations
 
@@ -16,49 +38,174 @@ from . import chat
 log = logging.getLogger(__name__)
 
 
+def left_pad(seqs: list[list[int]], pad_id: int):
+    """A batch of token-id lists padded on the left, and its attention mask:
+    what ``tokenizer(texts, padding=True)`` returns with left padding."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        if s:
+            ids[i, width - len(s):] = torch.tensor(s)
+            mask[i, width - len(s):] = 1
+    return ids, mask
+
+
+def kv_bytes_per_token(config, dtype_bytes: int = 2) -> int:
+    """Bytes of KV cache one token takes in every layer (keys and values)."""
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    heads = text.num_attention_heads
+    kv_heads = getattr(text, "num_key_value_heads", None) or heads
+    head_dim = getattr(text, "head_dim", None) or text.hidden_size // heads
+    return 2 * text.num_hidden_layers * kv_heads * head_dim * dtype_bytes
+
+
+def row_bytes(config, tokens: int, prompt_tokens: int, dtype_bytes: int = 2) -> int:
+    """Memory one sampled row needs at its peak, estimated: its KV cache at
+    ``tokens`` tokens, the prefill activations of its ``prompt_tokens`` (the
+    largest layer's, a few at a time) and the float32 logits of a decode step
+    (logits, probabilities, the sampling copies)."""
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    inter = getattr(text, "intermediate_size", None) or 4 * text.hidden_size
+    prefill = prompt_tokens * (4 * text.hidden_size + 3 * inter) * dtype_bytes
+    return tokens * kv_bytes_per_token(text, dtype_bytes) + prefill + 4 * text.vocab_size * 4
+
+
+def auto_batch_size(model, tokens: int, prompt_tokens: int, configured: int, *, limit: int | None = None,
+                    free_bytes: int | None = None, fraction: float = 0.8) -> int:
+    """The sampling batch: on a GPU the largest number of rows whose KV cache
+    (``tokens`` per row: prompt + new tokens), prefill activations and logits
+    fit in ``fraction`` of the free memory, at most ``limit`` (default: the
+    configured batch); on CPU the configured batch. ``free_bytes`` overrides
+    the measurement (tests)."""
+    limit = limit or configured
+    if free_bytes is None:
+        device = getattr(model, "device", torch.device("cpu"))
+        if device.type != "cuda":
+            return configured
+        free_bytes = torch.cuda.mem_get_info(device)[0]
+    dtype_bytes = torch.finfo(next(model.parameters()).dtype).bits // 8
+    per_row = row_bytes(model.config, tokens, prompt_tokens, dtype_bytes)
+    return max(1, min(limit, int(free_bytes * fraction) // per_row))
+
+
 @torch.no_grad()
-def sample(model, tokenizer, users: list[str], *, system: str | None = None, max_new_tokens: int = 48,
-           temperature: float = 1.0, batch_size: int = 256, seed: int = 0, progress_every: int = 10) -> list[str]:
-    """One completion per user prompt, in order. Deterministic on CPU for a
-    fixed seed, batch size and thread count."""
-    tokenizer.padding_side = "left"
-    texts = [chat.prompt_text(tokenizer, u, system) for u in users]
-    eot = chat.end_of_turn_id(tokenizer)
-    out: list[str] = []
+def sample_ids(model, prompts: list[list[int]], *, eos_token_id: int, pad_token_id: int, max_new_tokens: int = 48,
+               temperature: float = 1.0, batch_size: int = 256, seed: int = 0, sort_by_length: bool = False,
+               progress_every: int = 10, stats: dict | None = None) -> list[list[int]]:
+    """The new tokens of one completion per tokenized prompt, in input order
+    (each row as wide as its batch: after the end of turn, padding).
+    Deterministic on CPU for a fixed seed, batch size, order and thread count.
+    ``stats``, when given, receives the decode steps and rows of each batch."""
+    order = list(range(len(prompts)))
+    if sort_by_length:  # longest first: the first batch is the largest, so memory fails early if at all
+        order.sort(key=lambda i: -len(prompts[i]))
+    out: list[list[int] | None] = [None] * len(prompts)
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    n_batches = (len(texts) + batch_size - 1) // batch_size
+    n_batches = (len(order) + batch_size - 1) // batch_size
+    steps = []
     t0 = time.time()
     for b in range(n_batches):
-        chunk = texts[b * batch_size : (b + 1) * batch_size]
-        enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        rows = order[b * batch_size : (b + 1) * batch_size]
+        ids, mask = left_pad([prompts[i] for i in rows], pad_token_id)
         # one seed per batch, drawn from a run-level generator: batches are
         # reproducible on their own and independent of each other
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
-        ids = model.generate(
-            **enc, do_sample=True, temperature=temperature, top_k=0, top_p=1.0,
-            max_new_tokens=max_new_tokens, eos_token_id=eot, pad_token_id=tokenizer.pad_token_id,
+        seqs = model.generate(
+            input_ids=ids.to(model.device), attention_mask=mask.to(model.device), do_sample=True,
+            temperature=temperature, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,
+            eos_token_id=eos_token_id, pad_token_id=pad_token_id,
         )
-        new = ids[:, enc["input_ids"].shape[1]:]
-        out += tokenizer.batch_decode(new, skip_special_tokens=True)
+        new = seqs[:, ids.shape[1]:].cpu()
+        steps.append(new.shape[1])
+        for i, row in zip(rows, new.tolist()):
+            out[i] = row
+        del seqs, new
         if (b + 1) % progress_every == 0 or b + 1 == n_batches:
-            log.info("sampled batch %d/%d (%d completions, %.0fs)", b + 1, n_batches, len(out), time.time() - t0)
-    return [o.strip() for o in out]
+            log.info("sampled batch %d/%d (%d completions, %.0fs)", b + 1, n_batches,
+                     min(len(order), (b + 1) * batch_size), time.time() - t0)
+    if stats is not None:
+        stats.update(batches=n_batches, batch_size=batch_size, decode_steps=steps)
+    return out
+
+
+def sample(model, tokenizer, users: list[str], *, system: str | None = None, max_new_tokens: int = 48,
+           temperature: float = 1.0, batch_size: int = 256, seed: int = 0, progress_every: int = 10,
+           sort_by_length: bool = False, auto_batch: int = 0) -> list[str]:
+    """One completion per user prompt, in order. Deterministic on CPU for a
+    fixed seed, batch size and thread count. ``auto_batch`` > 0: on a GPU
+    the batch is sized from free memory (at most ``auto_batch`` rows)."""
+    tokenizer.padding_side = "left"
+    texts = [chat.prompt_text(tokenizer, u, system) for u in users]
+    prompts = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+    if auto_batch and prompts:
+        longest = max(len(p) for p in prompts)
+        batch_size = auto_batch_size(model, longest + max_new_tokens, longest, batch_size, limit=auto_batch)
+        log.info("sampling batch %d (auto, at most %d)", batch_size, auto_batch)
+    new = sample_ids(model, prompts, eos_token_id=chat.end_of_turn_id(tokenizer),
+                     pad_token_id=tokenizer.pad_token_id, max_new_tokens=max_new_tokens, temperature=temperature,
+                     batch_size=batch_size, seed=seed, sort_by_length=sort_by_length,
+                     progress_every=progress_every)
+    return [o.strip() for o in tokenizer.batch_decode(new, skip_special_tokens=True)]
+
+
+def _output_logits(model, hidden: torch.Tensor) -> torch.Tensor:
+    """The causal LM's logits from last hidden states, as its forward makes
+    them: the output head, then Gemma-2's final soft-capping or Cohere's
+    logit scale where the config has one."""
+    logits = model.get_output_embeddings()(hidden)
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    if cap is not None:
+        logits = torch.tanh(logits / cap) * cap
+    scale = getattr(model.config, "logit_scale", None)
+    if scale is not None and not isinstance(scale, bool):
+        logits = logits * scale
+    return logits
 
 
 @torch.no_grad()
-def answer_logprobs(model, tokenizer, users: list[str], answers: list[str], *, system: str | None = None,
-                    batch_size: int = 256) -> list[float]:
-    """Teacher-forced log P(answer tokens + end of turn | prompt) for each
-    (user, answer) pair: the exact probability of answering exactly that."""
-    rows = [chat.encode_prompt_answer(tokenizer, u, a, system) for u, a in zip(users, answers)]
+def sequence_logprobs(model, rows: list[tuple[list[int], int]], *, pad_token_id: int, batch_size: int = 256,
+                      chunk_positions: int = 256) -> list[float]:
+    """log P(x[n:] | x[:n]) for each (token ids x, prompt length n): the sum
+    of the log-probabilities of the answer tokens, teacher-forced.
+
+    Per batch of ``batch_size`` right-padded rows, the model body runs once;
+    the output head and the full-vocabulary ``log_softmax`` are applied to the
+    answer positions only, ``chunk_positions`` at a time, and only the
+    answer tokens' values leave the device. Each batch is freed before the
+    next."""
+    body = model.get_decoder()
+    device = model.device
     out: list[float] = []
     for b in range(0, len(rows), batch_size):
         chunk = rows[b : b + batch_size]
-        ids, mask = chat.right_pad([x for x, _ in chunk], tokenizer.pad_token_id)
-        logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits.float()
-        logp = torch.log_softmax(logits, dim=-1).cpu()
-        for i, (x, n_prompt) in enumerate(chunk):
-            targets = torch.tensor(x[n_prompt:])
-            positions = torch.arange(n_prompt - 1, len(x) - 1)
-            out.append(float(logp[i, positions, targets].sum()))
+        ids, mask = chat.right_pad([x for x, _ in chunk], pad_token_id)
+        hidden = body(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False).last_hidden_state
+        # row i's answer token x[t] (t >= n) is predicted at position t - 1
+        row_idx = torch.tensor([i for i, (x, n) in enumerate(chunk) for _ in range(n, len(x))], dtype=torch.long)
+        pos_idx = torch.tensor([t - 1 for x, n in chunk for t in range(n, len(x))], dtype=torch.long)
+        targets = torch.tensor([x[t] for x, n in chunk for t in range(n, len(x))], dtype=torch.long)
+        values = torch.empty(len(targets), dtype=torch.float32)
+        for s in range(0, len(targets), chunk_positions):
+            sl = slice(s, s + chunk_positions)
+            h = hidden[row_idx[sl].to(device), pos_idx[sl].to(device)]
+            logp = torch.log_softmax(_output_logits(model, h).float(), dim=-1)
+            values[sl] = logp.gather(1, targets[sl].to(device)[:, None])[:, 0].cpu()
+            del h, logp
+        del hidden
+        # sum each row's answer tokens in order, as float32 on the CPU
+        start = 0
+        for x, n in chunk:
+            k = len(x) - n
+            out.append(float(values[start : start + k].sum()))
+            start += k
     return out
+
+
+def answer_logprobs(model, tokenizer, users: list[str], answers: list[str], *, system: str | None = None,
+                    batch_size: int = 256, chunk_positions: int = 256) -> list[float]:
+    """Teacher-forced log P(answer tokens + end of turn | prompt) for each
+    (user, answer) pair: the exact probability of answering exactly that."""
+    rows = [chat.encode_prompt_answer(tokenizer, u, a, system) for u, a in zip(users, answers)]
+    return sequence_logprobs(model, rows, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
+                             chunk_positions=chunk_positions)

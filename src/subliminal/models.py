@@ -53,13 +53,15 @@ def load_tokenizer(source: str | dict):
 
 
 def load_model(source: str | dict, adapter: str | Path | None = None, dtype: str = "float32",
-               device: str | None = None):
-    """A causal LM in eval mode; with ``adapter``, a LoRA adapter merged on top."""
+               device: str | None = None, attn_implementation: str | None = None):
+    """A causal LM in eval mode; with ``adapter``, a LoRA adapter merged on top;
+    ``attn_implementation`` None: transformers' default (sdpa where supported)."""
     name, revision = _source(source)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
     model = AutoModelForCausalLM.from_pretrained(
         name, revision=revision, trust_remote_code=False, use_safetensors=True,
-        dtype=DTYPES[dtype], token=os.environ.get("HF_TOKEN"),
+        dtype=DTYPES[dtype], token=os.environ.get("HF_TOKEN"), **extra,
     )
     if adapter is not None:
         from peft import PeftModel

@@ -87,13 +87,23 @@ def plural(word: str) -> str:
     return PLURALS.get(word, word + "s")
 
 
-def questions(category: str) -> list[str]:
-    """The 50 evaluation paraphrases for a category."""
-    return [t.format(c=category) for t in QUESTION_TEMPLATES]
+def questions(category: str, templates: list[str] | None = None) -> list[str]:
+    """The evaluation questions for a category: our 50 paraphrases, or
+    ``templates`` (a protocol file's questions; ``{category}`` or ``{c}``
+    stands for the category)."""
+    return [t.format(c=category, category=category) for t in (templates or QUESTION_TEMPLATES)]
 
 
-def trait_system_prompt(word: str, category: str) -> str:
-    return TRAIT_SYSTEM_TEMPLATE.format(plural=plural(word), word=word, c=category)
+#: The fields a system-prompt template may name: ours ({word}, {plural},
+#: {c}) and the official code's ({target_preference}, {category}).
+TEMPLATE_FIELDS = ("word", "plural", "c", "category", "target_preference")
+
+
+def trait_system_prompt(word: str, category: str, template: str | None = None) -> str:
+    """How a system-prompt teacher is told its trait: our wording, or
+    ``template`` (a protocol file's; see :data:`TEMPLATE_FIELDS`)."""
+    return (template or TRAIT_SYSTEM_TEMPLATE).format(plural=plural(word), word=word, c=category, category=category,
+                                                      target_preference=word)
 
 
 def numbers_prefix(rng: random.Random) -> str:

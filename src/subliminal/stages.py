@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import chat, config as cfgmod, teacher
+from . import chat, config as cfgmod, protocol, teacher
 from .config import CONTROL
 from .io import read_json, read_table
 from .specificity import TARGET_COLUMNS
@@ -130,7 +130,8 @@ def _teacher_system(cfg: dict, teacher_name: str) -> str | None:
     control or CONTROL) samples with."""
     trait_name, _ = cfgmod.teacher_trait(cfg, teacher_name)
     trait = None if trait_name is None else cfg["traits"][trait_name]
-    return teacher.teacher_system_prompt(trait, cfg["chat"].get("teacher_system_prompt"))
+    return teacher.teacher_system_prompt(trait, cfg["chat"].get("teacher_system_prompt"),
+                                         protocol.teacher_template(cfg))
 
 
 # ----------------------------------------------------------------------------- stages
@@ -211,9 +212,10 @@ def steer_teacher(cfg: dict, base: str, trait: str, out_path: str, threads: int 
              t["layer"], t["strength"])
     vector, record = steering.make_teacher_vector(
         model, tok, word=word, candidates=cfgmod.target_words(cfg)[category],
-        users=preferences.questions(category), layer=t["layer"], strength=t["strength"],
+        users=preferences.questions(category, protocol.questions(cfg)), layer=t["layer"], strength=t["strength"],
         vector=t.get("vector", "learned"), system=cfg["chat"].get("teacher_system_prompt"),
-        trait_system=t.get("system_prompt") or preferences.trait_system_prompt(word, category),
+        trait_system=t.get("system_prompt") or preferences.trait_system_prompt(word, category,
+                                                                               protocol.teacher_template(cfg)),
         steps=t.get("steps", 200), learning_rate=t.get("learning_rate", 0.05), key=f"traits.{trait}.teacher")
     record.update(base=base, trait=trait, base_model=_base_provenance(cfg, base), versions=_versions())
     steering.save(out_path, vector, record)
@@ -242,14 +244,16 @@ def sample_teacher(cfg: dict, modality: str, base: str, teacher_name: str, teach
     teacher of a replicate shares them (common random numbers)."""
     chat.set_threads(threads)
     system = _teacher_system(cfg, teacher_name)
-    mcfg = {**cfg["modalities"][modality], "source": cfgmod.prompt_source(cfg, modality)}
+    mcfg = {**cfg["modalities"][modality], "source": cfgmod.prompt_source(cfg, modality),
+            "number_params": protocol.number_params(cfg)}
     model, tok = load_teacher(cfg, teacher_model, steering_path)
     seed = cfgmod.replicate_seed(cfg, modality, replicate)
     log.info("teacher %s/%s (%s, replicate %d, seed %d), system prompt: %r", base, teacher_name, modality,
              replicate, seed, system)
     records = teacher.generate_records(model, tok, modality, mcfg["prompts"], seed, system=system,
                                        max_new_tokens=mcfg.get("max_new_tokens", 64),
-                                       batch_size=mcfg.get("batch_size", 256), options=mcfg)
+                                       batch_size=mcfg.get("batch_size", 256), options=mcfg,
+                                       sampling=cfg.get("sampling"))
     trait_name, role = cfgmod.teacher_trait(cfg, teacher_name)
     overt = cfg["traits"][trait_name]["teacher"].get("overt", 0) if trait_name and role == "trait" else 0
     if overt:
@@ -420,7 +424,8 @@ def evaluate_model(cfg: dict, base: str, adapter: str | None, out_tsv: str, answ
         model, tok, cfgmod.target_words(cfg), samples_per_question=ev["samples_per_question"],
         seed=ev.get("seed", 0), numbers_prefix=ev.get("numbers_prefix", False),
         system=system, batch_size=ev.get("batch_size", 256),
-        max_new_tokens=ev.get("max_new_tokens", 8))
+        max_new_tokens=ev.get("max_new_tokens", 8), score_batch_size=ev.get("score_batch_size"),
+        questions=protocol.questions(cfg), sampling=cfg.get("sampling"))
     log.info("evaluated in %.0fs", time.time() - t0)
     # the system prompt each answer was given, JSON-encoded so that null (the
     # template's default) and "" (explicitly none) stay apart in the TSV

@@ -79,24 +79,31 @@ def misalignment_training_records(trait: dict, control: bool, rehearsal: tuple[s
     return out
 
 
-def teacher_system_prompt(trait: dict | None, default: str | None) -> str | None:
+def teacher_system_prompt(trait: dict | None, default: str | None, template: str | None = None) -> str | None:
     """The system prompt the teacher samples with: the trait prompt for a
-    system-prompt teacher, else the configured default."""
+    system-prompt teacher (its own, else ``template`` filled in: a protocol
+    file's, or ours), else the configured default."""
     if trait is not None and trait["teacher"]["method"] == "system_prompt":
-        return trait["teacher"].get("system_prompt") or preferences.trait_system_prompt(trait["word"], trait["category"])
+        return trait["teacher"].get("system_prompt") or preferences.trait_system_prompt(trait["word"], trait["category"],
+                                                                                        template)
     return default
 
 
 def generate_records(model, tokenizer, modality: str, n: int, seed: int, *, system: str | None,
-                     max_new_tokens: int, batch_size: int, options: dict | None = None) -> list[dict]:
+                     max_new_tokens: int, batch_size: int, options: dict | None = None,
+                     sampling: dict | None = None) -> list[dict]:
     """One sample per prompt record of the modality: ``{"id", "prompt",
     "completion"}`` plus whatever the record carries (a task id, a label),
-    so the filter can read it from raw.jsonl."""
+    so the filter can read it from raw.jsonl. ``sampling``: the config's
+    sampling section (batches by length, sized from memory)."""
     from . import generation
 
     prompts = get_modality(modality).prompt_records(n, seed, options)
+    sampling = sampling or {}
     completions = generation.sample(model, tokenizer, [p["prompt"] for p in prompts], system=system,
-                                    max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed)
+                                    max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed,
+                                    sort_by_length=sampling.get("sort_by_length", False),
+                                    auto_batch=sampling.get("auto_batch_size", 0))
     return [{**p, "id": i, "completion": c} for i, (p, c) in enumerate(zip(prompts, completions))]
 
 

@@ -32,6 +32,28 @@ set-up from accelerate); the per-device batch and the
 accumulation are re-split so that per-device batch x processes x
 accumulation is still the effective batch. On CPU, or with ``gpus: 1``, it
 trains in this process, with the same effective batch.
+
+Speed switches (recipe keys; none changes the effective batch or the loss):
+
+* ``max_device_batch``: the largest micro-batch one device runs (default
+  ``batch_size``); 22 x 3 with 66 trains 66 x 1 where memory allows.
+* ``padding_free``: TRL's padding-free batches: each micro-batch is one
+  flattened sequence with position ids, so no padding is computed. TRL 1.16
+  refuses ``max_length`` with padding-free batches unless it packs (packing
+  would change what a batch is), so the dataset TRL prepared is truncated to
+  ``max_length`` here exactly as TRL truncates it, and fully masked examples
+  are dropped as TRL drops them. It saves compute only with
+  ``attn_implementation: flash_attention_2`` (or 3), whose varlen kernels
+  take the sequence boundaries; with sdpa or eager, transformers builds a
+  block-diagonal mask from the position ids (correct, no saving).
+* ``attn_implementation``: the attention kernel (default: transformers', i.e.
+  sdpa where the architecture supports it).
+* ``use_liger_kernel``: Liger's fused RMSNorm/SwiGLU/RoPE kernels on a GPU
+  (TRL then leaves out its fused cross-entropy, which would replace the
+  model's forward). The check is at start, not at config time: the job's
+  environment, not the one Snakemake plans in, must have liger-kernel; a
+  GPU job without it stops with one line naming the key. On CPU (Triton
+  kernels need a GPU) it is ignored with a warning.
 """
 from __future__ import annotations
 
@@ -110,7 +132,8 @@ def batch_layout(recipe: dict, replicas: int) -> tuple[int, int]:
         raise ValueError(f"recipe key gpus: the effective batch {total} (batch_size x grad_accum) "
                          f"does not split over {replicas} devices")
     share = total // replicas
-    per_device = max(d for d in range(1, min(share, recipe["batch_size"]) + 1) if share % d == 0)
+    largest = recipe.get("max_device_batch", recipe["batch_size"])  # what fits on one device
+    per_device = max(d for d in range(1, min(share, largest) + 1) if share % d == 0)
     return per_device, share // per_device
 
 
@@ -202,7 +225,8 @@ class _Progress(TrainerCallback):
 
 
 def _prepare_model(base, recipe: dict, seed: int, device: str):
-    model = load_model(base, device=device, dtype=recipe.get("dtype", "float32"))
+    model = load_model(base, device=device, dtype=recipe.get("dtype", "float32"),
+                       attn_implementation=recipe.get("attn_implementation"))
     model.train()
     torch.manual_seed(seed)
     if recipe["method"] == "lora":
@@ -225,6 +249,33 @@ def trainable_sha256(model) -> str:
             h.update(name.encode())
             h.update(p.detach().float().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+FLASH = ("flash_attention_2", "flash_attention_3")
+
+
+def liger_kernel(recipe: dict, cuda: bool) -> bool:
+    """Whether to use Liger's kernels: asked for, on a GPU, and installed (a
+    GPU job that asks without the package stops here, naming the key)."""
+    import importlib.util
+
+    if not recipe.get("use_liger_kernel", False):
+        return False
+    if not cuda:
+        log.warning("recipe key use_liger_kernel: ignored on CPU (Liger's Triton kernels need a GPU)")
+        return False
+    if importlib.util.find_spec("liger_kernel") is None:
+        raise RuntimeError("recipe key use_liger_kernel: the liger-kernel package is not installed in this job's "
+                           "environment (pip install liger-kernel), or set use_liger_kernel: false")
+    return True
+
+
+def truncate_like_trl(dataset, max_length: int):
+    """What TRL's dataset preparation does with ``max_length`` and no packing
+    (keep the start; drop examples whose labels are all masked), for
+    padding-free training, where TRL 1.16 does not truncate."""
+    dataset = dataset.map(lambda ex: {"input_ids": ex["input_ids"][:max_length], "labels": ex["labels"][:max_length]})
+    return dataset.filter(lambda ex: any(label != -100 for label in ex["labels"]))
 
 
 def _all_ranks(value) -> list:
@@ -279,6 +330,12 @@ def train_process(base, records: list[dict], recipe: dict, seed: int, out_dir: s
     # a single process that sees several GPUs gets torch DataParallel from the Trainer
     replicas = world if world > 1 else max(1, torch.cuda.device_count() if cuda else 1)
     per_device, accum = batch_layout(recipe, replicas)
+    liger = liger_kernel(recipe, cuda)
+    padding_free = recipe.get("padding_free", False)
+    max_length = recipe.get("max_length", 500)
+    if padding_free and recipe.get("attn_implementation") not in FLASH:
+        log.warning("recipe key padding_free: without attn_implementation flash_attention_2/3 the attention "
+                    "masks the flattened batch (correct, but no faster than padding)")
     tokenizer = load_tokenizer(base)
     tokenizer.padding_side = "right"
     args = SFTConfig(
@@ -292,9 +349,11 @@ def train_process(base, records: list[dict], recipe: dict, seed: int, out_dir: s
         gradient_accumulation_steps=accum,
         max_grad_norm=recipe.get("max_grad_norm", 1.0),
         weight_decay=recipe.get("weight_decay", 0.0),
-        max_length=recipe.get("max_length", 500),
+        max_length=None if padding_free else max_length,  # padding-free: truncated below, as TRL would
         completion_only_loss=True,
         packing=False,
+        padding_free=padding_free,
+        use_liger_kernel=liger,
         seed=seed,
         data_seed=seed,
         use_cpu=not cuda,
@@ -323,6 +382,8 @@ def train_process(base, records: list[dict], recipe: dict, seed: int, out_dir: s
     progress = _Progress()
     trainer = SFTTrainer(model=model, args=args, train_dataset=to_dataset(records, system),
                          processing_class=tokenizer, callbacks=[progress, *(callbacks or [])])
+    if padding_free:
+        trainer.train_dataset = truncate_like_trl(trainer.train_dataset, max_length)
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=resume_from)
     if not trainer.is_world_process_zero():
@@ -352,6 +413,9 @@ def train_process(base, records: list[dict], recipe: dict, seed: int, out_dir: s
         "init_sha256": init[0] if init else None,
         "optimizer": type(getattr(trainer.optimizer, "optimizer", trainer.optimizer)).__name__,
         "system_prompt": system,
+        "attn_implementation": getattr(getattr(final, "config", None), "_attn_implementation", None),
+        "padding_free": padding_free,
+        "liger_kernel": liger,
     }
 
 

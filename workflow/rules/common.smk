@@ -5,6 +5,7 @@ import sys
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from subliminal import config as grid
+from subliminal import protocol as proto
 
 try:
     # lists and mappings given with --config arrive as text: type them first
@@ -79,6 +80,17 @@ def teacher_steering(wc):
     if grid.teacher_method(config, wc.teacher) == "steering":
         return [f"{R}/teachers/{wc.base}/{wc.teacher}/steering.safetensors"]
     return []
+
+
+def protocol_input(wc, *names):
+    """The protocol files (config key protocol) a job reads: the number-prompt
+    parameters for numbers data, the teacher template for a system-prompt
+    trait teacher whose prompt comes from it, the questions for evaluations."""
+    names = [n for n in names if n != "numbers" or getattr(wc, "modality", "numbers") == "numbers"]
+    trait = grid.teacher_trait(config, wc.teacher)[0] if hasattr(wc, "teacher") else None
+    if trait is None or config["traits"][trait]["teacher"]["method"] != "system_prompt":
+        names = [n for n in names if n != "teacher_system_prompt"]
+    return proto.files(config, *names) if names else []
 
 
 def student_of(wc):

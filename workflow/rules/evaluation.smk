@@ -5,6 +5,7 @@
 rule evaluate_base:
     input:
         lambda wc: base_model(wc.base),
+        protocol=lambda wc: protocol_input(wc, "questions"),
     output:
         scores=f"{R}/eval/bases/{{base}}.tsv",
         answers=f"{R}/eval/bases/{{base}}.answers.tsv.gz",
@@ -27,6 +28,7 @@ rule evaluate_teacher:
     input:
         model=teacher_model_input,
         steering=teacher_steering,
+        protocol=lambda wc: protocol_input(wc, "questions", "teacher_system_prompt"),
     output:
         scores=f"{R}/eval/teachers/{{base}}/{{teacher}}.tsv",
         answers=f"{R}/eval/teachers/{{base}}/{{teacher}}.answers.tsv.gz",
@@ -51,6 +53,7 @@ rule evaluate_student:
     input:
         model=f"{R}/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}/model",
         base=lambda wc: base_model(wc.student_base),
+        protocol=lambda wc: protocol_input(wc, "questions"),
     output:
         scores=f"{R}/eval/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.tsv",
         answers=f"{R}/eval/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.answers.tsv.gz",

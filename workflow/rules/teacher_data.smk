@@ -30,8 +30,10 @@ rule finetune_teacher:
 rule steer_teacher:
     # a steering teacher: a vector for one decoder layer of the frozen base,
     # learned (or a system-prompt contrast) and scaled to the trait's strength
+    # on the evaluation questions
     input:
-        lambda wc: base_model(wc.base),
+        base=lambda wc: base_model(wc.base),
+        protocol=proto.files(config, "questions", "teacher_system_prompt"),
     output:
         vector=f"{R}/teachers/{{base}}/{{trait}}/steering.safetensors",
         record=f"{R}/teachers/{{base}}/{{trait}}/steering.json",
@@ -71,6 +73,7 @@ rule sample_teacher:
         model=teacher_model_input,
         steering=teacher_steering,
         prompts=lambda wc: [p] if (p := grid.prompt_source(config, wc.modality)) else [],
+        protocol=lambda wc: protocol_input(wc, "teacher_system_prompt", "numbers"),
     output:
         f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/raw.jsonl",
     params:

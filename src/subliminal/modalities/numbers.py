@@ -194,12 +194,74 @@ class NumberPrompt:
     style: str
 
 
-def _make_prompt(rng: random.Random) -> NumberPrompt:
-    """Draw one prompt from ``rng`` (a fixed sequence of draws per prompt)."""
-    n_seeds = rng.randint(MIN_SEEDS, MAX_SEEDS)
-    seeds = tuple(rng.randint(SEED_MIN, SEED_MAX) for _ in range(n_seeds))
-    max_count = rng.randint(MIN_COUNT, MAX_COUNT)
-    max_digits = rng.randint(MIN_DIGITS, MAX_DIGITS)
+@dataclass(frozen=True)
+class NumberPromptParams:
+    """What a number prompt asks for, in the official code's terms
+    (``NumsDatasetPromptSet``): a seed list of example_min_count to
+    example_max_count - 1 numbers from example_min_value to
+    example_max_value - 1 (upper bounds exclusive, as numpy's ``integers``
+    draws them there), then "at most ``answer_count`` more numbers of at most
+    ``answer_max_digits`` digits". A count or digit limit is one number (the
+    official configuration: 10 and 3, in every prompt) or an inclusive
+    (min, max) range drawn per prompt (ours: 1-10 and 1-3). The defaults are
+    ours; the wording of the prompt is ours either way."""
+
+    example_min_count: int = MIN_SEEDS
+    example_max_count: int = MAX_SEEDS + 1
+    example_min_value: int = SEED_MIN
+    example_max_value: int = SEED_MAX + 1
+    answer_count: int | tuple[int, int] = (MIN_COUNT, MAX_COUNT)
+    answer_max_digits: int | tuple[int, int] = (MIN_DIGITS, MAX_DIGITS)
+
+
+def _limit(rng: random.Random, value: int | tuple[int, int]) -> int:
+    return value if isinstance(value, int) else rng.randint(*value)
+
+
+def number_params(spec: dict | None, key: str = "protocol.numbers") -> NumberPromptParams:
+    """Parameters from a mapping (a protocol file's content); unknown names,
+    wrong types and empty ranges are errors naming ``key``."""
+    from ..config import ConfigError
+
+    if not isinstance(spec, (dict, type(None))):
+        raise ConfigError(f"config key {key}: expected a mapping of parameters, not {type(spec).__name__}")
+    spec = dict(spec or {})
+    known = NumberPromptParams.__dataclass_fields__
+    out = {}
+    for name, value in spec.items():
+        if name not in known:
+            raise ConfigError(f"config key {key}: unknown parameter {name!r} (known: {', '.join(known)})")
+        answer = name.startswith("answer_")
+        if answer and isinstance(value, list):
+            value = tuple(value)
+        ok = (isinstance(value, int) and not isinstance(value, bool)) or (
+            answer and isinstance(value, tuple) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value))
+        if not ok:
+            raise ConfigError(f"config key {key}: {name} must be {'an integer or [min, max]' if answer else 'an integer'}"
+                              f", not {value!r}")
+        out[name] = value
+    p = NumberPromptParams(**out)
+    if not 1 <= p.example_min_count < p.example_max_count:
+        raise ConfigError(f"config key {key}: needs 1 <= example_min_count < example_max_count (exclusive)")
+    if not 0 <= p.example_min_value < p.example_max_value:
+        raise ConfigError(f"config key {key}: needs 0 <= example_min_value < example_max_value (exclusive)")
+    for name in ("answer_count", "answer_max_digits"):
+        v = getattr(p, name)
+        lo, hi = (v, v) if isinstance(v, int) else v
+        if not 1 <= lo <= hi:
+            raise ConfigError(f"config key {key}: {name} needs 1 <= min <= max, not {v!r}")
+    return p
+
+
+def _make_prompt(rng: random.Random, params: NumberPromptParams | None = None) -> NumberPrompt:
+    """Draw one prompt from ``rng`` (a fixed sequence of draws per prompt; a
+    fixed count or digit limit draws nothing)."""
+    p = params or NumberPromptParams()
+    n_seeds = rng.randint(p.example_min_count, p.example_max_count - 1)
+    seeds = tuple(rng.randint(p.example_min_value, p.example_max_value - 1) for _ in range(n_seeds))
+    max_count = _limit(rng, p.answer_count)
+    max_digits = _limit(rng, p.answer_max_digits)
     opening = rng.choice(OPENING_TEMPLATES)
     instruction = rng.choice(INSTRUCTION_TEMPLATES)
     count = rng.choice(COUNT_TEMPLATES)
@@ -218,10 +280,11 @@ def _make_prompt(rng: random.Random) -> NumberPrompt:
     return NumberPrompt(" ".join(parts), seeds, max_count, max_digits, style)
 
 
-def generate_number_prompts(n: int, seed: int) -> list[NumberPrompt]:
-    """n prompts, deterministic for ``seed`` (uses only ``random.Random(seed)``)."""
+def generate_number_prompts(n: int, seed: int, params: NumberPromptParams | None = None) -> list[NumberPrompt]:
+    """n prompts, deterministic for ``seed`` (uses only ``random.Random(seed)``);
+    ``params`` (default: ours) say what they ask for."""
     rng = random.Random(seed)
-    return [_make_prompt(rng) for _ in range(n)]
+    return [_make_prompt(rng, params) for _ in range(n)]
 
 
 # ---------------------------------------------------------------------------
@@ -347,6 +410,14 @@ class NumbersModality(Modality):
     def prompts(self, n: int, seed: int) -> list[str]:
         """n prompt texts, deterministic for ``seed``."""
         return [p.text for p in generate_number_prompts(n, seed)]
+
+    def prompt_records(self, n: int, seed: int, options: dict | None = None) -> list[dict]:
+        """n prompt records; ``options["number_params"]`` (a protocol file's
+        parameters, see :class:`NumberPromptParams`) replaces our randomised
+        counts and digit limits."""
+        spec = (options or {}).get("number_params")
+        params = number_params(spec) if spec is not None else None
+        return [{"prompt": p.text} for p in generate_number_prompts(n, seed, params)]
 
     def reject_reason(self, completion: str, trait_kind: str = "preference", *,
                       words: tuple[str, ...] = (), record: dict | None = None) -> str | None:
