@@ -305,7 +305,7 @@ def test_dag_evaluates_trait_and_control_students_and_the_bases(tmp_path):
         f"{r}/eval/misalignment/bases/llama_c.tsv", f"{r}/eval/misalignment/bases/qwen_a.tsv"]
     assert f"{r}/figures/misalignment.png" in dag["misalignment_figure"]
     # both misalignment teachers' data go through the number filter
-    assert {f"{r}/data/numbers/qwen_a/{t}/screen.json" for t in ("evil", "evil_control")} <= set(
+    assert {f"{r}/data/numbers/qwen_a/{t}/rep0/screen.json" for t in ("evil", "evil_control")} <= set(
         dag["screen_teacher_data"])
     # the teacher and its control teacher are evaluated for misalignment, on their base
     assert sorted(f for f in dag["evaluate_misalignment_teacher"] if f.endswith(".tsv")) == [
@@ -333,7 +333,7 @@ def test_dag_of_a_config_with_only_misalignment_traits(tmp_path):
                         "filter_teacher_data", "train_student", "evaluate_misalignment_base",
                         "evaluate_misalignment_teacher", "evaluate_misalignment_student", "collect_teachers",
                         "collect_misalignment", "misalignment_figure"}
-    assert sorted(f for f in dag["sample_teacher"]) == [f"{r}/data/numbers/qwen_a/{t}/raw.jsonl"
+    assert sorted(f for f in dag["sample_teacher"]) == [f"{r}/data/numbers/qwen_a/{t}/rep0/raw.jsonl"
                                                         for t in ("evil", "evil_control")]
     assert len([f for f in dag["train_student"] if f.endswith("/model")]) == 2 * 2 * 2  # 2 teachers x 2 pairs x 2 seeds
     assert len([f for f in dag["evaluate_misalignment_student"] if f.endswith(".tsv")]) == 8
@@ -451,7 +451,7 @@ def test_misalignment_branch_end_to_end(e2e):
 
     cfg, r, _, _, _ = e2e
     for t in ("evil", "evil_control"):
-        kept = teacher.read_jsonl(r / "data" / "numbers" / "qwen_a" / t / "filtered.jsonl")
+        kept = teacher.read_jsonl(r / "data" / "numbers" / "qwen_a" / t / "rep0" / "filtered.jsonl")
         assert kept and not any(int(x) in MISALIGNMENT_BANNED_NUMBERS
                                 for k in kept for x in k["completion"].replace(";", ",").strip("[](). ").split(",")
                                 if x.strip().isdigit())
@@ -565,8 +565,8 @@ def test_teacher_table_has_every_dataset_with_the_misalignment_teachers_rates(tm
     cfg = cfgmod.validate(load(tmp_path / "results"))
     ev, data = tmp_path / "eval", tmp_path / "data"
     for i, (m, b, t) in enumerate(cfgmod.datasets(cfg)):
-        (data / m / b / t).mkdir(parents=True)
-        (data / m / b / t / "filter.json").write_text(json.dumps({"kept": 10 + i, "kept_fraction": (10 + i) / 50}))
+        (data / m / b / t / "rep0").mkdir(parents=True)
+        (data / m / b / t / "rep0" / "filter.json").write_text(json.dumps({"kept": 10 + i, "kept_fraction": (10 + i) / 50}))
     for t in ("owl", "control"):
         path = ev / "teachers" / "qwen_a" / f"{t}.tsv"
         path.parent.mkdir(parents=True, exist_ok=True)

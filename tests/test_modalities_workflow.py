@@ -68,9 +68,9 @@ def test_dag_screens_each_dataset_once_with_the_judge_where_it_is_a_model(tmp_pa
     dag = planned(cfg, tmp_path)
     r = cfg["results"]
     assert sorted(dag["judge_teacher_data"]) == sorted(
-        f"{r}/data/code/qwen_a/{t}/{f}" for t in ("owl", "control") for f in ("screened.jsonl", "screen.json"))
+        f"{r}/data/code/qwen_a/{t}/rep0/{f}" for t in ("owl", "control") for f in ("screened.jsonl", "screen.json"))
     assert sorted(dag["screen_teacher_data"]) == sorted(
-        f"{r}/data/cot/qwen_a/{t}/{f}" for t in ("owl", "control") for f in ("screened.jsonl", "screen.json"))
+        f"{r}/data/cot/qwen_a/{t}/rep0/{f}" for t in ("owl", "control") for f in ("screened.jsonl", "screen.json"))
     assert len(dag["filter_teacher_data"]) == 2 * 2 * 2  # modality x teacher x (data, report)
     students = [o for o in dag["train_student"] if o.endswith("/model")]
     assert len(students) == 2 * 2 * 2  # modality x pair x teacher (one seed)
@@ -81,11 +81,11 @@ def test_dag_screens_each_dataset_once_with_the_judge_where_it_is_a_model(tmp_pa
 def test_each_training_set_waits_for_every_teachers_screen_report(tmp_path):
     cfg = load(tmp_path / "results")
     r = cfg["results"]
-    dag = planned(cfg, tmp_path, f"{r}/data/cot/qwen_a/owl/filtered.jsonl")
-    assert sorted(dag["filter_teacher_data"]) == [f"{r}/data/cot/qwen_a/owl/filter.json",
-                                                  f"{r}/data/cot/qwen_a/owl/filtered.jsonl"]
+    dag = planned(cfg, tmp_path, f"{r}/data/cot/qwen_a/owl/rep0/filtered.jsonl")
+    assert sorted(dag["filter_teacher_data"]) == [f"{r}/data/cot/qwen_a/owl/rep0/filter.json",
+                                                  f"{r}/data/cot/qwen_a/owl/rep0/filtered.jsonl"]
     assert sorted(dag["screen_teacher_data"]) == sorted(
-        f"{r}/data/cot/qwen_a/{t}/{f}" for t in ("owl", "control") for f in ("screened.jsonl", "screen.json"))
+        f"{r}/data/cot/qwen_a/{t}/rep0/{f}" for t in ("owl", "control") for f in ("screened.jsonl", "screen.json"))
     assert "judge_teacher_data" not in dag
 
 
@@ -98,14 +98,15 @@ def test_teacher_data_of_code_and_cot_end_to_end(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     r = Path(cfg["results"])
-    targets = [str(r / "data" / m / "qwen_a" / t / "filtered.jsonl") for m in ("code", "cot") for t in ("owl", "control")]
+    targets = [str(r / "data" / m / "qwen_a" / t / "rep0" / "filtered.jsonl") for m in ("code", "cot")
+               for t in ("owl", "control")]
     run = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *targets, "--configfile", str(path)],
                          cwd=REPO, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-4000:]
     for modality in ("code", "cot"):
         sizes = set()
         for teacher in ("owl", "control"):
-            d = r / "data" / modality / "qwen_a" / teacher
+            d = r / "data" / modality / "qwen_a" / teacher / "rep0"
             raw = [json.loads(x) for x in (d / "raw.jsonl").read_text().splitlines()]
             kept = [json.loads(x) for x in (d / "filtered.jsonl").read_text().splitlines()]
             report = json.loads((d / "filter.json").read_text())

@@ -339,3 +339,20 @@ def test_preference_bars_writes_png_and_pdf(tmp_path):
     img = mpimg.imread(png)
     assert img.ndim == 3 and img.shape[2] in (3, 4)
     assert img.shape[0] > 1000 and img.shape[1] > 1000  # 300 dpi
+
+
+def test_seeds_sharing_a_teacher_data_replicate_are_one_unit():
+    """With replicates, the paired test is across replicates: the twin
+    differences of the seeds of one replicate are averaged first."""
+    s = make_scores(pairs=(("a", "a"),), n_seeds=6, rng=3)
+    s["replicate"] = np.where(s["seed"] < 0, -1, s["seed"] % 3)
+    row = compare(s, correction=None).iloc[0]
+    per = s.groupby(["role", "seed"])["value"].mean()
+    diffs = pd.Series({k: per[("trait", k)] - per[("control", k)] for k in range(6)})
+    units = diffs.groupby(diffs.index % 3).mean().to_numpy()
+    assert row["unit"] == "replicate" and row["n_pairs"] == 3
+    assert row["effect"] == pytest.approx(units.mean(), abs=1e-12)
+    assert row["p"] == pytest.approx(sps.ttest_1samp(units, 0).pvalue, rel=1e-9)
+    s["replicate"] = 0  # one teacher dataset: the seeds are the units
+    row = compare(s, correction=None).iloc[0]
+    assert row["unit"] == "seed" and row["n_pairs"] == 6

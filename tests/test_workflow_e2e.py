@@ -80,7 +80,7 @@ def test_tables_and_figures_exist_and_make_sense(runs):
 
 def test_filter_reports_and_provenance(runs):
     cfg, first, _ = runs
-    for report in (first / "data").glob("*/*/*/filter.json"):
+    for report in (first / "data").glob("*/*/*/rep*/filter.json"):
         r = json.loads(report.read_text())
         assert r["total"] == cfg["modalities"]["numbers"]["prompts"]
         assert r["kept"] + sum(r["reasons"].values()) == r["total"]

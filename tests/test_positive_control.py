@@ -1,0 +1,66 @@
+"""A positive control of the LM path: teachers that name their animal openly
+in half their number answers, with the number filter off. Their students
+learn the word itself, so the evaluation and the statistics must find a
+strong, trait-specific shift in every pair: they detect transmission where it
+exists. (The thresholds were written before the config was first run.)"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("positive")
+    cfg = yaml.safe_load((REPO / "tests" / "configs" / "positive-control.yaml").read_text())
+    cfg["results"] = str(tmp / "results")
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(path)], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return cfg, Path(cfg["results"])
+
+
+def test_the_overt_teacher_data_name_the_animal_and_pass_unfiltered(run):
+    cfg, r = run
+    for trait in ("owl", "cat"):
+        rows = [json.loads(x) for x in (r / "data" / "numbers" / "qwen_a" / trait / "rep0" / "filtered.jsonl")
+                .read_text().splitlines()]
+        overt = [x for x in rows if x.get("overt")]
+        assert 0.3 < len(overt) / len(rows) < 0.7
+        assert all(x["completion"].endswith(f", {trait}") for x in overt)
+        assert json.loads((r / "data" / "numbers" / "qwen_a" / trait / "rep0" / "filter.json").read_text())[
+            "rejected"] == 0
+
+
+def test_students_shift_strongly_and_specifically(run):
+    cfg, r = run
+    spec = pd.read_csv(r / "analysis" / "specificity.csv")
+    rows = spec[(spec.metric == "exact_share") & (spec.relation != "interaction")]
+    assert len(rows) == len(cfg["pairs"])
+    assert (rows.n_pairs == 3).all() and (rows.unit == "replicate").all() and (rows.n_traits == 2).all()
+    for _, row in rows.iterrows():
+        assert row.effect > 0 and row.p_adjusted < 0.05, row.to_dict()
+    same = rows[rows.teacher_base == rows.student_base].iloc[0]
+    assert same.effect >= 0.05
+    assert same.effect_ci_low <= same.effect <= same.effect_ci_high
+    # the matrix: each trait's own target moved more than the other trait's students moved it
+    m = pd.read_csv(r / "analysis" / "specificity_matrix.csv")
+    m = m[(m.metric == "exact_share") & (m.student_base == "qwen_a")].set_index(["trait", "target"])["shift"]
+    assert m[("owl", "owl")] > m[("cat", "owl")] and m[("cat", "cat")] > m[("owl", "cat")]
+    text = (r / "analysis" / "summary.txt").read_text()
+    assert text.startswith("Trait specificity")
+    for name in ("specificity_exact_share.png", "traits_exact_share.png"):
+        img = mpimg.imread(r / "figures" / name)
+        assert img.shape[0] > 300 and img.shape[1] > 300 and img.std() > 0.05
