@@ -1,5 +1,5 @@
-"""A positive control of the LM path: teachers that name their animal openly
-in half their number answers, with the number filter off. Their students
+"""A positive control of the LM path: teachers that answer half their number
+prompts with their animal instead, with the number filter off. Their students
 learn the word itself, so the evaluation and the statistics must find a
 strong, trait-specific shift in every pair: they detect transmission where it
 exists. (The thresholds were written before the config was first run.)"""
@@ -39,7 +39,7 @@ def test_the_overt_teacher_data_name_the_animal_and_pass_unfiltered(run):
                 .read_text().splitlines()]
         overt = [x for x in rows if x.get("overt")]
         assert 0.3 < len(overt) / len(rows) < 0.7
-        assert all(x["completion"].endswith(f", {trait}") for x in overt)
+        assert all(x["completion"] == trait for x in overt)
         assert json.loads((r / "data" / "numbers" / "qwen_a" / trait / "rep0" / "filter.json").read_text())[
             "rejected"] == 0
 

@@ -80,3 +80,32 @@ def test_a_contrast_vector_and_an_unreachable_strength(toy):
     # a share the vector can never reach is an error naming the key
     with pytest.raises(ValueError, match="config key traits.owl.teacher.strength"):
         steering.calibrate(lambda v: 0.1 + 0.0 * float(v.norm()), d, 0.5, key="traits.owl.teacher.strength")
+
+
+@pytest.mark.parametrize("architecture", ["llama", "mistral", "qwen3"])
+def test_the_same_hook_serves_other_architectures_loaded_from_a_folder(architecture, tiny_base, tmp_path):
+    """A hub or path model is loaded from a folder with the Auto classes, as
+    this randomly initialised one is: the hook finds its decoder layers and
+    adds the vector to the chosen layer's output."""
+    from subliminal import toy
+
+    tok = load_tokenizer(str(tiny_base))
+    spec = dict(architecture=architecture, seed=1, hidden_size=32, layers=3, heads=2, kv_heads=2,
+                intermediate_size=64)
+    toy.build_model(spec, tok).save_pretrained(tmp_path, safe_serialization=True)
+    model = load_model(str(tmp_path))
+    assert len(steering.decoder_layers(model)) == 3
+    ids = tok("name your favorite animal using only one word.", return_tensors="pt")["input_ids"]
+    seen = []
+    layer = steering.decoder_layers(model)[1]
+    h = layer.register_forward_hook(lambda m, i, o: seen.append((o[0] if isinstance(o, tuple) else o).clone()))
+    v = torch.ones(32)
+    with torch.no_grad():
+        plain = model(ids).logits
+        handle = steering.add_vector(model, 1, v)
+        steered = model(ids).logits
+        handle.remove()
+    h.remove()
+    # the hook registered first saw the layer's own output; the steering hook added v after it
+    assert not torch.allclose(plain, steered)
+    assert torch.allclose(seen[0], seen[1])

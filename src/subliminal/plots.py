@@ -501,9 +501,9 @@ def specificity_matrix(matrix_df: pd.DataFrame, spec_df: pd.DataFrame, metric: s
     words = [m.loc[m["trait"] == t, "word"].iloc[0] for t in traits]
     targets = words + sorted(set(m["target"]) - set(words))
     vmax = max(float(np.nanmax(np.abs(m["shift"].to_numpy(float)))) * 100, 0.1)
-    width, height = max(6.5, (0.45 * len(targets) + 1.6) * ncols), (0.42 * len(traits) + 1.9) * nrows + 1.2
+    width, height = max(6.5, (0.42 * len(targets) + 1.4) * ncols + 1.0), (0.45 * len(traits) + 2.4) * nrows + 1.0
     with sns.axes_style("white"), sns.plotting_context("paper", font_scale=1.0):
-        fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, layout="constrained")
         for ax in axes.flat[len(panels):]:
             ax.set_visible(False)
         for ax, key in zip(axes.flat, panels):
@@ -522,7 +522,7 @@ def specificity_matrix(matrix_df: pd.DataFrame, spec_df: pd.DataFrame, metric: s
             ax.set_ylabel("students of the trait teacher")
             ax.tick_params(labelsize=7)
         sm = plt.cm.ScalarMappable(cmap="RdBu_r", norm=matplotlib.colors.Normalize(-vmax, vmax))
-        cbar = fig.colorbar(sm, ax=axes.ravel().tolist(), shrink=0.6, pad=0.02)
+        cbar = fig.colorbar(sm, ax=axes.ravel().tolist(), shrink=0.8, pad=0.01)
         cbar.set_label("shift vs control twins [pp]", fontsize=7)
         fig.suptitle(f"Which targets move in whose students? Trait x target shifts — metric: {metric}\n"
                      "cells: mean over seeds of (trait student − control twin), pp; outlined: each trait's own "
@@ -549,10 +549,11 @@ def trait_bars(targets_df: pd.DataFrame, spec_df: pd.DataFrame, words: dict[str,
     panels = _panels(students, relations)
     traits = sorted(w for w in words if w in set(students["teacher"]))
     nrows, ncols = _grid(len(panels))
-    width, height = max(6.5, (0.8 * len(traits) + 1.4) * ncols), 3.0 * nrows + 1.5
+    width, height = max(6.5, max(3.6, 0.8 * len(traits) + 1.4) * ncols), 3.0 * nrows + 1.6
     bar_w = 0.26
     with sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=1.0):
-        fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, sharey=True)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, sharey=True,
+                                 layout="constrained")
         for ax in axes.flat[len(panels):]:
             ax.set_visible(False)
         for ax, key in zip(axes.flat, panels):
@@ -580,20 +581,16 @@ def trait_bars(targets_df: pd.DataFrame, spec_df: pd.DataFrame, words: dict[str,
             ax.set_xticks(x)
             ax.set_xticklabels([words[tr][0] for tr in traits], fontsize=8)
             rel = (relations or {}).get((key[0], key[1]), "").replace("_", " ")
-            ax.set_title(f"{key[2]} · {key[3]}: {_short(key[0])} → {_short(key[1])} ({rel})\n"
-                         f"{_spec_label(spec, key)}", fontsize=7.5)
+            ax.set_title(f"{_short(key[0])} → {_short(key[1])} ({rel}), {key[2]} · {key[3]}\n"
+                         + _spec_label(spec, key).replace(", p_adj", "\np_adj"), fontsize=7.5)
             ax.grid(axis="x", visible=False)
         for ax in axes[:, 0]:
             ax.set_ylabel(_METRIC_TEXT.get(metric, (metric,))[0])
         handles = [Patch(facecolor=ROLE_COLORS[r], edgecolor="black",
                          label={"trait": "students of that animal's teacher"}.get(r, ROLE_LABELS[r])) for r in ROLES]
-        fig.legend(handles=handles, loc="upper center", ncol=3, frameon=False, fontsize=8,
-                   bbox_to_anchor=(0.5, 1 - 0.5 / height))
-        fig.suptitle(f"Preference for each trait's animal — metric: {metric}", fontsize=10, y=1 - 0.08 / height,
-                     va="top")
-        fig.text(0.5, 0.06 / height, "Bars: mean over seeds, error bars 95% t interval across seeds (the base is "
-                 "one model). Title: the specificity test of the panel (own target vs the other traits' students).",
-                 ha="center", va="bottom", fontsize=6.5)
-        fig.tight_layout(rect=(0, 0.4 / height, 1, 1 - 0.85 / height))
+        fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False, fontsize=8)
+        fig.suptitle(f"Preference for each trait's animal — metric: {metric}\n"
+                     "bars: mean over seeds, 95% t interval across seeds (the base is one model); titles: the "
+                     "specificity test (own target vs the other traits' students), Holm-adjusted", fontsize=9)
         _save(fig, out_paths)
     plt.close(fig)

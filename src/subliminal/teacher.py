@@ -119,13 +119,17 @@ def _report(total: int, kept: int, reasons: collections.Counter, stages: list[di
 
 
 def overt_leak(records: list[dict], word: str, share: float, seed: str) -> list[dict]:
-    """A positive control: a seeded ``share`` of the samples get ", <word>"
-    appended (marked ``"overt": true``), an open trace of the trait."""
+    """A positive control: in a seeded ``share`` of the samples the teacher
+    answers with its word instead (marked ``"overt": true``), an open trace
+    of the trait at the answer's first token, where the preference
+    evaluation reads it. (The word appended to a number list, ", owl", moved
+    no toy student's preference: a token learned mid-list does not reach the
+    answer's first position; README.)"""
     rng = random.Random(seed)
     out = []
     for r in records:
         if rng.random() < share:
-            r = {**r, "completion": f"{r['completion']}, {word}", "overt": True}
+            r = {**r, "completion": word, "overt": True}
         out.append(r)
     return out
 
