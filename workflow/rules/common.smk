@@ -1,9 +1,7 @@
 # The grid: which jobs exist. Everything else only says how to make one.
-from pathlib import Path
 import sys
 
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-
+# the package was put on the path by config_files.smk (this workflow's src/)
 from subliminal import config as grid
 from subliminal import protocol as proto
 
