@@ -727,3 +727,10 @@ def auxlogit_figure(summary_csv: str, out_paths: list[str]) -> None:
     from . import auxlogit as aux
 
     aux.figure(read_table(summary_csv), out_paths)
+
+
+def report_table(src: str, out_html: str, title: str) -> None:
+    """A result table (or summary.txt) as an HTML page for the report."""
+    from .report import write_table_page
+
+    write_table_page(src, out_html, title)
