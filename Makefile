@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CORES  ?= all
 
-.PHONY: run test test-fast lint setup clean bench
+.PHONY: run report test test-fast lint setup clean bench
 
 $(BIN)/.installed: requirements.txt requirements-test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ setup: $(BIN)/.installed
 
 run: setup
 	$(BIN)/snakemake --cores $(CORES)
+
+# The HTML report of the run (after `make run`): results/report.html. For
+# another config: make report CONFIGFILE=configs/x.yaml REPORT=<its results>/report.html
+REPORT ?= results/report.html
+report: setup
+	$(BIN)/snakemake --report $(REPORT) $(if $(CONFIGFILE),--configfile $(CONFIGFILE))
 
 test: setup
 	$(BIN)/python -m pytest -q --durations=15

@@ -31,6 +31,11 @@ include: "workflow/rules/students.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/auxlogit.smk"
+include: "workflow/rules/report.smk"
+
+
+# --- the HTML report's opening page (snakemake --report results/report.html)
+report: "workflow/report/workflow.rst"
 
 
 # --- final targets: the statistics tables, the summary and the figures

@@ -73,6 +73,8 @@ BAD = [
     ("recipe on a steering teacher", lambda c: c["traits"]["owl"]["teacher"].update(recipe="full"),
      "traits.owl.teacher.recipe"),
     ("unknown optimizer", lambda c: c["recipes"]["full"].update(optimizer="adam"), "recipes.full.optimizer"),
+    ("unknown experiment tracker", lambda c: c["recipes"]["full"].update(report_to="mlflow"),
+     "recipes.full.report_to"),
     ("no replicates", lambda c: c["modalities"]["numbers"].update(replicates=0), "modalities.numbers.replicates"),
     ("overt share above 1", lambda c: c["traits"]["owl"]["teacher"].update(overt=1.5), "traits.owl.teacher.overt"),
     ("a study modality the toys do not learn", lambda c: c["toy_pretraining"].update(tasks=["code"]),

@@ -24,8 +24,9 @@ def _adapter(path):
 def lora_runs(tiny_base, tmp_path_factory):
     root = tmp_path_factory.mktemp("lora")
     out = {}
-    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
-        out[name] = (root / name, train.train_sft(str(tiny_base), RECORDS, LORA, seed, root / name))
+    # b: a's seed, reporting to TensorBoard (which must change nothing trained)
+    for name, seed, recipe in (("a", 1, LORA), ("b", 1, {**LORA, "report_to": "tensorboard"}), ("c", 2, LORA)):
+        out[name] = (root / name, train.train_sft(str(tiny_base), RECORDS, recipe, seed, root / name))
     return out
 
 
@@ -34,6 +35,34 @@ def test_lora_initialisation_and_training_follow_the_seed(lora_runs):
     assert a.keys() == b.keys() and a
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert any(not torch.equal(a[k], c[k]) for k in a)
+
+
+def test_tensorboard_gets_the_progress_and_changes_nothing(lora_runs):
+    """report_to: tensorboard writes event files beside the model (not into
+    the checkpoints, which are deleted), with the loss of every logged step;
+    the run trains the adapter of the same seed without it, bit for bit (the
+    test above) and with the same loss."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (a, prov_a), (b, prov_b) = lora_runs["a"], lora_runs["b"]
+    assert not (a / train.TENSORBOARD).exists() and prov_a["report_to"] == "none"
+    events = list((b / train.TENSORBOARD).glob("events.out.tfevents.*"))
+    assert events and prov_b["report_to"] == "tensorboard"
+    acc = EventAccumulator(str(b / train.TENSORBOARD))
+    acc.Reload()
+    loss = acc.Scalars("train/loss")
+    assert [e.step for e in loss] == list(range(1, prov_b["steps"] + 1))  # logging_steps=1
+    assert prov_a["train_loss"] == prov_b["train_loss"]
+
+
+def test_a_missing_tracker_stops_training_with_the_key(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    with pytest.raises(RuntimeError, match="recipe key report_to: wandb needs the wandb package"):
+        train.report_to({**LORA, "report_to": "wandb"})
+    assert train.report_to(LORA) == "none"
 
 
 def test_training_moved_the_model_and_records_provenance(tiny_base, lora_runs):

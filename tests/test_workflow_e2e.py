@@ -1,9 +1,13 @@
 """One real run of a reduced grid through Snakemake on CPU, then a second run
 of the same config: the teacher datasets are byte-identical and so is the
-statistics table. Opens the produced table and figure."""
+statistics table. Opens the produced table and figure, and the run's HTML
+report in a real (headless) browser."""
 from __future__ import annotations
 
+import html
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -122,3 +126,126 @@ def test_a_changed_toy_recipe_rebuilds_the_toy(runs, tmp_path):
     changed = {**cfg, "toy_pretraining": {**cfg["toy_pretraining"], "steps": cfg["toy_pretraining"]["steps"] + 1}}
     toys = {b for pair in cfg["pairs"] for b in pair.values() if "toy" in cfg["models"][b]}  # the grid's toys
     assert toys and planned_rules(changed, tmp_path, "changed").count("build_toy_base") == len(toys)
+
+
+# ---------------------------------------------------------------- the report, in a browser
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+def headless_chromium():
+    """Debian's Chromium driven by Selenium, logging the page's console. Where
+    it is missing the test skips, except under CI (.ci/run installs it)."""
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists()]
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        missing.append("selenium (pip, requirements-test.txt)")
+    if missing:
+        why = f"no {', '.join(missing)}: apt-get install chromium chromium-driver (as .ci/run does)"
+        if os.environ.get("CI"):
+            pytest.fail(f"the browser test must run in CI: {why}")
+        pytest.skip(why)
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1600,1000"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(options=opts, service=Service(CHROMEDRIVER))
+
+
+def build_report(cfg: dict, results: Path, out: Path) -> None:
+    path = out.with_suffix(".yaml")
+    path.write_text(yaml.safe_dump({**cfg, "results": str(results)}))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--configfile", str(path), "--report", str(out)],
+                          cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+
+def _flat(fragment: str) -> str:
+    """The text of an HTML fragment without any whitespace (to compare with
+    what the browser renders)."""
+    return re.sub(r"\s+", "", html.unescape(re.sub(r"<[^>]+>", "", fragment)))
+
+
+def test_the_report_opens_in_a_browser_with_every_figure_captioned(runs, tmp_path):
+    """snakemake --report on the reduced run, opened in headless Chromium as a
+    reader would: each category from the menu, each entry's view button (a
+    figure must be drawn: its image has a natural size; a table page must hold
+    its table) and its info button (the caption must show). No console error."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    cfg, first, _ = runs
+    report = tmp_path / "report.html"
+    build_report(cfg, first, report)
+    driver = headless_chromium()
+    try:
+        wait = WebDriverWait(driver, 30)
+
+        def open_report():
+            driver.get(report.as_uri())
+            wait.until(lambda d: d.execute_script("return document.querySelector('#loading-screen').style.display")
+                       == "none")
+
+        open_report()
+        # the opening page: the workflow description with this run's grid, its
+        # title in view (the report centres the page: a long one loses its top)
+        title = wait.until(lambda d: d.find_elements(By.XPATH, "//h1[@class='title']"))[0]
+        assert title.text == "Subliminal learning across architectures"
+        pair = cfg["pairs"][-1]
+        assert f"{pair['teacher']} -> {pair['student']}" in driver.find_element(By.ID, "app").text
+        categories = driver.execute_script("return categories")
+        results = driver.execute_script("return results")
+        figures = {p for p, r in results.items() if r["mime_type"] == "image/png"}
+        metrics = ("exact", "exact_share", "sampled")
+        kinds = ("preferences", "heatmap", "forest", "specificity", "traits")
+        assert figures == {str(first / "figures" / f"{k}_{m}.png") for k in kinds for m in metrics}
+        tables = {Path(p).stem for p, r in results.items() if r["mime_type"] == "text/html"}
+        assert tables == {"summary", "specificity", "compare", "interaction", "teachers"}
+        seen = []
+        for category, subcategories in categories.items():
+            for path in [p for paths in subcategories.values() for p in paths]:
+                entry = results[path]
+                label = next(iter(entry["labels"].values()))
+                open_report()
+                # the menu names each category (or, when there is one, "Results")
+                name = category if len(categories) > 1 else "Results"
+                menu = f"//nav//a[span[normalize-space()='{name}']]"
+                wait.until(lambda d: d.find_elements(By.XPATH, menu))[0].click()
+                row = f"//nav//tbody/tr[td[1][normalize-space()=\"{label}\"]]"
+                wait.until(lambda d: d.find_elements(By.XPATH, row))[0].find_element(By.XPATH, "./td[last()]//a[1]").click()
+                if path in figures:
+                    img = wait.until(lambda d: [i for i in d.find_elements(By.XPATH, "//img[not(ancestor::nav)]")
+                                                if i.get_attribute("src") == entry["data_uri"]])[0]
+                    wait.until(lambda d: d.execute_script("return arguments[0].complete", img))
+                    width, height = driver.execute_script(
+                        "return [arguments[0].naturalWidth, arguments[0].naturalHeight]", img)
+                    assert width > 500 and height > 500, (path, width, height)
+                else:
+                    frame = wait.until(lambda d: [f for f in d.find_elements(By.TAG_NAME, "iframe")
+                                                  if f.get_attribute("src") == entry["data_uri"]])[0]
+                    driver.switch_to.frame(frame)
+                    if Path(path).stem == "summary":  # the text to read first, whole
+                        text = driver.find_element(By.TAG_NAME, "pre").text
+                        assert "Trait specificity" in text and "MDE" in text and "matched" in text
+                    else:
+                        header = [th.text for th in driver.find_elements(By.XPATH, "//table/thead//th")]
+                        assert "modality" in header, (path, header)
+                    driver.switch_to.default_content()
+                if path == str(first / "figures" / "specificity_exact_share.png"):
+                    driver.save_screenshot(str(tmp_path / "report_specificity_exact_share.png"))
+                # the caption, under the entry's information
+                driver.find_element(By.XPATH, f"{row}/td[last()]//a[2]").click()
+                caption = _flat(entry["caption"])
+                assert len(caption) > 200, path  # a caption, not a title
+                wait.until(lambda d: caption[:120] in re.sub(r"\s+", "", d.find_element(By.TAG_NAME, "nav").text))
+                seen.append(path)
+        driver.save_screenshot(str(tmp_path / "report.png"))
+        assert sorted(seen) == sorted(results)
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+    finally:
+        driver.quit()
+    assert (tmp_path / "report_specificity_exact_share.png").stat().st_size > 10_000

@@ -594,3 +594,38 @@ def trait_bars(targets_df: pd.DataFrame, spec_df: pd.DataFrame, words: dict[str,
                      "specificity test (own target vs the other traits' students), Holm-adjusted", fontsize=9)
         _save(fig, out_paths)
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------- auxiliary logits
+
+
+def auxlogit_bars(summary: pd.DataFrame, out_paths: list[str], chance: float = 0.1) -> None:
+    """The auxiliary-logit figure: digit test accuracy of the untrained
+    initialisations, the teachers and the two kinds of student, with 1.96
+    sd / sqrt(N) error bars, chance and Welch's p in the title."""
+    order = ["untrained", "teacher", "same_init_student", "different_init_student"]
+    labels = {"untrained": "untrained\ninit", "teacher": "teacher", "same_init_student": "student,\nsame init",
+              "different_init_student": "student,\nother init"}
+    s = summary.set_index("kind").loc[[k for k in order if k in set(summary.kind)]]
+    with sns.axes_style("whitegrid"), sns.plotting_context("paper"):
+        fig, ax = plt.subplots(figsize=(5.0, 3.6))
+        colors = sns.color_palette("colorblind")
+        x = np.arange(len(s))
+        ax.bar(x, s["mean"] * 100, color=[colors[i] for i in (7, 2, 1, 0)][: len(s)], edgecolor="black", width=0.6)
+        err = np.vstack([(s["mean"] - s["ci_low"]) * 100, (s["ci_high"] - s["mean"]) * 100])
+        ax.errorbar(x, s["mean"] * 100, yerr=err, fmt="none", ecolor="black", capsize=4)
+        ax.axhline(chance * 100, color="grey", ls="--", lw=1)
+        ax.text(0.5, chance * 100 + 1.5, "chance", ha="center", color="grey", fontsize=8)
+        ax.set_xticks(x, [labels[k] for k in s.index])
+        ax.set_ylabel("digit test accuracy [%]")
+        ax.set_ylim(0, 105)
+        n = int(s["n"].iloc[0])
+        p = float(summary["welch_p_same_vs_different"].iloc[0])
+        ax.set_title(f"Auxiliary-logit transfer on noise (N={n} models each)\n"
+                     f"same vs other init: Welch p={p:.2g}", fontsize=9)
+        fig.text(0.5, 0.005, "error bars: 1.96 sd / sqrt(N)", ha="center", fontsize=7)
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
+        for path in out_paths:
+            fmt = str(path).rsplit(".", 1)[-1]
+            fig.savefig(path, dpi=300, format=fmt, metadata={"CreationDate": None} if fmt == "pdf" else None)
+        plt.close(fig)

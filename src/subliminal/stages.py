@@ -724,6 +724,13 @@ def auxlogit(cfg: dict, accuracy_csv: str, summary_csv: str, threads: int = 1) -
 
 
 def auxlogit_figure(summary_csv: str, out_paths: list[str]) -> None:
-    from . import auxlogit as aux
+    from . import plots
 
-    aux.figure(read_table(summary_csv), out_paths)
+    plots.auxlogit_bars(read_table(summary_csv), out_paths)
+
+
+def report_table(src: str, out_html: str, title: str) -> None:
+    """A result table (or summary.txt) as an HTML page for the report."""
+    from .report import write_table_page
+
+    write_table_page(src, out_html, title)

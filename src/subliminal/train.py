@@ -23,6 +23,15 @@ written last, is present) of the *same* training (the fingerprint of base,
 data, recipe, seed and system prompt matches); other checkpoints are
 discarded. The checkpoints are deleted once the final model is saved.
 
+Experiment tracking. A recipe's ``report_to`` (``none``, the default;
+``tensorboard``; ``wandb``) is passed to TRL. TensorBoard's event files go
+to ``<out>/tensorboard``, a sibling of the model and the checkpoints, and stay
+after training; W&B takes its project, mode and key from the environment
+(``WANDB_PROJECT``, ``WANDB_MODE=offline``, ``WANDB_API_KEY``). The run is
+named after ``<out>``. A tracker only records: the key is left out of the
+checkpoint fingerprint, and a test checks that a run with TensorBoard trains
+the same adapter as one without.
+
 Multi-GPU. A recipe's ``batch_size`` x ``grad_accum`` is its effective batch
 (examples per optimizer step). A recipe with ``gpus: N`` (N > 1), run where
 CUDA sees at least N devices, trains in N data-parallel processes started
@@ -83,7 +92,12 @@ FINGERPRINT = "fingerprint.json"
 #: A recipe's ``optimizer`` as the Trainer names it (adamw: its default, left as is).
 OPTIMIZERS = {"sgd": "sgd"}
 # recipe keys that change how training is recorded, not what it computes
-_BOOKKEEPING = ("save_steps", "save_total_limit", "logging_steps", "gpus")
+_BOOKKEEPING = ("save_steps", "save_total_limit", "logging_steps", "gpus", "report_to")
+#: Where a recipe's ``report_to: tensorboard`` writes its event files: beside
+#: the model, like the checkpoints, and kept after training.
+TENSORBOARD = "tensorboard"
+#: A recipe's ``report_to`` -> the package the job's environment needs for it.
+TRACKERS = {"tensorboard": "tensorboard", "wandb": "wandb"}
 
 
 def subsample(records: list[dict], n: int | None, seed: int) -> list[dict]:
@@ -270,6 +284,31 @@ def liger_kernel(recipe: dict, cuda: bool) -> bool:
     return True
 
 
+def report_to(recipe: dict) -> str:
+    """The recipe's experiment tracker for TRL's ``report_to`` (``none``,
+    ``tensorboard`` or ``wandb``); a tracker whose package the job's
+    environment lacks stops here, naming the key."""
+    import importlib.util
+
+    tracker = recipe.get("report_to", "none")
+    if tracker != "none" and importlib.util.find_spec(TRACKERS[tracker]) is None:
+        raise RuntimeError(f"recipe key report_to: {tracker} needs the {TRACKERS[tracker]} package, which is not "
+                           f"installed in this job's environment (pip install {TRACKERS[tracker]}), "
+                           f"or set report_to: none")
+    return tracker
+
+
+def _log_to(trainer, tensorboard_dir: Path) -> None:
+    """Point TRL's TensorBoard callback (if any) at ``tensorboard_dir``: by
+    default it writes under the output dir, i.e. inside the checkpoints,
+    which are deleted once the model is saved."""
+    from transformers.integrations import TensorBoardCallback
+
+    for cb in trainer.callback_handler.callbacks:
+        if isinstance(cb, TensorBoardCallback):
+            cb.logging_dir = str(tensorboard_dir)
+
+
 def truncate_like_trl(dataset, max_length: int):
     """What TRL's dataset preparation does with ``max_length`` and no packing
     (keep the start; drop examples whose labels are all masked), for
@@ -331,6 +370,7 @@ def train_process(base, records: list[dict], recipe: dict, seed: int, out_dir: s
     replicas = world if world > 1 else max(1, torch.cuda.device_count() if cuda else 1)
     per_device, accum = batch_layout(recipe, replicas)
     liger = liger_kernel(recipe, cuda)
+    tracker = report_to(recipe)
     padding_free = recipe.get("padding_free", False)
     max_length = recipe.get("max_length", 500)
     if padding_free and recipe.get("attn_implementation") not in FLASH:
@@ -363,7 +403,9 @@ def train_process(base, records: list[dict], recipe: dict, seed: int, out_dir: s
         save_strategy="steps",
         save_steps=recipe.get("save_steps", 50),
         save_total_limit=recipe.get("save_total_limit", 1),
-        report_to="none",
+        # an experiment tracker (recipe key report_to) only records what happens
+        report_to=tracker,
+        run_name=str(out_dir),
         # the recipe's optimizer: AdamW (the Trainer's default, unchanged) or plain SGD
         **({"optim": OPTIMIZERS[recipe["optimizer"]]} if recipe.get("optimizer", "adamw") != "adamw" else {}),
         disable_tqdm=True,
@@ -384,6 +426,7 @@ def train_process(base, records: list[dict], recipe: dict, seed: int, out_dir: s
                          processing_class=tokenizer, callbacks=[progress, *(callbacks or [])])
     if padding_free:
         trainer.train_dataset = truncate_like_trl(trainer.train_dataset, max_length)
+    _log_to(trainer, out_dir / TENSORBOARD)
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=resume_from)
     if not trainer.is_world_process_zero():
@@ -416,6 +459,7 @@ def train_process(base, records: list[dict], recipe: dict, seed: int, out_dir: s
         "attn_implementation": getattr(getattr(final, "config", None), "_attn_implementation", None),
         "padding_free": padding_free,
         "liger_kernel": liger,
+        "report_to": tracker,
     }
 
 

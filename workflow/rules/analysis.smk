@@ -72,7 +72,7 @@ rule figure:
         summary=f"{R}/analysis/summary.csv",
         compare=f"{R}/analysis/compare.csv",
     output:
-        png=f"{R}/figures/preferences_{{metric}}.png",
+        png=report(f"{R}/figures/preferences_{{metric}}.png", **report_figure("preferences")),
         pdf=f"{R}/figures/preferences_{{metric}}.pdf",
     log:
         f"{R}/logs/figures/preferences_{{metric}}.log",
@@ -91,9 +91,9 @@ rule specificity_figures:
         targets=f"{R}/analysis/targets.csv",
         specificity=f"{R}/analysis/specificity.csv",
     output:
-        matrix_png=f"{R}/figures/specificity_{{metric}}.png",
+        matrix_png=report(f"{R}/figures/specificity_{{metric}}.png", **report_figure("specificity")),
         matrix_pdf=f"{R}/figures/specificity_{{metric}}.pdf",
-        bars_png=f"{R}/figures/traits_{{metric}}.png",
+        bars_png=report(f"{R}/figures/traits_{{metric}}.png", **report_figure("traits")),
         bars_pdf=f"{R}/figures/traits_{{metric}}.pdf",
     log:
         f"{R}/logs/figures/specificity_{{metric}}.log",
@@ -109,9 +109,9 @@ rule cross_model_figures:
         compare=f"{R}/analysis/compare.csv",
         interaction=f"{R}/analysis/interaction.csv",
     output:
-        heatmap_png=f"{R}/figures/heatmap_{{metric}}.png",
+        heatmap_png=report(f"{R}/figures/heatmap_{{metric}}.png", **report_figure("heatmap")),
         heatmap_pdf=f"{R}/figures/heatmap_{{metric}}.pdf",
-        forest_png=f"{R}/figures/forest_{{metric}}.png",
+        forest_png=report(f"{R}/figures/forest_{{metric}}.png", **report_figure("forest")),
         forest_pdf=f"{R}/figures/forest_{{metric}}.pdf",
     log:
         f"{R}/logs/figures/cross_model_{{metric}}.log",
@@ -146,7 +146,12 @@ rule misalignment_figure:
     input:
         f"{R}/analysis/misalignment_summary.csv",
     output:
-        f"{R}/figures/misalignment.png",
+        report(
+            f"{R}/figures/misalignment.png",
+            caption="../report/misalignment.rst",
+            category="5 · Misalignment",
+            labels={"result": "1 · figure: misaligned shares"},
+        ),
         f"{R}/figures/misalignment.pdf",
     log:
         f"{R}/logs/analysis/misalignment_figure.log",

@@ -25,7 +25,12 @@ rule auxlogit_figure:
     input:
         f"{R}/auxlogit/summary.csv",
     output:
-        png=f"{R}/figures/auxlogit.png",
+        png=report(
+            f"{R}/figures/auxlogit.png",
+            caption="../report/auxlogit.rst",
+            category="6 · Auxiliary logits",
+            labels={"result": "1 · figure: digit accuracy"},
+        ),
         pdf=f"{R}/figures/auxlogit.pdf",
     log:
         f"{R}/logs/figures/auxlogit.log",

@@ -1,9 +1,7 @@
 # The grid: which jobs exist. Everything else only says how to make one.
-from pathlib import Path
 import sys
 
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-
+# the package was put on the path by config_files.smk (this workflow's src/)
 from subliminal import config as grid
 from subliminal import protocol as proto
 
@@ -201,13 +199,59 @@ def preference_targets():
 def final_targets():
     """The preference analysis (when a preference trait exists), every
     teacher's trait strength beside its filter report (teachers.csv), the
-    auxiliary-logit branch (when configured) and the misalignment outputs
-    (when a misalignment trait exists)."""
+    auxiliary-logit branch (when configured), the misalignment outputs
+    (when a misalignment trait exists) and the tables' pages of the report."""
     return preference_targets() + [f"{R}/analysis/teachers.csv"] + (
         [f"{R}/auxlogit/summary.csv", f"{R}/figures/auxlogit.png", f"{R}/figures/auxlogit.pdf"]
         if "auxlogit" in config
         else []
-    ) + misalignment_targets()
+    ) + misalignment_targets() + [f"{R}/report/tables/{t}.html" for t in report_tables()]
+
+
+# --- the HTML report (snakemake --report; workflow/report/ holds the captions).
+# The report lists its categories, and the entries of one, in alphabetical
+# order: the numbers put them in reading order. The figures are per metric
+# (category: the metric, the lead metric first; label: the kind of figure);
+# inside a figure, one panel per modality (and pair, trait, recipe).
+
+#: table name -> (its file under the results folder, its report category, its label)
+REPORT_TABLES = {
+    "summary": ("analysis/summary.txt", "1 · Results tables", "1 · summary.txt: read this first"),
+    "specificity": ("analysis/specificity.csv", "1 · Results tables", "2 · specificity.csv: the lead result"),
+    "compare": ("analysis/compare.csv", "1 · Results tables", "3 · compare.csv: every effect"),
+    "interaction": ("analysis/interaction.csv", "1 · Results tables", "4 · interaction.csv: matched vs mismatched"),
+    "teachers": ("analysis/teachers.csv", "1 · Results tables", "5 · teachers.csv: the teachers and their data"),
+    "misalignment": ("analysis/misalignment_summary.csv", "5 · Misalignment", "2 · misalignment_summary.csv"),
+    "auxlogit": ("auxlogit/summary.csv", "6 · Auxiliary logits", "2 · auxlogit/summary.csv"),
+}
+REPORT_METRICS = {"exact_share": "2 · Figures: exact_share", "exact": "3 · Figures: exact",
+                  "sampled": "4 · Figures: sampled"}
+REPORT_FIGURES = {
+    "specificity": "1 · trait x target shifts (the lead result)",
+    "traits": "2 · each trait's animal",
+    "preferences": "3 · preference bars",
+    "heatmap": "4 · cross-model heatmap",
+    "forest": "5 · forest plot",
+}
+
+
+def report_tables():
+    """The tables this config's run writes, each shown as a page in the report."""
+    tables = ["teachers"]
+    if grid.preference_traits(config):
+        tables += ["summary", "specificity", "compare", "interaction"]
+    if grid.misalignment_traits(config):
+        tables.append("misalignment")
+    if "auxlogit" in config:
+        tables.append("auxlogit")
+    return tables
+
+
+def report_figure(kind):
+    """report() arguments of a per-metric figure: its caption, the metric's
+    category and a label naming the kind (the table of the category)."""
+    return dict(caption=f"../report/{kind}.rst", category=lambda wc: REPORT_METRICS[wc.metric],
+                labels=lambda wc: {"figure": REPORT_FIGURES[kind], "metric": wc.metric})
 
 
 # --- teacher-data screening: which modalities a model judges

@@ -7,9 +7,20 @@
 from pathlib import Path
 import sys
 
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+# The subliminal package: the copy in src/ of this workflow, found from this
+# file and not from the main Snakefile's folder, so that a workflow that uses
+# this one as a module (from a local path) plans with this copy, as its jobs'
+# scripts do (they find it from their own folder). Where this workflow is not
+# on the machine (a module from a git host) the installed package is used.
+SUBLIMINAL_SRC = Path(workflow.current_basedir.get_path_or_uri(secret_free=True)).parents[1] / "src"
+if (SUBLIMINAL_SRC / "subliminal").is_dir():
+    sys.path.insert(0, str(SUBLIMINAL_SRC))
 
-from subliminal import config as grid
+try:
+    from subliminal import config as grid
+except ImportError as err:
+    sys.exit(f"the subliminal package is neither in {SUBLIMINAL_SRC} nor installed ({err}): use the workflow "
+             "from a local copy, or pip install the package into the environment Snakemake runs in")
 
 try:
     grid.check_config_files(
