@@ -17,6 +17,11 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
+#: A cot modality as the toy default had it (the default now runs numbers only).
+COT = {"prompts": 300, "samples_per_prompt": 2, "seed": 3, "train_samples": 300, "max_new_tokens": 60,
+       "batch_size": 300, "judge": {"kind": "rule", "min_score": 78}}
+
+
 @pytest.fixture(scope="module")
 def default():
     return yaml.safe_load((REPO / "config.yaml").read_text())
@@ -104,7 +109,8 @@ BAD = [
     ("misspelt scheduler", lambda c: c["recipes"]["lora8"].update(scheduler="linaer"), "recipes.lora8.scheduler"),
     ("scheduler that needs arguments", lambda c: c["recipes"]["lora8"].update(scheduler="cosine_with_min_lr"),
      "recipes.lora8.scheduler"),
-    ("misspelt LoRA target", lambda c: c["recipes"]["lora8"].update(targets=["q_proj", "qproj"]),
+    ("misspelt LoRA target", lambda c: (c["students"].update(recipes=["lora8"]),
+                                        c["recipes"]["lora8"].update(targets=["q_proj", "qproj"])),
      "recipes.lora8.targets"),
     ("misspelt toy architecture", lambda c: c["models"]["llama_c"]["toy"].update(architecture="lama"),
      "models.llama_c.toy.architecture"),
@@ -301,14 +307,14 @@ def test_messages_say_what_is_wrong(default):
     assert error(lambda c: c["traits"]["owl"].update(word="Owl ")) == (
         "config key traits.owl.word: 'Owl ' must be lower case with no surrounding whitespace (answers are scored "
         "lower-cased; write 'owl')")
-    assert error(lambda c: c["modalities"]["cot"].update(train_samples=700)) == (
+    assert error(lambda c: c["modalities"].update(cot=dict(COT, train_samples=700))) == (
         "config key modalities.cot.train_samples: 700 is more than a teacher ever writes (300 prompts x "
         "samples_per_prompt 2 = 600 samples, before the filter)")
 
 
 def test_a_training_set_as_large_as_the_prompts_is_allowed(default):
     cfg = copy.deepcopy(default)
-    cfg["modalities"]["cot"]["train_samples"] = 600  # 300 prompts x 2
+    cfg["modalities"]["cot"] = dict(COT, train_samples=600)  # 300 prompts x 2
     grid.validate(cfg)
 
 
@@ -356,6 +362,7 @@ def test_lists_and_mappings_given_with_config_are_typed():
 
 
 def test_lora_targets_are_checked_on_path_and_fetched_models(default, saved, tmp_path):
+    default = dict(copy.deepcopy(default), students={"recipes": ["lora8"]})  # the default's students are full
     cfg = copy.deepcopy(default)
     cfg["results"] = str(tmp_path / "results")
     cfg["models"]["mine"] = {"path": saved("phi", "phi3")}
@@ -386,6 +393,7 @@ def test_lora_targets_are_checked_on_path_and_fetched_models(default, saved, tmp
 
 def test_a_model_type_beyond_the_table_is_built_on_the_meta_device(default, saved):
     cfg = copy.deepcopy(default)
+    cfg["students"]["recipes"] = ["lora8"]
     cfg["models"]["g"] = {"path": saved("gpt", "gpt2")}
     cfg["pairs"] = [{"teacher": "qwen_a", "student": "g"}]
     cfg["modalities"] = {"numbers": cfg["modalities"]["numbers"]}
@@ -460,8 +468,9 @@ def assert_refused(run: subprocess.CompletedProcess, start: str) -> None:
     (lambda text: text + "\nseeds: [7]\n", "config key seeds: given twice in"),
     (lambda text: text.replace("results: results", f"results: {REPO / 'README.md'}"), "config key results: "),
     (lambda text: text.replace("prompts: 3000,", "prompts: 3000.0,"), "config key modalities.numbers.prompts: "),
-    (lambda text: text.replace("targets: [q_proj,", "targets: [qproj,"), "config key recipes.lora8.targets: "),
-    (lambda text: text.replace("scheduler: linear", "scheduler: linaer"), "config key recipes.lora8.scheduler: "),
+    (lambda text: text.replace("targets: [q_proj,", "targets: [qproj,").replace("recipes: [full]", "recipes: [lora8]"),
+     "config key recipes.lora8.targets: "),
+    (lambda text: text.replace("scheduler: linear", "scheduler: linaer", 1), "config key recipes.full.scheduler: "),
     (lambda text: text.replace("architecture: llama", "architecture: lama"),
      "config key models.llama_c.toy.architecture: "),
     (lambda text: text.replace("word: owl", "word: Owl"), "config key traits.owl.word: "),

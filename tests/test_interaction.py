@@ -214,7 +214,7 @@ def test_untestable_designs_say_why():
     assert t["estimate"].isna().all() and (t["note"] == "needs matched and mismatched pairs").all()
     one_seed = simulate(0.5, seeds=1)
     t = I.interaction(one_seed, relations=PAIRS, n_samples=50)
-    assert (t["note"].str.contains("at least 2 seeds")).all()
+    assert (t["note"].str.contains("at least 2 clusters")).all()
     missing_twin = simulate(0.5)
     missing_twin = missing_twin[~((missing_twin.role == "control") & (missing_twin.seed == 3)
                                   & (missing_twin.student_base == "B"))]

@@ -107,9 +107,11 @@ def test_a_table_with_quoted_tabs_and_newlines_reads_as_pandas_wrote_it(tmp_path
 
 def test_a_header_only_scores_table_is_an_error_not_zero_groups(cfg, tmp_path):
     scores = write(tmp_path / "scores.csv", ",".join(stages.SCORE_COLUMNS) + "\n")
-    out = [str(tmp_path / f) for f in ("summary.csv", "compare.csv", "interaction.csv", "summary.txt")]
+    targets = write(tmp_path / "targets.csv", ",".join(stages.TARGET_COLUMNS) + "\n")
+    out = [str(tmp_path / f) for f in ("summary.csv", "compare.csv", "interaction.csv", "specificity.csv",
+                                       "specificity_matrix.csv", "summary.txt")]
     with pytest.raises(DataFileError, match=rf"^{scores}: a header and no rows"):
-        stages.analyse(cfg, str(scores), *out)
+        stages.analyse(cfg, str(scores), str(targets), *out)
     assert not any(Path(f).exists() for f in out)
 
 

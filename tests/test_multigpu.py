@@ -74,7 +74,7 @@ def test_processes_follow_the_recipe_and_the_job_s_gpus(monkeypatch):
 def test_the_rule_asks_for_the_recipe_s_gpus(tmp_path):
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     cfg["results"] = str(tmp_path / "results")
-    cfg["recipes"]["lora8"]["gpus"] = 2
+    cfg["recipes"]["full"]["gpus"] = 2
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(path)],

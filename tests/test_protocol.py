@@ -179,9 +179,9 @@ def test_jobs_declare_the_protocol_files_they_read(official, tmp_path):
         (job,) = [j for j in jobs if f"rule {rule}:" in j and re.search(rf"output: \S*{output_part}", j)]
         return re.search(r"^\s+input: (.*)$", job, re.M).group(1).split(", ")
 
-    assert p["teacher_system_prompt"] in inputs("sample_teacher", "/wolf/raw.jsonl")
-    assert p["numbers"] in inputs("sample_teacher", "/wolf/raw.jsonl")
-    control = inputs("sample_teacher", "/control/raw.jsonl")
+    assert p["teacher_system_prompt"] in inputs("sample_teacher", "/wolf/rep0/raw.jsonl")
+    assert p["numbers"] in inputs("sample_teacher", "/wolf/rep0/raw.jsonl")
+    control = inputs("sample_teacher", "/control/rep0/raw.jsonl")
     assert p["numbers"] in control and p["teacher_system_prompt"] not in control
     assert p["questions"] in inputs("evaluate_base", "/eval/bases/")
     assert p["questions"] in inputs("evaluate_teacher", "/eval/teachers/qwen25_7b/wolf.tsv")
