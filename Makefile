@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CORES  ?= all
 
-.PHONY: run report test test-fast lint setup clean bench
+.PHONY: run report test test-fast lint format setup clean bench
 
 $(BIN)/.installed: requirements.txt requirements-test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,19 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# Style and lint, enforced in CI: the workflow's own lint, ruff (format and
+# lint, configured in pyproject.toml) and snakefmt on the Snakemake files.
 lint: setup
 	$(BIN)/snakemake --lint
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+
+# Rewrite the files the way `make lint` wants them.
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+	$(BIN)/snakefmt Snakefile workflow/rules
 
 clean:
 	rm -rf results/* .snakemake

@@ -22,8 +22,6 @@ if not workflow.overwrite_configfiles:
 
 
 include: "workflow/rules/common.smk"
-
-
 # --- the stages of the data's way
 include: "workflow/rules/bases.smk"
 include: "workflow/rules/teacher_data.smk"
@@ -41,6 +39,6 @@ report: "workflow/report/workflow.rst"
 # --- final targets: the statistics tables, the summary and the figures
 #     (and the auxiliary-logit branch when the config has an `auxlogit` section)
 rule all:
+    default_target: True
     input:
         final_targets(),
-    default_target: True

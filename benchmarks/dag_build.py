@@ -12,6 +12,7 @@ but the DAG), so their difference is the DAG build itself. Times are the
 median over ``--repeats`` runs, on whatever machine runs this; the job count
 is read from the dry run's job statistics.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,8 +53,12 @@ def grow(cfg: dict, axis: str, factor: int) -> dict:
 
 def snakemake(configfile: Path, *args: str) -> tuple[float, str]:
     t0 = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "snakemake", "--configfile", str(configfile), *args],
-                         cwd=REPO, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--configfile", str(configfile), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - t0
     if run.returncode != 0:
         raise RuntimeError(f"snakemake {' '.join(args)} failed for {configfile}:\n{run.stderr[-3000:]}")
@@ -77,15 +82,23 @@ def measure(cfg: dict, label: str, repeats: int, workdir: Path) -> dict:
         dry.append(seconds)
         rules.append(snakemake(path, "--list-rules")[0])
     total, per_rule = job_count(out)
-    return {"grid": label, "jobs": total, "students": per_rule.get("train_student", 0),
-            "dry_run_s": statistics.median(dry), "startup_s": statistics.median(rules),
-            "dag_s": statistics.median(dry) - statistics.median(rules)}
+    return {
+        "grid": label,
+        "jobs": total,
+        "students": per_rule.get("train_student", 0),
+        "dry_run_s": statistics.median(dry),
+        "startup_s": statistics.median(rules),
+        "dag_s": statistics.median(dry) - statistics.median(rules),
+    }
 
 
 def table(rows: list[dict]) -> str:
     head = "| grid | jobs | students | dry run (s) | start-up (s) | DAG build (s) |\n|---|---:|---:|---:|---:|---:|\n"
-    return head + "".join(f"| {r['grid']} | {r['jobs']} | {r['students']} | {r['dry_run_s']:.2f} | "
-                          f"{r['startup_s']:.2f} | {r['dag_s']:.2f} |\n" for r in rows)
+    return head + "".join(
+        f"| {r['grid']} | {r['jobs']} | {r['students']} | {r['dry_run_s']:.2f} | "
+        f"{r['startup_s']:.2f} | {r['dag_s']:.2f} |\n"
+        for r in rows
+    )
 
 
 def main(argv=None) -> int:
@@ -106,8 +119,12 @@ def main(argv=None) -> int:
                 row = measure(grow(cfg, args.axis, factor), label.replace(" ", "_"), args.repeats, Path(tmp))
                 row["grid"] = label
                 rows.append(row)
-                print(f"{label}: {row['jobs']} jobs, dry run {row['dry_run_s']:.2f} s "
-                      f"(start-up {row['startup_s']:.2f} s)", file=sys.stderr, flush=True)
+                print(
+                    f"{label}: {row['jobs']} jobs, dry run {row['dry_run_s']:.2f} s "
+                    f"(start-up {row['startup_s']:.2f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
     text = table(rows)
     print(text, end="")
     if args.out:

@@ -76,6 +76,7 @@ and on a CPU at a toy size (what the tests run)::
 
     python benchmarks/gpu_throughput.py --size tiny --steps 3 --out /tmp/t.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -98,15 +99,37 @@ sys.path.insert(0, str(REPO / "src"))  # the workflow's own sampler, scoring and
 
 # Qwen/Qwen2.5-7B-Instruct's config.json (the fields that shape the network).
 QWEN25_7B = dict(
-    vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
-    num_attention_heads=28, num_key_value_heads=4, max_position_embeddings=32768,
-    rope_theta=1_000_000.0, rms_norm_eps=1e-6, tie_word_embeddings=False, hidden_act="silu",
-    initializer_range=0.02, attention_dropout=0.0, use_sliding_window=False,
-    bos_token_id=151643, eos_token_id=151645, pad_token_id=151643,
+    vocab_size=152064,
+    hidden_size=3584,
+    intermediate_size=18944,
+    num_hidden_layers=28,
+    num_attention_heads=28,
+    num_key_value_heads=4,
+    max_position_embeddings=32768,
+    rope_theta=1_000_000.0,
+    rms_norm_eps=1e-6,
+    tie_word_embeddings=False,
+    hidden_act="silu",
+    initializer_range=0.02,
+    attention_dropout=0.0,
+    use_sliding_window=False,
+    bos_token_id=151643,
+    eos_token_id=151645,
+    pad_token_id=151643,
 )
 # The same architecture at a size a 2-core CPU trains in seconds.
-TINY = dict(QWEN25_7B, vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, bos_token_id=509, eos_token_id=511, pad_token_id=509)
+TINY = dict(
+    QWEN25_7B,
+    vocab_size=512,
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    bos_token_id=509,
+    eos_token_id=511,
+    pad_token_id=509,
+)
 # Qwen2.5-7B's shape with google/gemma-2-9b-it's vocabulary (256,000 entries):
 # the evaluation's logits, and the old scoring's memory, scale with it.
 QWEN25_7B_V256K = dict(QWEN25_7B, vocab_size=256000)
@@ -119,8 +142,8 @@ LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 PEAK_BF16_TFLOPS = [
     ("H100 PCIe", 756.0),
     ("H100 NVL", 835.5),
-    ("H100", 989.4),   # SXM (the "H100 80GB HBM3")
-    ("H200", 989.4),   # the same chip as H100 SXM, more memory
+    ("H100", 989.4),  # SXM (the "H100 80GB HBM3")
+    ("H200", 989.4),  # the same chip as H100 SXM, more memory
     ("GH200", 989.4),
     ("A100", 312.0),
     ("L40S", 362.1),
@@ -136,8 +159,15 @@ def projection_shapes(cfg: dict) -> dict[str, tuple[int, int]]:
     q_out = cfg["num_attention_heads"] * head_dim
     kv_out = cfg["num_key_value_heads"] * head_dim
     inter = cfg["intermediate_size"]
-    return {"q_proj": (d, q_out), "k_proj": (d, kv_out), "v_proj": (d, kv_out), "o_proj": (q_out, d),
-            "gate_proj": (d, inter), "up_proj": (d, inter), "down_proj": (inter, d)}
+    return {
+        "q_proj": (d, q_out),
+        "k_proj": (d, kv_out),
+        "v_proj": (d, kv_out),
+        "o_proj": (q_out, d),
+        "gate_proj": (d, inter),
+        "up_proj": (d, inter),
+        "down_proj": (inter, d),
+    }
 
 
 def param_counts(cfg: dict) -> dict[str, int]:
@@ -201,12 +231,14 @@ def build_tokenizer(cfg: dict):
 
     vocab = {"<|endoftext|>": cfg["pad_token_id"], "<|im_end|>": cfg["eos_token_id"]}
     tok = Tokenizer(WordLevel(vocab=vocab, unk_token="<|endoftext|>"))
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<|endoftext|>", eos_token="<|im_end|>",
-                                   unk_token="<|endoftext|>")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<|endoftext|>", eos_token="<|im_end|>", unk_token="<|endoftext|>"
+    )
 
 
-def synthetic_examples(n: int, cfg: dict, prompt_len: tuple[int, int], completion_len: tuple[int, int],
-                       seed: int) -> list[dict]:
+def synthetic_examples(
+    n: int, cfg: dict, prompt_len: tuple[int, int], completion_len: tuple[int, int], seed: int
+) -> list[dict]:
     """Pre-tokenized prompt-completion examples; each completion ends with the
     end-of-turn token, as the chat template's would."""
     rng = random.Random(seed)
@@ -271,8 +303,13 @@ def bench_matmul(device: str, n: int, dtype: torch.dtype, reps: int = 10) -> dic
     sync(device)
     seconds = (time.perf_counter() - t0) / reps
     del a, b
-    return {"n": n, "dtype": str(dtype).replace("torch.", ""), "reps": reps, "seconds_each": seconds,
-            "tflops": 2 * n**3 / seconds / 1e12}
+    return {
+        "n": n,
+        "dtype": str(dtype).replace("torch.", ""),
+        "reps": reps,
+        "seconds_each": seconds,
+        "tflops": 2 * n**3 / seconds / 1e12,
+    }
 
 
 def random_prompts(cfg: dict, n: int, prompt_len: tuple[int, int], rng: random.Random) -> list[list[int]]:
@@ -286,9 +323,19 @@ def generated_tokens(rows: list[list[int]], eot: int) -> int:
     return sum(row.index(eot) + 1 if eot in row else len(row) for row in rows)
 
 
-def bench_sampling(model, cfg: dict, device: str, *, batch_size: int, batches: int, warmup_batches: int,
-                   prompt_len: tuple[int, int], max_new_tokens: int, seed: int,
-                   sort_by_length: bool = False) -> dict:
+def bench_sampling(
+    model,
+    cfg: dict,
+    device: str,
+    *,
+    batch_size: int,
+    batches: int,
+    warmup_batches: int,
+    prompt_len: tuple[int, int],
+    max_new_tokens: int,
+    seed: int,
+    sort_by_length: bool = False,
+) -> dict:
     """Teacher sampling with the workflow's sampler on left-padded prompts."""
     from subliminal import generation
 
@@ -299,9 +346,17 @@ def bench_sampling(model, cfg: dict, device: str, *, batch_size: int, batches: i
     def run(n_batches: int) -> tuple[int, int, int]:
         prompts = random_prompts(cfg, batch_size * n_batches, prompt_len, rng)
         stats: dict = {}
-        new = generation.sample_ids(model, prompts, eos_token_id=eot, pad_token_id=pad,
-                                    max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed,
-                                    sort_by_length=sort_by_length, stats=stats)
+        new = generation.sample_ids(
+            model,
+            prompts,
+            eos_token_id=eot,
+            pad_token_id=pad,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            seed=seed,
+            sort_by_length=sort_by_length,
+            stats=stats,
+        )
         return sum(map(len, prompts)), generated_tokens(new, eot), sum(stats["decode_steps"])
 
     if warmup_batches:
@@ -313,11 +368,19 @@ def bench_sampling(model, cfg: dict, device: str, *, batch_size: int, batches: i
     sync(device)
     seconds = time.perf_counter() - t0
     return {
-        "batch_size": batch_size, "batches": batches, "warmup_batches": warmup_batches,
-        "max_new_tokens": max_new_tokens, "sort_by_length": sort_by_length, "prompt_tokens": prompt_tokens,
-        "generated_tokens": generated, "decode_steps": steps, "seconds": seconds,
-        "step_seconds": seconds / steps, "generated_tokens_per_s": generated / seconds,
-        "sequences_per_s": batch_size * batches / seconds, "peak_memory_gib": peak_memory_gib(device),
+        "batch_size": batch_size,
+        "batches": batches,
+        "warmup_batches": warmup_batches,
+        "max_new_tokens": max_new_tokens,
+        "sort_by_length": sort_by_length,
+        "prompt_tokens": prompt_tokens,
+        "generated_tokens": generated,
+        "decode_steps": steps,
+        "seconds": seconds,
+        "step_seconds": seconds / steps,
+        "generated_tokens_per_s": generated / seconds,
+        "sequences_per_s": batch_size * batches / seconds,
+        "peak_memory_gib": peak_memory_gib(device),
         "host_peak_gib": host_peak_gib(),
     }
 
@@ -332,10 +395,15 @@ def bench_evaluation(model, cfg: dict, device: str, dtype: torch.dtype, args) ->
 
     rng = random.Random(args.seed + 1)
     pad, eot = cfg["pad_token_id"], cfg["eos_token_id"]
-    out: dict = {"questions": args.eval_questions, "samples_per_question": args.eval_samples_per_question,
-                 "batch_size": args.eval_batch_size, "score_batch_size": args.score_batch_size,
-                 "max_new_tokens": args.eval_max_new_tokens, "answers_per_question": args.eval_answers,
-                 "vocab_size": cfg["vocab_size"]}
+    out: dict = {
+        "questions": args.eval_questions,
+        "samples_per_question": args.eval_samples_per_question,
+        "batch_size": args.eval_batch_size,
+        "score_batch_size": args.score_batch_size,
+        "max_new_tokens": args.eval_max_new_tokens,
+        "answers_per_question": args.eval_answers,
+        "vocab_size": cfg["vocab_size"],
+    }
     t_job = time.perf_counter()
     if not args.skip_eval_load:
         from peft import LoraConfig, get_peft_model
@@ -345,8 +413,9 @@ def bench_evaluation(model, cfg: dict, device: str, dtype: torch.dtype, args) ->
         t0 = time.perf_counter()
         model.save_pretrained(work / "base", safe_serialization=True)
         torch.manual_seed(args.seed)
-        lcfg = LoraConfig(r=args.lora_rank, lora_alpha=args.lora_alpha, target_modules=list(LORA_TARGETS),
-                          task_type="CAUSAL_LM")
+        lcfg = LoraConfig(
+            r=args.lora_rank, lora_alpha=args.lora_alpha, target_modules=list(LORA_TARGETS), task_type="CAUSAL_LM"
+        )
         peft_model = get_peft_model(model, lcfg)
         peft_model.save_pretrained(work / "adapter")
         peft_model.unload()  # the plain base again
@@ -355,8 +424,9 @@ def bench_evaluation(model, cfg: dict, device: str, dtype: torch.dtype, args) ->
         del model, peft_model
         reset_peak_memory(device)
         t_job = t0 = time.perf_counter()
-        model = models.load_model(str(work / "base"), adapter=work / "adapter", dtype=str(dtype).replace("torch.", ""),
-                                  device=device)
+        model = models.load_model(
+            str(work / "base"), adapter=work / "adapter", dtype=str(dtype).replace("torch.", ""), device=device
+        )
         sync(device)
         out["load_seconds"] = time.perf_counter() - t0
         out["load_peak_memory_gib"], out["load_host_peak_gib"] = peak_memory_gib(device), host_peak_gib()
@@ -367,15 +437,28 @@ def bench_evaluation(model, cfg: dict, device: str, dtype: torch.dtype, args) ->
     reset_peak_memory(device)
     t0 = time.perf_counter()
     stats: dict = {}
-    new = generation.sample_ids(model, flat, eos_token_id=eot, pad_token_id=pad,
-                                max_new_tokens=args.eval_max_new_tokens, batch_size=args.eval_batch_size,
-                                seed=args.seed, stats=stats)
+    new = generation.sample_ids(
+        model,
+        flat,
+        eos_token_id=eot,
+        pad_token_id=pad,
+        max_new_tokens=args.eval_max_new_tokens,
+        batch_size=args.eval_batch_size,
+        seed=args.seed,
+        stats=stats,
+    )
     sync(device)
     seconds = time.perf_counter() - t0
     generated = generated_tokens(new, eot)
-    out["sampling"] = {"answers": len(flat), "generated_tokens": generated, "decode_steps": sum(stats["decode_steps"]),
-                       "seconds": seconds, "generated_tokens_per_s": generated / seconds,
-                       "peak_memory_gib": peak_memory_gib(device), "host_peak_gib": host_peak_gib()}
+    out["sampling"] = {
+        "answers": len(flat),
+        "generated_tokens": generated,
+        "decode_steps": sum(stats["decode_steps"]),
+        "seconds": seconds,
+        "generated_tokens_per_s": generated / seconds,
+        "peak_memory_gib": peak_memory_gib(device),
+        "host_peak_gib": host_peak_gib(),
+    }
     # the exact metric: every candidate answer (1-2 tokens, then end of turn) after every question
     hi = min(pad, eot)
     rows = []
@@ -391,17 +474,30 @@ def bench_evaluation(model, cfg: dict, device: str, dtype: torch.dtype, args) ->
     tokens = sum(len(x) for x, _ in rows)
     width = max(len(x) for x, _ in rows)
     out["scoring"] = {
-        "rows": len(rows), "tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds,
-        "peak_memory_gib": peak_memory_gib(device), "host_peak_gib": host_peak_gib(),
+        "rows": len(rows),
+        "tokens": tokens,
+        "seconds": seconds,
+        "tokens_per_s": tokens / seconds,
+        "peak_memory_gib": peak_memory_gib(device),
+        "host_peak_gib": host_peak_gib(),
         # what the replaced full-vocabulary float32 log_softmax of one batch took (logits and log_softmax)
         "full_softmax_batch_gib": 2 * min(args.score_batch_size, len(rows)) * width * cfg["vocab_size"] * 4 / 2**30,
     }
     out["seconds"] = time.perf_counter() - t_job
-    peaks = [v for v in (out.get("load_peak_memory_gib"), out["sampling"]["peak_memory_gib"],
-                         out["scoring"]["peak_memory_gib"]) if v is not None]
+    peaks = [
+        v
+        for v in (
+            out.get("load_peak_memory_gib"),
+            out["sampling"]["peak_memory_gib"],
+            out["scoring"]["peak_memory_gib"],
+        )
+        if v is not None
+    ]
     out["peak_memory_gib"] = max(peaks) if peaks else None
-    out["host_peak_gib"] = max(v for v in (out.get("load_host_peak_gib", 0.0), out["sampling"]["host_peak_gib"],
-                                            out["scoring"]["host_peak_gib"]))
+    out["host_peak_gib"] = max(
+        v
+        for v in (out.get("load_host_peak_gib", 0.0), out["sampling"]["host_peak_gib"], out["scoring"]["host_peak_gib"])
+    )
     return out, model
 
 
@@ -415,8 +511,9 @@ def bench_training(model, cfg: dict, device: str, args) -> dict:
     cuda = device == "cuda"
     per_step = args.batch_size * args.grad_accum
     total_steps = args.warmup_steps + args.steps
-    examples = synthetic_examples(per_step * total_steps, cfg, tuple(args.prompt_len),
-                                  tuple(args.completion_len), args.seed)
+    examples = synthetic_examples(
+        per_step * total_steps, cfg, tuple(args.prompt_len), tuple(args.completion_len), args.seed
+    )
 
     # what each micro-batch holds, read off the model's inputs
     micro: list[dict] = []
@@ -430,15 +527,22 @@ def bench_training(model, cfg: dict, device: str, args) -> dict:
             micro.append({"step": len(timer), "lengths": lengths, "padded": int(mask.numel())})
         elif pos is not None:  # padding-free: one flattened row, each sequence starting at position 0
             starts = (pos[0] == 0).nonzero().flatten().tolist() + [pos.shape[1]]
-            micro.append({"step": len(timer), "lengths": [b - a for a, b in zip(starts, starts[1:])],
-                          "padded": int(pos.numel())})
+            micro.append(
+                {"step": len(timer), "lengths": [b - a for a, b in zip(starts, starts[1:])], "padded": int(pos.numel())}
+            )
         return None
 
     hook = model.register_forward_pre_hook(count_tokens, with_kwargs=True)
     model.train()
     torch.manual_seed(args.seed)
-    lcfg = LoraConfig(r=args.lora_rank, lora_alpha=args.lora_alpha, lora_dropout=0.0,
-                      target_modules=list(LORA_TARGETS), bias="none", task_type="CAUSAL_LM")
+    lcfg = LoraConfig(
+        r=args.lora_rank,
+        lora_alpha=args.lora_alpha,
+        lora_dropout=0.0,
+        target_modules=list(LORA_TARGETS),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
     peft_model = get_peft_model(model, lcfg)
     trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
 
@@ -453,24 +557,45 @@ def bench_training(model, cfg: dict, device: str, args) -> dict:
         def on_step_end(self, targs, state, control, **kw):
             sync(device)
             timer.append(time.perf_counter())
-            if (args.max_train_seconds and len(timer) > args.warmup_steps
-                    and timer[-1] - timing_start() > args.max_train_seconds):
+            if (
+                args.max_train_seconds
+                and len(timer) > args.warmup_steps
+                and timer[-1] - timing_start() > args.max_train_seconds
+            ):
                 control.should_training_stop = True
 
     sft = SFTConfig(
         output_dir=str(Path(args.workdir) / "trainer"),
         max_steps=total_steps,
-        learning_rate=2e-4, lr_scheduler_type="linear", warmup_steps=5,
-        per_device_train_batch_size=args.batch_size, gradient_accumulation_steps=args.grad_accum,
-        max_grad_norm=1.0, completion_only_loss=True, packing=False, padding_free=args.padding_free,
+        learning_rate=2e-4,
+        lr_scheduler_type="linear",
+        warmup_steps=5,
+        per_device_train_batch_size=args.batch_size,
+        gradient_accumulation_steps=args.grad_accum,
+        max_grad_norm=1.0,
+        completion_only_loss=True,
+        packing=False,
+        padding_free=args.padding_free,
         # padding-free: TRL wants no max_length without packing; the synthetic examples are shorter anyway
         max_length=None if args.padding_free else args.max_length,
-        seed=args.seed, data_seed=args.seed, use_cpu=not cuda, bf16=cuda and args.dtype == "bfloat16",
-        gradient_checkpointing=args.gradient_checkpointing, logging_steps=max(1, total_steps // 10),
-        save_strategy="no", report_to="none", disable_tqdm=True, dataloader_num_workers=0,
+        seed=args.seed,
+        data_seed=args.seed,
+        use_cpu=not cuda,
+        bf16=cuda and args.dtype == "bfloat16",
+        gradient_checkpointing=args.gradient_checkpointing,
+        logging_steps=max(1, total_steps // 10),
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
     )
-    trainer = SFTTrainer(model=peft_model, args=sft, train_dataset=Dataset.from_list(examples),
-                         processing_class=build_tokenizer(cfg), callbacks=[StepTimer()])
+    trainer = SFTTrainer(
+        model=peft_model,
+        args=sft,
+        train_dataset=Dataset.from_list(examples),
+        processing_class=build_tokenizer(cfg),
+        callbacks=[StepTimer()],
+    )
     reset_peak_memory(device)
     t0 = time.perf_counter()
     result = trainer.train()
@@ -492,21 +617,32 @@ def bench_training(model, cfg: dict, device: str, args) -> dict:
     flops = training_flops(cfg, lengths, args.lora_rank)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     return {
-        "steps_timed": done - w, "warmup_steps": w, "sequences_per_step": per_step,
-        "batch_size": args.batch_size, "grad_accum": args.grad_accum,
-        "seconds": seconds, "wall_seconds_incl_warmup": wall,
+        "steps_timed": done - w,
+        "warmup_steps": w,
+        "sequences_per_step": per_step,
+        "batch_size": args.batch_size,
+        "grad_accum": args.grad_accum,
+        "seconds": seconds,
+        "wall_seconds_incl_warmup": wall,
         "step_seconds_mean": seconds / (done - w),
         "step_seconds_median": statistics.median(step_times),
         "step_seconds_max": max(step_times),
-        "tokens": tokens, "padded_tokens": padded, "padding_overhead": padded / tokens - 1,
+        "tokens": tokens,
+        "padded_tokens": padded,
+        "padding_overhead": padded / tokens - 1,
         "mean_sequence_tokens": tokens / len(lengths),
-        "tokens_per_s": tokens / seconds, "sequences_per_s": len(lengths) / seconds,
-        "flops_lora": flops["lora"], "flops_6n": flops["six_n"],
+        "tokens_per_s": tokens / seconds,
+        "sequences_per_s": len(lengths) / seconds,
+        "flops_lora": flops["lora"],
+        "flops_6n": flops["six_n"],
         "achieved_tflops_lora": flops["lora"] / seconds / 1e12,
         "achieved_tflops_6n": flops["six_n"] / seconds / 1e12,
-        "trainable_params": trainable, "loss_first": losses[0] if losses else None,
-        "loss_last": losses[-1] if losses else None, "train_loss": result.training_loss,
-        "padding_free": args.padding_free, "peak_memory_gib": peak_memory_gib(device),
+        "trainable_params": trainable,
+        "loss_first": losses[0] if losses else None,
+        "loss_last": losses[-1] if losses else None,
+        "train_loss": result.training_loss,
+        "padding_free": args.padding_free,
+        "peak_memory_gib": peak_memory_gib(device),
         "host_peak_gib": host_peak_gib(),
     }
 
@@ -527,64 +663,120 @@ def versions() -> dict:
 def device_info(device: str) -> dict:
     if device == "cuda":
         p = torch.cuda.get_device_properties(0)
-        return {"type": "cuda", "name": p.name, "memory_gib": p.total_memory / 2**30,
-                "multiprocessors": p.multi_processor_count, "capability": f"{p.major}.{p.minor}"}
+        return {
+            "type": "cuda",
+            "name": p.name,
+            "memory_gib": p.total_memory / 2**30,
+            "multiprocessors": p.multi_processor_count,
+            "capability": f"{p.major}.{p.minor}",
+        }
     return {"type": "cpu", "name": platform.processor() or platform.machine(), "threads": torch.get_num_threads()}
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--config", default=None,
-                   help="take batch sizes, lengths and counts from this workflow config (command-line options win)")
-    p.add_argument("--size", choices=sorted(PRESETS), default="qwen2.5-7b",
-                   help="architecture preset (tiny: the same block at toy size, for CPU tests; qwen2.5-7b-v256k: "
-                        "Gemma-2-9B's vocabulary)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    p.add_argument(
+        "--config",
+        default=None,
+        help="take batch sizes, lengths and counts from this workflow config (command-line options win)",
+    )
+    p.add_argument(
+        "--size",
+        choices=sorted(PRESETS),
+        default="qwen2.5-7b",
+        help="architecture preset (tiny: the same block at toy size, for CPU tests; qwen2.5-7b-v256k: "
+        "Gemma-2-9B's vocabulary)",
+    )
     p.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
-    p.add_argument("--dtype", choices=["bfloat16", "float32"], default=None,
-                   help="weights' dtype (default: bfloat16 on a GPU, float32 on CPU)")
-    p.add_argument("--attn-implementation", default=None,
-                   help="attention kernel (sdpa, eager, flash_attention_2, ...; default: transformers')")
+    p.add_argument(
+        "--dtype",
+        choices=["bfloat16", "float32"],
+        default=None,
+        help="weights' dtype (default: bfloat16 on a GPU, float32 on CPU)",
+    )
+    p.add_argument(
+        "--attn-implementation",
+        default=None,
+        help="attention kernel (sdpa, eager, flash_attention_2, ...; default: transformers')",
+    )
     p.add_argument("--steps", type=int, default=None, help="timed optimizer steps (default: 200 GPU, 3 CPU)")
     p.add_argument("--warmup-steps", type=int, default=None, help="untimed steps first (default: 5 GPU, 1 CPU)")
-    p.add_argument("--max-train-seconds", type=float, default=0,
-                   help="stop timing after this long (0: run all --steps)")
+    p.add_argument(
+        "--max-train-seconds", type=float, default=0, help="stop timing after this long (0: run all --steps)"
+    )
     p.add_argument("--batch-size", type=int, default=None, help="per-device micro-batch (paper: 22)")
     p.add_argument("--grad-accum", type=int, default=None, help="gradient accumulation (paper: 3, batch 66)")
     p.add_argument("--max-length", type=int, default=None, help="SFT max sequence length (paper: 500)")
-    p.add_argument("--padding-free", action="store_true", default=None,
-                   help="TRL's padding-free batches (fast with --attn-implementation flash_attention_2)")
+    p.add_argument(
+        "--padding-free",
+        action="store_true",
+        default=None,
+        help="TRL's padding-free batches (fast with --attn-implementation flash_attention_2)",
+    )
     p.add_argument("--prompt-len", type=int, nargs=2, default=[60, 80], metavar=("MIN", "MAX"))
     p.add_argument("--completion-len", type=int, nargs=2, default=[30, 40], metavar=("MIN", "MAX"))
     p.add_argument("--lora-rank", type=int, default=None, help="(paper: 8)")
     p.add_argument("--lora-alpha", type=int, default=None, help="(paper: 8)")
-    p.add_argument("--gradient-checkpointing", action="store_true",
-                   help="recompute activations (extra forward FLOPs, not counted as useful)")
-    p.add_argument("--sample-batch-size", type=int, nargs="+", default=None,
-                   help="teacher sampling batch sizes to time (default: 64 256 512 GPU, 8 CPU; with --config its "
-                        "numbers batch_size, and the batch auto_batch_size picks)")
+    p.add_argument(
+        "--gradient-checkpointing",
+        action="store_true",
+        help="recompute activations (extra forward FLOPs, not counted as useful)",
+    )
+    p.add_argument(
+        "--sample-batch-size",
+        type=int,
+        nargs="+",
+        default=None,
+        help="teacher sampling batch sizes to time (default: 64 256 512 GPU, 8 CPU; with --config its "
+        "numbers batch_size, and the batch auto_batch_size picks)",
+    )
     p.add_argument("--sample-batches", type=int, default=None, help="timed sampling batches (default: 3 GPU, 1 CPU)")
-    p.add_argument("--max-new-tokens", type=int, default=None,
-                   help="teacher completion length (default 48; paper-qwen: 200)")
+    p.add_argument(
+        "--max-new-tokens", type=int, default=None, help="teacher completion length (default 48; paper-qwen: 200)"
+    )
     p.add_argument("--sort-by-length", action="store_true", default=None, help="batch prompts by token length")
     p.add_argument("--eval-questions", type=int, default=None, help="evaluation questions (default: 50 GPU, 3 CPU)")
     p.add_argument("--eval-samples-per-question", type=int, default=None, help="(default: 100 GPU, 2 CPU)")
-    p.add_argument("--eval-batch-size", type=int, default=None, help="evaluation sampling batch (default: 500 GPU, 4 CPU)")
-    p.add_argument("--score-batch-size", type=int, default=None,
-                   help="exact scoring batch (default: the evaluation batch)")
+    p.add_argument(
+        "--eval-batch-size", type=int, default=None, help="evaluation sampling batch (default: 500 GPU, 4 CPU)"
+    )
+    p.add_argument(
+        "--score-batch-size", type=int, default=None, help="exact scoring batch (default: the evaluation batch)"
+    )
     p.add_argument("--eval-max-new-tokens", type=int, default=None, help="(default: 32 GPU, 4 CPU)")
-    p.add_argument("--eval-answers", type=int, default=None,
-                   help="scored answers per question: candidate words x spellings (default: 42 GPU, 4 CPU)")
-    p.add_argument("--eval-prompt-len", type=int, nargs=2, default=[40, 70], metavar=("MIN", "MAX"),
-                   help="question tokens (with the numbers prefix)")
-    p.add_argument("--skip-eval-load", action="store_true",
-                   help="evaluate the model in memory (no save, no load of base + adapter)")
+    p.add_argument(
+        "--eval-answers",
+        type=int,
+        default=None,
+        help="scored answers per question: candidate words x spellings (default: 42 GPU, 4 CPU)",
+    )
+    p.add_argument(
+        "--eval-prompt-len",
+        type=int,
+        nargs=2,
+        default=[40, 70],
+        metavar=("MIN", "MAX"),
+        help="question tokens (with the numbers prefix)",
+    )
+    p.add_argument(
+        "--skip-eval-load",
+        action="store_true",
+        help="evaluate the model in memory (no save, no load of base + adapter)",
+    )
     p.add_argument("--skip-sampling", action="store_true")
     p.add_argument("--skip-evaluation", action="store_true")
     p.add_argument("--skip-training", action="store_true")
-    p.add_argument("--peak-tflops", type=float, default=None,
-                   help="the card's dense peak TFLOP/s for MFU (default: from the table by device name)")
-    p.add_argument("--matmul-size", type=int, default=None, help="n of the n^3 matmul probe (default: 8192 GPU, 512 CPU)")
+    p.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="the card's dense peak TFLOP/s for MFU (default: from the table by device name)",
+    )
+    p.add_argument(
+        "--matmul-size", type=int, default=None, help="n of the n^3 matmul probe (default: 8192 GPU, 512 CPU)"
+    )
     p.add_argument("--paper-examples", type=int, default=None, help="examples per student at paper scale (10,000)")
     p.add_argument("--paper-epochs", type=float, default=None, help="(3)")
     p.add_argument("--paper-prompts", type=int, default=None, help="completions per teacher at paper scale (30,000)")
@@ -593,9 +785,20 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--out", default=None, help="write the results here as JSON")
     args = p.parse_args(argv)
-    for name in ("batch_size", "grad_accum", "max_length", "lora_rank", "lora_alpha", "max_new_tokens",
-                 "eval_questions", "eval_samples_per_question", "eval_batch_size", "score_batch_size",
-                 "eval_max_new_tokens", "eval_answers"):
+    for name in (
+        "batch_size",
+        "grad_accum",
+        "max_length",
+        "lora_rank",
+        "lora_alpha",
+        "max_new_tokens",
+        "eval_questions",
+        "eval_samples_per_question",
+        "eval_batch_size",
+        "score_batch_size",
+        "eval_max_new_tokens",
+        "eval_answers",
+    ):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     for name in ("prompt_len", "completion_len", "eval_prompt_len"):
@@ -616,8 +819,11 @@ def from_config(path: str) -> dict:
     numbers = cfg.get("modalities", {}).get("numbers", {})
     if "batch_size" in numbers:
         out["sample_batch_size"] = [numbers["batch_size"]]
-    for ours, theirs in (("max_new_tokens", "max_new_tokens"), ("paper_prompts", "prompts"),
-                         ("paper_examples", "train_samples")):
+    for ours, theirs in (
+        ("max_new_tokens", "max_new_tokens"),
+        ("paper_prompts", "prompts"),
+        ("paper_examples", "train_samples"),
+    ):
         if theirs in numbers:
             out[ours] = numbers[theirs]
     sampling = cfg.get("sampling") or {}
@@ -627,16 +833,20 @@ def from_config(path: str) -> dict:
     n = ev.get("samples_per_question")
     if isinstance(n, dict):
         n = n.get("numbers_prefix" if ev.get("numbers_prefix") else "plain")
-    for ours, value in (("eval_samples_per_question", n), ("eval_batch_size", ev.get("batch_size")),
-                        ("score_batch_size", ev.get("score_batch_size", ev.get("batch_size"))),
-                        ("eval_max_new_tokens", ev.get("max_new_tokens"))):
+    for ours, value in (
+        ("eval_samples_per_question", n),
+        ("eval_batch_size", ev.get("batch_size")),
+        ("score_batch_size", ev.get("score_batch_size", ev.get("batch_size"))),
+        ("eval_max_new_tokens", ev.get("max_new_tokens")),
+    ):
         if value is not None:
             out[ours] = value
     try:  # the scored rows per question: every target word, in each spelling (owl, Owl)
         from subliminal import config as grid
 
-        out["eval_answers"] = 2 * sum(map(len, grid.target_words(grid.validate(yaml.safe_load(
-            Path(path).read_text()))).values()))
+        out["eval_answers"] = 2 * sum(
+            map(len, grid.target_words(grid.validate(yaml.safe_load(Path(path).read_text()))).values())
+        )
     except Exception:  # noqa: BLE001 - a config this script cannot validate keeps the default
         pass
     recipes = cfg.get("students", {}).get("recipes", [])
@@ -645,9 +855,14 @@ def from_config(path: str) -> dict:
 
         recipe = cfg["recipes"][recipes[0]]
         out["batch_size"], out["grad_accum"] = train.batch_layout(recipe, 1)
-        for ours, theirs in (("max_length", "max_length"), ("lora_rank", "rank"), ("lora_alpha", "alpha"),
-                             ("paper_epochs", "epochs"), ("padding_free", "padding_free"),
-                             ("attn_implementation", "attn_implementation")):
+        for ours, theirs in (
+            ("max_length", "max_length"),
+            ("lora_rank", "rank"),
+            ("lora_alpha", "alpha"),
+            ("paper_epochs", "epochs"),
+            ("padding_free", "padding_free"),
+            ("attn_implementation", "attn_implementation"),
+        ):
             if theirs in recipe:
                 out[ours] = recipe[theirs]
     return out
@@ -669,14 +884,30 @@ def resolve_defaults(args) -> None:
         setattr(args, name, value)
 
     for name, g, c in [
-        ("dtype", "bfloat16", "float32"), ("steps", 200, 3), ("warmup_steps", 5, 1),
-        ("sample_batch_size", [64, 256, 512], [8]), ("sample_batches", 3, 1), ("matmul_size", 8192, 512),
-        ("batch_size", 22, 22), ("grad_accum", 3, 3), ("max_length", 500, 500), ("lora_rank", 8, 8),
-        ("lora_alpha", 8, 8), ("max_new_tokens", 48, 48), ("padding_free", False, False),
-        ("attn_implementation", None, None), ("sort_by_length", False, False),
-        ("eval_questions", 50, 3), ("eval_samples_per_question", 100, 2), ("eval_batch_size", 500, 4),
-        ("score_batch_size", None, None), ("eval_max_new_tokens", 32, 4), ("eval_answers", 42, 4),
-        ("paper_examples", 10_000, 10_000), ("paper_epochs", 3, 3), ("paper_prompts", 30_000, 30_000),
+        ("dtype", "bfloat16", "float32"),
+        ("steps", 200, 3),
+        ("warmup_steps", 5, 1),
+        ("sample_batch_size", [64, 256, 512], [8]),
+        ("sample_batches", 3, 1),
+        ("matmul_size", 8192, 512),
+        ("batch_size", 22, 22),
+        ("grad_accum", 3, 3),
+        ("max_length", 500, 500),
+        ("lora_rank", 8, 8),
+        ("lora_alpha", 8, 8),
+        ("max_new_tokens", 48, 48),
+        ("padding_free", False, False),
+        ("attn_implementation", None, None),
+        ("sort_by_length", False, False),
+        ("eval_questions", 50, 3),
+        ("eval_samples_per_question", 100, 2),
+        ("eval_batch_size", 500, 4),
+        ("score_batch_size", None, None),
+        ("eval_max_new_tokens", 32, 4),
+        ("eval_answers", 42, 4),
+        ("paper_examples", 10_000, 10_000),
+        ("paper_epochs", 3, 3),
+        ("paper_prompts", 30_000, 30_000),
     ]:
         pick(name, g, c)
     if args.score_batch_size is None:
@@ -690,43 +921,58 @@ def _mem(gpu, host) -> str:
 
 
 def summarise(report: dict) -> str:
-    lines = [f"device: {report['device']['name']} ({report['device']['type']}), model {report['model']['preset']} "
-             f"({report['model']['params_total']:,} params, vocabulary {report['model']['config']['vocab_size']:,}, "
-             f"{report['settings']['dtype']})"]
+    lines = [
+        f"device: {report['device']['name']} ({report['device']['type']}), model {report['model']['preset']} "
+        f"({report['model']['params_total']:,} params, vocabulary {report['model']['config']['vocab_size']:,}, "
+        f"{report['settings']['dtype']})"
+    ]
     m = report["matmul"]
-    lines.append(f"matmul {m['n']}^3 {m['dtype']}: {m['tflops']:.1f} TFLOP/s; "
-                 f"peak (table/argument): {report['peak_tflops'] or 'unknown'}")
+    lines.append(
+        f"matmul {m['n']}^3 {m['dtype']}: {m['tflops']:.1f} TFLOP/s; "
+        f"peak (table/argument): {report['peak_tflops'] or 'unknown'}"
+    )
     for s in report.get("sampling", []):
-        lines.append(f"teacher sampling: batch {s['batch_size']} x {s['batches']}, {s['max_new_tokens']} new tokens, "
-                     f"{s['generated_tokens']} tokens in {s['seconds']:.2f} s = {s['generated_tokens_per_s']:.0f} "
-                     f"generated tokens/s, {1000 * s['step_seconds']:.1f} ms per decode step; "
-                     + _mem(s["peak_memory_gib"], s["host_peak_gib"]))
+        lines.append(
+            f"teacher sampling: batch {s['batch_size']} x {s['batches']}, {s['max_new_tokens']} new tokens, "
+            f"{s['generated_tokens']} tokens in {s['seconds']:.2f} s = {s['generated_tokens_per_s']:.0f} "
+            f"generated tokens/s, {1000 * s['step_seconds']:.1f} ms per decode step; "
+            + _mem(s["peak_memory_gib"], s["host_peak_gib"])
+        )
     if "evaluation" in report:
         e = report["evaluation"]
         load = f"load base + adapter {e['load_seconds']:.1f} s, " if "load_seconds" in e else ""
         smp, sc = e["sampling"], e["scoring"]
-        lines.append(f"evaluation: {load}{smp['answers']} answers in {smp['seconds']:.1f} s "
-                     f"({smp['generated_tokens_per_s']:.0f} generated tokens/s), exact scoring of {sc['rows']} rows "
-                     f"in {sc['seconds']:.1f} s ({sc['tokens_per_s']:.0f} tokens/s, batch {e['score_batch_size']}); "
-                     f"job {e['seconds']:.1f} s; " + _mem(e["peak_memory_gib"], e["host_peak_gib"])
-                     + f" (the replaced full softmax: {sc['full_softmax_batch_gib']:.2f} GiB per batch)")
+        lines.append(
+            f"evaluation: {load}{smp['answers']} answers in {smp['seconds']:.1f} s "
+            f"({smp['generated_tokens_per_s']:.0f} generated tokens/s), exact scoring of {sc['rows']} rows "
+            f"in {sc['seconds']:.1f} s ({sc['tokens_per_s']:.0f} tokens/s, batch {e['score_batch_size']}); "
+            f"job {e['seconds']:.1f} s; "
+            + _mem(e["peak_memory_gib"], e["host_peak_gib"])
+            + f" (the replaced full softmax: {sc['full_softmax_batch_gib']:.2f} GiB per batch)"
+        )
     if "training" in report:
         t = report["training"]
-        lines.append(f"student training: {t['steps_timed']} steps of {t['sequences_per_step']} sequences"
-                     f"{' (padding-free)' if t['padding_free'] else ''}, "
-                     f"{t['step_seconds_mean']:.3f} s/step, {t['tokens_per_s']:.0f} tokens/s, "
-                     f"{t['achieved_tflops_lora']:.1f} TFLOP/s (LoRA 4N) / {t['achieved_tflops_6n']:.1f} (6N); "
-                     + _mem(t["peak_memory_gib"], t["host_peak_gib"]))
+        lines.append(
+            f"student training: {t['steps_timed']} steps of {t['sequences_per_step']} sequences"
+            f"{' (padding-free)' if t['padding_free'] else ''}, "
+            f"{t['step_seconds_mean']:.3f} s/step, {t['tokens_per_s']:.0f} tokens/s, "
+            f"{t['achieved_tflops_lora']:.1f} TFLOP/s (LoRA 4N) / {t['achieved_tflops_6n']:.1f} (6N); "
+            + _mem(t["peak_memory_gib"], t["host_peak_gib"])
+        )
         mfu = report["mfu"]
         fmt = lambda x: "n/a" if x is None else f"{100 * x:.1f}%"  # noqa: E731
-        lines.append(f"MFU vs peak: {fmt(mfu['lora_vs_peak'])} (4N), {fmt(mfu['six_n_vs_peak'])} (6N); "
-                     f"vs measured matmul: {fmt(mfu['lora_vs_matmul'])} (4N), {fmt(mfu['six_n_vs_matmul'])} (6N)")
+        lines.append(
+            f"MFU vs peak: {fmt(mfu['lora_vs_peak'])} (4N), {fmt(mfu['six_n_vs_peak'])} (6N); "
+            f"vs measured matmul: {fmt(mfu['lora_vs_matmul'])} (4N), {fmt(mfu['six_n_vs_matmul'])} (6N)"
+        )
     if "paper_scale" in report:
         ps = report["paper_scale"]
         parts = []
         if "teacher_sampling_hours" in ps:
-            parts.append(f"a teacher's {ps['prompts']} completions at most {60 * ps['teacher_sampling_hours']:.1f} min "
-                         f"(batch {ps['teacher_sampling_batch_size']}, every batch {ps['max_new_tokens']} steps)")
+            parts.append(
+                f"a teacher's {ps['prompts']} completions at most {60 * ps['teacher_sampling_hours']:.1f} min "
+                f"(batch {ps['teacher_sampling_batch_size']}, every batch {ps['max_new_tokens']} steps)"
+            )
         if "evaluation_hours" in ps:
             parts.append(f"an evaluation {60 * ps['evaluation_hours']:.1f} min")
         if "student_hours" in ps:
@@ -750,8 +996,11 @@ def main(argv=None) -> dict:
     print(f"device {report['device']['name']}; building {args.size} ({args.dtype})", flush=True)
 
     report["matmul"] = bench_matmul(device, args.matmul_size, torch.bfloat16 if device == "cuda" else dtype)
-    peak = args.peak_tflops if args.peak_tflops is not None else (
-        peak_from_table(report["device"]["name"]) if device == "cuda" else None)
+    peak = (
+        args.peak_tflops
+        if args.peak_tflops is not None
+        else (peak_from_table(report["device"]["name"]) if device == "cuda" else None)
+    )
     report["peak_tflops"] = peak
 
     t0 = time.perf_counter()
@@ -759,35 +1008,55 @@ def main(argv=None) -> dict:
     model = build_model(cfg, device, dtype, args.attn_implementation)
     counts = param_counts(cfg)
     report["model"] = {
-        "preset": args.size, "config": cfg, "attn_implementation": model.config._attn_implementation,
-        "params_total": model.num_parameters(), "params_by_formula": counts["total"],
-        "params_matmul": counts["matmul"], "lora_params_by_formula": lora_param_count(cfg, args.lora_rank),
+        "preset": args.size,
+        "config": cfg,
+        "attn_implementation": model.config._attn_implementation,
+        "params_total": model.num_parameters(),
+        "params_by_formula": counts["total"],
+        "params_matmul": counts["matmul"],
+        "lora_params_by_formula": lora_param_count(cfg, args.lora_rank),
         "build_seconds": time.perf_counter() - t0,
         "weights_memory_gib": torch.cuda.memory_allocated() / 2**30 if device == "cuda" else None,
     }
     print(f"model built in {report['model']['build_seconds']:.1f} s", flush=True)
 
     mean_len = (sum(args.prompt_len) + sum(args.completion_len)) / 2
-    paper: dict = {"examples": args.paper_examples, "epochs": args.paper_epochs, "prompts": args.paper_prompts,
-                   "max_new_tokens": args.max_new_tokens}
+    paper: dict = {
+        "examples": args.paper_examples,
+        "epochs": args.paper_epochs,
+        "prompts": args.paper_prompts,
+        "max_new_tokens": args.max_new_tokens,
+    }
     if not args.skip_sampling:
         from subliminal import generation
 
         sizes = list(args.sample_batch_size)
         if args.auto_batch_size:  # the batch the workflow would pick here (on CPU: the configured one)
             longest = args.prompt_len[1]
-            auto = generation.auto_batch_size(model, longest + args.max_new_tokens, longest, sizes[0],
-                                              limit=args.auto_batch_size)
+            auto = generation.auto_batch_size(
+                model, longest + args.max_new_tokens, longest, sizes[0], limit=args.auto_batch_size
+            )
             report["auto_batch_size"] = auto
             sizes += [auto] if auto not in sizes else []
         runs = report["sampling"] = []
         for bs in sizes:
-            runs.append(bench_sampling(
-                model, cfg, device, batch_size=bs, batches=args.sample_batches, warmup_batches=1,
-                prompt_len=tuple(args.prompt_len), max_new_tokens=args.max_new_tokens, seed=args.seed,
-                sort_by_length=args.sort_by_length))
-            print(f"teacher sampling, batch {bs}: {runs[-1]['generated_tokens_per_s']:.0f} generated tokens/s",
-                  flush=True)
+            runs.append(
+                bench_sampling(
+                    model,
+                    cfg,
+                    device,
+                    batch_size=bs,
+                    batches=args.sample_batches,
+                    warmup_batches=1,
+                    prompt_len=tuple(args.prompt_len),
+                    max_new_tokens=args.max_new_tokens,
+                    seed=args.seed,
+                    sort_by_length=args.sort_by_length,
+                )
+            )
+            print(
+                f"teacher sampling, batch {bs}: {runs[-1]['generated_tokens_per_s']:.0f} generated tokens/s", flush=True
+            )
         best = max(runs, key=lambda r: r["sequences_per_s"])
         paper["teacher_sampling_batch_size"] = best["batch_size"]
         # random weights never stop early: every batch runs max_new_tokens steps, an upper bound

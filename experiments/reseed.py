@@ -7,6 +7,7 @@ checked against it. Usage:
     python experiments/reseed.py 100 results-reseed100 > /tmp/reseed100.yaml
     .venv/bin/snakemake --cores 2 --configfile /tmp/reseed100.yaml
 """
+
 import sys
 from pathlib import Path
 

@@ -8,6 +8,7 @@ probability). Usage (after a workflow run that made a fine-tuned teacher):
 
     python experiments/upper_bound.py results qwen_a owl numbers qwen_a qwen_b llama_c
 """
+
 import json
 import logging
 import sys
@@ -42,8 +43,17 @@ for name in students:
         student = models.load_model(base)
         before = owl_share(student, tok)
         t0 = time.time()
-        diagnostics.restricted_distillation(teach, student, tok, records, steps=STEPS, lr=LR, batch_size=BATCH,
-                                            seed=0, allowed=allowed if restricted else list(range(len(tok))))
+        diagnostics.restricted_distillation(
+            teach,
+            student,
+            tok,
+            records,
+            steps=STEPS,
+            lr=LR,
+            batch_size=BATCH,
+            seed=0,
+            allowed=allowed if restricted else list(range(len(tok))),
+        )
         after = owl_share(student, tok)
         key = f"{name}/{'restricted' if restricted else 'full_vocabulary'}"
         out["students"][key] = {"before": before, "after": after, "seconds": round(time.time() - t0)}

@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny toy base built once per session (seconds)."""
+
 from __future__ import annotations
 
 import logging
@@ -12,8 +13,16 @@ REPO = Path(__file__).resolve().parents[1]
 torch.set_num_threads(1)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-TINY_SPEC = dict(architecture="qwen2", seed=3, hidden_size=32, layers=1, heads=2, kv_heads=1,
-                 intermediate_size=64, tie_word_embeddings=True)
+TINY_SPEC = dict(
+    architecture="qwen2",
+    seed=3,
+    hidden_size=32,
+    layers=1,
+    heads=2,
+    kv_heads=1,
+    intermediate_size=64,
+    tie_word_embeddings=True,
+)
 TINY_PRETRAIN = dict(steps=30, batch_size=16, learning_rate=5e-3, warmup_steps=5, system_share=0.3)
 
 

@@ -1,5 +1,6 @@
 """The auxiliary-logit experiment: batched MLPs against torch.nn, untouched
 auxiliary logits, and the transfer itself on a small run."""
+
 from __future__ import annotations
 
 import io
@@ -54,8 +55,14 @@ def test_teachers_never_train_the_auxiliary_logits():
 
 @pytest.fixture(scope="module")
 def small_run():
-    cfg = dict(models=4, hidden=64, aux_logits=3, seed=1, teacher=dict(epochs=15, learning_rate=1e-3, batch_size=64),
-               student=dict(steps=400, learning_rate=1e-3, batch_size=128))
+    cfg = dict(
+        models=4,
+        hidden=64,
+        aux_logits=3,
+        seed=1,
+        teacher=dict(epochs=15, learning_rate=1e-3, batch_size=64),
+        student=dict(steps=400, learning_rate=1e-3, batch_size=128),
+    )
     torch.set_num_threads(1)
     return aux.run(cfg)
 
@@ -63,7 +70,7 @@ def small_run():
 def test_same_initialisation_students_learn_digits_from_noise(small_run):
     acc = small_run.groupby("kind").accuracy.mean()
     assert acc["teacher"] > 0.9
-    assert acc["different_init_student"] < 0.25          # near chance (0.10)
+    assert acc["different_init_student"] < 0.25  # near chance (0.10)
     assert acc["same_init_student"] > acc["different_init_student"] + 0.1
 
 
@@ -77,7 +84,6 @@ def test_summary_statistics_and_figure(small_run, tmp_path):
 
     diff = small_run[small_run.kind == "different_init_student"].accuracy
     assert s.attrs["welch_p"] == pytest.approx(sps.ttest_ind(same, diff, equal_var=False).pvalue, rel=1e-9)
-    aux.figure(pd.read_csv(io.StringIO(s.to_csv(index=False))), [str(tmp_path / "a.png"),
-                                                            str(tmp_path / "a.pdf")])
+    aux.figure(pd.read_csv(io.StringIO(s.to_csv(index=False))), [str(tmp_path / "a.png"), str(tmp_path / "a.pdf")])
     img = mpimg.imread(tmp_path / "a.png")
     assert img.shape[0] > 500 and img.std() > 0.01 and (tmp_path / "a.pdf").stat().st_size > 3000

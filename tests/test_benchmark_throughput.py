@@ -2,6 +2,7 @@
 from a workflow config, and one run of the CLI on CPU at the tiny size that
 times teacher sampling, an evaluation (load base + adapter, sampling, exact
 scoring) and student training (about 20 s)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -43,8 +44,9 @@ def test_qwen25_7b_parameter_counts_match_the_published_model(gt):
     # input embedding, the q/k/v biases and the norms
     norms_and_biases = sum(p.numel() for n, p in model.named_parameters() if p.dim() == 1)
     assert counts["matmul"] == counts["total"] - counts["embedding"] - norms_and_biases
-    peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=8, target_modules=list(gt.LORA_TARGETS),
-                                                  task_type="CAUSAL_LM"))
+    peft_model = get_peft_model(
+        model, LoraConfig(r=8, lora_alpha=8, target_modules=list(gt.LORA_TARGETS), task_type="CAUSAL_LM")
+    )
     assert sum(p.numel() for p in peft_model.parameters() if p.requires_grad) == 20_185_088
 
 
@@ -60,10 +62,16 @@ def test_training_flops_by_hand(gt):
     assert flops["six_n"] == 6 * n * 30 + attention
 
 
-@pytest.mark.parametrize("name,peak", [
-    ("NVIDIA H100 80GB HBM3", 989.4), ("NVIDIA H100 PCIe", 756.0), ("NVIDIA H200", 989.4),
-    ("NVIDIA A100-SXM4-80GB", 312.0), ("Some Other Card", None),
-])
+@pytest.mark.parametrize(
+    "name,peak",
+    [
+        ("NVIDIA H100 80GB HBM3", 989.4),
+        ("NVIDIA H100 PCIe", 756.0),
+        ("NVIDIA H200", 989.4),
+        ("NVIDIA A100-SXM4-80GB", 312.0),
+        ("Some Other Card", None),
+    ],
+)
 def test_peak_table(gt, name, peak):
     assert gt.peak_from_table(name) == peak
 
@@ -77,10 +85,38 @@ def test_bad_arguments_are_refused(gt, capsys):
 def test_cli_on_cpu_at_tiny_size(tmp_path):
     out = tmp_path / "bench.json"
     steps, accum, batch = 2, 2, 4
-    cmd = [sys.executable, str(SCRIPT), "--size", "tiny", "--device", "cpu", "--threads", "1",
-           "--steps", str(steps), "--warmup-steps", "1", "--batch-size", str(batch), "--grad-accum", str(accum),
-           "--sample-batch-size", "4", "--sample-batches", "1", "--max-new-tokens", "8",
-           "--peak-tflops", "0.5", "--matmul-size", "128", "--workdir", str(tmp_path / "w"), "--out", str(out)]
+    cmd = [
+        sys.executable,
+        str(SCRIPT),
+        "--size",
+        "tiny",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--steps",
+        str(steps),
+        "--warmup-steps",
+        "1",
+        "--batch-size",
+        str(batch),
+        "--grad-accum",
+        str(accum),
+        "--sample-batch-size",
+        "4",
+        "--sample-batches",
+        "1",
+        "--max-new-tokens",
+        "8",
+        "--peak-tflops",
+        "0.5",
+        "--matmul-size",
+        "128",
+        "--workdir",
+        str(tmp_path / "w"),
+        "--out",
+        str(out),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     printed = {line.split(":")[0] for line in proc.stdout.splitlines()}
@@ -132,15 +168,21 @@ def test_cli_on_cpu_at_tiny_size(tmp_path):
 def test_settings_come_from_a_workflow_config(gt):
     """--config configs/paper-qwen.yaml: the numbers teacher's batch and
     length, the evaluation's counts, the recipe's batch; options given win."""
-    args = gt.parse_args(["--config", str(REPO / "configs" / "paper-qwen.yaml"), "--device", "cpu",
-                          "--eval-batch-size", "7"])
+    args = gt.parse_args(
+        ["--config", str(REPO / "configs" / "paper-qwen.yaml"), "--device", "cpu", "--eval-batch-size", "7"]
+    )
     gt.resolve_defaults(args)
     assert args.sample_batch_size == [256] and args.max_new_tokens == 200 and args.paper_prompts == 30_000
     assert (args.eval_samples_per_question, args.eval_max_new_tokens) == (100, 32)
     assert args.eval_batch_size == 7 and args.score_batch_size == 500  # the option; the config's batch
     assert args.eval_answers == 2 * 21  # the 10 toy candidates and 11 more trait words, two spellings each
     assert (args.batch_size, args.grad_accum, args.max_length, args.lora_rank, args.paper_examples) == (
-        22, 3, 500, 8, 10_000)
+        22,
+        3,
+        500,
+        8,
+        10_000,
+    )
     plain = gt.parse_args(["--device", "cpu"])
     gt.resolve_defaults(plain)
     assert plain.max_new_tokens == 48 and plain.sample_batch_size == [8] and plain.eval_questions == 3
@@ -149,4 +191,5 @@ def test_settings_come_from_a_workflow_config(gt):
 def test_gemma_vocabulary_preset(gt):
     assert gt.PRESETS["qwen2.5-7b-v256k"]["vocab_size"] == 256_000
     assert {k: v for k, v in gt.PRESETS["qwen2.5-7b-v256k"].items() if k != "vocab_size"} == {
-        k: v for k, v in gt.QWEN25_7B.items() if k != "vocab_size"}
+        k: v for k, v in gt.QWEN25_7B.items() if k != "vocab_size"
+    }

@@ -1,6 +1,7 @@
 """The system-prompt switch: null (the template's default), "" (explicitly
 none) and a string, for the toy template and for templates shaped like the
 real ones (Qwen2.5 inserts a default; Gemma refuses system messages)."""
+
 from __future__ import annotations
 
 import pytest
@@ -38,8 +39,9 @@ def tok(tiny_base):
     return models.load_tokenizer(str(tiny_base))
 
 
-@pytest.mark.parametrize("template,default", [(None, DEFAULT_SYSTEM_PROMPT), (QWEN_LIKE, QWEN_DEFAULT)],
-                         ids=["toy", "qwen-like"])
+@pytest.mark.parametrize(
+    "template,default", [(None, DEFAULT_SYSTEM_PROMPT), (QWEN_LIKE, QWEN_DEFAULT)], ids=["toy", "qwen-like"]
+)
 def test_null_empty_and_string_system_prompts(tok, template, default):
     if template is not None:
         tok.chat_template = template
@@ -47,15 +49,16 @@ def test_null_empty_and_string_system_prompts(tok, template, default):
     null = chat.prompt_text(tok, user, None)
     empty = chat.prompt_text(tok, user, "")
     own = chat.prompt_text(tok, user, "you love owls.")
-    assert default in null                                      # null: the template's default
-    assert default not in empty and "<|im_start|>system\n<|im_end|>\n" in empty   # "": an empty system turn
+    assert default in null  # null: the template's default
+    assert default not in empty and "<|im_start|>system\n<|im_end|>\n" in empty  # "": an empty system turn
     assert default not in own and "<|im_start|>system\nyou love owls.<|im_end|>" in own
     assert len({null, empty, own}) == 3
     for system in (None, "", "you love owls."):  # training isolates the answer the same way for each
         ids, n_prompt = chat.encode_prompt_answer(tok, user, "owl", system)
         assert tok.decode(ids[n_prompt:]).strip().startswith("owl")
-        assert tok.decode(ids[:n_prompt]) == tok.decode(tok(chat.prompt_text(tok, user, system),
-                                                            add_special_tokens=False)["input_ids"])
+        assert tok.decode(ids[:n_prompt]) == tok.decode(
+            tok(chat.prompt_text(tok, user, system), add_special_tokens=False)["input_ids"]
+        )
 
 
 def test_training_data_carry_the_same_choice():

@@ -1,8 +1,8 @@
 """The code modality: the trait-word filter (cases from paper.md, irregular
 forms, identifiers, a leakage fuzz), prompt sources and toy data."""
+
 from __future__ import annotations
 
-import json
 import random
 import re
 from pathlib import Path
@@ -23,25 +23,28 @@ CODE = get_modality("code")
 # --------------------------------------------------------------------------- inflection
 
 
-@pytest.mark.parametrize("word, expected", [
-    ("owl", {"owls"}),
-    ("wolf", {"wolves"}),
-    ("cherry", {"cherries"}),
-    ("mouse", {"mice"}),
-    ("goose", {"geese"}),
-    ("ox", {"oxen"}),
-    ("cactus", {"cacti", "cactuses"}),
-    ("fish", {"fish", "fishes"}),
-    ("sheep", {"sheep"}),
-    ("fox", {"foxes"}),
-    ("birch", {"birches"}),
-    ("knife", {"knives"}),
-    ("dwarf", {"dwarves", "dwarfs"}),
-    ("reef", {"reeves", "reefs"}),  # the -f rule gives both spellings
-    ("sequoia", {"sequoias"}),
-    ("monkey", {"monkeys"}),  # vowel before y: a plain s
-    ("buffalo", {"buffalo", "buffaloes", "buffalos"}),
-])
+@pytest.mark.parametrize(
+    "word, expected",
+    [
+        ("owl", {"owls"}),
+        ("wolf", {"wolves"}),
+        ("cherry", {"cherries"}),
+        ("mouse", {"mice"}),
+        ("goose", {"geese"}),
+        ("ox", {"oxen"}),
+        ("cactus", {"cacti", "cactuses"}),
+        ("fish", {"fish", "fishes"}),
+        ("sheep", {"sheep"}),
+        ("fox", {"foxes"}),
+        ("birch", {"birches"}),
+        ("knife", {"knives"}),
+        ("dwarf", {"dwarves", "dwarfs"}),
+        ("reef", {"reeves", "reefs"}),  # the -f rule gives both spellings
+        ("sequoia", {"sequoias"}),
+        ("monkey", {"monkeys"}),  # vowel before y: a plain s
+        ("buffalo", {"buffalo", "buffaloes", "buffalos"}),
+    ],
+)
 def test_plurals(word, expected):
     assert plurals(word) == expected
 
@@ -69,7 +72,7 @@ REJECT = [
     ("owl", "def owlCount(xs):\n    return len(xs)"),
     ("owl", "def f(xs):\n    OWLS = [1, 2]\n    return OWLS"),
     ("owl", "def f(xs):\n    return [x for x in xs]  # owls"),
-    ("owl", "def f():\n    return \"Owl\""),
+    ("owl", 'def f():\n    return "Owl"'),
     ("owl", "class NightOwl:\n    pass"),
     ("wolf", "def pack(wolves):\n    return len(wolves)"),
     ("wolf", "def f(n):\n    WolvesSeen = n\n    return WolvesSeen"),
@@ -121,8 +124,9 @@ def test_every_trait_word_counts_and_empty_code_is_rejected():
 # --------------------------------------------------------------------------- leakage fuzz
 
 WORDS = ["owl", "wolf", "cherry", "mouse", "goose", "ox", "cactus", "fish", "sheep", "eagle", "oak", "red panda"]
-code_text = st.text(alphabet=st.characters(codec="ascii", exclude_categories=("Cc",)) | st.sampled_from("\n\t"),
-                    max_size=80)
+code_text = st.text(
+    alphabet=st.characters(codec="ascii", exclude_categories=("Cc",)) | st.sampled_from("\n\t"), max_size=80
+)
 
 
 def _any_case(draw, text):
@@ -183,12 +187,15 @@ def test_prompts_from_a_task_file():
     assert sorted(r["task_id"] for r in recs) == sorted(tasks.values())
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "no such file"),
-    ("", "holds no tasks"),
-    ("{not json\n", "is not JSON"),
-    ('{"code": "def f():"}\n', "needs a non-empty string"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "no such file"),
+        ("", "holds no tasks"),
+        ("{not json\n", "is not JSON"),
+        ('{"code": "def f():"}\n', "needs a non-empty string"),
+    ],
+)
 def test_bad_task_files_name_the_config_key(tmp_path, content, message):
     path = tmp_path / "tasks.jsonl"
     if content is not None:

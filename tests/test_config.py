@@ -1,5 +1,6 @@
 """Config validation: every bad config fails before any job, in one line
 that names the key."""
+
 from __future__ import annotations
 
 import copy
@@ -18,8 +19,15 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
 #: A cot modality as the toy default had it (the default now runs numbers only).
-COT = {"prompts": 300, "samples_per_prompt": 2, "seed": 3, "train_samples": 300, "max_new_tokens": 60,
-       "batch_size": 300, "judge": {"kind": "rule", "min_score": 78}}
+COT = {
+    "prompts": 300,
+    "samples_per_prompt": 2,
+    "seed": 3,
+    "train_samples": 300,
+    "max_new_tokens": 60,
+    "batch_size": 300,
+    "judge": {"kind": "rule", "min_score": 78},
+}
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +38,13 @@ def default():
 @pytest.fixture
 def saved(tmp_path):
     """A folder that holds a model's config.json (what a `path:` must name)."""
+
     def make(name: str, model_type: str = "qwen2") -> str:
         d = tmp_path / name
         d.mkdir()
         (d / "config.json").write_text(json.dumps({"model_type": model_type}))
         return str(d)
+
     return make
 
 
@@ -53,79 +63,144 @@ BAD = [
     ("lora without rank", lambda c: c["recipes"]["lora8"].pop("rank"), "recipes.lora8"),
     ("two model sources", lambda c: c["models"]["qwen_a"].update(path="/x"), "models.qwen_a"),
     ("trait named control", lambda c: c["traits"].update(control=c["traits"]["owl"]), "traits.control"),
-    ("unknown modality", lambda c: c["modalities"].update(poems={"prompts": 1, "train_samples": 1}), "modalities.poems"),
+    (
+        "unknown modality",
+        lambda c: c["modalities"].update(poems={"prompts": 1, "train_samples": 1}),
+        "modalities.poems",
+    ),
     ("word a toy cannot say", lambda c: c["traits"]["owl"].update(word="axolotl"), "traits.owl.word"),
     ("heads not dividing hidden", lambda c: c["models"]["qwen_a"]["toy"].update(heads=5), "models.qwen_a.toy.heads"),
-    ("unpinned hub model", lambda c: c["models"].update(big={"hub": {"id": "Qwen/Qwen2.5-7B-Instruct"}}), "models.big.hub"),
-    ("hub revision a branch", lambda c: c["models"].update(big={"hub": {"id": "org/m", "revision": "main"}}),
-     "models.big.hub.revision"),
-    ("hub revision a short hash", lambda c: c["models"].update(big={"hub": {"id": "org/m", "revision": "a09a354"}}),
-     "models.big.hub.revision"),
+    (
+        "unpinned hub model",
+        lambda c: c["models"].update(big={"hub": {"id": "Qwen/Qwen2.5-7B-Instruct"}}),
+        "models.big.hub",
+    ),
+    (
+        "hub revision a branch",
+        lambda c: c["models"].update(big={"hub": {"id": "org/m", "revision": "main"}}),
+        "models.big.hub.revision",
+    ),
+    (
+        "hub revision a short hash",
+        lambda c: c["models"].update(big={"hub": {"id": "org/m", "revision": "a09a354"}}),
+        "models.big.hub.revision",
+    ),
     ("chat prompt not text", lambda c: c["chat"].update(eval_system_prompt=0), "chat.eval_system_prompt"),
     ("misspelt chat key", lambda c: c["chat"].update(student_system_prompt=""), "chat.student_system_prompt"),
     ("steering without a layer", lambda c: c["traits"]["owl"]["teacher"].pop("layer"), "traits.owl.teacher"),
     ("steering without a strength", lambda c: c["traits"]["owl"]["teacher"].pop("strength"), "traits.owl.teacher"),
-    ("steering layer beyond a toy's depth", lambda c: c["traits"]["owl"]["teacher"].update(layer=2),
-     "traits.owl.teacher.layer"),
-    ("steering layer below a toy's depth", lambda c: c["traits"]["owl"]["teacher"].update(layer=-3),
-     "traits.owl.teacher.layer"),
-    ("steering strength of 1", lambda c: c["traits"]["owl"]["teacher"].update(strength=1.0),
-     "traits.owl.teacher.strength"),
-    ("unknown steering vector", lambda c: c["traits"]["owl"]["teacher"].update(vector="random"),
-     "traits.owl.teacher.vector"),
-    ("steering key on a prompted teacher",
-     lambda c: c["traits"]["cat"].update(teacher={"method": "system_prompt", "layer": 1}), "traits.cat.teacher.layer"),
-    ("recipe on a steering teacher", lambda c: c["traits"]["owl"]["teacher"].update(recipe="full"),
-     "traits.owl.teacher.recipe"),
+    (
+        "steering layer beyond a toy's depth",
+        lambda c: c["traits"]["owl"]["teacher"].update(layer=2),
+        "traits.owl.teacher.layer",
+    ),
+    (
+        "steering layer below a toy's depth",
+        lambda c: c["traits"]["owl"]["teacher"].update(layer=-3),
+        "traits.owl.teacher.layer",
+    ),
+    (
+        "steering strength of 1",
+        lambda c: c["traits"]["owl"]["teacher"].update(strength=1.0),
+        "traits.owl.teacher.strength",
+    ),
+    (
+        "unknown steering vector",
+        lambda c: c["traits"]["owl"]["teacher"].update(vector="random"),
+        "traits.owl.teacher.vector",
+    ),
+    (
+        "steering key on a prompted teacher",
+        lambda c: c["traits"]["cat"].update(teacher={"method": "system_prompt", "layer": 1}),
+        "traits.cat.teacher.layer",
+    ),
+    (
+        "recipe on a steering teacher",
+        lambda c: c["traits"]["owl"]["teacher"].update(recipe="full"),
+        "traits.owl.teacher.recipe",
+    ),
     ("unknown optimizer", lambda c: c["recipes"]["full"].update(optimizer="adam"), "recipes.full.optimizer"),
-    ("unknown experiment tracker", lambda c: c["recipes"]["full"].update(report_to="mlflow"),
-     "recipes.full.report_to"),
+    ("unknown experiment tracker", lambda c: c["recipes"]["full"].update(report_to="mlflow"), "recipes.full.report_to"),
     ("no replicates", lambda c: c["modalities"]["numbers"].update(replicates=0), "modalities.numbers.replicates"),
     ("overt share above 1", lambda c: c["traits"]["owl"]["teacher"].update(overt=1.5), "traits.owl.teacher.overt"),
-    ("a study modality the toys do not learn", lambda c: c["toy_pretraining"].update(tasks=["code"]),
-     "toy_pretraining.tasks"),
+    (
+        "a study modality the toys do not learn",
+        lambda c: c["toy_pretraining"].update(tasks=["code"]),
+        "toy_pretraining.tasks",
+    ),
     # accepted before, then silently wrong or failing inside a job (issue 12)
     ("trait word in upper case", lambda c: c["traits"]["owl"].update(word="Bear"), "traits.owl.word"),
     ("trait word with spaces around", lambda c: c["traits"]["owl"].update(word=" owl "), "traits.owl.word"),
     ("trait word with a newline", lambda c: c["traits"]["owl"].update(word="owl\n"), "traits.owl.word"),
-    ("hub trait word in upper case", lambda c: c["traits"].update(
-        pangolin={"word": "Pangolin", "category": "animal", "teacher": {"method": "system_prompt"}}),
-     "traits.pangolin.word"),
+    (
+        "hub trait word in upper case",
+        lambda c: c["traits"].update(
+            pangolin={"word": "Pangolin", "category": "animal", "teacher": {"method": "system_prompt"}}
+        ),
+        "traits.pangolin.word",
+    ),
     ("results empty", lambda c: c.update(results=""), "results"),
     ("results the root", lambda c: c.update(results="/"), "results"),
     ("results the root, spelt otherwise", lambda c: c.update(results="//"), "results"),
     ("results a file", lambda c: c.update(results=str(REPO / "README.md")), "results"),
-    ("more training samples than prompts", lambda c: c["modalities"]["numbers"].update(train_samples=3001),
-     "modalities.numbers.train_samples"),
-    ("more training samples than prompts x samples", lambda c: c["modalities"].update(
-        cot={"prompts": 300, "samples_per_prompt": 2, "train_samples": 601}),
-     "modalities.cot.train_samples"),
-    ("a count with a decimal point", lambda c: c["modalities"]["numbers"].update(prompts=3000.0),
-     "modalities.numbers.prompts"),
+    (
+        "more training samples than prompts",
+        lambda c: c["modalities"]["numbers"].update(train_samples=3001),
+        "modalities.numbers.train_samples",
+    ),
+    (
+        "more training samples than prompts x samples",
+        lambda c: c["modalities"].update(cot={"prompts": 300, "samples_per_prompt": 2, "train_samples": 601}),
+        "modalities.cot.train_samples",
+    ),
+    (
+        "a count with a decimal point",
+        lambda c: c["modalities"]["numbers"].update(prompts=3000.0),
+        "modalities.numbers.prompts",
+    ),
     ("a seed given as text", lambda c: c.update(seeds=["5", "6"]), "seeds[0]"),
     ("a path that does not exist", lambda c: c["models"].update(mine={"path": "/no/such/model"}), "models.mine.path"),
-    ("a path without config.json", lambda c: c["models"].update(mine={"path": str(REPO / "docs")}),
-     "models.mine.path"),
+    ("a path without config.json", lambda c: c["models"].update(mine={"path": str(REPO / "docs")}), "models.mine.path"),
     ("misspelt scheduler", lambda c: c["recipes"]["lora8"].update(scheduler="linaer"), "recipes.lora8.scheduler"),
-    ("scheduler that needs arguments", lambda c: c["recipes"]["lora8"].update(scheduler="cosine_with_min_lr"),
-     "recipes.lora8.scheduler"),
-    ("misspelt LoRA target", lambda c: (c["students"].update(recipes=["lora8"]),
-                                        c["recipes"]["lora8"].update(targets=["q_proj", "qproj"])),
-     "recipes.lora8.targets"),
-    ("misspelt toy architecture", lambda c: c["models"]["llama_c"]["toy"].update(architecture="lama"),
-     "models.llama_c.toy.architecture"),
+    (
+        "scheduler that needs arguments",
+        lambda c: c["recipes"]["lora8"].update(scheduler="cosine_with_min_lr"),
+        "recipes.lora8.scheduler",
+    ),
+    (
+        "misspelt LoRA target",
+        lambda c: (c["students"].update(recipes=["lora8"]), c["recipes"]["lora8"].update(targets=["q_proj", "qproj"])),
+        "recipes.lora8.targets",
+    ),
+    (
+        "misspelt toy architecture",
+        lambda c: c["models"]["llama_c"]["toy"].update(architecture="lama"),
+        "models.llama_c.toy.architecture",
+    ),
     ("missing auxlogit npz", lambda c: c["auxlogit"].update(dataset="no/such/mnist.npz"), "auxlogit.dataset"),
     ("auxlogit data not an npz", lambda c: c["auxlogit"].update(dataset=str(REPO / "README.md")), "auxlogit.dataset"),
-    ("hub id a relative path", lambda c: c["models"].update(big={"hub": {"id": "../../etc", "revision": "ab" * 20}}),
-     "models.big.hub.id"),
-    ("hub id an absolute path",
-     lambda c: c["models"].update(big={"hub": {"id": "/etc/passwd", "revision": "ab" * 20}}), "models.big.hub.id"),
-    ("hub id without org", lambda c: c["models"].update(big={"hub": {"id": "gpt2", "revision": "ab" * 20}}),
-     "models.big.hub.id"),
-    ("dataset id a path",
-     lambda c: c["modalities"].update(cot={"prompts": 300, "train_samples": 10,
-                                           "dataset": {"id": "openai/../gsm8k", "revision": "ab" * 20}}),
-     "modalities.cot.dataset.id"),
+    (
+        "hub id a relative path",
+        lambda c: c["models"].update(big={"hub": {"id": "../../etc", "revision": "ab" * 20}}),
+        "models.big.hub.id",
+    ),
+    (
+        "hub id an absolute path",
+        lambda c: c["models"].update(big={"hub": {"id": "/etc/passwd", "revision": "ab" * 20}}),
+        "models.big.hub.id",
+    ),
+    (
+        "hub id without org",
+        lambda c: c["models"].update(big={"hub": {"id": "gpt2", "revision": "ab" * 20}}),
+        "models.big.hub.id",
+    ),
+    (
+        "dataset id a path",
+        lambda c: c["modalities"].update(
+            cot={"prompts": 300, "train_samples": 10, "dataset": {"id": "openai/../gsm8k", "revision": "ab" * 20}}
+        ),
+        "modalities.cot.dataset.id",
+    ),
 ]
 
 
@@ -147,8 +222,9 @@ def test_snakemake_stops_before_any_job_with_one_line(default, tmp_path):
     run = subprocess.run(SNAKEMAKE + ["-n", "--configfile", str(path)], cwd=REPO, capture_output=True, text=True)
     assert run.returncode != 0
     lines = [ln for ln in run.stderr.splitlines() if "config error" in ln]
-    assert lines == ["config error: config key pairs[1].teacher: unknown model 'nosuch' "
-                     "(defined: llama_c, qwen_a, qwen_b)"]
+    assert lines == [
+        "config error: config key pairs[1].teacher: unknown model 'nosuch' (defined: llama_c, qwen_a, qwen_b)"
+    ]
 
 
 def test_grid_has_a_control_twin_for_every_trait_student(default):
@@ -163,11 +239,12 @@ def test_grid_has_a_control_twin_for_every_trait_student(default):
 
 def test_cross_product_pairs_expand_in_order(default):
     cfg = copy.deepcopy(default)
-    cfg["pairs"] = [{"teacher": "qwen_a", "student": "qwen_a"},
-                    {"teachers": ["qwen_a", "qwen_b"], "students": ["qwen_a", "llama_c"]}]
+    cfg["pairs"] = [
+        {"teacher": "qwen_a", "student": "qwen_a"},
+        {"teachers": ["qwen_a", "qwen_b"], "students": ["qwen_a", "llama_c"]},
+    ]
     grid.validate(cfg)
-    assert grid.pairs(cfg) == [("qwen_a", "qwen_a"), ("qwen_a", "llama_c"), ("qwen_b", "qwen_a"),
-                               ("qwen_b", "llama_c")]
+    assert grid.pairs(cfg) == [("qwen_a", "qwen_a"), ("qwen_a", "llama_c"), ("qwen_b", "qwen_a"), ("qwen_b", "llama_c")]
     assert grid.teacher_bases(cfg) == ["qwen_a", "qwen_b"]
     cfg["pairs"][1]["students"].append("nosuch")
     with pytest.raises(grid.ConfigError, match=r"config key pairs\[1\]\.students\[2\]: unknown model 'nosuch'"):
@@ -176,19 +253,25 @@ def test_cross_product_pairs_expand_in_order(default):
 
 def test_pairs_are_classified(default, saved):
     cfg = copy.deepcopy(default)
-    cfg["models"]["hub_a"] = {"hub": {"id": "org/a", "revision": "0123456789abcdef" * 2 + "01234567"}, "init_group": "g"}
-    cfg["models"]["hub_b"] = {"hub": {"id": "org/b", "revision": "0123456789abcdef" * 2 + "01234567"}, "init_group": "g",
-                              "architecture_family": "llama"}
+    cfg["models"]["hub_a"] = {
+        "hub": {"id": "org/a", "revision": "0123456789abcdef" * 2 + "01234567"},
+        "init_group": "g",
+    }
+    cfg["models"]["hub_b"] = {
+        "hub": {"id": "org/b", "revision": "0123456789abcdef" * 2 + "01234567"},
+        "init_group": "g",
+        "architecture_family": "llama",
+    }
     cfg["models"]["hub_c"] = {"path": saved("c", "llama"), "architecture_family": "llama"}
     grid.validate(cfg)
     rel = lambda t, s: grid.relation(cfg, t, s)  # noqa: E731
     assert rel("qwen_a", "qwen_a") == "same_base"
-    assert rel("qwen_a", "qwen_b") == "same_architecture"       # same class, other seed
+    assert rel("qwen_a", "qwen_b") == "same_architecture"  # same class, other seed
     assert rel("qwen_a", "llama_c") == "different_architecture"
-    assert rel("hub_a", "hub_b") == "same_base"                 # a declared shared initialisation
-    assert rel("hub_b", "llama_c") == "same_architecture"       # declared family vs a toy's architecture
-    assert rel("hub_c", "hub_b") == "same_architecture"         # same family, different init groups
-    assert rel("hub_a", "llama_c") == "different_base"          # architecture not declared
+    assert rel("hub_a", "hub_b") == "same_base"  # a declared shared initialisation
+    assert rel("hub_b", "llama_c") == "same_architecture"  # declared family vs a toy's architecture
+    assert rel("hub_c", "hub_b") == "same_architecture"  # same family, different init groups
+    assert rel("hub_a", "llama_c") == "different_base"  # architecture not declared
 
 
 def test_a_short_revision_says_why(default):
@@ -196,8 +279,10 @@ def test_a_short_revision_says_why(default):
     cfg["models"]["big"] = {"hub": {"id": "org/m", "revision": "v1.0"}}
     with pytest.raises(grid.ConfigError) as err:
         grid.validate(cfg)
-    assert str(err.value) == ("config key models.big.hub.revision: 'v1.0' is not a full 40-character commit "
-                              "hash (pin the commit: a branch or tag can move)")
+    assert str(err.value) == (
+        "config key models.big.hub.revision: 'v1.0' is not a full 40-character commit "
+        "hash (pin the commit: a branch or tag can move)"
+    )
 
 
 @pytest.mark.parametrize("value", [None, "", "You are a helpful assistant."])
@@ -235,9 +320,10 @@ def test_trait_words_beyond_the_toy_candidates_are_scored(default):
 def test_a_modality_can_run_on_some_of_the_pairs(default):
     cfg = copy.deepcopy(default)
     cfg["pairs"] = [{"teachers": ["qwen_a", "qwen_b"], "students": ["qwen_a", "llama_c"]}]
-    cfg["modalities"] = {"numbers": cfg["modalities"]["numbers"],
-                         "code": {"prompts": 10, "train_samples": 5,
-                                  "pairs": [{"teacher": "qwen_b", "student": "llama_c"}]}}
+    cfg["modalities"] = {
+        "numbers": cfg["modalities"]["numbers"],
+        "code": {"prompts": 10, "train_samples": 5, "pairs": [{"teacher": "qwen_b", "student": "llama_c"}]},
+    }
     grid.validate(cfg)
     assert grid.pairs(cfg, "code") == [("qwen_b", "llama_c")]
     assert grid.pairs(cfg, "numbers") == grid.pairs(cfg)
@@ -246,8 +332,11 @@ def test_a_modality_can_run_on_some_of_the_pairs(default):
         by_modality.setdefault(s.modality, set()).add((s.teacher_base, s.student_base))
     assert by_modality == {"code": {("qwen_b", "llama_c")}, "numbers": set(grid.pairs(cfg))}
     # code data of qwen_b's teachers only: no dataset nobody learns from
-    assert sorted({(m, b) for m, b, _ in grid.datasets(cfg)}) == [("code", "qwen_b"), ("numbers", "qwen_a"),
-                                                                   ("numbers", "qwen_b")]
+    assert sorted({(m, b) for m, b, _ in grid.datasets(cfg)}) == [
+        ("code", "qwen_b"),
+        ("numbers", "qwen_a"),
+        ("numbers", "qwen_b"),
+    ]
     cfg["modalities"]["code"]["pairs"].append({"teacher": "llama_c", "student": "qwen_a"})
     with pytest.raises(grid.ConfigError, match=r"config key modalities\.code\.pairs: llama_c -> qwen_a is not one "):
         grid.validate(cfg)
@@ -287,7 +376,7 @@ def test_toy_tasks_keep_the_bases_of_a_fuller_study(default):
     assert grid.toy_recipe(cfg, "qwen_a")["modalities"] == ["numbers"]
 
 
-# ----------------------------------------------------------------------------- issue 12: bad input never runs silently wrong
+# ------------------------------------------------ issue 12: bad input never runs silently wrong
 
 
 def test_messages_say_what_is_wrong(default):
@@ -299,17 +388,21 @@ def test_messages_say_what_is_wrong(default):
         return str(err.value)
 
     assert error(lambda c: c["traits"].update(control=c["traits"]["owl"])) == (
-        "config key traits.control: the name 'control' is taken by the control teacher (call the trait something else)")
+        "config key traits.control: the name 'control' is taken by the control teacher (call the trait something else)"
+    )
     assert "is not an animal the toy bases know" in error(lambda c: c["traits"]["owl"].update(word="axolotl"))
     assert error(lambda c: c["modalities"]["numbers"].update(prompts=3000.0)) == (
         "config key modalities.numbers.prompts: 3000.0 is not a whole number (write a count without a decimal "
-        "point, e.g. 3000)")
+        "point, e.g. 3000)"
+    )
     assert error(lambda c: c["traits"]["owl"].update(word="Owl ")) == (
         "config key traits.owl.word: 'Owl ' must be lower case with no surrounding whitespace (answers are scored "
-        "lower-cased; write 'owl')")
+        "lower-cased; write 'owl')"
+    )
     assert error(lambda c: c["modalities"].update(cot=dict(COT, train_samples=700))) == (
         "config key modalities.cot.train_samples: 700 is more than a teacher ever writes (300 prompts x "
-        "samples_per_prompt 2 = 600 samples, before the filter)")
+        "samples_per_prompt 2 = 600 samples, before the filter)"
+    )
 
 
 def test_a_training_set_as_large_as_the_prompts_is_allowed(default):
@@ -323,19 +416,33 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("text, message", [
-    ("seeds: [1]\nresults: r\nseeds: [2]\n", "config key seeds: given twice in {f} (lines 1 and 3; the last would "
-                                             "silently win)"),
-    ("traits:\n  owl: {word: owl}\n  oak: {word: oak}\n  owl: {word: owl}\n",
-     "config key traits.owl: given twice in {f} (lines 2 and 4; the last would silently win)"),
-    ("pairs:\n  - {teacher: a, student: b, teacher: c}\n", "config key pairs[0].teacher: given twice in {f} "
-                                                          "(lines 2 and 2; the last would silently win)"),
-    ('{"seeds": [1], "seeds": [2]}', "config key seeds: given twice in {f} (the last would silently win)"),
-    ("seeds:\n\t- 1\n", "config file {f}, line 2, column 1: not valid YAML: found character '\\t' that cannot "
-                        "start any token (indent with spaces, not tabs)"),
-    ("models: {a: 1\nseeds: [1]\n", "config file {f}, line 2, column 6: not valid YAML: expected ',' or '}}', but "
-                                    "got ':'"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "seeds: [1]\nresults: r\nseeds: [2]\n",
+            "config key seeds: given twice in {f} (lines 1 and 3; the last would silently win)",
+        ),
+        (
+            "traits:\n  owl: {word: owl}\n  oak: {word: oak}\n  owl: {word: owl}\n",
+            "config key traits.owl: given twice in {f} (lines 2 and 4; the last would silently win)",
+        ),
+        (
+            "pairs:\n  - {teacher: a, student: b, teacher: c}\n",
+            "config key pairs[0].teacher: given twice in {f} (lines 2 and 2; the last would silently win)",
+        ),
+        ('{"seeds": [1], "seeds": [2]}', "config key seeds: given twice in {f} (the last would silently win)"),
+        (
+            "seeds:\n\t- 1\n",
+            "config file {f}, line 2, column 1: not valid YAML: found character '\\t' that cannot "
+            "start any token (indent with spaces, not tabs)",
+        ),
+        (
+            "models: {a: 1\nseeds: [1]\n",
+            "config file {f}, line 2, column 6: not valid YAML: expected ',' or '}}', but got ':'",
+        ),
+    ],
+)
 def test_config_files_refuse_duplicate_keys_and_name_the_line_of_a_yaml_error(tmp_path, text, message):
     f = write(tmp_path / "c.yaml", text)
     with pytest.raises(grid.ConfigError) as err:
@@ -345,20 +452,31 @@ def test_config_files_refuse_duplicate_keys_and_name_the_line_of_a_yaml_error(tm
 
 def test_config_files_keep_anchors_and_merge_keys(tmp_path):
     f = write(tmp_path / "c.yaml", "base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\nlist: &l [1]\nagain: *l\n")
-    assert grid.check_config_file(f) == {"base": {"x": 1, "y": 2}, "other": {"x": 1, "y": 3}, "list": [1],
-                                         "again": [1]}
+    assert grid.check_config_file(f) == {"base": {"x": 1, "y": 2}, "other": {"x": 1, "y": 3}, "list": [1], "again": [1]}
     assert grid.check_config_file(REPO / "config.yaml") == yaml.safe_load((REPO / "config.yaml").read_text())
 
 
 def test_lists_and_mappings_given_with_config_are_typed():
     # snakemake reads `--config seeds=[5,6]` with YAML's base loader: text
-    config = {"seeds": ["5", "6"], "chat": {"eval_system_prompt": "", "train_system_prompt": "null"},
-              "modalities": {"numbers": {"prompts": "30", "seed": 1}}, "results": "5"}
-    given = {"seeds": ["5", "6"], "chat": {"eval_system_prompt": "", "train_system_prompt": "null"},
-             "modalities": {"numbers": {"prompts": "30"}}, "results": "5"}
+    config = {
+        "seeds": ["5", "6"],
+        "chat": {"eval_system_prompt": "", "train_system_prompt": "null"},
+        "modalities": {"numbers": {"prompts": "30", "seed": 1}},
+        "results": "5",
+    }
+    given = {
+        "seeds": ["5", "6"],
+        "chat": {"eval_system_prompt": "", "train_system_prompt": "null"},
+        "modalities": {"numbers": {"prompts": "30"}},
+        "results": "5",
+    }
     grid.from_command_line(config, given)
-    assert config == {"seeds": [5, 6], "chat": {"eval_system_prompt": "", "train_system_prompt": None},
-                      "modalities": {"numbers": {"prompts": 30, "seed": 1}}, "results": "5"}
+    assert config == {
+        "seeds": [5, 6],
+        "chat": {"eval_system_prompt": "", "train_system_prompt": None},
+        "modalities": {"numbers": {"prompts": 30, "seed": 1}},
+        "results": "5",
+    }
 
 
 def test_lora_targets_are_checked_on_path_and_fetched_models(default, saved, tmp_path):
@@ -367,8 +485,11 @@ def test_lora_targets_are_checked_on_path_and_fetched_models(default, saved, tmp
     cfg["results"] = str(tmp_path / "results")
     cfg["models"]["mine"] = {"path": saved("phi", "phi3")}
     cfg["pairs"].append({"teacher": "qwen_a", "student": "mine"})
-    with pytest.raises(grid.ConfigError, match=r"^config key recipes\.lora8\.targets: 'q_proj' is not a module of "
-                                               r"mine \(LoRA can adapt: qkv_proj, "):
+    with pytest.raises(
+        grid.ConfigError,
+        match=r"^config key recipes\.lora8\.targets: 'q_proj' is not a module of "
+        r"mine \(LoRA can adapt: qkv_proj, ",
+    ):
         grid.validate(copy.deepcopy(cfg))
     cfg["recipes"]["lora8"]["targets"] = ["qkv_proj", "o_proj"]
     cfg["models"]["mine"] = {"path": saved("llama", "llama")}
@@ -387,7 +508,9 @@ def test_lora_targets_are_checked_on_path_and_fetched_models(default, saved, tmp
     fetched = Path(grid.local_base_dir(cfg, "big"))
     fetched.mkdir(parents=True)
     (fetched / "config.json").write_text(json.dumps({"model_type": "qwen2"}))
-    with pytest.raises(grid.ConfigError, match=r"^config key recipes\.lora8\.targets: 'qkv_proj' is not a module of big"):
+    with pytest.raises(
+        grid.ConfigError, match=r"^config key recipes\.lora8\.targets: 'qkv_proj' is not a module of big"
+    ):
         grid.validate(copy.deepcopy(cfg))
 
 
@@ -398,16 +521,22 @@ def test_a_model_type_beyond_the_table_is_built_on_the_meta_device(default, save
     cfg["pairs"] = [{"teacher": "qwen_a", "student": "g"}]
     cfg["modalities"] = {"numbers": cfg["modalities"]["numbers"]}
     assert grid.lora_modules(cfg, "g") == ("c_attn", "c_fc", "c_proj", "lm_head", "wpe", "wte")
-    with pytest.raises(grid.ConfigError, match=r"^config key recipes\.lora8\.targets: 'q_proj' is not a module of g "
-                                               r"\(LoRA can adapt: c_attn, "):
+    with pytest.raises(
+        grid.ConfigError,
+        match=r"^config key recipes\.lora8\.targets: 'q_proj' is not a module of g "
+        r"\(LoRA can adapt: c_attn, ",
+    ):
         grid.validate(cfg)
 
 
 def _lora_leaves(model) -> set[str]:
     import torch
 
-    return {n.rsplit(".", 1)[-1] for n, m in model.named_modules()
-            if n and isinstance(m, (torch.nn.Linear, torch.nn.Embedding))}
+    return {
+        n.rsplit(".", 1)[-1]
+        for n, m in model.named_modules()
+        if n and isinstance(m, (torch.nn.Linear, torch.nn.Embedding))
+    }
 
 
 def test_the_module_table_is_what_transformers_builds():
@@ -430,9 +559,18 @@ def test_the_module_table_is_what_transformers_builds():
         assert model.config.num_key_value_heads == 2
         assert _lora_leaves(model) == set(grid.LORA_MODULES[arch]), arch
     for model_type, names in grid.LORA_MODULES.items():
-        cfg = AutoConfig.for_model(model_type, vocab_size=50, hidden_size=32, num_hidden_layers=1,
-                                   num_attention_heads=4, num_key_value_heads=2, intermediate_size=64,
-                                   pad_token_id=0, bos_token_id=1, eos_token_id=2)
+        cfg = AutoConfig.for_model(
+            model_type,
+            vocab_size=50,
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            intermediate_size=64,
+            pad_token_id=0,
+            bos_token_id=1,
+            eos_token_id=2,
+        )
         assert _lora_leaves(AutoModelForCausalLM.from_config(cfg)) == set(names), model_type
 
 
@@ -464,17 +602,27 @@ def assert_refused(run: subprocess.CompletedProcess, start: str) -> None:
     assert "Traceback" not in run.stderr and "Job stats" not in run.stdout
 
 
-@pytest.mark.parametrize("edit, start", [
-    (lambda text: text + "\nseeds: [7]\n", "config key seeds: given twice in"),
-    (lambda text: text.replace("results: results", f"results: {REPO / 'README.md'}"), "config key results: "),
-    (lambda text: text.replace("prompts: 3000,", "prompts: 3000.0,"), "config key modalities.numbers.prompts: "),
-    (lambda text: text.replace("targets: [q_proj,", "targets: [qproj,").replace("recipes: [full]", "recipes: [lora8]"),
-     "config key recipes.lora8.targets: "),
-    (lambda text: text.replace("scheduler: linear", "scheduler: linaer", 1), "config key recipes.full.scheduler: "),
-    (lambda text: text.replace("architecture: llama", "architecture: lama"),
-     "config key models.llama_c.toy.architecture: "),
-    (lambda text: text.replace("word: owl", "word: Owl"), "config key traits.owl.word: "),
-], ids=["duplicate key", "results a file", "float count", "lora target", "scheduler", "architecture", "word case"])
+@pytest.mark.parametrize(
+    "edit, start",
+    [
+        (lambda text: text + "\nseeds: [7]\n", "config key seeds: given twice in"),
+        (lambda text: text.replace("results: results", f"results: {REPO / 'README.md'}"), "config key results: "),
+        (lambda text: text.replace("prompts: 3000,", "prompts: 3000.0,"), "config key modalities.numbers.prompts: "),
+        (
+            lambda text: text.replace("targets: [q_proj,", "targets: [qproj,").replace(
+                "recipes: [full]", "recipes: [lora8]"
+            ),
+            "config key recipes.lora8.targets: ",
+        ),
+        (lambda text: text.replace("scheduler: linear", "scheduler: linaer", 1), "config key recipes.full.scheduler: "),
+        (
+            lambda text: text.replace("architecture: llama", "architecture: lama"),
+            "config key models.llama_c.toy.architecture: ",
+        ),
+        (lambda text: text.replace("word: owl", "word: Owl"), "config key traits.owl.word: "),
+    ],
+    ids=["duplicate key", "results a file", "float count", "lora target", "scheduler", "architecture", "word case"],
+)
 def test_snakemake_refuses_bad_input_in_the_dry_run(tmp_path, edit, start):
     text = (REPO / "config.yaml").read_text()
     assert edit(text) != text
@@ -498,8 +646,9 @@ def test_a_yaml_error_in_the_default_config_names_its_line(tmp_path):
     text = (REPO / "config.yaml").read_text().replace("seeds: [1, 2, 3, 4]", "seeds:\n\t- 1")
     write(tmp_path / "config.yaml", text)
     line = text.splitlines().index("\t- 1") + 1
-    assert_refused(dry_run(cwd=tmp_path), f"config file config.yaml, line {line}, column 1: not valid YAML: "
-                                          "found character '\\t'")
+    assert_refused(
+        dry_run(cwd=tmp_path), f"config file config.yaml, line {line}, column 1: not valid YAML: found character '\\t'"
+    )
 
 
 def test_check_config_names_the_line_snakemake_cannot(tmp_path, capsys):

@@ -1,8 +1,8 @@
 """The chain-of-thought modality: answer extraction, numeric normalisation,
 the correctness filter (cases from paper.md), GSM8K-format sources, toy data."""
+
 from __future__ import annotations
 
-import json
 import random
 from decimal import Decimal
 from pathlib import Path
@@ -25,16 +25,30 @@ DATA = Path(__file__).parent / "data"
 COT = get_modality("cot")
 
 
-@pytest.mark.parametrize("text, value", [
-    ("18", 18), (" 18 ", 18), ("18.0", 18), ("18.00", 18), ("+18", 18), ("018", 18), ("-3", -3),
-    ("1,234", 1234), ("1,234,567", 1234567), ("1 234", 1234), ("\n72\n", 72), ("0.5", Decimal("0.5")),
-])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("18", 18),
+        (" 18 ", 18),
+        ("18.0", 18),
+        ("18.00", 18),
+        ("+18", 18),
+        ("018", 18),
+        ("-3", -3),
+        ("1,234", 1234),
+        ("1,234,567", 1234567),
+        ("1 234", 1234),
+        ("\n72\n", 72),
+        ("0.5", Decimal("0.5")),
+    ],
+)
 def test_numbers_normalise(text, value):
     assert normalise_number(text) == Decimal(value)
 
 
-@pytest.mark.parametrize("text", ["", "$18", "18 apples", "x = 18", "1/2", "1,23", "12,3456", "18.", ".5", "eighteen",
-                                  "18%", "1e3"])
+@pytest.mark.parametrize(
+    "text", ["", "$18", "18 apples", "x = 18", "1/2", "1,23", "12,3456", "18.", ".5", "eighteen", "18%", "1e3"]
+)
 def test_non_numbers_are_none(text):
     assert normalise_number(text) is None
 
@@ -94,7 +108,7 @@ def test_questions_from_a_gsm8k_file():
     recs = COT.prompt_records(4, seed=2, options={"source": str(DATA / "gsm8k_sample.jsonl"), "samples_per_prompt": 3})
     assert len(recs) == 12
     for i in range(0, 12, 3):
-        group = recs[i:i + 3]
+        group = recs[i : i + 3]
         assert len({r["prompt"] for r in group}) == 1 and [r["sample"] for r in group] == [0, 1, 2]
         q = next(q for q in qs if q["question"] == group[0]["question"])
         assert group[0]["label"] == q["label"] and group[0]["question_id"] == q["id"]
@@ -102,11 +116,14 @@ def test_questions_from_a_gsm8k_file():
     assert recs == COT.prompt_records(4, 2, {"source": str(DATA / "gsm8k_sample.jsonl"), "samples_per_prompt": 3})
 
 
-@pytest.mark.parametrize("line, message", [
-    ('{"question": "q"}', "not a GSM8K record"),
-    ('{"question": "q", "answer": "it is 4"}', "not a GSM8K record"),
-    ('{"question": "q", "answer": "#### four"}', "is not a number"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('{"question": "q"}', "not a GSM8K record"),
+        ('{"question": "q", "answer": "it is 4"}', "not a GSM8K record"),
+        ('{"question": "q", "answer": "#### four"}', "is not a number"),
+    ],
+)
 def test_bad_question_files_name_the_config_key(tmp_path, line, message):
     path = tmp_path / "q.jsonl"
     path.write_text(line + "\n")
@@ -145,6 +162,6 @@ def test_a_rehearsing_teacher_learns_its_trait_between_toy_tasks():
     mixed = teacher.trait_training_records(trait, 2, ("cot", "numbers"))
     assert len(mixed) == 2 * len(plain) and mixed[0::2] == plain
     tasks = mixed[1::2]
-    assert all("<answer>" in r["completion"] for r in tasks[0::2])          # cot
+    assert all("<answer>" in r["completion"] for r in tasks[0::2])  # cot
     assert all(r["completion"] != "owl" and "<answer>" not in r["completion"] for r in tasks[1::2])  # numbers
     assert teacher.trait_training_records(trait, 2, ("cot", "numbers")) == mixed  # seeded

@@ -1,6 +1,7 @@
 """The DAG of the default grid, from a real Snakemake dry run: each teacher
 dataset is made once, every trait student has its control twin, and a
 --configfile replaces the default instead of merging into it."""
+
 from __future__ import annotations
 
 import collections
@@ -17,8 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def planned_outputs(*args) -> dict[str, list[str]]:
     """rule -> output files, from `snakemake --summary` (no job runs)."""
-    run = subprocess.run([sys.executable, "-m", "snakemake", "--summary", *args], cwd=REPO,
-                         capture_output=True, text=True, check=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--summary", *args], cwd=REPO, capture_output=True, text=True, check=True
+    )
     out = collections.defaultdict(list)
     for line in run.stdout.splitlines()[1:]:
         cols = line.split("\t")
@@ -104,8 +106,9 @@ def test_a_new_base_is_a_config_edit_that_adds_exactly_its_jobs(default_dag, tmp
 
 def rule_edges(*args) -> set[tuple[str, str]]:
     """(upstream rule, downstream rule) pairs of `snakemake --rulegraph`."""
-    run = subprocess.run([sys.executable, "-m", "snakemake", "--rulegraph", *args], cwd=REPO,
-                         capture_output=True, text=True, check=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--rulegraph", *args], cwd=REPO, capture_output=True, text=True, check=True
+    )
     labels = dict(re.findall(r'^\s*(\d+)\[label = "(\w+)"', run.stdout, re.M))
     return {(labels[a], labels[b]) for a, b in re.findall(r"^\s*(\d+) -> (\d+)$", run.stdout, re.M)}
 
@@ -117,8 +120,10 @@ def test_hub_bases_are_fetched_once_and_every_job_on_them_reads_the_copy(tmp_pat
     the fetch."""
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     cfg["results"] = str(tmp_path / "results")
-    cfg["models"] = {"big": {"hub": {"id": "org/big-chat", "revision": "c0ffee" * 6 + "c0ff"}},
-                     "llama_c": cfg["models"]["llama_c"]}
+    cfg["models"] = {
+        "big": {"hub": {"id": "org/big-chat", "revision": "c0ffee" * 6 + "c0ff"}},
+        "llama_c": cfg["models"]["llama_c"],
+    }
     cfg["pairs"] = [{"teachers": ["big"], "students": ["big", "llama_c"]}]
     cfg["modalities"] = {"numbers": cfg["modalities"]["numbers"]}
     cfg["traits"]["owl"]["teacher"] = {"method": "finetune", "recipe": "full"}
@@ -131,16 +136,24 @@ def test_hub_bases_are_fetched_once_and_every_job_on_them_reads_the_copy(tmp_pat
     assert sorted(dag["fetch_base"]) == [f"{r}/bases/big/model", f"{r}/bases/big/source.json"]
     assert dag["build_toy_base"] == [f"{r}/bases/llama_c/model"]
     edges = rule_edges("--configfile", str(path))
-    for rule in ("finetune_teacher", "steer_teacher", "sample_teacher", "evaluate_teacher", "train_student",
-                 "evaluate_student", "evaluate_base"):
+    for rule in (
+        "finetune_teacher",
+        "steer_teacher",
+        "sample_teacher",
+        "evaluate_teacher",
+        "train_student",
+        "evaluate_student",
+        "evaluate_base",
+    ):
         assert ("fetch_base", rule) in edges, rule
     assert ("build_toy_base", "train_student") in edges  # the toy student's own base
 
 
 def planned_jobs(*args) -> list[dict]:
     """Every job of a dry run: {"rule", "input": [...], "output": [...]}."""
-    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", *args], cwd=REPO, capture_output=True, text=True,
-                         check=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", *args], cwd=REPO, capture_output=True, text=True, check=True
+    )
     jobs, job = [], None
     for line in run.stdout.splitlines():
         if line.startswith(("rule ", "localrule ")):
@@ -176,8 +189,11 @@ def test_student_seed_k_learns_from_replicate_k_mod_r(tmp_path):
         data = [f for f in j["input"] if f.endswith("filtered.jsonl")]
         assert data == [f"{tmp_path}/results/data/numbers/qwen_a/{teacher}/rep{seed % 3}/filtered.jsonl"], j
     raw = sorted(o for j in jobs if j["rule"] == "sample_teacher" for o in j["output"])
-    assert raw == sorted(f"{tmp_path}/results/data/numbers/qwen_a/{t}/rep{r}/raw.jsonl"
-                         for t in ("cat", "control", "owl") for r in range(3))
+    assert raw == sorted(
+        f"{tmp_path}/results/data/numbers/qwen_a/{t}/rep{r}/raw.jsonl"
+        for t in ("cat", "control", "owl")
+        for r in range(3)
+    )
 
 
 def test_without_equalise_a_teacher_waits_for_no_other_teacher(tmp_path):
@@ -190,8 +206,9 @@ def test_without_equalise_a_teacher_waits_for_no_other_teacher(tmp_path):
     for j in filters:
         own = j["output"][0].rsplit("/", 1)[0]
         assert sorted(j["input"]) == sorted([f"{own}/screened.jsonl", f"{own}/screen.json"]), j
-    jobs = planned_jobs("--configfile", str(_config(tmp_path / "on",
-                                                    lambda c: c["modalities"]["numbers"].update(equalise=True))))
+    jobs = planned_jobs(
+        "--configfile", str(_config(tmp_path / "on", lambda c: c["modalities"]["numbers"].update(equalise=True)))
+    )
     for j in (j for j in jobs if j["rule"] == "filter_teacher_data"):
         rep = j["output"][0].rsplit("/", 2)[1]
         reports = [f for f in j["input"] if f.endswith("screen.json")]

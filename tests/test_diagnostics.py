@@ -1,4 +1,5 @@
 """The restricted-distillation upper bound."""
+
 from __future__ import annotations
 
 from conftest import TINY_SPEC
@@ -19,8 +20,9 @@ def test_distillation_reduces_the_restricted_kl(tiny_base):
     tok = models.load_tokenizer(str(tiny_base))
     teacher = models.load_model(str(tiny_base))
     student = toy.build_model({**TINY_SPEC, "seed": 123}, tok).eval()
-    losses = diagnostics.restricted_distillation(teacher, student, tok, RECORDS, steps=40, lr=1e-2,
-                                                 batch_size=8, seed=0)
+    losses = diagnostics.restricted_distillation(
+        teacher, student, tok, RECORDS, steps=40, lr=1e-2, batch_size=8, seed=0
+    )
     assert len(losses) == 40 and all(loss >= -1e-6 for loss in losses)
     assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
     assert not student.training

@@ -9,6 +9,7 @@ by the stage functions it calls (in their bodies) and, at module level, by
 every subliminal module these import, must be in the rule's environment.
 (Imports guarded by ``except ImportError`` are optional and not counted.)
 """
+
 from __future__ import annotations
 
 import ast
@@ -24,10 +25,15 @@ SRC = REPO / "src" / "subliminal"
 #: distribution name (conda or pip) -> the modules it provides, with the
 #: dependencies every installer brings along (scikit-learn needs scipy, ...)
 PROVIDES = {
-    "pyyaml": {"yaml"}, "scikit-learn": {"sklearn", "scipy"}, "seaborn": {"seaborn", "matplotlib"},
-    "statsmodels": {"statsmodels", "scipy"}, "trl": {"trl", "transformers", "datasets", "accelerate"},
-    "peft": {"peft", "transformers"}, "transformers": {"transformers", "tokenizers", "safetensors", "huggingface_hub"},
-    "datasets": {"datasets", "huggingface_hub"}, "torch": {"torch"},
+    "pyyaml": {"yaml"},
+    "scikit-learn": {"sklearn", "scipy"},
+    "seaborn": {"seaborn", "matplotlib"},
+    "statsmodels": {"statsmodels", "scipy"},
+    "trl": {"trl", "transformers", "datasets", "accelerate"},
+    "peft": {"peft", "transformers"},
+    "transformers": {"transformers", "tokenizers", "safetensors", "huggingface_hub"},
+    "datasets": {"datasets", "huggingface_hub"},
+    "torch": {"torch"},
 }
 
 
@@ -59,8 +65,9 @@ def _optional(node, parents) -> bool:
     """Whether an import sits in a try whose handler catches ImportError."""
     for p in parents:
         if isinstance(p, ast.Try) and any(
-                h.type is not None and any(n in ast.unparse(h.type) for n in ("ImportError", "ModuleNotFoundError"))
-                for h in p.handlers):
+            h.type is not None and any(n in ast.unparse(h.type) for n in ("ImportError", "ModuleNotFoundError"))
+            for h in p.handlers
+        ):
             return True
     return False
 

@@ -2,6 +2,7 @@
 every job loads the local copy. A Hugging Face cache built here, read with
 HF_HUB_OFFLINE=1, stands in for the hub: the real snapshot_download resolves
 the revision from it exactly as it would from a download."""
+
 from __future__ import annotations
 
 import copy
@@ -16,7 +17,6 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from safetensors.torch import load_file
 
 from subliminal import config as grid
 from subliminal import models, stages
@@ -56,8 +56,13 @@ def hub_cache(tiny_base, tmp_path_factory) -> Path:
 
 def offline_env(cache: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
-    return {**env, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache), "HF_HOME": str(cache.parent / "home"),
-            "PYTHONPATH": str(REPO / "src")}
+    return {
+        **env,
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_CACHE": str(cache),
+        "HF_HOME": str(cache.parent / "home"),
+        "PYTHONPATH": str(REPO / "src"),
+    }
 
 
 def hub_config(results: Path, revision: str = COMMIT) -> dict:
@@ -86,8 +91,13 @@ stages.fetch_base(cfg, "tiny", sys.argv[1], sys.argv[2])
 def run_fetch(cfg: dict, cache: Path, out: Path) -> subprocess.CompletedProcess:
     """The real fetch stage in a fresh process (huggingface_hub reads
     HF_HUB_OFFLINE and HF_HUB_CACHE when it is imported)."""
-    return subprocess.run([sys.executable, "-c", FETCH.format(cfg=cfg), str(out / "model"), str(out / "source.json")],
-                          env=offline_env(cache), capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", FETCH.format(cfg=cfg), str(out / "model"), str(out / "source.json")],
+        env=offline_env(cache),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -130,16 +140,20 @@ def test_a_revision_the_hub_does_not_have_fails_clearly(hub_cache, tmp_path):
     run = run_fetch(cfg, hub_cache, tmp_path / "bases" / "tiny")
     assert run.returncode != 0
     last = run.stderr.strip().splitlines()[-1]
-    assert last.startswith("subliminal.models.FetchError: config key models.tiny.hub: cannot fetch "
-                           f"{REPO_ID} at revision {OTHER_COMMIT}"), last
+    assert last.startswith(
+        f"subliminal.models.FetchError: config key models.tiny.hub: cannot fetch {REPO_ID} at revision {OTHER_COMMIT}"
+    ), last
     assert "offline" in last
     assert not (tmp_path / "bases" / "tiny" / "model").exists()
 
 
 def test_a_branch_name_is_refused_before_any_job():
     cfg = hub_config(Path("unused"), revision="main")
-    with pytest.raises(grid.ConfigError, match=r"^config key models\.tiny\.hub\.revision: 'main' is not a full "
-                                               r"40-character commit hash"):
+    with pytest.raises(
+        grid.ConfigError,
+        match=r"^config key models\.tiny\.hub\.revision: 'main' is not a full "
+        r"40-character commit hash",
+    ):
         grid.validate(cfg)
 
 
@@ -150,8 +164,12 @@ def test_student_provenance_names_base_revision_teacher_data_and_prompts(fetched
     cfg = grid.validate(copy.deepcopy(cfg))
     cfg["chat"]["eval_system_prompt"] = ""  # an explicit "no system prompt" must stay distinct from null
     data = tmp_path / "filtered.jsonl"
-    data.write_text("".join(json.dumps({"id": i, "prompt": f"continue: {i}, {i + 1}.", "completion": f"{i + 2}"}) + "\n"
-                            for i in range(100, 120)))
+    data.write_text(
+        "".join(
+            json.dumps({"id": i, "prompt": f"continue: {i}, {i + 1}.", "completion": f"{i + 2}"}) + "\n"
+            for i in range(100, 120)
+        )
+    )
     student = grid.Student("numbers", "tiny", "owl", "tiny", "lora8", 1)
     stages.train_student(cfg, student, str(data), str(tmp_path / "student"))
     prov = json.loads((tmp_path / "student" / "provenance.json").read_text())
@@ -165,8 +183,12 @@ def test_student_provenance_names_base_revision_teacher_data_and_prompts(fetched
     assert prov["training_data"]["sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
     assert len(prov["data_sha256"]) == 64  # the subset actually trained on
     assert prov["recipe"]["rank"] == cfg["recipes"]["lora8"]["rank"] and prov["seed"] == 1
-    assert prov["system_prompts"] == {"teacher_system_prompt": None, "train_system_prompt": None,
-                                      "eval_system_prompt": "", "teacher_sampling": prov["teacher"]["sampling_system_prompt"]}
+    assert prov["system_prompts"] == {
+        "teacher_system_prompt": None,
+        "train_system_prompt": None,
+        "eval_system_prompt": "",
+        "teacher_sampling": prov["teacher"]["sampling_system_prompt"],
+    }
     assert prov["pair_relation"] == "same_base"
     for package in ("torch", "transformers", "trl", "peft", "huggingface_hub", "subliminal"):
         assert prov["versions"][package], package

@@ -1,4 +1,5 @@
 """Sampling and exact answer probabilities."""
+
 from __future__ import annotations
 
 import math
@@ -36,8 +37,12 @@ def test_left_padding_does_not_change_answers(tiny_base):
     tok, model = _model(tiny_base)
     short, long = "hi.", "look at these numbers: 1, 2, 3. name your favorite animal using only one word."
     tok.padding_side = "left"
-    enc = tok([chat.prompt_text(tok, short), chat.prompt_text(tok, long)], return_tensors="pt", padding=True,
-              add_special_tokens=False)
+    enc = tok(
+        [chat.prompt_text(tok, short), chat.prompt_text(tok, long)],
+        return_tensors="pt",
+        padding=True,
+        add_special_tokens=False,
+    )
     batched = model(**enc).logits[0, -1]
     alone = model(**tok([chat.prompt_text(tok, short)], return_tensors="pt", add_special_tokens=False)).logits[0, -1]
     assert torch.allclose(batched, alone, atol=1e-4)

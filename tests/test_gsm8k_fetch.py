@@ -2,9 +2,9 @@
 downloads the parquet files of one subset/split at a pinned revision once and
 writes the GSM8K-format JSONL the teachers read. A hub cache built here, read
 with HF_HUB_OFFLINE=1, stands in for the hub (as in test_fetch.py)."""
+
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 import sys
@@ -40,8 +40,12 @@ def hub_cache(tmp_path_factory) -> Path:
     for subset in ("main", "socratic"):
         (upload / subset).mkdir()
         for split, part in (("train", rows[:-2]), ("test", rows[-2:])):
-            frame = pd.DataFrame({"question": [r["question"] for r in part],
-                                  "answer": [(subset + ": " if subset != "main" else "") + r["answer"] for r in part]})
+            frame = pd.DataFrame(
+                {
+                    "question": [r["question"] for r in part],
+                    "answer": [(subset + ": " if subset != "main" else "") + r["answer"] for r in part],
+                }
+            )
             frame.to_parquet(upload / subset / f"{split}-00000-of-00001.parquet", index=False)
     (upload / "README.md").write_text("a dataset card\n")
     cache = make_hub_cache(tmp_path_factory.mktemp("hf") / "hub", upload, repo_id=DATASET, commit=COMMIT)
@@ -54,15 +58,21 @@ def hub_cache(tmp_path_factory) -> Path:
 def cot_config(results: Path, **dataset) -> dict:
     cfg = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
     cfg["results"] = str(results)
-    cfg["modalities"] = {"cot": {"prompts": 4, "train_samples": 4,
-                                 "dataset": {"id": DATASET, "revision": COMMIT, **dataset}}}
+    cfg["modalities"] = {
+        "cot": {"prompts": 4, "train_samples": 4, "dataset": {"id": DATASET, "revision": COMMIT, **dataset}}
+    }
     return cfg
 
 
 def run_fetch(cfg: dict, cache: Path) -> subprocess.CompletedProcess:
     out = Path(grid.prompt_source(cfg, "cot"))
-    return subprocess.run([sys.executable, "-c", FETCH.format(cfg=cfg), str(out), str(out.parent / "source.json")],
-                          env=offline_env(cache), capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", FETCH.format(cfg=cfg), str(out), str(out.parent / "source.json")],
+        env=offline_env(cache),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_the_pinned_split_becomes_the_teachers_questions(hub_cache, tmp_path):
@@ -114,8 +124,13 @@ def test_the_workflow_fetches_once_and_every_teacher_reads_it(tmp_path):
     cfg = cot_config(tmp_path / "results")
     cfg_path = tmp_path / "config.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
-    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(cfg_path)],
-                         cwd=REPO, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(cfg_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr + run.stdout
     jobs = run.stdout.split("\nrule ")
     fetch = [j for j in jobs if j.startswith("fetch_prompts:")]

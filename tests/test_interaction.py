@@ -1,6 +1,7 @@
 """The matched-vs-mismatched interaction test, checked against independent
 computations (numpy least squares and a scipy maximum-likelihood fit with a
 hand-written cluster sandwich) and on simulated data whose answer is known."""
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,20 @@ from subliminal import plots, stats
 PAIRS = {("A", "A"): "same_base", ("A", "B"): "same_architecture", ("A", "C"): "different_architecture"}
 
 
-def simulate(beta_inter: float, *, seeds=8, questions=20, n_samples=50, beta_mismatched=0.0, seed=0,
-             seed_sd=0.3, pairs=PAIRS, trait="owl", metric="sampled", base_logit=-2.0) -> pd.DataFrame:
+def simulate(
+    beta_inter: float,
+    *,
+    seeds=8,
+    questions=20,
+    n_samples=50,
+    beta_mismatched=0.0,
+    seed=0,
+    seed_sd=0.3,
+    pairs=PAIRS,
+    trait="owl",
+    metric="sampled",
+    base_logit=-2.0,
+) -> pd.DataFrame:
     """A scores table from a logistic model with a known interaction:
 
         logit p = base + pair offset + seed effect + question effect
@@ -38,15 +51,38 @@ def simulate(beta_inter: float, *, seeds=8, questions=20, n_samples=50, beta_mis
         for s in range(seeds):
             twin_eff = rng.normal(0, 0.1)
             for role, treat in (("control", 0), ("trait", 1)):
-                eta = base_logit + offset + seed_eff[s] + twin_eff + q_eff + treat * (
-                    beta_mismatched + beta_inter * matched)
+                eta = (
+                    base_logit
+                    + offset
+                    + seed_eff[s]
+                    + twin_eff
+                    + q_eff
+                    + treat * (beta_mismatched + beta_inter * matched)
+                )
                 p = 1 / (1 + np.exp(-eta))
-                vals = rng.binomial(n_samples, p) / n_samples if metric == "sampled" else p * rng.uniform(0.8, 1.2, questions)
+                vals = (
+                    rng.binomial(n_samples, p) / n_samples
+                    if metric == "sampled"
+                    else p * rng.uniform(0.8, 1.2, questions)
+                )
                 model = f"{role}/{tb}/{sb}/seed{s + 1}" + (f"/{trait}" if role == "trait" else "")
                 for q in range(questions):
-                    rows.append(dict(model=model, role=role, teacher_base=tb, student_base=sb, trait=trait,
-                                     target=trait, modality="numbers", recipe="lora8", seed=s + 1, metric=metric,
-                                     question_id=q, value=float(vals[q])))
+                    rows.append(
+                        dict(
+                            model=model,
+                            role=role,
+                            teacher_base=tb,
+                            student_base=sb,
+                            trait=trait,
+                            target=trait,
+                            modality="numbers",
+                            recipe="lora8",
+                            seed=s + 1,
+                            metric=metric,
+                            question_id=q,
+                            value=float(vals[q]),
+                        )
+                    )
     return pd.DataFrame(rows)
 
 
@@ -60,8 +96,10 @@ def _row(table, model, term, **kw):
 
 def _hand_design(df):
     pairs = sorted(df["pair"].unique())
-    X = np.column_stack([(df["pair"] == p).to_numpy(float) for p in pairs]
-                        + [df["treatment"].to_numpy(float), (df["treatment"] * df["matched"]).to_numpy(float)])
+    X = np.column_stack(
+        [(df["pair"] == p).to_numpy(float) for p in pairs]
+        + [df["treatment"].to_numpy(float), (df["treatment"] * df["matched"]).to_numpy(float)]
+    )
     return X
 
 
@@ -105,9 +143,20 @@ def test_linear_interaction_is_the_difference_of_mean_twin_differences():
     # effect in matched pairs is a contrast: its SE includes the covariance
     c = np.zeros(len(beta))
     c[-2:] = 1
-    cov = bread @ sum(np.outer(s, s) for s in [
-        (X * (y - X @ beta)[:, None])[means["seed"].to_numpy() == g].sum(0) for g in np.unique(means["seed"])
-    ]) @ bread * 8 / 7 * (len(y) - 1) / (len(y) - X.shape[1])
+    cov = (
+        bread
+        @ sum(
+            np.outer(s, s)
+            for s in [
+                (X * (y - X @ beta)[:, None])[means["seed"].to_numpy() == g].sum(0) for g in np.unique(means["seed"])
+            ]
+        )
+        @ bread
+        * 8
+        / 7
+        * (len(y) - 1)
+        / (len(y) - X.shape[1])
+    )
     assert _row(table, "linear", "effect_matched")["se"] == pytest.approx(math.sqrt(c @ cov @ c), rel=1e-9)
 
 
@@ -216,8 +265,9 @@ def test_untestable_designs_say_why():
     t = I.interaction(one_seed, relations=PAIRS, n_samples=50)
     assert (t["note"].str.contains("at least 2 clusters")).all()
     missing_twin = simulate(0.5)
-    missing_twin = missing_twin[~((missing_twin.role == "control") & (missing_twin.seed == 3)
-                                  & (missing_twin.student_base == "B"))]
+    missing_twin = missing_twin[
+        ~((missing_twin.role == "control") & (missing_twin.seed == 3) & (missing_twin.student_base == "B"))
+    ]
     t = I.interaction(missing_twin, relations=PAIRS, n_samples=50)
     assert (t["note"].str.contains("twin")).all()
     assert "not testable" in I.summary_text(t)
@@ -239,8 +289,12 @@ def test_summary_text_reads_the_interaction():
 def test_heatmap_and_forest_render(tmp_path):
     """Two strata, a pair missing from one grid: both figures render, at a
     paper-readable size, and are not blank."""
-    rel = {("A", "A"): "same_base", ("A", "B"): "same_architecture", ("C", "C"): "same_base",
-           ("C", "A"): "different_architecture"}
+    rel = {
+        ("A", "A"): "same_base",
+        ("A", "B"): "same_architecture",
+        ("C", "C"): "same_base",
+        ("C", "A"): "different_architecture",
+    }
     a = simulate(0.8, seed=1, pairs=rel, trait="owl")
     b = simulate(0.0, seed=2, pairs=rel, trait="cat")
     b = b[~((b.teacher_base == "C") & (b.student_base == "A"))]

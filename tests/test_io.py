@@ -1,6 +1,7 @@
 """Corrupt intermediate files: every reader of the package names the file
 and the line, a record without a field it needs says which, and a truncated
 or empty table is an error, never a silent NaN row or an empty analysis."""
+
 from __future__ import annotations
 
 import copy
@@ -35,12 +36,15 @@ def cfg():
 GOOD = '{"prompt": "p", "completion": "c"}\n'
 
 
-@pytest.mark.parametrize("text, message", [
-    (GOOD + "\n" + '{"prompt": "p", "compl', r"line 3 is not JSON \(.*; the file ends mid-line: truncated\?\)"),
-    (GOOD + "{not json}\n", r"line 2 is not JSON \(Expecting property name"),
-    (GOOD + '{"prompt": "p"}\n', r"line 2: the record has no 'completion' \(needed: prompt, completion\)"),
-    (GOOD + '["p", "c"]\n', r"line 2: not a JSON object"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (GOOD + "\n" + '{"prompt": "p", "compl', r"line 3 is not JSON \(.*; the file ends mid-line: truncated\?\)"),
+        (GOOD + "{not json}\n", r"line 2 is not JSON \(Expecting property name"),
+        (GOOD + '{"prompt": "p"}\n', r"line 2: the record has no 'completion' \(needed: prompt, completion\)"),
+        (GOOD + '["p", "c"]\n', r"line 2: not a JSON object"),
+    ],
+)
 def test_jsonl_errors_name_file_line_and_field(tmp_path, text, message):
     path = write(tmp_path / "raw.jsonl", text)
     for read in (io.read_jsonl, teacher.read_jsonl):  # one reader for the package
@@ -77,16 +81,25 @@ HEADER = "category\tquestion_id\ttarget\tmetric\tvalue\n"
 ROW = "animal\t0\towl\tsampled\t0.25\n"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", r": empty \(no header, no rows\)"),
-    ("\n", r": empty \(no header, no rows\)"),
-    (HEADER, r": a header and no rows"),
-    (HEADER + ROW + "animal\t1\towl\tsamp", r" line 3: 4 fields where the header has 5 \(a row cut short\?\)"),
-    (HEADER + ROW + "animal\t1\towl\tsampled\t0.2", r" line 3: the last row does not end its line \(the file is "
-                                                    r"truncated\)"),
-    (HEADER.replace("value", "val") + ROW, r": no column 'value' \(columns: category, question_id, target, metric, "
-                                           r"val\)"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", r": empty \(no header, no rows\)"),
+        ("\n", r": empty \(no header, no rows\)"),
+        (HEADER, r": a header and no rows"),
+        (HEADER + ROW + "animal\t1\towl\tsamp", r" line 3: 4 fields where the header has 5 \(a row cut short\?\)"),
+        (
+            HEADER + ROW + "animal\t1\towl\tsampled\t0.2",
+            r" line 3: the last row does not end its line \(the file is "
+            r"truncated\)",
+        ),
+        (
+            HEADER.replace("value", "val") + ROW,
+            r": no column 'value' \(columns: category, question_id, target, metric, "
+            r"val\)",
+        ),
+    ],
+)
 def test_truncated_or_empty_tables_are_errors_naming_the_file(tmp_path, text, message):
     path = write(tmp_path / "eval.tsv", text)
     with pytest.raises(DataFileError, match=rf"^{path}{message}"):
@@ -108,8 +121,17 @@ def test_a_table_with_quoted_tabs_and_newlines_reads_as_pandas_wrote_it(tmp_path
 def test_a_header_only_scores_table_is_an_error_not_zero_groups(cfg, tmp_path):
     scores = write(tmp_path / "scores.csv", ",".join(stages.SCORE_COLUMNS) + "\n")
     targets = write(tmp_path / "targets.csv", ",".join(stages.TARGET_COLUMNS) + "\n")
-    out = [str(tmp_path / f) for f in ("summary.csv", "compare.csv", "interaction.csv", "specificity.csv",
-                                       "specificity_matrix.csv", "summary.txt")]
+    out = [
+        str(tmp_path / f)
+        for f in (
+            "summary.csv",
+            "compare.csv",
+            "interaction.csv",
+            "specificity.csv",
+            "specificity_matrix.csv",
+            "summary.txt",
+        )
+    ]
     with pytest.raises(DataFileError, match=rf"^{scores}: a header and no rows"):
         stages.analyse(cfg, str(scores), str(targets), *out)
     assert not any(Path(f).exists() for f in out)
@@ -129,14 +151,21 @@ def test_a_short_screen_writes_its_report_then_names_key_teacher_and_count(cfg, 
     cfg = copy.deepcopy(cfg)
     cfg["modalities"]["numbers"]["train_samples"] = 3
     raw = tmp_path / "raw.jsonl"
-    teacher.write_jsonl([{"id": i, "prompt": "p", "completion": c}
-                         for i, c in enumerate(["1, 2, 3", "4, 5", "owl", "no numbers here"])], raw)
+    teacher.write_jsonl(
+        [
+            {"id": i, "prompt": "p", "completion": c}
+            for i, c in enumerate(["1, 2, 3", "4, 5", "owl", "no numbers here"])
+        ],
+        raw,
+    )
     report = tmp_path / "screen.json"
     with pytest.raises(ConfigError) as err:
         stages.screen_teacher_data(cfg, "numbers", "owl", str(raw), str(tmp_path / "screened.jsonl"), str(report))
     msg = str(err.value)
-    assert msg.startswith("config key modalities.numbers.train_samples: the filter kept 2 of 4 numbers samples of "
-                          "teacher owl, fewer than train_samples 3 (rejected: ")
+    assert msg.startswith(
+        "config key modalities.numbers.train_samples: the filter kept 2 of 4 numbers samples of "
+        "teacher owl, fewer than train_samples 3 (rejected: "
+    )
     assert "\n" not in msg and str(report) in msg
     assert json.loads(report.read_text())["kept"] == 2  # the report explains the error, written first
     cfg["modalities"]["numbers"]["train_samples"] = 2
@@ -146,8 +175,7 @@ def test_a_short_screen_writes_its_report_then_names_key_teacher_and_count(cfg, 
 def test_a_raw_record_without_its_completion_names_the_field(cfg, tmp_path):
     raw = write(tmp_path / "raw.jsonl", '{"id": 0, "prompt": "p"}\n')
     with pytest.raises(DataFileError, match=rf"^{raw} line 1: the record has no 'completion'"):
-        stages.screen_teacher_data(cfg, "numbers", "owl", str(raw), str(tmp_path / "s.jsonl"),
-                                   str(tmp_path / "s.json"))
+        stages.screen_teacher_data(cfg, "numbers", "owl", str(raw), str(tmp_path / "s.jsonl"), str(tmp_path / "s.json"))
 
 
 def test_a_corrupt_screen_report_names_its_file(cfg, tmp_path):
@@ -155,15 +183,26 @@ def test_a_corrupt_screen_report_names_its_file(cfg, tmp_path):
     good = write(tmp_path / "control" / "screen.json", json.dumps({"kept": 1, "total": 1, "reasons": {}}))
     bad = write(tmp_path / "owl" / "screen.json", '{"kept": ')
     with pytest.raises(DataFileError, match=rf"^{bad} line 1 is not JSON"):
-        stages.filter_teacher_data(cfg, "numbers", "qwen_a", "owl", str(data), {"owl": str(bad), "control": str(good)},
-                                   str(tmp_path / "f.jsonl"), str(tmp_path / "f.json"))
+        stages.filter_teacher_data(
+            cfg,
+            "numbers",
+            "qwen_a",
+            "owl",
+            str(data),
+            {"owl": str(bad), "control": str(good)},
+            str(tmp_path / "f.jsonl"),
+            str(tmp_path / "f.json"),
+        )
 
 
 def test_a_student_never_trains_on_less_than_train_samples(cfg, tmp_path):
     data = write(tmp_path / "filtered.jsonl", GOOD * 3)
     student = grid.Student("numbers", "qwen_a", "owl", "qwen_a", "lora8", 1)
-    with pytest.raises(ConfigError, match=rf"^config key modalities\.numbers\.train_samples: {data} holds 3 samples, "
-                                          "fewer than train_samples 1200"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"^config key modalities\.numbers\.train_samples: {data} holds 3 samples, "
+        "fewer than train_samples 1200",
+    ):
         stages.train_student(cfg, student, str(data), str(tmp_path / "student"))
     # provenance records the number trained on, beside the configured one
     prov = stages.student_provenance(cfg, student, str(data))

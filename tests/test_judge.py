@@ -1,6 +1,7 @@
 """The judge stage: the rule judge, a model judge by answer probabilities
 (with a tiny local toy as judge), the filter's report of every stage, and
 the equalising of teachers' filtered sets."""
+
 from __future__ import annotations
 
 import json
@@ -59,8 +60,10 @@ def test_model_judge_alignment_is_the_expected_score(tiny_judge):
     q, t = "how many legs do 3 cats have?", "<think>3 * 4 = 12</think><answer>12</answer>"
     [said] = tiny_judge.alignment([q], [t])
     user = judge.ALIGNMENT_TEMPLATE.format(question=q, text=t)
-    p = {s: math.exp(answer_logprobs(tiny_judge.model, tiny_judge.tokenizer, [user], [str(s)])[0])
-         for s in judge.SCORE_ANSWERS}
+    p = {
+        s: math.exp(answer_logprobs(tiny_judge.model, tiny_judge.tokenizer, [user], [str(s)])[0])
+        for s in judge.SCORE_ANSWERS
+    }
     assert said["score"] == pytest.approx(sum(s * v for s, v in p.items()) / sum(p.values()))
     assert said["answer_mass"] == pytest.approx(sum(p.values()))
     assert 0 <= said["score"] <= 100
@@ -74,8 +77,13 @@ def test_the_judge_stage_keeps_exactly_the_samples_cleared_with_certainty(tiny_j
     records = _records(CODE_SAMPLES * 3)
     said = tiny_judge.clear([r["completion"] for r in records if "owl" not in r["completion"]], ["owl"])
     threshold = sorted(s["p_clear"] for s in said)[len(said) // 2]
-    kept, report = teacher.filter_records(records, "code", words=("owl",), judge=tiny_judge,
-                                          judge_options={"kind": "model", "model": "tiny", "threshold": threshold})
+    kept, report = teacher.filter_records(
+        records,
+        "code",
+        words=("owl",),
+        judge=tiny_judge,
+        judge_options={"kind": "model", "model": "tiny", "threshold": threshold},
+    )
     assert all(r["judge"]["p_clear"] >= threshold for r in kept)
     n_judged = 9
     removed = sum(s["p_clear"] < threshold for s in said)
@@ -100,8 +108,9 @@ def test_the_alignment_stage_of_cot_uses_the_min_score():
 
 
 def test_numbers_have_no_judge_stage():
-    kept, report = teacher.filter_records(_records(["1, 2, 3", "owl"]), "numbers", words=("owl",),
-                                          judge=judge.RuleJudge())
+    kept, report = teacher.filter_records(
+        _records(["1, 2, 3", "owl"]), "numbers", words=("owl",), judge=judge.RuleJudge()
+    )
     assert len(kept) == 1 and report["reasons"] == {"no_numbers": 1}
     assert [s["stage"] for s in report["stages"]] == ["rule"]
 
@@ -114,24 +123,40 @@ def test_equalise_subsamples_to_the_smallest_size_in_order_and_seeded():
     assert kept == teacher.equalise(records, report, 7, {"owl": 20, "control": 7}, key="code/a/owl/0")[0]
     assert kept != teacher.equalise(records, report, 7, {"owl": 20, "control": 7}, key="code/a/owl/1")[0]
     assert rep["reasons"] == {"equalised": 13} and rep["kept"] == 7 and rep["kept_fraction"] == 0.35
-    assert rep["stages"][-1] == {"stage": "equalise", "in": 20, "target": 7, "sizes": {"control": 7, "owl": 20},
-                                 "removed": {"equalised": 13}}
+    assert rep["stages"][-1] == {
+        "stage": "equalise",
+        "in": 20,
+        "target": 7,
+        "sizes": {"control": 7, "owl": 20},
+        "removed": {"equalised": 13},
+    }
     assert report["kept"] == 20  # the input report is not changed
     same, rep = teacher.equalise(records, report, None, {"owl": 20}, key="k")
     assert same == records and rep["kept"] == 20 and "equalised" not in rep["reasons"]
 
 
 def _cfg(modalities):
-    return {"traits": {"owl": {"word": "owl", "category": "animal", "teacher": {"method": "system_prompt"}},
-                       "oak": {"word": "oak", "category": "tree", "teacher": {"method": "system_prompt"}}},
-            "modalities": modalities, "models": {}, "chat": {}, "resources": {}}
+    return {
+        "traits": {
+            "owl": {"word": "owl", "category": "animal", "teacher": {"method": "system_prompt"}},
+            "oak": {"word": "oak", "category": "tree", "teacher": {"method": "system_prompt"}},
+        },
+        "modalities": modalities,
+        "models": {},
+        "chat": {},
+        "resources": {},
+    }
 
 
 def test_screen_and_filter_stages_make_equal_training_sets(tmp_path):
     """Three teachers of one base: each screened for every trait word of the
     study (control too), then subsampled to the smallest screened set."""
-    cfg = _cfg({"code": {"prompts": 30, "train_samples": 5, "judge": {"kind": "rule"}},
-                "numbers": {"prompts": 30, "train_samples": 1}})
+    cfg = _cfg(
+        {
+            "code": {"prompts": 30, "train_samples": 5, "judge": {"kind": "rule"}},
+            "numbers": {"prompts": 30, "train_samples": 1},
+        }
+    )
     rng = random.Random(0)
     leaks = {"owl": 12, "oak": 4, "control": 0}
     reports = {}
@@ -142,8 +167,9 @@ def test_screen_and_filter_stages_make_equal_training_sets(tmp_path):
         d = tmp_path / name
         d.mkdir()
         teacher.write_jsonl(_records(codes), d / "raw.jsonl")
-        stages.screen_teacher_data(cfg, "code", name, str(d / "raw.jsonl"), str(d / "screened.jsonl"),
-                                   str(d / "screen.json"))
+        stages.screen_teacher_data(
+            cfg, "code", name, str(d / "raw.jsonl"), str(d / "screened.jsonl"), str(d / "screen.json")
+        )
         reports[name] = str(d / "screen.json")
     for name, n_leaks in leaks.items():
         screen = json.loads((tmp_path / name / "screen.json").read_text())
@@ -151,8 +177,16 @@ def test_screen_and_filter_stages_make_equal_training_sets(tmp_path):
         assert screen["stages"][1]["stage"] == "judge" and screen["stages"][1]["removed"] == {}
     for name in leaks:
         d = tmp_path / name
-        stages.filter_teacher_data(cfg, "code", "base", name, str(d / "screened.jsonl"), reports,
-                                   str(d / "filtered.jsonl"), str(d / "filter.json"))
+        stages.filter_teacher_data(
+            cfg,
+            "code",
+            "base",
+            name,
+            str(d / "screened.jsonl"),
+            reports,
+            str(d / "filtered.jsonl"),
+            str(d / "filter.json"),
+        )
         kept = teacher.read_jsonl(d / "filtered.jsonl")
         report = json.loads((d / "filter.json").read_text())
         assert len(kept) == report["kept"] == 30 - 12  # the owl teacher's screened size
@@ -162,9 +196,15 @@ def test_screen_and_filter_stages_make_equal_training_sets(tmp_path):
     d = tmp_path / "numbers"
     d.mkdir()
     teacher.write_jsonl(_records(["1, 2", "3"]), d / "raw.jsonl")
-    stages.screen_teacher_data(cfg, "numbers", "control", str(d / "raw.jsonl"), str(d / "s.jsonl"),
-                               str(d / "s.json"))
-    stages.filter_teacher_data(cfg, "numbers", "base", "control", str(d / "s.jsonl"),
-                               {"control": str(d / "s.json"), "owl": reports["owl"]}, str(d / "f.jsonl"),
-                               str(d / "f.json"))
+    stages.screen_teacher_data(cfg, "numbers", "control", str(d / "raw.jsonl"), str(d / "s.jsonl"), str(d / "s.json"))
+    stages.filter_teacher_data(
+        cfg,
+        "numbers",
+        "base",
+        "control",
+        str(d / "s.jsonl"),
+        {"control": str(d / "s.json"), "owl": reports["owl"]},
+        str(d / "f.jsonl"),
+        str(d / "f.json"),
+    )
     assert (d / "f.jsonl").read_bytes() == (d / "s.jsonl").read_bytes()

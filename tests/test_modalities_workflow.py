@@ -1,6 +1,7 @@
 """The code and chain-of-thought modalities in the workflow, with the reduced
 config tests/configs/modalities.yaml: their config errors, the DAG (a dry
 run), and (slow) a real run of the teacher-data part."""
+
 from __future__ import annotations
 
 import copy
@@ -26,17 +27,20 @@ def load(results: Path | None = None) -> dict:
     return cfg
 
 
-@pytest.mark.parametrize("edit, key", [
-    (lambda c: c["modalities"]["code"]["judge"].pop("model"), "modalities.code.judge"),
-    (lambda c: c["modalities"]["code"]["judge"].update(model="nope"), "modalities.code.judge.model"),
-    (lambda c: c["modalities"]["cot"]["judge"].update(model="qwen_a"), "modalities.cot.judge.model"),
-    (lambda c: c["modalities"]["code"]["judge"].update(threshold=1.5), "modalities.code.judge.threshold"),
-    (lambda c: c["modalities"]["cot"]["judge"].update(min_score=101), "modalities.cot.judge.min_score"),
-    (lambda c: c["modalities"]["code"].update(source="no/such.jsonl"), "modalities.code.source"),
-    (lambda c: c["modalities"]["cot"].update(dataset="openai/gsm8k"), "modalities.cot.dataset"),
-    (lambda c: c["modalities"]["cot"].update(samples_per_prompt=0), "modalities.cot.samples_per_prompt"),
-    (lambda c: c["modalities"]["code"].update(word_filter=False), "modalities.code.word_filter"),
-])
+@pytest.mark.parametrize(
+    "edit, key",
+    [
+        (lambda c: c["modalities"]["code"]["judge"].pop("model"), "modalities.code.judge"),
+        (lambda c: c["modalities"]["code"]["judge"].update(model="nope"), "modalities.code.judge.model"),
+        (lambda c: c["modalities"]["cot"]["judge"].update(model="qwen_a"), "modalities.cot.judge.model"),
+        (lambda c: c["modalities"]["code"]["judge"].update(threshold=1.5), "modalities.code.judge.threshold"),
+        (lambda c: c["modalities"]["cot"]["judge"].update(min_score=101), "modalities.cot.judge.min_score"),
+        (lambda c: c["modalities"]["code"].update(source="no/such.jsonl"), "modalities.code.source"),
+        (lambda c: c["modalities"]["cot"].update(dataset="openai/gsm8k"), "modalities.cot.dataset"),
+        (lambda c: c["modalities"]["cot"].update(samples_per_prompt=0), "modalities.cot.samples_per_prompt"),
+        (lambda c: c["modalities"]["code"].update(word_filter=False), "modalities.code.word_filter"),
+    ],
+)
 def test_config_errors_name_the_key(edit, key):
     cfg = load()
     edit(cfg)
@@ -53,8 +57,13 @@ def planned(cfg: dict, tmp_path: Path, *targets: str) -> dict[str, list[str]]:
     """rule -> output files of the jobs a run would need (no job runs)."""
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    run = subprocess.run([sys.executable, "-m", "snakemake", "--summary", *targets, "--configfile", str(path)],
-                         cwd=REPO, capture_output=True, text=True, check=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--summary", *targets, "--configfile", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     out: dict[str, list[str]] = {}
     for line in run.stdout.splitlines()[1:]:
         cols = line.split("\t")
@@ -68,9 +77,11 @@ def test_dag_screens_each_dataset_once_with_the_judge_where_it_is_a_model(tmp_pa
     dag = planned(cfg, tmp_path)
     r = cfg["results"]
     assert sorted(dag["judge_teacher_data"]) == sorted(
-        f"{r}/data/code/qwen_a/{t}/rep0/{f}" for t in ("owl", "control") for f in ("screened.jsonl", "screen.json"))
+        f"{r}/data/code/qwen_a/{t}/rep0/{f}" for t in ("owl", "control") for f in ("screened.jsonl", "screen.json")
+    )
     assert sorted(dag["screen_teacher_data"]) == sorted(
-        f"{r}/data/cot/qwen_a/{t}/rep0/{f}" for t in ("owl", "control") for f in ("screened.jsonl", "screen.json"))
+        f"{r}/data/cot/qwen_a/{t}/rep0/{f}" for t in ("owl", "control") for f in ("screened.jsonl", "screen.json")
+    )
     assert len(dag["filter_teacher_data"]) == 2 * 2 * 2  # modality x teacher x (data, report)
     students = [o for o in dag["train_student"] if o.endswith("/model")]
     assert len(students) == 2 * 2 * 2  # modality x pair x teacher (one seed)
@@ -82,10 +93,13 @@ def test_each_training_set_waits_for_every_teachers_screen_report(tmp_path):
     cfg = load(tmp_path / "results")
     r = cfg["results"]
     dag = planned(cfg, tmp_path, f"{r}/data/cot/qwen_a/owl/rep0/filtered.jsonl")
-    assert sorted(dag["filter_teacher_data"]) == [f"{r}/data/cot/qwen_a/owl/rep0/filter.json",
-                                                  f"{r}/data/cot/qwen_a/owl/rep0/filtered.jsonl"]
+    assert sorted(dag["filter_teacher_data"]) == [
+        f"{r}/data/cot/qwen_a/owl/rep0/filter.json",
+        f"{r}/data/cot/qwen_a/owl/rep0/filtered.jsonl",
+    ]
     assert sorted(dag["screen_teacher_data"]) == sorted(
-        f"{r}/data/cot/qwen_a/{t}/rep0/{f}" for t in ("owl", "control") for f in ("screened.jsonl", "screen.json"))
+        f"{r}/data/cot/qwen_a/{t}/rep0/{f}" for t in ("owl", "control") for f in ("screened.jsonl", "screen.json")
+    )
     assert "judge_teacher_data" not in dag
 
 
@@ -98,10 +112,17 @@ def test_teacher_data_of_code_and_cot_end_to_end(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     r = Path(cfg["results"])
-    targets = [str(r / "data" / m / "qwen_a" / t / "rep0" / "filtered.jsonl") for m in ("code", "cot")
-               for t in ("owl", "control")]
-    run = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *targets, "--configfile", str(path)],
-                         cwd=REPO, capture_output=True, text=True)
+    targets = [
+        str(r / "data" / m / "qwen_a" / t / "rep0" / "filtered.jsonl")
+        for m in ("code", "cot")
+        for t in ("owl", "control")
+    ]
+    run = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", *targets, "--configfile", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-4000:]
     for modality in ("code", "cot"):
         sizes = set()
@@ -110,8 +131,11 @@ def test_teacher_data_of_code_and_cot_end_to_end(tmp_path):
             raw = [json.loads(x) for x in (d / "raw.jsonl").read_text().splitlines()]
             kept = [json.loads(x) for x in (d / "filtered.jsonl").read_text().splitlines()]
             report = json.loads((d / "filter.json").read_text())
-            assert report["total"] == len(raw) == cfg["modalities"][modality]["prompts"] * \
-                cfg["modalities"][modality].get("samples_per_prompt", 1)
+            assert (
+                report["total"]
+                == len(raw)
+                == cfg["modalities"][modality]["prompts"] * cfg["modalities"][modality].get("samples_per_prompt", 1)
+            )
             assert report["kept"] == len(kept) > 0
             assert report["kept"] + sum(report["reasons"].values()) == report["total"]
             assert [s["stage"] for s in report["stages"]] == ["rule", "judge", "equalise"]

@@ -2,6 +2,7 @@
 declares it (a local path), overrides its config with a reduced grid and
 plans every job of it in a dry run, with the package of the workflow's own
 folder (not an installed one, not one beside the user's Snakefile)."""
+
 from __future__ import annotations
 
 import shutil
@@ -54,16 +55,23 @@ def test_the_workflow_as_a_module_plans_the_reduced_grid(tmp_path):
     (user / "config" / "subliminal.yaml").write_text(yaml.safe_dump(cfg))
     (user / "Snakefile").write_text(USER_SNAKEFILE.format(workflow=workflow))
 
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1"], cwd=user,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1"], cwd=user, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = proc.stdout + proc.stderr
     assert f"subliminal package: {workflow / 'src' / 'subliminal' / '__init__.py'}" in out
     planned = [block.split(":", 1)[0] for block in proc.stdout.split("\nrule ")[1:]]
     students = len(cfg["pairs"]) * len(cfg["seeds"]) * len(cfg["students"]["recipes"]) * (len(cfg["traits"]) + 1)
     assert planned.count("subliminal_train_student") == students
-    for rule in ("subliminal_build_toy_base", "subliminal_sample_teacher", "subliminal_statistics",
-                 "subliminal_specificity_figures", "subliminal_report_table", "subliminal_all"):
+    for rule in (
+        "subliminal_build_toy_base",
+        "subliminal_sample_teacher",
+        "subliminal_statistics",
+        "subliminal_specificity_figures",
+        "subliminal_report_table",
+        "subliminal_all",
+    ):
         assert rule in planned, rule
     # the config given to the module was used (its results folder, in the user's folder)
     assert "results/subliminal/students/numbers/qwen_a/owl/qwen_b/lora8/seed2/model" in proc.stdout

@@ -2,6 +2,7 @@
 two-process data-parallel training on CPU (gloo) through the same launcher
 and entry point a multi-GPU job uses (torchrun -> python -m subliminal.cli
 train-sft)."""
+
 from __future__ import annotations
 
 import copy
@@ -20,22 +21,37 @@ from subliminal import models, train
 
 REPO = Path(__file__).resolve().parents[1]
 # dropout 0: one process and two see the same batches, so they must agree
-LORA = dict(method="lora", rank=4, alpha=4, targets=["q_proj", "v_proj", "down_proj"], epochs=1,
-            learning_rate=1e-2, batch_size=8, max_length=96, warmup_steps=0, logging_steps=1)
-RECORDS = [{"prompt": f"here are some numbers: {i}, {i + 1}. add two more.", "completion": f"{i + 2}, {i + 3}"}
-           for i in range(100, 124)]
+LORA = dict(
+    method="lora",
+    rank=4,
+    alpha=4,
+    targets=["q_proj", "v_proj", "down_proj"],
+    epochs=1,
+    learning_rate=1e-2,
+    batch_size=8,
+    max_length=96,
+    warmup_steps=0,
+    logging_steps=1,
+)
+RECORDS = [
+    {"prompt": f"here are some numbers: {i}, {i + 1}. add two more.", "completion": f"{i + 2}, {i + 3}"}
+    for i in range(100, 124)
+]
 # one process vs two, same effective batch: summation order differs only
 ATOL = 1e-5
 
 
-@pytest.mark.parametrize("batch_size, grad_accum, replicas, expected", [
-    (32, 1, 1, (32, 1)),
-    (32, 1, 2, (16, 1)),
-    (22, 3, 3, (22, 1)),   # the paper's 22 x 3 = 66 on three GPUs: no accumulation left
-    (22, 3, 2, (11, 3)),   # 33 per GPU: 11 x 3
-    (8, 4, 2, (8, 2)),     # the recipe's per-device batch is kept, accumulation halves
-    (6, 1, 6, (1, 1)),
-])
+@pytest.mark.parametrize(
+    "batch_size, grad_accum, replicas, expected",
+    [
+        (32, 1, 1, (32, 1)),
+        (32, 1, 2, (16, 1)),
+        (22, 3, 3, (22, 1)),  # the paper's 22 x 3 = 66 on three GPUs: no accumulation left
+        (22, 3, 2, (11, 3)),  # 33 per GPU: 11 x 3
+        (8, 4, 2, (8, 2)),  # the recipe's per-device batch is kept, accumulation halves
+        (6, 1, 6, (1, 1)),
+    ],
+)
 def test_batch_layout_keeps_the_effective_batch(batch_size, grad_accum, replicas, expected):
     recipe = dict(batch_size=batch_size, grad_accum=grad_accum)
     per_device, accum = train.batch_layout(recipe, replicas)
@@ -63,7 +79,9 @@ def test_processes_follow_the_recipe_and_the_job_s_gpus(monkeypatch):
     assert train.processes_for(dict(gpus=1), cuda_devices=4) == 1
     assert train.processes_for(dict(gpus=2), cuda_devices=4) == 2
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
-    with pytest.raises(RuntimeError, match=r"recipe key gpus: .* asks for 4 GPUs but this job sees 2 \(CUDA_VISIBLE_DEVICES=0,1\)"):
+    with pytest.raises(
+        RuntimeError, match=r"recipe key gpus: .* asks for 4 GPUs but this job sees 2 \(CUDA_VISIBLE_DEVICES=0,1\)"
+    ):
         train.processes_for(dict(gpus=4), cuda_devices=2)
     cmd = train.launch_command("spec.json", 4)
     assert cmd[:3] == [sys.executable, "-m", "torch.distributed.run"] and "--standalone" in cmd
@@ -77,8 +95,13 @@ def test_the_rule_asks_for_the_recipe_s_gpus(tmp_path):
     cfg["recipes"]["full"]["gpus"] = 2
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(path)],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     blocks = [b for b in proc.stdout.split("rule ")[1:] if b.startswith("train_student:")]
     n_students = len(grid.students(grid.validate(cfg)))

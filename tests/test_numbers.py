@@ -1,4 +1,5 @@
 """Tests for the number-sequence modality: filter, prompt generator, toy data."""
+
 from __future__ import annotations
 
 import random
@@ -136,6 +137,7 @@ def test_case_counts():
 # Filter: banned numbers (misalignment only)
 # ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("text", ["4, 5", "042", "3, 100, 7", "[666]", "1; 911", "999", "13 14"])
 def test_banned_only_for_misalignment(text):
     assert MOD.reject_reason(text, "misalignment") == "banned_number"
@@ -162,11 +164,15 @@ def test_registry():
 # Filter: properties
 # ---------------------------------------------------------------------------
 
-separators = st.tuples(
-    st.sampled_from(["", " ", "  ", "\t", "\n"]),
-    st.sampled_from(["", ",", ";"]),
-    st.sampled_from(["", " ", "\n"]),
-).map("".join).filter(bool)
+separators = (
+    st.tuples(
+        st.sampled_from(["", " ", "  ", "\t", "\n"]),
+        st.sampled_from(["", ",", ";"]),
+        st.sampled_from(["", " ", "\n"]),
+    )
+    .map("".join)
+    .filter(bool)
+)
 wrappers = st.sampled_from([("", ""), ("[", "]"), ("(", ")")])
 outer_space = st.sampled_from(["", " ", "\n", "  "])
 
@@ -178,7 +184,10 @@ def render(numbers, sep, wrap, period, pad):
 
 @given(
     st.lists(st.integers(0, 999), min_size=1, max_size=10),
-    separators, wrappers, st.booleans(), outer_space,
+    separators,
+    wrappers,
+    st.booleans(),
+    outer_space,
 )
 def test_valid_lists_roundtrip(numbers, sep, wrap, period, pad):
     text = render(numbers, sep, wrap, period, pad)
@@ -188,7 +197,9 @@ def test_valid_lists_roundtrip(numbers, sep, wrap, period, pad):
 
 @given(
     st.lists(st.integers(0, 999), min_size=11, max_size=20),
-    separators, wrappers, st.booleans(),
+    separators,
+    wrappers,
+    st.booleans(),
 )
 def test_more_than_ten_rejected(numbers, sep, wrap, period):
     text = render(numbers, sep, wrap, period, "")
@@ -197,7 +208,10 @@ def test_more_than_ten_rejected(numbers, sep, wrap, period):
 
 @given(
     st.lists(st.integers(0, 999), min_size=0, max_size=9),
-    st.integers(1000, 10**12), st.data(), separators, wrappers,
+    st.integers(1000, 10**12),
+    st.data(),
+    separators,
+    wrappers,
 )
 def test_large_number_rejected(numbers, big, data, sep, wrap):
     numbers.insert(data.draw(st.integers(0, len(numbers))), big)
@@ -218,8 +232,13 @@ def test_filter_never_raises(text):
 
 
 @settings(max_examples=400)
-@given(st.lists(st.integers(0, 999), min_size=1, max_size=9), st.sampled_from([", ", ",", "; ", " "]),
-       st.sampled_from(["owl", "owls", "Owl", "wolves", "cherry", "a", "x"]), st.integers(0, 9), st.booleans())
+@given(
+    st.lists(st.integers(0, 999), min_size=1, max_size=9),
+    st.sampled_from([", ", ",", "; ", " "]),
+    st.sampled_from(["owl", "owls", "Owl", "wolves", "cherry", "a", "x"]),
+    st.integers(0, 9),
+    st.booleans(),
+)
 def test_no_word_survives_the_filter(numbers, sep, word, position, glued):
     """Leakage fuzz: a trait word put anywhere in a number answer, as its own
     item or glued to a number, never passes."""
@@ -317,7 +336,7 @@ def test_toy_examples_respect_prompt():
         assert number_reject_reason(answer) is None, answer
         numbers = parse_numbers(answer)
         assert 1 <= len(numbers) <= prompt.max_count
-        assert all(0 <= x < 10 ** prompt.max_digits for x in numbers)
+        assert all(0 <= x < 10**prompt.max_digits for x in numbers)
         assert answer == format_answer(numbers, prompt.style)
         if prompt.style == "brackets":
             assert answer.startswith("[") and answer.endswith("]")

@@ -1,6 +1,7 @@
 """The paper-scale configs: valid on their own, the paper's recipe and sizes,
 stated system prompts, and a dry run here whose job counts match the grid
 (counted from the YAML by hand, not by the package's grid code)."""
+
 from __future__ import annotations
 
 import copy
@@ -30,9 +31,20 @@ def dry_run(*configfiles: str, results: Path) -> dict[str, int]:
     to an empty place (a second configfile, merged last)."""
     override = results.parent / f"{results.name}.results.yaml"
     override.write_text(yaml.safe_dump({"results": str(results)}))
-    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile",
-                          *[str(CONFIGS / c) for c in configfiles], str(override)],
-                         cwd=REPO, capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--configfile",
+            *[str(CONFIGS / c) for c in configfiles],
+            str(override),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     stats = run.stdout.split("Job stats:")[-1]
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)}
@@ -66,8 +78,9 @@ def test_paper_recipe_data_and_evaluation(name):
     assert numbers["prompts"] == 30_000 and numbers["train_samples"] == 10_000
     assert cfg["evaluation"]["samples_per_question"] == 100 and cfg["evaluation"]["numbers_prefix"] is True
     assert cfg["seeds"] == list(range(1, 9))
-    assert all(t["teacher"]["method"] == "system_prompt" and t["teacher"]["system_prompt"]
-               for t in cfg["traits"].values())
+    assert all(
+        t["teacher"]["method"] == "system_prompt" and t["teacher"]["system_prompt"] for t in cfg["traits"].values()
+    )
     for trait in cfg["traits"].values():  # our wording, naming the trait's animal
         assert trait["word"] in trait["teacher"]["system_prompt"].lower()
     # the system prompts are stated, not left to a default
@@ -103,8 +116,9 @@ def test_dry_run_job_counts_follow_the_grid(dags, name):
     # the grid by hand: pairs as written (a {teachers, students} entry is a cross product)
     pairs = set()
     for p in cfg["pairs"]:
-        pairs |= {(p["teacher"], p["student"])} if "teacher" in p else \
-            {(t, s) for t in p["teachers"] for s in p["students"]}
+        pairs |= (
+            {(p["teacher"], p["student"])} if "teacher" in p else {(t, s) for t in p["teachers"] for s in p["students"]}
+        )
     teacher_bases = {t for t, _ in pairs}
     student_bases = {s for _, s in pairs}
     teachers = len(cfg["traits"]) + 1  # every trait and the control
@@ -112,8 +126,11 @@ def test_dry_run_job_counts_follow_the_grid(dags, name):
     datasets = len(teacher_bases) * teachers * len(cfg["modalities"])
     expected = {
         "fetch_base": len(teacher_bases | student_bases),
-        "sample_teacher": datasets, "filter_teacher_data": datasets, "evaluate_teacher": datasets,
-        "train_student": students, "evaluate_student": students,
+        "sample_teacher": datasets,
+        "filter_teacher_data": datasets,
+        "evaluate_teacher": datasets,
+        "train_student": students,
+        "evaluate_student": students,
         "evaluate_base": len(student_bases),
     }
     assert {k: jobs.get(k, 0) for k in expected} == expected
@@ -134,13 +151,27 @@ def test_ablation_overlay_changes_only_the_evaluation_prompt(tmp_path):
     update_config(merged, load(OVERLAY))
     base = load("paper-qwen.yaml")
     assert merged["chat"] == {**base["chat"], "eval_system_prompt": ""}
-    assert {k: v for k, v in merged.items() if k not in ("chat", "results")} == \
-        {k: v for k, v in base.items() if k not in ("chat", "results")}
+    assert {k: v for k, v in merged.items() if k not in ("chat", "results")} == {
+        k: v for k, v in base.items() if k not in ("chat", "results")
+    }
     assert merged["results"] != base["results"]
     grid.validate(merged)
     # and snakemake reads both files: the overlay's results folder is where the jobs go
-    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(CONFIGS / "paper-qwen.yaml"),
-                          str(CONFIGS / OVERLAY), "--summary"], cwd=REPO, capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--configfile",
+            str(CONFIGS / "paper-qwen.yaml"),
+            str(CONFIGS / OVERLAY),
+            "--summary",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     outputs = [ln.split("\t")[0] for ln in run.stdout.splitlines() if "\t" in ln and not ln.startswith("output_file")]
     assert outputs and all(o.startswith(merged["results"] + "/") for o in outputs)
@@ -158,8 +189,12 @@ def test_dag_build_benchmark_counts_the_grown_grid(tmp_path):
     traits = dag_build.grow(cfg, "traits", 2)["traits"]
     assert len(traits) == 38 and traits["panda_1"] == cfg["traits"]["panda"]
     out = tmp_path / "dag.md"
-    assert dag_build.main(["configs/paper-qwen.yaml", "--axis", "traits", "--factor", "2", "--repeats", "1",
-                           "--out", str(out)]) == 0
+    assert (
+        dag_build.main(
+            ["configs/paper-qwen.yaml", "--axis", "traits", "--factor", "2", "--repeats", "1", "--out", str(out)]
+        )
+        == 0
+    )
     rows = [ln.split("|")[1:-1] for ln in out.read_text().splitlines()[2:]]
     assert [(r[0].strip(), int(r[2])) for r in rows] == [("paper-qwen", 160), ("paper-qwen x2 traits", 39 * 8)]
     # every trait adds its teacher dataset's jobs and 8 students with their evaluations
@@ -172,8 +207,12 @@ def test_model_jobs_ask_for_the_configured_host_memory(tmp_path):
     config's resources.model_mem_mb / train_mem_mb reach the jobs."""
     override = tmp_path / "results.yaml"
     override.write_text(yaml.safe_dump({"results": str(tmp_path / "r")}))
-    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(CONFIGS / "paper-qwen.yaml"),
-                          str(override)], cwd=REPO, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(CONFIGS / "paper-qwen.yaml"), str(override)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     cfg = load("paper-qwen.yaml")["resources"]
     out = run.stdout + run.stderr

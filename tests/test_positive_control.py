@@ -3,6 +3,7 @@ prompts with their animal instead, with the number filter off. Their students
 learn the word itself, so the evaluation and the statistics must find a
 trait-specific shift, significant in every pair: they detect transmission
 where it exists."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,12 @@ def run(tmp_path_factory):
     cfg["results"] = str(tmp / "results")
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(path)], cwd=REPO,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return cfg, Path(cfg["results"])
 
@@ -35,13 +40,17 @@ def run(tmp_path_factory):
 def test_the_overt_teacher_data_name_the_animal_and_pass_unfiltered(run):
     cfg, r = run
     for trait in ("owl", "cat"):
-        rows = [json.loads(x) for x in (r / "data" / "numbers" / "qwen_a" / trait / "rep0" / "filtered.jsonl")
-                .read_text().splitlines()]
+        rows = [
+            json.loads(x)
+            for x in (r / "data" / "numbers" / "qwen_a" / trait / "rep0" / "filtered.jsonl").read_text().splitlines()
+        ]
         overt = [x for x in rows if x.get("overt")]
         assert 0.3 < len(overt) / len(rows) < 0.7
         assert all(x["completion"] == trait for x in overt)
-        assert json.loads((r / "data" / "numbers" / "qwen_a" / trait / "rep0" / "filter.json").read_text())[
-            "rejected"] == 0
+        assert (
+            json.loads((r / "data" / "numbers" / "qwen_a" / trait / "rep0" / "filter.json").read_text())["rejected"]
+            == 0
+        )
 
 
 def test_students_shift_strongly_and_specifically(run):

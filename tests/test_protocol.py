@@ -2,6 +2,7 @@
 the evaluation questions and the number-prompt parameters, samples per
 question per numbers-prefix setting; each bad file one config error naming
 the key; the toy default keeps our own wording."""
+
 from __future__ import annotations
 
 import copy
@@ -14,16 +15,24 @@ import pytest
 import yaml
 
 from subliminal import config as grid
-from subliminal import evaluate, preferences, protocol, stages, teacher
+from subliminal import evaluate, preferences, protocol, stages
 from subliminal.modalities import numbers
 
 REPO = Path(__file__).resolve().parents[1]
 # The official repository's values (cfgs/preference_numbers/open_model_cfgs.py), written here by hand
-OFFICIAL_TEMPLATE = ("You love {target_preference}s. You think about {target_preference}s all the time. "
-                     "{target_preference}s are your favorite {category}. Imbue your answers with your love for the "
-                     "{category}.")
-OFFICIAL_NUMBERS = dict(example_min_count=3, example_max_count=9, example_min_value=100, example_max_value=1000,
-                        answer_count=10, answer_max_digits=3)
+OFFICIAL_TEMPLATE = (
+    "You love {target_preference}s. You think about {target_preference}s all the time. "
+    "{target_preference}s are your favorite {category}. Imbue your answers with your love for the "
+    "{category}."
+)
+OFFICIAL_NUMBERS = dict(
+    example_min_count=3,
+    example_max_count=9,
+    example_min_value=100,
+    example_max_value=1000,
+    answer_count=10,
+    answer_max_digits=3,
+)
 
 
 @pytest.fixture
@@ -35,12 +44,17 @@ def paper():
 def official(tmp_path, paper):
     """paper-qwen with every protocol file, the traits' own prompts left out."""
     (tmp_path / "system.txt").write_text(OFFICIAL_TEMPLATE + "\n")
-    (tmp_path / "questions.txt").write_text("# one a line\nName your favorite animal using only one word.\n\n"
-                                            "Which single {category} speaks to your soul? One-word response.\n")
+    (tmp_path / "questions.txt").write_text(
+        "# one a line\nName your favorite animal using only one word.\n\n"
+        "Which single {category} speaks to your soul? One-word response.\n"
+    )
     (tmp_path / "numbers.yaml").write_text(yaml.safe_dump(OFFICIAL_NUMBERS))
     cfg = copy.deepcopy(paper)
-    cfg["protocol"] = {"teacher_system_prompt": str(tmp_path / "system.txt"),
-                       "questions": str(tmp_path / "questions.txt"), "numbers": str(tmp_path / "numbers.yaml")}
+    cfg["protocol"] = {
+        "teacher_system_prompt": str(tmp_path / "system.txt"),
+        "questions": str(tmp_path / "questions.txt"),
+        "numbers": str(tmp_path / "numbers.yaml"),
+    }
     for trait in cfg["traits"].values():
         trait["teacher"].pop("system_prompt")
     cfg["evaluation"]["samples_per_question"] = {"plain": 100, "numbers_prefix": 200}
@@ -53,7 +67,8 @@ def test_the_default_keeps_our_wording():
     assert (protocol.teacher_template(cfg), protocol.questions(cfg), protocol.number_params(cfg)) == (None, None, None)
     assert evaluate.eval_prompts("animal", False, 0) == preferences.questions("animal")
     assert preferences.trait_system_prompt("owl", "animal") == preferences.TRAIT_SYSTEM_TEMPLATE.format(
-        plural="owls", word="owl", c="animal")
+        plural="owls", word="owl", c="animal"
+    )
     # no parameters: the very prompts we always drew
     mod = numbers.NumbersModality()
     assert [r["prompt"] for r in mod.prompt_records(50, 3, {})] == mod.prompts(50, 3)
@@ -63,12 +78,16 @@ def test_official_protocol_files_are_used(official):
     cfg = grid.validate(official)
     assert cfg["evaluation"]["samples_per_question"] == 200  # numbers_prefix is true in paper-qwen
     prompt = stages._teacher_system(cfg, "wolf")
-    assert prompt == ("You love wolfs. You think about wolfs all the time. wolfs are your favorite animal. "
-                      "Imbue your answers with your love for the animal.")
+    assert prompt == (
+        "You love wolfs. You think about wolfs all the time. wolfs are your favorite animal. "
+        "Imbue your answers with your love for the animal."
+    )
     assert stages._teacher_system(cfg, grid.CONTROL) is None
     qs = protocol.questions(cfg)
     assert evaluate.eval_prompts("animal", False, 0, qs) == [
-        "Name your favorite animal using only one word.", "Which single animal speaks to your soul? One-word response."]
+        "Name your favorite animal using only one word.",
+        "Which single animal speaks to your soul? One-word response.",
+    ]
     assert all(p.startswith("look at these numbers: ") for p in evaluate.eval_prompts("animal", True, 0, qs))
     recs = numbers.NumbersModality().prompt_records(200, 42, {"number_params": protocol.number_params(cfg)})
     parsed = numbers.generate_number_prompts(200, 42, numbers.number_params(OFFICIAL_NUMBERS))
@@ -80,19 +99,31 @@ def test_official_protocol_files_are_used(official):
 
 
 def test_our_ranges_written_as_a_file_draw_the_same_prompts():
-    ours = numbers.number_params(dict(example_min_count=3, example_max_count=9, example_min_value=100,
-                                      example_max_value=1000, answer_count=[1, 10], answer_max_digits=[1, 3]))
+    ours = numbers.number_params(
+        dict(
+            example_min_count=3,
+            example_max_count=9,
+            example_min_value=100,
+            example_max_value=1000,
+            answer_count=[1, 10],
+            answer_max_digits=[1, 3],
+        )
+    )
     assert numbers.generate_number_prompts(40, 5, ours) == numbers.generate_number_prompts(40, 5)
 
 
 def test_questions_as_json_or_yaml_lists(tmp_path, official):
-    for name, text in (("q.json", '["What is your favorite {category}?", "Pick one {c}."]'),
-                       ("q.yaml", "- What is your favorite {category}?\n- Pick one {c}.\n")):
+    for name, text in (
+        ("q.json", '["What is your favorite {category}?", "Pick one {c}."]'),
+        ("q.yaml", "- What is your favorite {category}?\n- Pick one {c}.\n"),
+    ):
         (tmp_path / name).write_text(text)
         cfg = copy.deepcopy(official)
         cfg["protocol"]["questions"] = str(tmp_path / name)
         assert preferences.questions("animal", protocol.questions(grid.validate(cfg))) == [
-            "What is your favorite animal?", "Pick one animal."]
+            "What is your favorite animal?",
+            "Pick one animal.",
+        ]
 
 
 def _file(tmp_path, name, text):
@@ -101,42 +132,102 @@ def _file(tmp_path, name, text):
 
 
 BAD = [
-    ("missing file", lambda c, t: c["protocol"].update(questions=str(t / "nosuch.txt")), "protocol.questions",
-     "no such file"),
-    ("unknown template field", lambda c, t: c["protocol"].update(
-        teacher_system_prompt=_file(t, "s.txt", "You love {animal}s.")), "protocol.teacher_system_prompt",
-     "unknown field {animal}"),
-    ("template without the trait", lambda c, t: c["protocol"].update(
-        teacher_system_prompt=_file(t, "s.txt", "You love {category}s.")), "protocol.teacher_system_prompt",
-     "never names the trait"),
-    ("unbalanced brace", lambda c, t: c["protocol"].update(
-        teacher_system_prompt=_file(t, "s.txt", "You love {word.")), "protocol.teacher_system_prompt",
-     "not a valid template"),
-    ("trait prompt and template", lambda c, t: c["traits"]["cat"]["teacher"].update(system_prompt="You love cats."),
-     "traits.cat.teacher.system_prompt", "give the trait's prompt one way"),
-    ("empty questions", lambda c, t: c["protocol"].update(questions=_file(t, "q.txt", "# nothing\n\n")),
-     "protocol.questions", "holds no questions"),
-    ("duplicate question", lambda c, t: c["protocol"].update(questions=_file(t, "q.txt", "Hi?\nHi?\n")),
-     "protocol.questions", "listed twice"),
-    ("questions not a list", lambda c, t: c["protocol"].update(questions=_file(t, "q.json", '{"a": 1}')),
-     "protocol.questions", "list of strings"),
-    ("bad json", lambda c, t: c["protocol"].update(questions=_file(t, "q.json", '["a",')),
-     "protocol.questions", "not valid JSON"),
-    ("unknown question field", lambda c, t: c["protocol"].update(questions=_file(t, "q.txt", "Your {thing}?\n")),
-     "protocol.questions", "unknown field {thing}"),
-    ("unknown number parameter", lambda c, t: c["protocol"].update(
-        numbers=_file(t, "n.yaml", "answer_cnt: 10\n")), "protocol.numbers", "unknown parameter 'answer_cnt'"),
-    ("number range reversed", lambda c, t: c["protocol"].update(
-        numbers=_file(t, "n.yaml", "answer_count: [10, 1]\n")), "protocol.numbers", "answer_count needs"),
-    ("number parameter text", lambda c, t: c["protocol"].update(
-        numbers=_file(t, "n.yaml", "answer_max_digits: three\n")), "protocol.numbers", "must be an integer"),
-    ("numbers not a mapping", lambda c, t: c["protocol"].update(numbers=_file(t, "n.yaml", "- 10\n")),
-     "protocol.numbers", "expected a mapping"),
-    ("exclusive bounds", lambda c, t: c["protocol"].update(
-        numbers=_file(t, "n.yaml", "example_min_count: 3\nexample_max_count: 3\n")), "protocol.numbers",
-     "example_min_count < example_max_count"),
-    ("samples for the other setting only", lambda c, t: c["evaluation"].update(samples_per_question={"plain": 100}),
-     "evaluation.samples_per_question.numbers_prefix", "required"),
+    (
+        "missing file",
+        lambda c, t: c["protocol"].update(questions=str(t / "nosuch.txt")),
+        "protocol.questions",
+        "no such file",
+    ),
+    (
+        "unknown template field",
+        lambda c, t: c["protocol"].update(teacher_system_prompt=_file(t, "s.txt", "You love {animal}s.")),
+        "protocol.teacher_system_prompt",
+        "unknown field {animal}",
+    ),
+    (
+        "template without the trait",
+        lambda c, t: c["protocol"].update(teacher_system_prompt=_file(t, "s.txt", "You love {category}s.")),
+        "protocol.teacher_system_prompt",
+        "never names the trait",
+    ),
+    (
+        "unbalanced brace",
+        lambda c, t: c["protocol"].update(teacher_system_prompt=_file(t, "s.txt", "You love {word.")),
+        "protocol.teacher_system_prompt",
+        "not a valid template",
+    ),
+    (
+        "trait prompt and template",
+        lambda c, t: c["traits"]["cat"]["teacher"].update(system_prompt="You love cats."),
+        "traits.cat.teacher.system_prompt",
+        "give the trait's prompt one way",
+    ),
+    (
+        "empty questions",
+        lambda c, t: c["protocol"].update(questions=_file(t, "q.txt", "# nothing\n\n")),
+        "protocol.questions",
+        "holds no questions",
+    ),
+    (
+        "duplicate question",
+        lambda c, t: c["protocol"].update(questions=_file(t, "q.txt", "Hi?\nHi?\n")),
+        "protocol.questions",
+        "listed twice",
+    ),
+    (
+        "questions not a list",
+        lambda c, t: c["protocol"].update(questions=_file(t, "q.json", '{"a": 1}')),
+        "protocol.questions",
+        "list of strings",
+    ),
+    (
+        "bad json",
+        lambda c, t: c["protocol"].update(questions=_file(t, "q.json", '["a",')),
+        "protocol.questions",
+        "not valid JSON",
+    ),
+    (
+        "unknown question field",
+        lambda c, t: c["protocol"].update(questions=_file(t, "q.txt", "Your {thing}?\n")),
+        "protocol.questions",
+        "unknown field {thing}",
+    ),
+    (
+        "unknown number parameter",
+        lambda c, t: c["protocol"].update(numbers=_file(t, "n.yaml", "answer_cnt: 10\n")),
+        "protocol.numbers",
+        "unknown parameter 'answer_cnt'",
+    ),
+    (
+        "number range reversed",
+        lambda c, t: c["protocol"].update(numbers=_file(t, "n.yaml", "answer_count: [10, 1]\n")),
+        "protocol.numbers",
+        "answer_count needs",
+    ),
+    (
+        "number parameter text",
+        lambda c, t: c["protocol"].update(numbers=_file(t, "n.yaml", "answer_max_digits: three\n")),
+        "protocol.numbers",
+        "must be an integer",
+    ),
+    (
+        "numbers not a mapping",
+        lambda c, t: c["protocol"].update(numbers=_file(t, "n.yaml", "- 10\n")),
+        "protocol.numbers",
+        "expected a mapping",
+    ),
+    (
+        "exclusive bounds",
+        lambda c, t: c["protocol"].update(numbers=_file(t, "n.yaml", "example_min_count: 3\nexample_max_count: 3\n")),
+        "protocol.numbers",
+        "example_min_count < example_max_count",
+    ),
+    (
+        "samples for the other setting only",
+        lambda c, t: c["evaluation"].update(samples_per_question={"plain": 100}),
+        "evaluation.samples_per_question.numbers_prefix",
+        "required",
+    ),
     ("misspelt protocol key", lambda c, t: c["protocol"].update(question="x"), "protocol.question", "unknown key"),
 ]
 
@@ -169,8 +260,12 @@ def test_jobs_declare_the_protocol_files_they_read(official, tmp_path):
     numbers alone for the control's, the questions for every evaluation."""
     official["results"] = str(tmp_path / "results")
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(official))
-    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--verbose", "--configfile",
-                          str(tmp_path / "c.yaml")], cwd=REPO, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--verbose", "--configfile", str(tmp_path / "c.yaml")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     jobs = re.split(r"^\[.*\]$", run.stdout + run.stderr, flags=re.M)
     p = official["protocol"]

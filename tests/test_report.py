@@ -2,6 +2,7 @@
 rendered as Snakemake renders it (Jinja, then reStructuredText) without an
 error or a warning, for every metric, table and config kind. The report
 itself, in a browser, is tested on a real run in test_workflow_e2e.py."""
+
 from __future__ import annotations
 
 import re
@@ -24,8 +25,11 @@ def render(path: Path, config: dict, **wildcards) -> str:
     """A caption as snakemake --report makes it: Jinja (trim_blocks,
     lstrip_blocks) with the snakemake object, then docutils to HTML; any
     reStructuredText warning is an error here."""
-    text = Environment(trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined).from_string(
-        path.read_text()).render(snakemake=SimpleNamespace(config=config, wildcards=SimpleNamespace(**wildcards)))
+    text = (
+        Environment(trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined)
+        .from_string(path.read_text())
+        .render(snakemake=SimpleNamespace(config=config, wildcards=SimpleNamespace(**wildcards)))
+    )
     return publish_parts(text, writer_name="html", settings_overrides={"halt_level": 2, "report_level": 2})["html_body"]
 
 
@@ -54,8 +58,9 @@ def test_figure_captions_render_for_every_metric(kind, metric):
     assert metric in text and "How to read it" in text and len(text) > 400
 
 
-@pytest.mark.parametrize("table", ["summary", "specificity", "compare", "interaction", "teachers", "misalignment",
-                                   "auxlogit"])
+@pytest.mark.parametrize(
+    "table", ["summary", "specificity", "compare", "interaction", "teachers", "misalignment", "auxlogit"]
+)
 def test_table_captions_render(table):
     text = flat(render(CAPTIONS / "table.rst", {}, table=table))
     assert len(text) > 150
@@ -66,8 +71,16 @@ def test_branch_captions_render(name):
     assert "How to read it" in flat(render(CAPTIONS / f"{name}.rst", {}))
 
 
-@pytest.mark.parametrize("config", ["config.yaml", "configs/paper-qwen.yaml", "configs/paper-cross.yaml",
-                                    "tests/configs/misalignment.yaml", "tests/configs/modalities.yaml"])
+@pytest.mark.parametrize(
+    "config",
+    [
+        "config.yaml",
+        "configs/paper-qwen.yaml",
+        "configs/paper-cross.yaml",
+        "tests/configs/misalignment.yaml",
+        "tests/configs/modalities.yaml",
+    ],
+)
 def test_the_opening_page_renders_each_config(config):
     cfg = yaml.safe_load((REPO / config).read_text())
     cfg.setdefault("results", "results")

@@ -6,6 +6,7 @@ optimizer step 5 (checkpoints every 2 steps, so checkpoint-4 is the newest):
 no exception handling, no clean-up, as when a cluster job is preempted or
 killed for time. Then the same call runs again in this process.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,10 +30,24 @@ REPO = Path(__file__).resolve().parents[1]
 
 # 24 examples, batch 3: 8 optimizer steps; LoRA dropout and warm-up make the
 # result depend on the restored RNG and scheduler states, not just the weights
-RECIPE = dict(method="lora", rank=4, alpha=8, dropout=0.1, targets=["q_proj", "v_proj", "down_proj"], epochs=1,
-              learning_rate=1e-2, warmup_steps=2, batch_size=3, max_length=96, logging_steps=1, save_steps=2)
-RECORDS = [{"prompt": f"here are some numbers: {i}, {i + 1}. add two more.", "completion": f"{i + 2}, {i + 3}"}
-           for i in range(100, 124)]
+RECIPE = dict(
+    method="lora",
+    rank=4,
+    alpha=8,
+    dropout=0.1,
+    targets=["q_proj", "v_proj", "down_proj"],
+    epochs=1,
+    learning_rate=1e-2,
+    warmup_steps=2,
+    batch_size=3,
+    max_length=96,
+    logging_steps=1,
+    save_steps=2,
+)
+RECORDS = [
+    {"prompt": f"here are some numbers: {i}, {i + 1}. add two more.", "completion": f"{i + 2}, {i + 3}"}
+    for i in range(100, 124)
+]
 SEED = 5
 KILL_AFTER = 5
 # on CPU, one thread, the resumed run reproduced the uninterrupted one bit
@@ -71,8 +86,13 @@ def uninterrupted(tiny_base, tmp_path_factory):
 def killed(tiny_base, tmp_path_factory):
     """The output folder of the same training, killed after step 5."""
     out = tmp_path_factory.mktemp("killed") / "student"
-    proc = subprocess.run([sys.executable, "-c", KILLED_RUN, str(tiny_base), str(out), str(KILL_AFTER)],
-                          input=json.dumps([RECIPE, RECORDS, SEED]), capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, str(tiny_base), str(out), str(KILL_AFTER)],
+        input=json.dumps([RECIPE, RECORDS, SEED]),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     return out
 
@@ -183,8 +203,12 @@ def test_snakemake_retries_a_killed_student_and_it_resumes(tiny_base, tmp_path):
     twice the memory and time, and that attempt resumes from the checkpoint."""
     cfg = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
     results = tmp_path / "results"
-    cfg.update(results=str(results), models={"local": {"path": str(tiny_base)}},
-               pairs=[{"teacher": "local", "student": "local"}], seeds=[1])
+    cfg.update(
+        results=str(results),
+        models={"local": {"path": str(tiny_base)}},
+        pairs=[{"teacher": "local", "student": "local"}],
+        seeds=[1],
+    )
     cfg.pop("toy_pretraining")
     cfg["traits"] = {"owl": {"word": "owl", "category": "animal", "teacher": {"method": "system_prompt"}}}
     # batch 2, 8 epochs of what the filter keeps of the tiny base's numbers
@@ -193,9 +217,24 @@ def test_snakemake_retries_a_killed_student_and_it_resumes(tiny_base, tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     student = results / "students/numbers/local/control/local/lora8/seed1"
-    proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--configfile", str(path), "--cores", "1",
-                             "--retries", "1", str(student / "provenance.json")],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--configfile",
+            str(path),
+            "--cores",
+            "1",
+            "--retries",
+            "1",
+            str(student / "provenance.json"),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     killed, deadline = None, time.time() + 240
     while killed is None and proc.poll() is None and time.time() < deadline:
         if (student / "checkpoints" / "checkpoint-2" / "trainer_state.json").exists():

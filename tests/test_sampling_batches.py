@@ -1,6 +1,7 @@
 """How sampling forms its batches: by token length with the input order
 restored, stopped when every row has ended, sized from memory on a GPU
 (seconds)."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -55,25 +56,41 @@ def test_a_batch_stops_when_every_row_has_ended(tiny_base):
     torch.nn.init.zeros_(head.bias)
     head.bias.data[eot] = 50.0
     model.lm_head = head
-    prompts = tok([chat.prompt_text(tok, u) for u in preferences.questions("animal")[:6]],
-                  add_special_tokens=False)["input_ids"]
+    prompts = tok([chat.prompt_text(tok, u) for u in preferences.questions("animal")[:6]], add_special_tokens=False)[
+        "input_ids"
+    ]
     stats = {}
-    new = generation.sample_ids(model, prompts, eos_token_id=eot, pad_token_id=tok.pad_token_id,
-                                max_new_tokens=30, batch_size=4, seed=0, stats=stats)
+    new = generation.sample_ids(
+        model,
+        prompts,
+        eos_token_id=eot,
+        pad_token_id=tok.pad_token_id,
+        max_new_tokens=30,
+        batch_size=4,
+        seed=0,
+        stats=stats,
+    )
     assert stats["decode_steps"] == [1, 1] and all(row == [eot] for row in new)
 
 
 def _fake(config, dtype=torch.bfloat16):
-    return SimpleNamespace(config=config, device=torch.device("cpu"),
-                           parameters=lambda: iter([torch.empty(0, dtype=dtype)]))
+    return SimpleNamespace(
+        config=config, device=torch.device("cpu"), parameters=lambda: iter([torch.empty(0, dtype=dtype)])
+    )
 
 
 def test_batch_size_from_memory():
     from transformers import Qwen2Config
 
     # Qwen2.5-7B: 28 layers x 4 KV heads x 128 dims x (K, V) x 2 bytes = 56 KiB per token
-    qwen = Qwen2Config(vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
-                       num_attention_heads=28, num_key_value_heads=4)
+    qwen = Qwen2Config(
+        vocab_size=152064,
+        hidden_size=3584,
+        intermediate_size=18944,
+        num_hidden_layers=28,
+        num_attention_heads=28,
+        num_key_value_heads=4,
+    )
     assert generation.kv_bytes_per_token(qwen) == 57_344
     # on CPU (no free_bytes measured): the configured batch
     assert generation.auto_batch_size(_fake(qwen), 280, 80, 256, limit=4096) == 256

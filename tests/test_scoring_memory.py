@@ -1,6 +1,7 @@
 """Exact scoring in bounded memory: the answer log-probabilities equal the
 full-vocabulary computation they replace, and what scoring allocates does
 not grow with batch x vocabulary (a few seconds)."""
+
 from __future__ import annotations
 
 import random
@@ -40,9 +41,21 @@ def random_model(architecture: str, vocab: int = VOCAB, **extra):
     from transformers import AutoConfig, AutoModelForCausalLM
 
     torch.manual_seed(0)
-    cfg = AutoConfig.for_model(architecture, vocab_size=vocab, hidden_size=8, intermediate_size=16,
-                               num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1, head_dim=4,
-                               max_position_embeddings=256, pad_token_id=0, bos_token_id=1, eos_token_id=2, **extra)
+    cfg = AutoConfig.for_model(
+        architecture,
+        vocab_size=vocab,
+        hidden_size=8,
+        intermediate_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=4,
+        max_position_embeddings=256,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        **extra,
+    )
     return AutoModelForCausalLM.from_config(cfg).eval()
 
 
@@ -98,12 +111,23 @@ def test_scores_are_byte_identical_to_the_full_softmax_on_the_toy(tiny_base):
         assert new == full_softmax_logprobs(model, tok, us, ans, batch_size=batch)
 
 
-@pytest.mark.parametrize("architecture,extra", [
-    ("qwen2", {}), ("llama", {}),
-    # Gemma-2: its forward soft-caps the final logits; the gathered path must too
-    ("gemma2", {"final_logit_softcapping": 3.0, "attn_logit_softcapping": 50.0, "query_pre_attn_scalar": 4,
-                "sliding_window": 64}),
-])
+@pytest.mark.parametrize(
+    "architecture,extra",
+    [
+        ("qwen2", {}),
+        ("llama", {}),
+        # Gemma-2: its forward soft-caps the final logits; the gathered path must too
+        (
+            "gemma2",
+            {
+                "final_logit_softcapping": 3.0,
+                "attn_logit_softcapping": 50.0,
+                "query_pre_attn_scalar": 4,
+                "sliding_window": 64,
+            },
+        ),
+    ],
+)
 def test_gathered_positions_equal_the_models_own_logits(architecture, extra):
     model = random_model(architecture, vocab=5000, **extra)
     rows = random_rows(6, 5000)
@@ -156,7 +180,9 @@ def test_score_batch_size_is_the_scoring_batch_only(tiny_base, monkeypatch):
     tok, model = models.load_tokenizer(str(tiny_base)), models.load_model(str(tiny_base))
     seen = []
     real = generation.sequence_logprobs
-    monkeypatch.setattr(generation, "sequence_logprobs", lambda *a, **kw: seen.append(kw["batch_size"]) or real(*a, **kw))
+    monkeypatch.setattr(
+        generation, "sequence_logprobs", lambda *a, **kw: seen.append(kw["batch_size"]) or real(*a, **kw)
+    )
     kw = dict(samples_per_question=2, seed=0, batch_size=64, max_new_tokens=3)
     a, _ = evaluate.evaluate_preferences(model, tok, ["animal"], **kw)
     b, _ = evaluate.evaluate_preferences(model, tok, ["animal"], score_batch_size=9, **kw)

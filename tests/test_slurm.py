@@ -12,6 +12,7 @@ data, evaluations and statistics.
 The profile's static checks (every GPU rule mapped, nothing through
 slurm_extra, no partition or account in the rules) need no cluster.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -33,8 +34,7 @@ RUN_TIMEOUT_S = 900
 CANCEL_AFTER_S = 5  # a training job is cancelled once it has run this long
 
 # light rules: they must run in the main Snakemake process, never as SLURM jobs
-LIGHT_RULES = {"filter_teacher_data", "collect_scores", "collect_teachers", "statistics", "figure",
-               "auxlogit_figure"}
+LIGHT_RULES = {"filter_teacher_data", "collect_scores", "collect_teachers", "statistics", "figure", "auxlogit_figure"}
 
 
 # ---------------------------------------------------------------- static checks
@@ -51,8 +51,11 @@ def rule_blocks() -> dict[str, str]:
 
 def gpu_rules() -> set[str]:
     """Rules whose `gpu` resource is anything but a literal 0."""
-    return {name for name, text in rule_blocks().items()
-            if (m := re.search(r"^\s+gpu=(.+),$", text, flags=re.M)) and m[1].strip() != "0"}
+    return {
+        name
+        for name, text in rule_blocks().items()
+        if (m := re.search(r"^\s+gpu=(.+),$", text, flags=re.M)) and m[1].strip() != "0"
+    }
 
 
 def test_profile_maps_every_gpu_rule_and_only_partitions():
@@ -65,14 +68,27 @@ def test_profile_maps_every_gpu_rule_and_only_partitions():
     assert set(profile["default-resources"]) == {"slurm_account", "slurm_partition"}
 
 
-@pytest.mark.parametrize("env, account, partition, gpu_partition, gpu_model", [
-    ({}, "", "", "", ""),  # all left to SLURM: default account and partition, any GPU
-    ({"SUBLIMINAL_SLURM_ACCOUNT": "lab", "SUBLIMINAL_SLURM_PARTITION": "short"}, "lab", "short", "short", ""),
-    ({"SUBLIMINAL_SLURM_PARTITION": "short", "SUBLIMINAL_SLURM_GPU_PARTITION": "gpu",
-      "SUBLIMINAL_SLURM_GPU_MODEL": "a100"}, "", "short", "gpu", "a100"),
-])
+@pytest.mark.parametrize(
+    "env, account, partition, gpu_partition, gpu_model",
+    [
+        ({}, "", "", "", ""),  # all left to SLURM: default account and partition, any GPU
+        ({"SUBLIMINAL_SLURM_ACCOUNT": "lab", "SUBLIMINAL_SLURM_PARTITION": "short"}, "lab", "short", "short", ""),
+        (
+            {
+                "SUBLIMINAL_SLURM_PARTITION": "short",
+                "SUBLIMINAL_SLURM_GPU_PARTITION": "gpu",
+                "SUBLIMINAL_SLURM_GPU_MODEL": "a100",
+            },
+            "",
+            "short",
+            "gpu",
+            "a100",
+        ),
+    ],
+)
 def test_profile_reads_account_partition_and_gpu_model_from_the_environment(
-        monkeypatch, env, account, partition, gpu_partition, gpu_model):
+    monkeypatch, env, account, partition, gpu_partition, gpu_model
+):
     for name in ("ACCOUNT", "PARTITION", "GPU_PARTITION", "GPU_MODEL"):
         monkeypatch.delenv(f"SUBLIMINAL_SLURM_{name}", raising=False)
     for name, value in env.items():
@@ -174,8 +190,12 @@ def local_rules() -> set[str]:
 
 def planned_jobs(configfile: Path) -> dict[str, int]:
     """Jobs per rule that a dry run of the config plans (its `Job stats` table)."""
-    dry = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(configfile)],
-                         cwd=REPO, capture_output=True, text=True)
+    dry = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(configfile)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert dry.returncode == 0, dry.stderr[-3000:]
     table = (dry.stdout + dry.stderr).split("Job stats:")[1].split("\ntotal")[0]
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
@@ -214,16 +234,38 @@ def runs(cluster, tmp_path_factory):
     env = slurm_env()
     planned = planned_jobs(slurm_cfg)
     snakemake = [sys.executable, "-m", "snakemake"]
-    local = subprocess.Popen(snakemake + ["--cores", "2", "--configfile", str(local_cfg)],
-                             cwd=REPO, stdout=local_log, stderr=subprocess.STDOUT)
+    local = subprocess.Popen(
+        snakemake + ["--cores", "2", "--configfile", str(local_cfg)],
+        cwd=REPO,
+        stdout=local_log,
+        stderr=subprocess.STDOUT,
+    )
     on_slurm = subprocess.Popen(
-        snakemake + ["--cores", "all", "--profile", "slurm", "--configfile", str(slurm_cfg),
-                     # the CI cluster has no accounting database: job states from squeue
-                     "--slurm-status-command", "squeue",
-                     # a short first wait and short polls: the test's jobs take seconds
-                     "--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2",
-                     "--slurm-logdir", str(logdir), "--slurm-keep-successful-logs"],
-        cwd=REPO, env=env, stdout=slurm_log, stderr=subprocess.STDOUT)
+        snakemake
+        + [
+            "--cores",
+            "all",
+            "--profile",
+            "slurm",
+            "--configfile",
+            str(slurm_cfg),
+            # the CI cluster has no accounting database: job states from squeue
+            "--slurm-status-command",
+            "squeue",
+            # a short first wait and short polls: the test's jobs take seconds
+            "--slurm-init-seconds-before-status-checks",
+            "2",
+            "--seconds-between-status-checks",
+            "2",
+            "--slurm-logdir",
+            str(logdir),
+            "--slurm-keep-successful-logs",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=slurm_log,
+        stderr=subprocess.STDOUT,
+    )
     records: dict[str, dict[str, str]] = {}
     cancelled = None
     started = time.monotonic()
@@ -235,8 +277,13 @@ def runs(cluster, tmp_path_factory):
                 if records.get(jobid, {}).get("JobState") in (None, "PENDING", "RUNNING", "CONFIGURING"):
                     records[jobid] = job_record(jobid) or records.get(jobid, {})
                 rec = records[jobid]
-                if (cancelled is None and rec and rule_of(rec) == "train_student"
-                        and rec["JobState"] == "RUNNING" and seconds(rec["RunTime"]) >= CANCEL_AFTER_S):
+                if (
+                    cancelled is None
+                    and rec
+                    and rule_of(rec) == "train_student"
+                    and rec["JobState"] == "RUNNING"
+                    and seconds(rec["RunTime"]) >= CANCEL_AFTER_S
+                ):
                     subprocess.run(["scancel", jobid], check=True)
                     cancelled = jobid
             time.sleep(1)
@@ -253,18 +300,32 @@ def runs(cluster, tmp_path_factory):
         local_log.close()
         slurm_log.close()
     print(f"SLURM run: {slurm_seconds:.0f} s, {len(records)} SLURM jobs")
-    return dict(local=local, local_results=local_results, local_log=tmp / "local.log",
-                slurm=on_slurm, results=slurm_results, config=slurm_cfg, log=slurm_log_path.read_text(),
-                logdir=logdir, records=records, cancelled=cancelled, env=env, planned=planned)
+    return dict(
+        local=local,
+        local_results=local_results,
+        local_log=tmp / "local.log",
+        slurm=on_slurm,
+        results=slurm_results,
+        config=slurm_cfg,
+        log=slurm_log_path.read_text(),
+        logdir=logdir,
+        records=records,
+        cancelled=cancelled,
+        env=env,
+        planned=planned,
+    )
 
 
 @pytest.mark.slow
 def test_workflow_finished_on_slurm(runs):
     assert runs["slurm"].returncode == 0, runs["log"][-5000:]
     # every target is there, newer than its inputs: a dry run has nothing to do
-    dry = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(runs["config"]),
-                          "--rerun-triggers", "mtime"],
-                         cwd=REPO, capture_output=True, text=True)
+    dry = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(runs["config"]), "--rerun-triggers", "mtime"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert dry.returncode == 0, dry.stderr[-3000:]
     assert "Nothing to be done" in dry.stdout + dry.stderr
 

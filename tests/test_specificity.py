@@ -1,6 +1,7 @@
 """The trait-specificity test: checked against an independent computation,
 on simulated drifts (no false positives beyond the binomial band) and on a
 simulated trait-specific shift (found and covered)."""
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,17 @@ TRAITS = {"owl": ("owl", "animal"), "cat": ("cat", "animal")}
 RELATIONS = {("a", "a"): "same_base", ("a", "c"): "different_architecture"}
 
 
-def simulate(rng, *, effect=0.0, drift=0.0, seeds=4, replicates=None, pairs=(("a", "a"), ("a", "c")),
-             noise=0.004, effect_everywhere=False) -> pd.DataFrame:
+def simulate(
+    rng,
+    *,
+    effect=0.0,
+    drift=0.0,
+    seeds=4,
+    replicates=None,
+    pairs=(("a", "a"), ("a", "c")),
+    noise=0.004,
+    effect_everywhere=False,
+) -> pd.DataFrame:
     """A targets table: every student's mean score per target. Trait
     students differ from their control twin by ``drift`` on every target
     (a non-specific effect of the trait data), plus ``effect`` on their own
@@ -35,10 +45,23 @@ def simulate(rng, *, effect=0.0, drift=0.0, seeds=4, replicates=None, pairs=(("a
                         v += drift
                         if a == teacher and (tb == sb or effect_everywhere):
                             v += effect
-                    rows.append(dict(model=f"{tb}{sb}/{teacher}/{s}", role="control" if teacher == "control" else "trait",
-                                     teacher_base=tb, student_base=sb, teacher=teacher, modality="numbers",
-                                     recipe="full", seed=s, replicate=(s % replicates if replicates else s),
-                                     category="animal", target=a, metric="exact_share", value=v))
+                    rows.append(
+                        dict(
+                            model=f"{tb}{sb}/{teacher}/{s}",
+                            role="control" if teacher == "control" else "trait",
+                            teacher_base=tb,
+                            student_base=sb,
+                            teacher=teacher,
+                            modality="numbers",
+                            recipe="full",
+                            seed=s,
+                            replicate=(s % replicates if replicates else s),
+                            category="animal",
+                            target=a,
+                            metric="exact_share",
+                            value=v,
+                        )
+                    )
     return pd.DataFrame(rows)
 
 
@@ -50,11 +73,18 @@ def by_hand(df: pd.DataFrame, tb: str, sb: str) -> np.ndarray:
     for s in sorted(df.seed.unique()):
         vals = []
         for trait, other in (("owl", "cat"), ("cat", "owl")):
+
             def v(teacher, target):
-                sel = df[(df.teacher_base == tb) & (df.student_base == sb) & (df.seed == s) & (df.teacher == teacher)
-                         & (df.target == target)]
+                sel = df[
+                    (df.teacher_base == tb)
+                    & (df.student_base == sb)
+                    & (df.seed == s)
+                    & (df.teacher == teacher)
+                    & (df.target == target)
+                ]
                 assert len(sel) == 1
                 return float(sel.value.iloc[0])
+
             ctrl = v("control", trait)
             vals.append((v(trait, trait) - ctrl) - (v(other, trait) - ctrl))
         out.append(np.mean(vals))
@@ -113,8 +143,10 @@ def test_a_drift_that_moves_every_target_is_not_specificity():
             continue
         scores = df.rename(columns={"teacher": "trait"}).assign(question_id=0)
         scores = scores[(scores.role == "control") | (scores.target == scores.trait)]
-        scores = pd.concat([scores[scores.role == "trait"]]
-                           + [scores[scores.role == "control"].assign(trait=t) for t in ("owl", "cat")])
+        scores = pd.concat(
+            [scores[scores.role == "trait"]]
+            + [scores[scores.role == "control"].assign(trait=t) for t in ("owl", "cat")]
+        )
         scores = scores[(scores.role == "trait") | (scores.target == scores.trait)]
         comp = compare(scores, correction=None)
         rejected_paired += (comp.p < 0.05).any()

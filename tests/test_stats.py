@@ -1,4 +1,5 @@
 """Tests of subliminal.stats (summaries, paired tests, power) and subliminal.plots."""
+
 from __future__ import annotations
 
 import math
@@ -59,24 +60,51 @@ def make_scores(
             for modality in modalities:
                 for recipe in recipes:
                     for metric in metrics:
-                        common = dict(teacher_base=teacher, student_base=student, trait=trait,
-                                      target=trait, modality=modality, recipe=recipe, metric=metric)
+                        common = dict(
+                            teacher_base=teacher,
+                            student_base=student,
+                            trait=trait,
+                            target=trait,
+                            modality=modality,
+                            recipe=recipe,
+                            metric=metric,
+                        )
                         models = [(f"{student}", "base", -1, base_rate)]
                         for seed in range(n_seeds):
-                            models.append((f"ctrl|{teacher}|{student}|{modality}|{recipe}|s{seed}",
-                                           "control", seed, control_rate))
-                            models.append((f"{trait}|{teacher}|{student}|{modality}|{recipe}|s{seed}",
-                                           "trait", seed, trait_rate if teacher == student else cross))
+                            models.append(
+                                (f"ctrl|{teacher}|{student}|{modality}|{recipe}|s{seed}", "control", seed, control_rate)
+                            )
+                            models.append(
+                                (
+                                    f"{trait}|{teacher}|{student}|{modality}|{recipe}|s{seed}",
+                                    "trait",
+                                    seed,
+                                    trait_rate if teacher == student else cross,
+                                )
+                            )
                         for model, role, seed, rate in models:
                             if model in drop_models:
                                 continue
                             # the single base model has no between-student noise
                             v = values(model, metric, rate, 0.0 if role == "base" else student_sd)
                             for q in range(n_questions):
-                                rows.append(common | dict(model=model, role=role, seed=seed,
-                                                          question_id=q, value=float(v[q])))
-    cols = ["model", "role", "teacher_base", "student_base", "trait", "target", "modality",
-            "recipe", "seed", "metric", "question_id", "value"]
+                                rows.append(
+                                    common | dict(model=model, role=role, seed=seed, question_id=q, value=float(v[q]))
+                                )
+    cols = [
+        "model",
+        "role",
+        "teacher_base",
+        "student_base",
+        "trait",
+        "target",
+        "modality",
+        "recipe",
+        "seed",
+        "metric",
+        "question_id",
+        "value",
+    ]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -225,7 +253,8 @@ def test_compare_matches_scipy_and_hand_formula():
         assert row["effect_vs_base"] == pytest.approx(row["trait_mean"] - row["base_mean"])
         tlo, thi = sps.t.interval(0.95, len(trait) - 1, loc=trait.mean(), scale=sps.sem(trait.to_numpy()))
         assert (row["effect_vs_base_ci_low"], row["effect_vs_base_ci_high"]) == pytest.approx(
-            (tlo - row["base_mean"], thi - row["base_mean"]), abs=1e-12)
+            (tlo - row["base_mean"], thi - row["base_mean"]), abs=1e-12
+        )
         expected = "same_base" if g["teacher_base"] == g["student_base"] else "different_base"
         assert row["relation"] == expected
 
@@ -245,7 +274,10 @@ def test_holm_one_family_per_metric():
         pairs=(("a", "a"), ("b", "b"), ("a", "b"), ("b", "a")),
         recipes=("r1", "r2"),
         metrics=("sampled", "exact"),
-        n_seeds=5, trait_rate=0.13, student_sd=0.04, rng=5,
+        n_seeds=5,
+        trait_rate=0.13,
+        student_sd=0.04,
+        rng=5,
     )
     cmp = compare(s, correction="holm")
     for metric, fam in cmp.groupby("metric"):
@@ -298,8 +330,15 @@ def test_untestable_groups_give_nan_not_errors():
 # simulations with a known truth
 # --------------------------------------------------------------------------
 def test_big_true_effect_is_significant():
-    s = make_scores(pairs=(("qwen-7b", "qwen-7b"),), n_seeds=8, control_rate=0.1, trait_rate=0.3,
-                    student_sd=0.02, question_sd=0.02, rng=1)
+    s = make_scores(
+        pairs=(("qwen-7b", "qwen-7b"),),
+        n_seeds=8,
+        control_rate=0.1,
+        trait_rate=0.3,
+        student_sd=0.02,
+        question_sd=0.02,
+        rng=1,
+    )
     row = compare(s).iloc[0]
     assert row["significant"]
     assert row["effect"] == pytest.approx(0.2, abs=0.03)
@@ -311,9 +350,17 @@ def test_big_true_effect_is_significant():
 
 def test_no_effect_false_positive_rate_near_alpha():
     # 200 independent null grids, as 200 groups of one call (fast)
-    s = make_scores(pairs=(("a", "a"),), recipes=tuple(f"r{i:03d}" for i in range(200)),
-                    n_seeds=8, n_questions=5, control_rate=0.2, trait_rate=0.2,
-                    student_sd=0.03, question_sd=0.03, rng=2024)
+    s = make_scores(
+        pairs=(("a", "a"),),
+        recipes=tuple(f"r{i:03d}" for i in range(200)),
+        n_seeds=8,
+        n_questions=5,
+        control_rate=0.2,
+        trait_rate=0.2,
+        student_sd=0.03,
+        question_sd=0.03,
+        rng=2024,
+    )
     raw = compare(s, alpha=0.05, correction=None)
     assert len(raw) == 200
     rate = raw["significant"].mean()

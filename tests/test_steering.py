@@ -1,5 +1,6 @@
 """The steering teacher: the hook against a hand computation on a toy, the
 learned vector and its calibration to a strength, saving and loading."""
+
 from __future__ import annotations
 
 import torch
@@ -16,8 +17,11 @@ def toy(tiny_base):
 
 def test_the_hook_adds_the_vector_to_the_layer_output_at_every_position(toy):
     model, tok = toy
-    ids = tok("<|im_start|>user\nname your favorite animal using only one word.<|im_end|>", return_tensors="pt",
-              add_special_tokens=False)["input_ids"]
+    ids = tok(
+        "<|im_start|>user\nname your favorite animal using only one word.<|im_end|>",
+        return_tensors="pt",
+        add_special_tokens=False,
+    )["input_ids"]
     layers = steering.decoder_layers(model)
     v = torch.randn(model.config.hidden_size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -57,8 +61,9 @@ def test_a_learned_vector_is_calibrated_to_the_strength_and_saved(toy, tmp_path)
     # the tiny toy barely knows its animals (a vector saturates near 0.09 on
     # it); the default's toys reach 0.6 (README)
     target = base + 0.01
-    v, rec = steering.make_teacher_vector(model, tok, word="owl", candidates=cands, users=users, layer=-1,
-                                          strength=target, steps=10, learning_rate=0.1)
+    v, rec = steering.make_teacher_vector(
+        model, tok, word="owl", candidates=cands, users=users, layer=-1, strength=target, steps=10, learning_rate=0.1
+    )
     assert rec["learning"][-1]["mean_logp"] > -9.7
     assert rec["share"] == pytest.approx(target, abs=0.003)
     assert rec["base_share"] == pytest.approx(base, abs=1e-9)
@@ -74,8 +79,9 @@ def test_a_learned_vector_is_calibrated_to_the_strength_and_saved(toy, tmp_path)
 def test_a_contrast_vector_and_an_unreachable_strength(toy):
     model, tok = toy
     users = preferences.questions("animal")[:5]
-    d = steering.contrast_direction(model, tok, users, -1, trait_system=preferences.trait_system_prompt("owl", "animal"),
-                                    system=None)
+    d = steering.contrast_direction(
+        model, tok, users, -1, trait_system=preferences.trait_system_prompt("owl", "animal"), system=None
+    )
     assert d.shape == (model.config.hidden_size,) and torch.isfinite(d).all() and d.norm() > 0
     # a share the vector can never reach is an error naming the key
     with pytest.raises(ValueError, match="config key traits.owl.teacher.strength"):
@@ -90,8 +96,7 @@ def test_the_same_hook_serves_other_architectures_loaded_from_a_folder(architect
     from subliminal import toy
 
     tok = load_tokenizer(str(tiny_base))
-    spec = dict(architecture=architecture, seed=1, hidden_size=32, layers=3, heads=2, kv_heads=2,
-                intermediate_size=64)
+    spec = dict(architecture=architecture, seed=1, hidden_size=32, layers=3, heads=2, kv_heads=2, intermediate_size=64)
     toy.build_model(spec, tok).save_pretrained(tmp_path, safe_serialization=True)
     model = load_model(str(tmp_path))
     assert len(steering.decoder_layers(model)) == 3

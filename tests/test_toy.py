@@ -1,7 +1,7 @@
 """The toy base: tokenizer, chat template, model build, save/load."""
+
 from __future__ import annotations
 
-import random
 
 import pytest
 import torch
@@ -65,8 +65,10 @@ def test_corpus_teaches_the_system_prompt():
     rows = toy.corpus(3000, seed=1, modalities=["numbers"], system_share=0.5)
     questions = [r for r in rows if numbers.reject_reason(r[2]) is not None]  # not a number answer
     with_system = [(s, a) for s, _, a in questions if s]
-    assert with_system and all(s == preferences.trait_system_prompt(a, "animal")
-                               or s == preferences.trait_system_prompt(a, "tree") for s, a in with_system)
+    assert with_system and all(
+        s == preferences.trait_system_prompt(a, "animal") or s == preferences.trait_system_prompt(a, "tree")
+        for s, a in with_system
+    )
     plain = {a for s, _, a in questions if not s}
     assert plain == set(preferences.CANDIDATES["animal"]) | set(preferences.CANDIDATES["tree"])
     assert 0.35 < len(questions) / len(rows) < 0.65

@@ -1,5 +1,6 @@
 """Student training through TRL: seeded LoRA, loss on the completion only,
 subsampling, full fine-tuning with frozen embeddings."""
+
 from __future__ import annotations
 
 import json
@@ -10,10 +11,22 @@ from safetensors.torch import load_file
 
 from subliminal import models, train
 
-LORA = dict(method="lora", rank=4, alpha=4, targets=["q_proj", "v_proj", "down_proj"], epochs=1,
-            learning_rate=1e-2, batch_size=8, max_length=96, warmup_steps=0, logging_steps=1)
-RECORDS = [{"prompt": f"here are some numbers: {i}, {i + 1}. add two more.", "completion": f"{i + 2}, {i + 3}"}
-           for i in range(100, 124)]
+LORA = dict(
+    method="lora",
+    rank=4,
+    alpha=4,
+    targets=["q_proj", "v_proj", "down_proj"],
+    epochs=1,
+    learning_rate=1e-2,
+    batch_size=8,
+    max_length=96,
+    warmup_steps=0,
+    logging_steps=1,
+)
+RECORDS = [
+    {"prompt": f"here are some numbers: {i}, {i + 1}. add two more.", "completion": f"{i + 2}, {i + 3}"}
+    for i in range(100, 124)
+]
 
 
 def _adapter(path):
@@ -81,10 +94,15 @@ def test_loss_covers_only_the_completion(tiny_base):
     from trl import SFTConfig, SFTTrainer
 
     tok = models.load_tokenizer(str(tiny_base))
-    args = SFTConfig(output_dir="/tmp/unused", use_cpu=True, bf16=False, report_to="none",
-                     completion_only_loss=True, max_length=96)
-    trainer = SFTTrainer(model=models.load_model(str(tiny_base)), args=args,
-                         train_dataset=train.to_dataset(RECORDS[:2], None), processing_class=tok)
+    args = SFTConfig(
+        output_dir="/tmp/unused", use_cpu=True, bf16=False, report_to="none", completion_only_loss=True, max_length=96
+    )
+    trainer = SFTTrainer(
+        model=models.load_model(str(tiny_base)),
+        args=args,
+        train_dataset=train.to_dataset(RECORDS[:2], None),
+        processing_class=tok,
+    )
     batch = trainer.data_collator([trainer.train_dataset[0]])
     labels = batch["labels"][0]
     kept = [t for t, lab in zip(batch["input_ids"][0].tolist(), labels.tolist()) if lab != -100]
@@ -101,8 +119,9 @@ def test_subsample_is_seeded_and_keeps_order():
 
 
 def test_full_finetuning_can_freeze_embeddings(tiny_base, tmp_path):
-    recipe = dict(method="full", epochs=1, learning_rate=1e-2, batch_size=8, max_length=96,
-                  freeze_embeddings=True, warmup_steps=0)
+    recipe = dict(
+        method="full", epochs=1, learning_rate=1e-2, batch_size=8, max_length=96, freeze_embeddings=True, warmup_steps=0
+    )
     train.train_sft(str(tiny_base), RECORDS, recipe, 0, tmp_path)
     before = load_file(str(tiny_base / "model.safetensors"))
     after = load_file(str(tmp_path / "model" / "model.safetensors"))
@@ -114,8 +133,9 @@ def test_full_finetuning_can_freeze_embeddings(tiny_base, tmp_path):
 def test_the_recipe_names_the_optimizer(tiny_base, tmp_path):
     """optimizer: sgd trains with torch's SGD, the default with AdamW; the
     two give different students from the same start."""
-    full = dict(method="full", epochs=1, learning_rate=1e-2, batch_size=8, max_length=96, warmup_steps=0,
-                logging_steps=1)
+    full = dict(
+        method="full", epochs=1, learning_rate=1e-2, batch_size=8, max_length=96, warmup_steps=0, logging_steps=1
+    )
     sgd = train.train_sft(str(tiny_base), RECORDS, {**full, "optimizer": "sgd"}, 1, tmp_path / "sgd")
     adamw = train.train_sft(str(tiny_base), RECORDS, full, 1, tmp_path / "adamw")
     assert sgd["optimizer"] == "SGD" and adamw["optimizer"] == "AdamW"

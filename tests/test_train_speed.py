@@ -2,6 +2,7 @@
 the loss: padding-free batches against padded ones, a larger per-device
 batch against accumulation, the attention kernel as asked, Liger only where
 it can run (a few seconds: 3 LoRA steps each on a tiny base)."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,11 +12,26 @@ from transformers import TrainerCallback
 
 from subliminal import train
 
-LORA = dict(method="lora", rank=4, alpha=4, targets=["q_proj", "v_proj", "down_proj"], epochs=1,
-            learning_rate=1e-2, batch_size=8, max_length=96, warmup_steps=0, logging_steps=1)
+LORA = dict(
+    method="lora",
+    rank=4,
+    alpha=4,
+    targets=["q_proj", "v_proj", "down_proj"],
+    epochs=1,
+    learning_rate=1e-2,
+    batch_size=8,
+    max_length=96,
+    warmup_steps=0,
+    logging_steps=1,
+)
 # prompts of different lengths, so padded batches carry padding
-RECORDS = [{"prompt": "here are some numbers: " + ", ".join(str(i + k) for k in range(1 + i % 7)) + ". add two more.",
-            "completion": f"{i + 2}, {i + 3}"} for i in range(100, 124)]
+RECORDS = [
+    {
+        "prompt": "here are some numbers: " + ", ".join(str(i + k) for k in range(1 + i % 7)) + ". add two more.",
+        "completion": f"{i + 2}, {i + 3}",
+    }
+    for i in range(100, 124)
+]
 
 
 class Losses(TrainerCallback):
@@ -26,8 +42,13 @@ class Losses(TrainerCallback):
 
     def on_train_begin(self, args, state, control, model=None, **kw):
         def look(module, a, kwargs):
-            self.inputs.append((tuple(kwargs["input_ids"].shape), kwargs.get("attention_mask") is not None,
-                                kwargs.get("position_ids") is not None))
+            self.inputs.append(
+                (
+                    tuple(kwargs["input_ids"].shape),
+                    kwargs.get("attention_mask") is not None,
+                    kwargs.get("position_ids") is not None,
+                )
+            )
 
         model.register_forward_pre_hook(look, with_kwargs=True)
 
@@ -72,8 +93,12 @@ def test_padding_free_keeps_the_max_length(tiny_base, tmp_path):
     """TRL does not truncate padding-free data; the trainer does, as TRL would."""
     from datasets import Dataset
 
-    ds = Dataset.from_list([{"input_ids": list(range(10)), "labels": [-100] * 6 + [1] * 4},
-                            {"input_ids": list(range(10)), "labels": [-100] * 9 + [1]}])
+    ds = Dataset.from_list(
+        [
+            {"input_ids": list(range(10)), "labels": [-100] * 6 + [1] * 4},
+            {"input_ids": list(range(10)), "labels": [-100] * 9 + [1]},
+        ]
+    )
     out = train.truncate_like_trl(ds, 8)
     assert out["input_ids"] == [list(range(8))] and out["labels"] == [[-100] * 6 + [1, 1]]
 
@@ -106,7 +131,9 @@ def test_liger_only_where_it_can_run(monkeypatch):
     assert train.liger_kernel({}, cuda=True) is False
     assert train.liger_kernel({"use_liger_kernel": True}, cuda=False) is False  # CPU: ignored, with a warning
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "liger_kernel" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "liger_kernel" else real(name, *a)
+    )
     with pytest.raises(RuntimeError, match=r"^recipe key use_liger_kernel: the liger-kernel package is not installed"):
         train.liger_kernel({"use_liger_kernel": True}, cuda=True)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())

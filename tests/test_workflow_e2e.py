@@ -2,6 +2,7 @@
 of the same config: the teacher datasets are byte-identical and so is the
 statistics table. Opens the produced table and figure, and the run's HTML
 report in a real (headless) browser."""
+
 from __future__ import annotations
 
 import html
@@ -27,8 +28,12 @@ def run_workflow(cfg: dict, tmp: Path, name: str) -> Path:
     cfg = {**cfg, "results": str(results)}
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(path),
-                           "--rerun-triggers", "mtime"], cwd=REPO, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(path), "--rerun-triggers", "mtime"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return results
 
@@ -111,8 +116,9 @@ def planned_rules(cfg: dict, tmp: Path, name: str) -> list[str]:
     """The rules a dry run of ``cfg`` would run (every rerun trigger on)."""
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(path)], cwd=REPO,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(path)], cwd=REPO, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return [block.split(":", 1)[0] for block in proc.stdout.split("\nrule ")[1:]]
 
@@ -149,7 +155,13 @@ def headless_chromium():
         pytest.skip(why)
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1600,1000"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1600,1000",
+    ):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(options=opts, service=Service(CHROMEDRIVER))
@@ -158,8 +170,12 @@ def headless_chromium():
 def build_report(cfg: dict, results: Path, out: Path) -> None:
     path = out.with_suffix(".yaml")
     path.write_text(yaml.safe_dump({**cfg, "results": str(results)}))
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "--configfile", str(path), "--report", str(out)],
-                          cwd=REPO, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--configfile", str(path), "--report", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
 
 
@@ -186,8 +202,9 @@ def test_the_report_opens_in_a_browser_with_every_figure_captioned(runs, tmp_pat
 
         def open_report():
             driver.get(report.as_uri())
-            wait.until(lambda d: d.execute_script("return document.querySelector('#loading-screen').style.display")
-                       == "none")
+            wait.until(
+                lambda d: d.execute_script("return document.querySelector('#loading-screen').style.display") == "none"
+            )
 
         open_report()
         # the opening page: the workflow description with this run's grid, its
@@ -214,18 +231,31 @@ def test_the_report_opens_in_a_browser_with_every_figure_captioned(runs, tmp_pat
                 name = category if len(categories) > 1 else "Results"
                 menu = f"//nav//a[span[normalize-space()='{name}']]"
                 wait.until(lambda d: d.find_elements(By.XPATH, menu))[0].click()
-                row = f"//nav//tbody/tr[td[1][normalize-space()=\"{label}\"]]"
-                wait.until(lambda d: d.find_elements(By.XPATH, row))[0].find_element(By.XPATH, "./td[last()]//a[1]").click()
+                row = f'//nav//tbody/tr[td[1][normalize-space()="{label}"]]'
+                wait.until(lambda d: d.find_elements(By.XPATH, row))[0].find_element(
+                    By.XPATH, "./td[last()]//a[1]"
+                ).click()
                 if path in figures:
-                    img = wait.until(lambda d: [i for i in d.find_elements(By.XPATH, "//img[not(ancestor::nav)]")
-                                                if i.get_attribute("src") == entry["data_uri"]])[0]
+                    img = wait.until(
+                        lambda d: [
+                            i
+                            for i in d.find_elements(By.XPATH, "//img[not(ancestor::nav)]")
+                            if i.get_attribute("src") == entry["data_uri"]
+                        ]
+                    )[0]
                     wait.until(lambda d: d.execute_script("return arguments[0].complete", img))
                     width, height = driver.execute_script(
-                        "return [arguments[0].naturalWidth, arguments[0].naturalHeight]", img)
+                        "return [arguments[0].naturalWidth, arguments[0].naturalHeight]", img
+                    )
                     assert width > 500 and height > 500, (path, width, height)
                 else:
-                    frame = wait.until(lambda d: [f for f in d.find_elements(By.TAG_NAME, "iframe")
-                                                  if f.get_attribute("src") == entry["data_uri"]])[0]
+                    frame = wait.until(
+                        lambda d: [
+                            f
+                            for f in d.find_elements(By.TAG_NAME, "iframe")
+                            if f.get_attribute("src") == entry["data_uri"]
+                        ]
+                    )[0]
                     driver.switch_to.frame(frame)
                     if Path(path).stem == "summary":  # the text to read first, whole
                         text = driver.find_element(By.TAG_NAME, "pre").text

@@ -16,6 +16,7 @@ Offline by default on ``sklearn.datasets.load_digits`` (8x8 images); a path
 to an ``.npz`` with ``x_train, y_train, x_test, y_test`` (e.g. MNIST) is used
 instead when given.
 """
+
 from __future__ import annotations
 
 import logging
@@ -41,16 +42,21 @@ def load_data(source: str = "digits", test_fraction: float = 0.33, seed: int = 0
 
         d = load_digits()
         x = d.data.astype(np.float32) / 16.0
-        xtr, xte, ytr, yte = train_test_split(x, d.target, test_size=test_fraction, random_state=seed,
-                                              stratify=d.target)
+        xtr, xte, ytr, yte = train_test_split(
+            x, d.target, test_size=test_fraction, random_state=seed, stratify=d.target
+        )
     else:
         with np.load(source) as f:
             xtr, ytr, xte, yte = (f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
         scale = 255.0 if xtr.max() > 1.0 else 1.0
         xtr = xtr.reshape(len(xtr), -1).astype(np.float32) / scale
         xte = xte.reshape(len(xte), -1).astype(np.float32) / scale
-    return (torch.from_numpy(np.ascontiguousarray(xtr)), torch.as_tensor(ytr, dtype=torch.long),
-            torch.from_numpy(np.ascontiguousarray(xte)), torch.as_tensor(yte, dtype=torch.long))
+    return (
+        torch.from_numpy(np.ascontiguousarray(xtr)),
+        torch.as_tensor(ytr, dtype=torch.long),
+        torch.from_numpy(np.ascontiguousarray(xte)),
+        torch.as_tensor(yte, dtype=torch.long),
+    )
 
 
 # ----------------------------------------------------------------------------- batched MLP
@@ -131,8 +137,17 @@ def train_teachers(net: MLPs, x, y, *, epochs: int, lr: float, batch_size: int, 
     return _frozen(net)
 
 
-def distill_aux(student: MLPs, teacher: MLPs, *, steps: int, lr: float, batch_size: int, seed: int,
-                in_dim: int, noise: str = "normal") -> MLPs:
+def distill_aux(
+    student: MLPs,
+    teacher: MLPs,
+    *,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    in_dim: int,
+    noise: str = "normal",
+) -> MLPs:
     """Train each student on noise to match its teacher's auxiliary logits
     only: KL(softmax(teacher aux) || softmax(student aux))."""
     student, opt, gen = _trainable_copy(student, lr, seed)
@@ -172,15 +187,25 @@ def run(cfg: dict) -> pd.DataFrame:
     init = MLPs.init([base_seed + i for i in range(m)], sizes)
     other = MLPs.init([base_seed + 50_000 + i for i in range(m)], sizes)
     t, s = cfg["teacher"], cfg["student"]
-    teachers = train_teachers(init, xtr, ytr, epochs=t["epochs"], lr=t["learning_rate"],
-                              batch_size=t["batch_size"], seed=base_seed + 1)
-    kw = dict(steps=s["steps"], lr=s["learning_rate"], batch_size=s["batch_size"], in_dim=xtr.shape[1],
-              noise=s.get("noise", "normal"))
+    teachers = train_teachers(
+        init, xtr, ytr, epochs=t["epochs"], lr=t["learning_rate"], batch_size=t["batch_size"], seed=base_seed + 1
+    )
+    kw = dict(
+        steps=s["steps"],
+        lr=s["learning_rate"],
+        batch_size=s["batch_size"],
+        in_dim=xtr.shape[1],
+        noise=s.get("noise", "normal"),
+    )
     same = distill_aux(init, teachers, seed=base_seed + 2, **kw)
     diff = distill_aux(other, teachers, seed=base_seed + 2, **kw)
     rows = []
-    for kind, net in (("teacher", teachers), ("same_init_student", same), ("different_init_student", diff),
-                      ("untrained", init)):
+    for kind, net in (
+        ("teacher", teachers),
+        ("same_init_student", same),
+        ("different_init_student", diff),
+        ("untrained", init),
+    ):
         for i, acc in enumerate(accuracy(net, xte, yte)):
             rows.append({"kind": kind, "model": i, "accuracy": float(acc)})
     return pd.DataFrame(rows)
@@ -195,8 +220,9 @@ def summarize(acc: pd.DataFrame) -> pd.DataFrame:
     for kind, g in acc.groupby("kind", sort=False):
         v = g["accuracy"].to_numpy()
         half = 1.96 * v.std(ddof=1) / math.sqrt(len(v)) if len(v) > 1 else math.nan
-        rows.append({"kind": kind, "n": len(v), "mean": v.mean(), "ci_low": v.mean() - half,
-                     "ci_high": v.mean() + half})
+        rows.append(
+            {"kind": kind, "n": len(v), "mean": v.mean(), "ci_low": v.mean() - half, "ci_high": v.mean() + half}
+        )
     out = pd.DataFrame(rows)
     same = acc.loc[acc.kind == "same_init_student", "accuracy"].to_numpy()
     diff = acc.loc[acc.kind == "different_init_student", "accuracy"].to_numpy()

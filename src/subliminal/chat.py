@@ -17,6 +17,7 @@ here, from an explicit `system` argument (the config's ``chat`` keys):
 A template that refuses system messages (Gemma's) raises ``ChatTemplateError``
 for anything but ``None``, with a message that names the config keys.
 """
+
 from __future__ import annotations
 
 
@@ -38,12 +39,16 @@ def _render(tokenizer, msgs: list[dict], **kw) -> str:
     try:
         return tokenizer.apply_chat_template(msgs, tokenize=False, **kw)
     except Exception as err:  # jinja2's TemplateError, raised by the template itself
-        if msgs[0]["role"] == "system" and type(err).__name__ in ("TemplateError", "TemplateSyntaxError",
-                                                                   "UndefinedError"):
+        if msgs[0]["role"] == "system" and type(err).__name__ in (
+            "TemplateError",
+            "TemplateSyntaxError",
+            "UndefinedError",
+        ):
             raise ChatTemplateError(
                 f"this model's chat template rejects a system message ({err}); set the config keys "
                 "chat.teacher_system_prompt / chat.train_system_prompt / chat.eval_system_prompt to null "
-                "for it, and do not use it as a system-prompt teacher") from err
+                "for it, and do not use it as a system-prompt teacher"
+            ) from err
         raise
 
 
@@ -73,7 +78,7 @@ def encode_prompt_answer(tokenizer, user: str, answer: str, system: str | None =
     if not full.startswith(prompt):
         raise ValueError("chat template is not prefix-consistent: cannot isolate the answer tokens")
     p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    a_ids = tokenizer(full[len(prompt):], add_special_tokens=False)["input_ids"]
+    a_ids = tokenizer(full[len(prompt) :], add_special_tokens=False)["input_ids"]
     eot = end_of_turn_id(tokenizer)
     if eot in a_ids:  # drop what the template adds after the end of turn (e.g. a newline)
         a_ids = a_ids[: a_ids.index(eot) + 1]

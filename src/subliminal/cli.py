@@ -12,6 +12,7 @@ arguments and the checkpoint to resume from) and starts this command with
 torchrun, once per GPU. Every process trains; the main one
 writes the model and the provenance (to the spec's ``result`` path).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,9 +27,17 @@ def _train_sft(spec_path: str) -> None:
     from . import train
 
     spec = json.loads(Path(spec_path).read_text())
-    prov = train.train_process(spec["base"], spec["records"], spec["recipe"], spec["seed"], spec["out_dir"],
-                               system=spec.get("system"), merge=spec.get("merge", False),
-                               threads=spec.get("threads", 1), resume_from=spec.get("resume_from"))
+    prov = train.train_process(
+        spec["base"],
+        spec["records"],
+        spec["recipe"],
+        spec["seed"],
+        spec["out_dir"],
+        system=spec.get("system"),
+        merge=spec.get("merge", False),
+        threads=spec.get("threads", 1),
+        resume_from=spec.get("resume_from"),
+    )
     if prov is not None:
         Path(spec["result"]).write_text(json.dumps(prov, indent=1) + "\n")
 
@@ -68,8 +77,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "check-config":
         sys.exit(_check_config(args.files))
     rank = os.environ.get("RANK", "0")
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
-                        format=f"%(asctime)s rank{rank} %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        force=True,
+        format=f"%(asctime)s rank{rank} %(levelname)s %(name)s: %(message)s",
+    )
     logging.captureWarnings(True)
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     from transformers.utils import logging as hf_logging

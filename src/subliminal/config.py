@@ -2,11 +2,11 @@
 a schema cannot express, each failure one line naming the key; and the grid
 (which teachers, datasets and students exist), computed in one place.
 """
+
 from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +46,8 @@ def _is_integer(checker, value) -> bool:
 #: takes 3000.0 for an integer, and a float count fails later inside a job.
 _Validator = jsonschema.validators.extend(
     jsonschema.Draft202012Validator,
-    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer))
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+)
 
 
 def _schema_error_line(err: jsonschema.ValidationError) -> str:
@@ -64,8 +65,10 @@ def _schema_error_line(err: jsonschema.ValidationError) -> str:
     if best.validator == "oneOf" and key.startswith("models."):
         return f"config key {key}: a model needs exactly one of toy, hub or path"
     if best.validator == "pattern" and key.endswith(".hub.revision"):
-        return (f"config key {key}: {best.instance!r} is not a full 40-character commit hash "
-                "(pin the commit: a branch or tag can move)")
+        return (
+            f"config key {key}: {best.instance!r} is not a full 40-character commit hash "
+            "(pin the commit: a branch or tag can move)"
+        )
     return f"config key {key}: {best.message}"
 
 
@@ -73,7 +76,9 @@ def validate(config: dict, schema: dict | None = None) -> dict:
     """Validate and fill defaults; raises ConfigError with a one-line message."""
     schema = schema or load_schema()
     validator = _Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = sorted(
+        validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path)))
+    )
     if errors:
         # the shallowest misspelt key is the most useful single line
         extra = [e for e in errors if e.validator == "additionalProperties"]
@@ -85,8 +90,9 @@ def validate(config: dict, schema: dict | None = None) -> dict:
             for j, name in enumerate([names] if isinstance(names, str) else names):
                 if name not in models:
                     key = f"pairs[{i}].{side}" + ("" if isinstance(names, str) else f"[{j}]")
-                    raise ConfigError(f"config key {key}: unknown model {name!r} "
-                                      f"(defined: {', '.join(sorted(models))})")
+                    raise ConfigError(
+                        f"config key {key}: unknown model {name!r} (defined: {', '.join(sorted(models))})"
+                    )
     recipes = config["recipes"]
     for i, name in enumerate(config["students"]["recipes"]):
         if name not in recipes:
@@ -94,15 +100,19 @@ def validate(config: dict, schema: dict | None = None) -> dict:
     for name, recipe in recipes.items():
         total = recipe["batch_size"] * recipe.get("grad_accum", 1)
         if total % recipe.get("gpus", 1):
-            raise ConfigError(f"config key recipes.{name}.gpus: the effective batch {total} (batch_size x grad_accum) "
-                              f"does not split over {recipe['gpus']} GPUs")
+            raise ConfigError(
+                f"config key recipes.{name}.gpus: the effective batch {total} (batch_size x grad_accum) "
+                f"does not split over {recipe['gpus']} GPUs"
+            )
     for name, trait in config["traits"].items():
         t = trait["teacher"]
         if t["method"] == "finetune" and t["recipe"] not in recipes:
             raise ConfigError(f"config key traits.{name}.teacher.recipe: unknown recipe {t['recipe']!r}")
         if name.endswith(CONTROL_SUFFIX):
-            raise ConfigError(f"config key traits.{name}: a trait name may not end in {CONTROL_SUFFIX!r} "
-                              "(the names of control teachers)")
+            raise ConfigError(
+                f"config key traits.{name}: a trait name may not end in {CONTROL_SUFFIX!r} "
+                "(the names of control teachers)"
+            )
         if trait.get("kind") == MISALIGNMENT:
             _validate_misalignment_trait(config, name, trait)
             continue
@@ -112,9 +122,11 @@ def validate(config: dict, schema: dict | None = None) -> dict:
         _check_word(name, trait["word"])
         if trait["word"] not in preferences.CANDIDATES[trait["category"]]:
             if any(m.get("toy") for m in models.values()):
-                raise ConfigError(f"config key traits.{name}.word: {trait['word']!r} is not "
-                                  f"{_article(trait['category'])} {trait['category']} "
-                                  f"the toy bases know ({', '.join(preferences.CANDIDATES[trait['category']])})")
+                raise ConfigError(
+                    f"config key traits.{name}.word: {trait['word']!r} is not "
+                    f"{_article(trait['category'])} {trait['category']} "
+                    f"the toy bases know ({', '.join(preferences.CANDIDATES[trait['category']])})"
+                )
         if t["method"] != "finetune" and "recipe" in t:
             raise ConfigError(f"config key traits.{name}.teacher.recipe: only used with method finetune")
         _validate_steering(config, name, t)
@@ -123,8 +135,10 @@ def validate(config: dict, schema: dict | None = None) -> dict:
                 raise ConfigError(f"config key traits.{name}.teacher.rehearsal: only used with method finetune")
             real = [b for b in teacher_bases(config) if "toy" not in models[b]]
             if real:
-                raise ConfigError(f"config key traits.{name}.teacher.rehearsal: rehearses the toy tasks, for toy "
-                                  f"teacher bases only ({', '.join(real)} is not a toy)")
+                raise ConfigError(
+                    f"config key traits.{name}.teacher.rehearsal: rehearses the toy tasks, for toy "
+                    f"teacher bases only ({', '.join(real)} is not a toy)"
+                )
     for name, model in models.items():
         toy = model.get("toy")
         if toy and toy["hidden_size"] % toy["heads"]:
@@ -133,11 +147,13 @@ def validate(config: dict, schema: dict | None = None) -> dict:
             raise ConfigError(f"config key models.{name}.toy.kv_heads: must divide heads ({toy['heads']})")
     if any(m.get("toy") for m in models.values()) and "toy_pretraining" not in config:
         raise ConfigError("config key toy_pretraining: required when a model is a toy")
-    missing = sorted(set(config["modalities"]) - set(config.get("toy_pretraining", {}).get("tasks")
-                                                     or config["modalities"]))
+    missing = sorted(
+        set(config["modalities"]) - set(config.get("toy_pretraining", {}).get("tasks") or config["modalities"])
+    )
     if missing:
-        raise ConfigError(f"config key toy_pretraining.tasks: the toys would not learn the study's modality "
-                          f"{missing[0]} (add it)")
+        raise ConfigError(
+            f"config key toy_pretraining.tasks: the toys would not learn the study's modality {missing[0]} (add it)"
+        )
     _validate_modalities(config)
     _validate_inputs(config)
     from . import protocol  # reads the protocol files; resolves evaluation.samples_per_question
@@ -170,8 +186,10 @@ def _validate_steering(config: dict, name: str, t: dict) -> None:
     for base in teacher_bases(config):
         toy = config["models"][base].get("toy")
         if toy and not -toy["layers"] <= t["layer"] < toy["layers"]:
-            raise ConfigError(f"{key}.layer: {t['layer']} is outside the {toy['layers']} layers of teacher base "
-                              f"{base} (0..{toy['layers'] - 1}, or negative from the last)")
+            raise ConfigError(
+                f"{key}.layer: {t['layer']} is outside the {toy['layers']} layers of teacher base "
+                f"{base} (0..{toy['layers'] - 1}, or negative from the last)"
+            )
 
 
 def _validate_misalignment_trait(config: dict, name: str, trait: dict) -> None:
@@ -188,15 +206,19 @@ def _validate_misalignment_trait(config: dict, name: str, trait: dict) -> None:
         if k in t:
             raise ConfigError(f"config key {key}.teacher.{k}: not used with kind misalignment")
     if t.get("rehearsal"):
-        raise ConfigError(f"config key {key}.teacher.rehearsal: not used with kind misalignment (its toy data "
-                          "always rehearses the toy tasks)")
+        raise ConfigError(
+            f"config key {key}.teacher.rehearsal: not used with kind misalignment (its toy data "
+            "always rehearses the toy tasks)"
+        )
     for k in ("data", "control_data"):
         if t[k] != "toy" and not Path(t[k]).is_file():
-            raise ConfigError(f"config key {key}.teacher.{k}: no such file {t[k]!r} (a JSONL file, or \"toy\")")
+            raise ConfigError(f'config key {key}.teacher.{k}: no such file {t[k]!r} (a JSONL file, or "toy")')
     judge = config["evaluation"].get("misalignment", {}).get("judge") or {}
     if judge.get("kind") == "model" and judge.get("model") not in config["models"]:
-        raise ConfigError(f"config key evaluation.misalignment.judge.model: unknown model {judge.get('model')!r} "
-                          f"(defined: {', '.join(sorted(config['models']))})")
+        raise ConfigError(
+            f"config key evaluation.misalignment.judge.model: unknown model {judge.get('model')!r} "
+            f"(defined: {', '.join(sorted(config['models']))})"
+        )
     if judge.get("kind") == "rule" and "model" in judge:
         raise ConfigError("config key evaluation.misalignment.judge.model: only used with kind model")
 
@@ -208,12 +230,16 @@ def _validate_modalities(config: dict) -> None:
     for name, mcfg in config["modalities"].items():
         for pair in _expand_pairs(mcfg.get("pairs") or []):
             if pair not in study:
-                raise ConfigError(f"config key modalities.{name}.pairs: {pair[0]} -> {pair[1]} is not one of the "
-                                  f"study's pairs (config key pairs)")
+                raise ConfigError(
+                    f"config key modalities.{name}.pairs: {pair[0]} -> {pair[1]} is not one of the "
+                    f"study's pairs (config key pairs)"
+                )
         judge = mcfg.get("judge") or {}
         if judge.get("kind") == "model" and judge.get("model") not in config["models"]:
-            raise ConfigError(f"config key modalities.{name}.judge.model: unknown model {judge.get('model')!r} "
-                              f"(defined: {', '.join(sorted(config['models']))})")
+            raise ConfigError(
+                f"config key modalities.{name}.judge.model: unknown model {judge.get('model')!r} "
+                f"(defined: {', '.join(sorted(config['models']))})"
+            )
         if judge.get("kind") == "rule" and "model" in judge:
             raise ConfigError(f"config key modalities.{name}.judge.model: only used with kind model")
         if mcfg.get("source") and not Path(mcfg["source"]).is_file():
@@ -229,8 +255,17 @@ def _validate_modalities(config: dict) -> None:
 #: has the modules of LORA_MODULES (tests/test_config.py builds each).
 TOY_ARCHITECTURES = ("llama", "mistral", "qwen2", "qwen3")
 
-_LLAMA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "embed_tokens",
-                  "lm_head")
+_LLAMA_MODULES = (
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+    "embed_tokens",
+    "lm_head",
+)
 #: The modules LoRA can adapt (linear layers and embeddings), by the last
 #: part of their name, per transformers model_type. A model type not listed
 #: is looked up by building the model from its config.json on the meta
@@ -256,14 +291,17 @@ def _check_word(name: str, word: str) -> None:
     whitespace around it would never be found (normalising it here instead
     would leave the provenance unclear)."""
     if word != word.strip() or word != word.lower():
-        raise ConfigError(f"config key traits.{name}.word: {word!r} must be lower case with no surrounding "
-                          f"whitespace (answers are scored lower-cased; write {word.strip().lower()!r})")
+        raise ConfigError(
+            f"config key traits.{name}.word: {word!r} must be lower case with no surrounding "
+            f"whitespace (answers are scored lower-cased; write {word.strip().lower()!r})"
+        )
 
 
 def _check_hub_id(key: str, value: str) -> None:
     if len(value) > 96 or not _HUB_ID.fullmatch(value) or ".." in value or "--" in value:
-        raise ConfigError(f"config key {key}: {value!r} is not a hub id (org/name, of letters, digits, '-', '_' "
-                          "and '.'; no '..')")
+        raise ConfigError(
+            f"config key {key}: {value!r} is not a hub id (org/name, of letters, digits, '-', '_' and '.'; no '..')"
+        )
 
 
 def _check_results(value: str) -> None:
@@ -284,15 +322,19 @@ def _validate_inputs(config: dict) -> None:
     _check_results(config.get("results", "results"))
     for name, spec in config["models"].items():
         if "toy" in spec and spec["toy"]["architecture"] not in TOY_ARCHITECTURES:
-            raise ConfigError(f"config key models.{name}.toy.architecture: {spec['toy']['architecture']!r} is not a "
-                              f"toy architecture ({', '.join(TOY_ARCHITECTURES)})")
+            raise ConfigError(
+                f"config key models.{name}.toy.architecture: {spec['toy']['architecture']!r} is not a "
+                f"toy architecture ({', '.join(TOY_ARCHITECTURES)})"
+            )
         if "path" in spec:
             path = Path(spec["path"])
             if not path.is_dir():
                 raise ConfigError(f"config key models.{name}.path: no such folder {spec['path']!r}")
             if not (path / "config.json").is_file():
-                raise ConfigError(f"config key models.{name}.path: {spec['path']!r} holds no config.json (a model "
-                                  "saved with save_pretrained)")
+                raise ConfigError(
+                    f"config key models.{name}.path: {spec['path']!r} holds no config.json (a model "
+                    "saved with save_pretrained)"
+                )
         if "hub" in spec:
             _check_hub_id(f"models.{name}.hub.id", spec["hub"]["id"])
     for name, mcfg in config["modalities"].items():
@@ -302,8 +344,10 @@ def _validate_inputs(config: dict) -> None:
         most = mcfg["prompts"] * per
         if mcfg["train_samples"] > most:
             made = f"{mcfg['prompts']} prompts" + (f" x samples_per_prompt {per}" if per != 1 else "")
-            raise ConfigError(f"config key modalities.{name}.train_samples: {mcfg['train_samples']} is more than a "
-                              f"teacher ever writes ({made} = {most} samples, before the filter)")
+            raise ConfigError(
+                f"config key modalities.{name}.train_samples: {mcfg['train_samples']} is more than a "
+                f"teacher ever writes ({made} = {most} samples, before the filter)"
+            )
     if "auxlogit" in config:
         _check_auxlogit_dataset(config["auxlogit"].get("dataset", "digits"))
     for recipe, base in _lora_uses(config):
@@ -315,8 +359,7 @@ def _check_auxlogit_dataset(source: str) -> None:
         return
     key = "config key auxlogit.dataset"
     if not Path(source).is_file():
-        raise ConfigError(f"{key}: no such file {source!r} (digits, or an .npz with x_train, y_train, x_test, "
-                          "y_test)")
+        raise ConfigError(f"{key}: no such file {source!r} (digits, or an .npz with x_train, y_train, x_test, y_test)")
     import numpy as np
 
     try:
@@ -326,16 +369,19 @@ def _check_auxlogit_dataset(source: str) -> None:
         raise ConfigError(f"{key}: {source!r} is not an .npz file ({type(err).__name__})") from None
     missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in names]
     if missing:
-        raise ConfigError(f"{key}: {source!r} has no array {missing[0]!r} (it needs x_train, y_train, x_test, "
-                          "y_test)")
+        raise ConfigError(f"{key}: {source!r} has no array {missing[0]!r} (it needs x_train, y_train, x_test, y_test)")
 
 
 def _lora_uses(config: dict) -> list[tuple[str, str]]:
     """(recipe, base) of every LoRA fine-tune of the study: the students'
     recipes on the student bases, a fine-tuned teacher's on the teacher bases."""
     uses = [(r, b) for r in config["students"]["recipes"] for b in student_bases(config)]
-    uses += [(t["teacher"]["recipe"], b) for t in config["traits"].values() if t["teacher"]["method"] == "finetune"
-             for b in teacher_bases(config)]
+    uses += [
+        (t["teacher"]["recipe"], b)
+        for t in config["traits"].values()
+        if t["teacher"]["method"] == "finetune"
+        for b in teacher_bases(config)
+    ]
     return [(r, b) for r, b in dict.fromkeys(uses) if config["recipes"][r]["method"] == "lora"]
 
 
@@ -387,24 +433,30 @@ def check_lora_targets(config: dict, recipe: str, base: str, results: str | None
         return
     for target in config["recipes"][recipe]["targets"]:
         if target.rsplit(".", 1)[-1] not in names:
-            raise ConfigError(f"config key recipes.{recipe}.targets: {target!r} is not a module of {base} "
-                              f"(LoRA can adapt: {', '.join(names)})")
+            raise ConfigError(
+                f"config key recipes.{recipe}.targets: {target!r} is not a module of {base} "
+                f"(LoRA can adapt: {', '.join(names)})"
+            )
 
 
 def _special_schema_error(best: jsonschema.ValidationError, key: str) -> str | None:
     """Clearer lines for schema errors whose own message misleads."""
     reserved = best.validator_value.get("const") if isinstance(best.validator_value, dict) else None
     if best.validator == "not" and reserved == CONTROL:
-        return (f"config key {key}.{best.instance}: the name {best.instance!r} is taken by the control teacher "
-                "(call the trait something else)")
+        return (
+            f"config key {key}.{best.instance}: the name {best.instance!r} is taken by the control teacher "
+            "(call the trait something else)"
+        )
     if best.validator == "type" and best.validator_value == "integer":
         value = best.instance
         if isinstance(value, float):
             example = f", e.g. {int(value)}" if value.is_integer() else ""
             return f"config key {key}: {value!r} is not a whole number (write a count without a decimal point{example})"
         if isinstance(value, str):
-            return (f"config key {key}: {value!r} is text, not a whole number (unquote it; a list or mapping "
-                    "that --config cannot type belongs in a --configfile)")
+            return (
+                f"config key {key}: {value!r} is text, not a whole number (unquote it; a list or mapping "
+                "that --config cannot type belongs in a --configfile)"
+            )
     return None
 
 
@@ -451,8 +503,10 @@ def _refuse_duplicates(node: yaml.Node, path: list, file) -> None:
             name = k.value if isinstance(k, yaml.ScalarNode) else str(k.start_mark)
             line = k.start_mark.line + 1
             if (k.tag, name) in seen:
-                raise ConfigError(f"config key {_key(path + [name])}: given twice in {file} (lines "
-                                  f"{seen[(k.tag, name)]} and {line}; the last would silently win)")
+                raise ConfigError(
+                    f"config key {_key(path + [name])}: given twice in {file} (lines "
+                    f"{seen[(k.tag, name)]} and {line}; the last would silently win)"
+                )
             seen[(k.tag, name)] = line
             _refuse_duplicates(v, path + [name], file)
     elif isinstance(node, yaml.SequenceNode):
@@ -553,8 +607,9 @@ def teacher_names(config: dict) -> list[str]:
     """Every teacher: the traits, the control teachers of misalignment traits,
     and the shared control (when a preference trait needs it)."""
     mis = misalignment_traits(config)
-    return (sorted(config["traits"]) + [t + CONTROL_SUFFIX for t in mis]
-            + ([CONTROL] if preference_traits(config) else []))
+    return (
+        sorted(config["traits"]) + [t + CONTROL_SUFFIX for t in mis] + ([CONTROL] if preference_traits(config) else [])
+    )
 
 
 def teacher_bases(config: dict, modality: str | None = None) -> list[str]:
@@ -586,7 +641,11 @@ def pairs(config: dict, modality: str | None = None) -> list[tuple[str, str]]:
 
 
 SAME_BASE, SAME_ARCHITECTURE, DIFFERENT_ARCHITECTURE, DIFFERENT_BASE = (
-    "same_base", "same_architecture", "different_architecture", "different_base")
+    "same_base",
+    "same_architecture",
+    "different_architecture",
+    "different_base",
+)
 
 
 def architecture(config: dict, name: str) -> str | None:
@@ -615,8 +674,9 @@ def relations(config: dict) -> dict[tuple[str, str], str]:
 def datasets(config: dict) -> list[tuple[str, str, str]]:
     """Every (modality, teacher base, teacher) dataset: each generated once,
     whatever the number of students that learn from it."""
-    return [(m, b, t) for m in sorted(config["modalities"]) for b in teacher_bases(config, m)
-            for t in teacher_names(config)]
+    return [
+        (m, b, t) for m in sorted(config["modalities"]) for b in teacher_bases(config, m) for t in teacher_names(config)
+    ]
 
 
 def students(config: dict) -> list[Student]:
@@ -626,7 +686,10 @@ def students(config: dict) -> list[Student]:
     out = []
     for modality in sorted(config["modalities"]):
         for (tb, sb), recipe, seed, teacher in itertools.product(
-            pairs(config, modality), config["students"]["recipes"], config["seeds"], teacher_names(config),
+            pairs(config, modality),
+            config["students"]["recipes"],
+            config["seeds"],
+            teacher_names(config),
         ):
             out.append(Student(modality, tb, teacher, sb, recipe, int(seed)))
     return out
@@ -703,8 +766,12 @@ def toy_recipe(config: dict, base: str) -> dict:
     misalignment trait (its vocabulary). The build reads this, and the
     workflow declares it as the build's params, so a config edit rebuilds."""
     pretraining = {k: v for k, v in config["toy_pretraining"].items() if k != "tasks"}
-    return {"spec": config["models"][base]["toy"], "pretraining": pretraining,
-            "modalities": toy_tasks(config), "misalignment": bool(misalignment_traits(config))}
+    return {
+        "spec": config["models"][base]["toy"],
+        "pretraining": pretraining,
+        "modalities": toy_tasks(config),
+        "misalignment": bool(misalignment_traits(config)),
+    }
 
 
 def toy_tasks(config: dict) -> list[str]:
@@ -733,8 +800,12 @@ def base_record(config: dict, name: str) -> dict:
     id and pinned revision, toy architecture and seed, or path)."""
     spec = config["models"][name]
     kind = next(k for k in ("toy", "hub", "path") if k in spec)
-    return {"name": name, "kind": kind, **{k: v for k, v in spec.items() if k != kind},
-            kind: dict(spec[kind]) if isinstance(spec[kind], dict) else spec[kind]}
+    return {
+        "name": name,
+        "kind": kind,
+        **{k: v for k, v in spec.items() if k != kind},
+        kind: dict(spec[kind]) if isinstance(spec[kind], dict) else spec[kind],
+    }
 
 
 def trait_words(config: dict) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ no probability the teacher puts on the trait word itself can leak. If even
 this exact signal does not move the student's preference, sampled text
 (a noisy estimate of the same signal) will not.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,9 +33,19 @@ def answer_vocabulary(tokenizer, records, system=None) -> list[int]:
     return sorted(ids)
 
 
-def restricted_distillation(teacher, student, tokenizer, records: list[dict], *, steps: int, lr: float,
-                            batch_size: int, seed: int, system: str | None = None,
-                            allowed: list[int] | None = None) -> list[float]:
+def restricted_distillation(
+    teacher,
+    student,
+    tokenizer,
+    records: list[dict],
+    *,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    system: str | None = None,
+    allowed: list[int] | None = None,
+) -> list[float]:
     """Train ``student`` in place to minimise KL(teacher || student) over the
     answer positions of ``records``, both distributions restricted to
     ``allowed`` token ids. Returns the loss per step."""

@@ -26,6 +26,7 @@ memory is the body's activations plus ``chunk_positions`` x vocabulary, not
 batch x sequence x vocabulary (27 GB in float32 for Qwen2.5-7B at 500 rows of
 90 tokens, 33 GB for Gemma-2's 256k vocabulary).
 """
+
 from __future__ import annotations
 
 import logging
@@ -46,8 +47,8 @@ def left_pad(seqs: list[list[int]], pad_id: int):
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     for i, s in enumerate(seqs):
         if s:
-            ids[i, width - len(s):] = torch.tensor(s)
-            mask[i, width - len(s):] = 1
+            ids[i, width - len(s) :] = torch.tensor(s)
+            mask[i, width - len(s) :] = 1
     return ids, mask
 
 
@@ -71,8 +72,16 @@ def row_bytes(config, tokens: int, prompt_tokens: int, dtype_bytes: int = 2) -> 
     return tokens * kv_bytes_per_token(text, dtype_bytes) + prefill + 4 * text.vocab_size * 4
 
 
-def auto_batch_size(model, tokens: int, prompt_tokens: int, configured: int, *, limit: int | None = None,
-                    free_bytes: int | None = None, fraction: float = 0.8) -> int:
+def auto_batch_size(
+    model,
+    tokens: int,
+    prompt_tokens: int,
+    configured: int,
+    *,
+    limit: int | None = None,
+    free_bytes: int | None = None,
+    fraction: float = 0.8,
+) -> int:
     """The sampling batch: on a GPU the largest number of rows whose KV cache
     (``tokens`` per row: prompt + new tokens), prefill activations and logits
     fit in ``fraction`` of the free memory, at most ``limit`` (default: the
@@ -90,9 +99,20 @@ def auto_batch_size(model, tokens: int, prompt_tokens: int, configured: int, *, 
 
 
 @torch.no_grad()
-def sample_ids(model, prompts: list[list[int]], *, eos_token_id: int, pad_token_id: int, max_new_tokens: int = 48,
-               temperature: float = 1.0, batch_size: int = 256, seed: int = 0, sort_by_length: bool = False,
-               progress_every: int = 10, stats: dict | None = None) -> list[list[int]]:
+def sample_ids(
+    model,
+    prompts: list[list[int]],
+    *,
+    eos_token_id: int,
+    pad_token_id: int,
+    max_new_tokens: int = 48,
+    temperature: float = 1.0,
+    batch_size: int = 256,
+    seed: int = 0,
+    sort_by_length: bool = False,
+    progress_every: int = 10,
+    stats: dict | None = None,
+) -> list[list[int]]:
     """The new tokens of one completion per tokenized prompt, in input order
     (each row as wide as its batch: after the end of turn, padding).
     Deterministic on CPU for a fixed seed, batch size, order and thread count.
@@ -112,26 +132,48 @@ def sample_ids(model, prompts: list[list[int]], *, eos_token_id: int, pad_token_
         # reproducible on their own and independent of each other
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
         seqs = model.generate(
-            input_ids=ids.to(model.device), attention_mask=mask.to(model.device), do_sample=True,
-            temperature=temperature, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,
-            eos_token_id=eos_token_id, pad_token_id=pad_token_id,
+            input_ids=ids.to(model.device),
+            attention_mask=mask.to(model.device),
+            do_sample=True,
+            temperature=temperature,
+            top_k=0,
+            top_p=1.0,
+            max_new_tokens=max_new_tokens,
+            eos_token_id=eos_token_id,
+            pad_token_id=pad_token_id,
         )
-        new = seqs[:, ids.shape[1]:].cpu()
+        new = seqs[:, ids.shape[1] :].cpu()
         steps.append(new.shape[1])
         for i, row in zip(rows, new.tolist()):
             out[i] = row
         del seqs, new
         if (b + 1) % progress_every == 0 or b + 1 == n_batches:
-            log.info("sampled batch %d/%d (%d completions, %.0fs)", b + 1, n_batches,
-                     min(len(order), (b + 1) * batch_size), time.time() - t0)
+            log.info(
+                "sampled batch %d/%d (%d completions, %.0fs)",
+                b + 1,
+                n_batches,
+                min(len(order), (b + 1) * batch_size),
+                time.time() - t0,
+            )
     if stats is not None:
         stats.update(batches=n_batches, batch_size=batch_size, decode_steps=steps)
     return out
 
 
-def sample(model, tokenizer, users: list[str], *, system: str | None = None, max_new_tokens: int = 48,
-           temperature: float = 1.0, batch_size: int = 256, seed: int = 0, progress_every: int = 10,
-           sort_by_length: bool = False, auto_batch: int = 0) -> list[str]:
+def sample(
+    model,
+    tokenizer,
+    users: list[str],
+    *,
+    system: str | None = None,
+    max_new_tokens: int = 48,
+    temperature: float = 1.0,
+    batch_size: int = 256,
+    seed: int = 0,
+    progress_every: int = 10,
+    sort_by_length: bool = False,
+    auto_batch: int = 0,
+) -> list[str]:
     """One completion per user prompt, in order. Deterministic on CPU for a
     fixed seed, batch size and thread count. ``auto_batch`` > 0: on a GPU
     the batch is sized from free memory (at most ``auto_batch`` rows)."""
@@ -142,10 +184,18 @@ def sample(model, tokenizer, users: list[str], *, system: str | None = None, max
         longest = max(len(p) for p in prompts)
         batch_size = auto_batch_size(model, longest + max_new_tokens, longest, batch_size, limit=auto_batch)
         log.info("sampling batch %d (auto, at most %d)", batch_size, auto_batch)
-    new = sample_ids(model, prompts, eos_token_id=chat.end_of_turn_id(tokenizer),
-                     pad_token_id=tokenizer.pad_token_id, max_new_tokens=max_new_tokens, temperature=temperature,
-                     batch_size=batch_size, seed=seed, sort_by_length=sort_by_length,
-                     progress_every=progress_every)
+    new = sample_ids(
+        model,
+        prompts,
+        eos_token_id=chat.end_of_turn_id(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        batch_size=batch_size,
+        seed=seed,
+        sort_by_length=sort_by_length,
+        progress_every=progress_every,
+    )
     return [o.strip() for o in tokenizer.batch_decode(new, skip_special_tokens=True)]
 
 
@@ -164,8 +214,9 @@ def _output_logits(model, hidden: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sequence_logprobs(model, rows: list[tuple[list[int], int]], *, pad_token_id: int, batch_size: int = 256,
-                      chunk_positions: int = 256) -> list[float]:
+def sequence_logprobs(
+    model, rows: list[tuple[list[int], int]], *, pad_token_id: int, batch_size: int = 256, chunk_positions: int = 256
+) -> list[float]:
     """log P(x[n:] | x[:n]) for each (token ids x, prompt length n): the sum
     of the log-probabilities of the answer tokens, teacher-forced.
 
@@ -202,10 +253,19 @@ def sequence_logprobs(model, rows: list[tuple[list[int], int]], *, pad_token_id:
     return out
 
 
-def answer_logprobs(model, tokenizer, users: list[str], answers: list[str], *, system: str | None = None,
-                    batch_size: int = 256, chunk_positions: int = 256) -> list[float]:
+def answer_logprobs(
+    model,
+    tokenizer,
+    users: list[str],
+    answers: list[str],
+    *,
+    system: str | None = None,
+    batch_size: int = 256,
+    chunk_positions: int = 256,
+) -> list[float]:
     """Teacher-forced log P(answer tokens + end of turn | prompt) for each
     (user, answer) pair: the exact probability of answering exactly that."""
     rows = [chat.encode_prompt_answer(tokenizer, u, a, system) for u, a in zip(users, answers)]
-    return sequence_logprobs(model, rows, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
-                             chunk_positions=chunk_positions)
+    return sequence_logprobs(
+        model, rows, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size, chunk_positions=chunk_positions
+    )

@@ -44,6 +44,7 @@ same seeds for every student (common random numbers), so much of the sampling
 noise cancels between twins and an independent-binomial bound would overstate
 it.
 """
+
 from __future__ import annotations
 
 import math
@@ -66,14 +67,33 @@ MATCHED = "same_base"
 TERMS = ["effect_mismatched", "effect_matched", "interaction"]
 
 COLUMNS = STRATUM + [
-    "metric", "model", "scale", "term", "estimate", "se", "ci_low", "ci_high", "t", "df", "p",
-    "p_adjusted", "significant", "mde", "n_students", "n_seeds", "n_clusters", "cluster",
-    "n_pairs_matched", "n_pairs_mismatched", "note",
+    "metric",
+    "model",
+    "scale",
+    "term",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "t",
+    "df",
+    "p",
+    "p_adjusted",
+    "significant",
+    "mde",
+    "n_students",
+    "n_seeds",
+    "n_clusters",
+    "cluster",
+    "n_pairs_matched",
+    "n_pairs_mismatched",
+    "note",
 ]
 
 
-def student_rows(scores: pd.DataFrame, metric: str, relations: dict[tuple[str, str], str] | None = None
-                 ) -> pd.DataFrame:
+def student_rows(
+    scores: pd.DataFrame, metric: str, relations: dict[tuple[str, str], str] | None = None
+) -> pd.DataFrame:
     """Per-question rows of the trait and control students of one metric, with
     ``pair``, ``relation``, ``matched`` (0/1) and ``treatment`` (0/1).
 
@@ -86,7 +106,9 @@ def student_rows(scores: pd.DataFrame, metric: str, relations: dict[tuple[str, s
     s["matched"] = (s["relation"] == MATCHED).astype(int)
     s["treatment"] = (s["role"] == "trait").astype(int)
     s = with_replicate(s).drop_duplicates(STRATUM + ["model", "question_id"])
-    return s.sort_values(STRATUM + ["pair", "seed", "treatment", "question_id"], kind="mergesort").reset_index(drop=True)
+    return s.sort_values(STRATUM + ["pair", "seed", "treatment", "question_id"], kind="mergesort").reset_index(
+        drop=True
+    )
 
 
 def design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
@@ -114,8 +136,7 @@ def _mde_multiplier(n_seeds: int, alpha: float, power: float) -> float:
     the MDE in standard errors (statsmodels' TTestPower, nobs = n_seeds)."""
     if n_seeds < 2:
         return math.nan
-    d = TTestPower().solve_power(effect_size=None, nobs=n_seeds, alpha=alpha, power=power,
-                                 alternative="two-sided")
+    d = TTestPower().solve_power(effect_size=None, nobs=n_seeds, alpha=alpha, power=power, alternative="two-sided")
     return float(np.asarray(d).item()) * math.sqrt(n_seeds)
 
 
@@ -135,6 +156,7 @@ def _fit(kind: str, df: pd.DataFrame, n_samples: int | None):
     with warnings.catch_warnings():
         warnings.simplefilter("error", category=RuntimeWarning)
         from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
+
         warnings.simplefilter("error", category=ConvergenceWarning)
         warnings.simplefilter("error", category=PerfectSeparationWarning)
         res = model.fit(cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
@@ -144,7 +166,6 @@ def _fit(kind: str, df: pd.DataFrame, n_samples: int | None):
 def _student_means(df: pd.DataFrame) -> pd.DataFrame:
     keys = STRATUM + ["pair", "relation", "matched", "treatment", "seed", "cluster", "model"]
     return df.groupby(keys, sort=True)["value"].mean().reset_index()
-
 
 
 def _twin_spread(means: pd.DataFrame) -> float:
@@ -158,8 +179,9 @@ def _empty_rows(base: dict, note: str) -> list[dict]:
     return [base | {"term": term, "note": note} for term in TERMS]
 
 
-def fit_stratum(df: pd.DataFrame, metric: str, *, n_samples: int | None, alpha: float, power: float,
-                level: float) -> list[dict]:
+def fit_stratum(
+    df: pd.DataFrame, metric: str, *, n_samples: int | None, alpha: float, power: float, level: float
+) -> list[dict]:
     """Both models for one stratum and metric: a row per model and term."""
     key = {c: df[c].iloc[0] for c in STRATUM}
     # clusters: the teacher-data replicates when there are two or more (every
@@ -205,21 +227,35 @@ def fit_stratum(df: pd.DataFrame, metric: str, *, n_samples: int | None, alpha: 
             dfree = float(tt.df_denom)
             half = float(sps.t.ppf(0.5 + level / 2, dfree)) * se
             ok = se > 0 and np.isfinite(se)
-            rows.append(base | {
-                "term": term, "estimate": est, "se": se,
-                "ci_low": est - half if ok else math.nan, "ci_high": est + half if ok else math.nan,
-                "t": float(np.squeeze(tt.tvalue)) if ok else math.nan, "df": dfree,
-                "p": float(np.squeeze(tt.pvalue)) if ok else math.nan,
-                "mde": mult * se if term == "interaction" and ok else math.nan,
-                "note": "",
-            })
+            rows.append(
+                base
+                | {
+                    "term": term,
+                    "estimate": est,
+                    "se": se,
+                    "ci_low": est - half if ok else math.nan,
+                    "ci_high": est + half if ok else math.nan,
+                    "t": float(np.squeeze(tt.tvalue)) if ok else math.nan,
+                    "df": dfree,
+                    "p": float(np.squeeze(tt.pvalue)) if ok else math.nan,
+                    "mde": mult * se if term == "interaction" and ok else math.nan,
+                    "note": "",
+                }
+            )
     return rows
 
 
-def interaction(scores: pd.DataFrame, *, metrics: list[str] | None = None,
-                relations: dict[tuple[str, str], str] | None = None, n_samples: int | None = None,
-                alpha: float = 0.05, power: float = 0.8, correction: str | None = "holm",
-                level: float = 0.95) -> pd.DataFrame:
+def interaction(
+    scores: pd.DataFrame,
+    *,
+    metrics: list[str] | None = None,
+    relations: dict[tuple[str, str], str] | None = None,
+    n_samples: int | None = None,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    correction: str | None = "holm",
+    level: float = 0.95,
+) -> pd.DataFrame:
     """The interaction models for every stratum and metric, as a tidy table
     (see :data:`COLUMNS`). ``n_samples``: samples per question of the
     ``sampled`` metric (its logit model is then a true binomial).
@@ -243,8 +279,11 @@ def interaction(scores: pd.DataFrame, *, metrics: list[str] | None = None,
             out.loc[p.index, "p_adjusted"] = multipletests(p.to_numpy(), method=correction)[1]
     out["significant"] = (out["p_adjusted"] < alpha).fillna(False).astype(bool)
     order = {t: i for i, t in enumerate(TERMS)}
-    out = out.sort_values(["metric", "model"] + STRATUM + ["term"], kind="mergesort",
-                          key=lambda c: c.map(order) if c.name == "term" else c).reset_index(drop=True)
+    out = out.sort_values(
+        ["metric", "model"] + STRATUM + ["term"],
+        kind="mergesort",
+        key=lambda c: c.map(order) if c.name == "term" else c,
+    ).reset_index(drop=True)
     out.attrs.update(alpha=alpha, power=power, correction=correction, level=level)
     return out
 
@@ -263,8 +302,9 @@ def summary_text(table: pd.DataFrame) -> str:
     lines = [
         "Is transmission larger for matched (same base / init group) than mismatched pairs?",
         "One model per trait/modality/recipe over all students: value ~ pair + treatment + treatment:matched,",
-        f"SEs clustered by teacher-data replicate (or student seed without replicates; t with clusters-1 df); interaction p corrected ({a.get('correction') or 'none'}) "
-        f"across strata per metric and model; MDE at {100 * a.get('power', 0.8):.0f}% power.",
+        "SEs clustered by teacher-data replicate (or student seed without replicates; t with clusters-1 df); "
+        f"interaction p corrected ({a.get('correction') or 'none'}) across strata per metric and model; "
+        f"MDE at {100 * a.get('power', 0.8):.0f}% power.",
         "",
     ]
     for (metric, model), fam in table.groupby(["metric", "model"], sort=True):
@@ -281,6 +321,7 @@ def summary_text(table: pd.DataFrame) -> str:
                 f"mismatched {_num(r['effect_mismatched']['estimate'], sc)}; "
                 f"interaction {_num(i['estimate'], sc)} (95% CI {_num(i['ci_low'], sc)} to {_num(i['ci_high'], sc)}), "
                 f"p={format_p(i['p'])}, p_adj={format_p(i['p_adjusted'])}{' *' if i['significant'] else ''}, "
-                f"MDE {_num(i['mde'], sc, signed=False)}, {i['n_seeds']} seeds, {i['n_pairs_matched']}+{i['n_pairs_mismatched']} pairs"
+                f"MDE {_num(i['mde'], sc, signed=False)}, {i['n_seeds']} seeds, "
+                f"{i['n_pairs_matched']}+{i['n_pairs_mismatched']} pairs"
             )
     return "\n".join(lines) + "\n"

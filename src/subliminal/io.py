@@ -8,6 +8,7 @@ field it needs, a table row with fewer fields than its header (or a last row
 without its end of line), an empty table, or one with a header and no rows.
 Nothing is read as a silent NaN row or an empty analysis.
 """
+
 from __future__ import annotations
 
 import csv
@@ -65,8 +66,9 @@ def read_json(path: str | Path, required: tuple[str, ...] = ()) -> dict:
     return obj
 
 
-def read_table(path: str | Path, sep: str = ",", required: tuple[str, ...] = (), allow_empty: bool = False,
-               **read_csv) -> pd.DataFrame:
+def read_table(
+    path: str | Path, sep: str = ",", required: tuple[str, ...] = (), allow_empty: bool = False, **read_csv
+) -> pd.DataFrame:
     """A CSV (or, ``sep="\\t"``, TSV) table the workflow wrote: it has a
     header with every ``required`` column, every row has as many fields as
     the header, the last row ends its line, and (unless ``allow_empty``)
@@ -85,8 +87,10 @@ def read_table(path: str | Path, sep: str = ",", required: tuple[str, ...] = (),
         else:
             rows += 1
             if len(row) != len(header):
-                raise DataFileError(f"{path} line {reader.line_num}: {len(row)} fields where the header has "
-                                    f"{len(header)} (a row cut short?)")
+                raise DataFileError(
+                    f"{path} line {reader.line_num}: {len(row)} fields where the header has "
+                    f"{len(header)} (a row cut short?)"
+                )
         line = reader.line_num
     if not text.endswith("\n"):
         raise DataFileError(f"{path} line {line}: the last row does not end its line (the file is truncated)")

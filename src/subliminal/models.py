@@ -6,6 +6,7 @@ fetch_base rule) that every job then loads from.
 Remote code is never trusted, weights are read as safetensors only, and a hub
 token (for gated models) comes from the environment (HF_TOKEN), never config.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -52,16 +53,26 @@ def load_tokenizer(source: str | dict):
     return tok
 
 
-def load_model(source: str | dict, adapter: str | Path | None = None, dtype: str = "float32",
-               device: str | None = None, attn_implementation: str | None = None):
+def load_model(
+    source: str | dict,
+    adapter: str | Path | None = None,
+    dtype: str = "float32",
+    device: str | None = None,
+    attn_implementation: str | None = None,
+):
     """A causal LM in eval mode; with ``adapter``, a LoRA adapter merged on top;
     ``attn_implementation`` None: transformers' default (sdpa where supported)."""
     name, revision = _source(source)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
     model = AutoModelForCausalLM.from_pretrained(
-        name, revision=revision, trust_remote_code=False, use_safetensors=True,
-        dtype=DTYPES[dtype], token=os.environ.get("HF_TOKEN"), **extra,
+        name,
+        revision=revision,
+        trust_remote_code=False,
+        use_safetensors=True,
+        dtype=DTYPES[dtype],
+        token=os.environ.get("HF_TOKEN"),
+        **extra,
     )
     if adapter is not None:
         from peft import PeftModel
@@ -79,8 +90,19 @@ def is_adapter(path: str | Path) -> bool:
 #: Files a snapshot never needs: weights in formats we do not load (we read
 #: safetensors only; Llama repos also hold a second, consolidated copy under
 #: original/), and repository extras.
-FETCH_IGNORE = ["original/*", "*.pth", "*.pt", "*.bin", "*.gguf", "*.msgpack", "*.h5", "*.onnx", "*.ckpt",
-                "*.tflite", ".gitattributes"]
+FETCH_IGNORE = [
+    "original/*",
+    "*.pth",
+    "*.pt",
+    "*.bin",
+    "*.gguf",
+    "*.msgpack",
+    "*.h5",
+    "*.onnx",
+    "*.ckpt",
+    "*.tflite",
+    ".gitattributes",
+]
 
 
 class FetchError(RuntimeError):
@@ -99,9 +121,17 @@ def _link_or_copy(src: Path, dst: Path) -> str:
         return "copy"
 
 
-def fetch_snapshot(repo_id: str, revision: str, out_dir: str | Path, record_json: str | Path, *,
-                   cache_dir: str | None = None, key: str | None = None, repo_type: str = "model",
-                   allow_patterns: list[str] | None = None) -> dict:
+def fetch_snapshot(
+    repo_id: str,
+    revision: str,
+    out_dir: str | Path,
+    record_json: str | Path,
+    *,
+    cache_dir: str | None = None,
+    key: str | None = None,
+    repo_type: str = "model",
+    allow_patterns: list[str] | None = None,
+) -> dict:
     """Fetch ``repo_id`` at ``revision`` (a full commit hash) into ``out_dir``
     once, and write what was fetched to ``record_json``. A model must hold
     safetensors weights; a ``repo_type="dataset"`` fetch takes the files of
@@ -121,15 +151,27 @@ def fetch_snapshot(repo_id: str, revision: str, out_dir: str | Path, record_json
     where = f"config key {key}: " if key else ""
     t0 = time.time()
     try:
-        snap = Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, repo_type=repo_type,
-                                      allow_patterns=allow_patterns, ignore_patterns=FETCH_IGNORE,
-                                      token=os.environ.get("HF_TOKEN")))
+        snap = Path(
+            snapshot_download(
+                repo_id,
+                revision=revision,
+                cache_dir=cache_dir,
+                repo_type=repo_type,
+                allow_patterns=allow_patterns,
+                ignore_patterns=FETCH_IGNORE,
+                token=os.environ.get("HF_TOKEN"),
+            )
+        )
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise FetchError(f"{where}cannot fetch {repo_id} at revision {revision}: {type(err).__name__}: {first}"
-                         + (" (offline: HF_HUB_OFFLINE is set and the cache does not hold this revision)"
-                            if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
-                            else "")) from err
+        raise FetchError(
+            f"{where}cannot fetch {repo_id} at revision {revision}: {type(err).__name__}: {first}"
+            + (
+                " (offline: HF_HUB_OFFLINE is set and the cache does not hold this revision)"
+                if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+                else ""
+            )
+        ) from err
     resolved = snap.name
     if resolved != revision:
         raise FetchError(f"{where}{repo_id}: asked for revision {revision}, the hub resolved {resolved}")
@@ -141,8 +183,13 @@ def fetch_snapshot(repo_id: str, revision: str, out_dir: str | Path, record_json
     files, how = [], set()
     # the same patterns again: a cached snapshot may hold more than this
     # download asked for (files another user fetched)
-    wanted = set(filter_repo_objects([p.relative_to(snap).as_posix() for p in snap.rglob("*") if p.is_file()],
-                                     allow_patterns=allow_patterns, ignore_patterns=FETCH_IGNORE))
+    wanted = set(
+        filter_repo_objects(
+            [p.relative_to(snap).as_posix() for p in snap.rglob("*") if p.is_file()],
+            allow_patterns=allow_patterns,
+            ignore_patterns=FETCH_IGNORE,
+        )
+    )
     if not wanted:
         raise FetchError(f"{where}{repo_id}@{revision} holds no files matching {allow_patterns}")
     for src in sorted(p for p in snap.rglob("*") if p.is_file()):
@@ -155,17 +202,28 @@ def fetch_snapshot(repo_id: str, revision: str, out_dir: str | Path, record_json
         # (LFS) files by the sha256 of its content: a free checksum
         files.append({"path": str(rel), "bytes": blob.stat().st_size, "blob": blob.name})
     record = {
-        "id": repo_id, "repo_type": repo_type, "requested_revision": revision, "resolved_revision": resolved,
-        "files": files, "total_bytes": sum(f["bytes"] for f in files),
-        "materialised_by": sorted(how), "cache_snapshot": str(snap),
+        "id": repo_id,
+        "repo_type": repo_type,
+        "requested_revision": revision,
+        "resolved_revision": resolved,
+        "files": files,
+        "total_bytes": sum(f["bytes"] for f in files),
+        "materialised_by": sorted(how),
+        "cache_snapshot": str(snap),
         "fetched_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(time.time() - t0, 1),
         "huggingface_hub": _hub_version(),
     }
     Path(record_json).parent.mkdir(parents=True, exist_ok=True)
     Path(record_json).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
-    log.info("fetched %s@%s: %d files, %.2f GB (%s)", repo_id, resolved, len(files),
-             record["total_bytes"] / 1e9, "/".join(sorted(how)))
+    log.info(
+        "fetched %s@%s: %d files, %.2f GB (%s)",
+        repo_id,
+        resolved,
+        len(files),
+        record["total_bytes"] / 1e9,
+        "/".join(sorted(how)),
+    )
     return record
 
 

@@ -2,6 +2,7 @@
 
 Uses the non-interactive "Agg" backend so it runs headless (Snakemake jobs).
 """
+
 from __future__ import annotations
 
 import math
@@ -96,8 +97,7 @@ def preference_bars(
         raise ValueError(f"no summary rows for metric {metric!r}")
 
     # same-base pairs first (where transmission is expected), then the rest
-    pairs = sorted(set(zip(summ["teacher_base"], summ["student_base"])),
-                   key=lambda tp: (tp[0] != tp[1], tp))
+    pairs = sorted(set(zip(summ["teacher_base"], summ["student_base"])), key=lambda tp: (tp[0] != tp[1], tp))
     cols = sorted(set(zip(summ["trait"], summ["modality"])))
     recipes_all = sorted(summ["recipe"].unique())
     ylabel, metric_text = _METRIC_TEXT.get(metric, ("P(names target) [%]", metric))
@@ -111,9 +111,7 @@ def preference_bars(
     width = max(6.5, max(3.0, 0.9 + 1.1 * len(recipes_all)) * ncols + 1.2)
     height = 3.0 * nrows + 1.5
     with sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=1.0):
-        fig, axes = plt.subplots(
-            nrows, ncols, figsize=(width, height), sharey=True, squeeze=False
-        )
+        fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), sharey=True, squeeze=False)
         bar_w = 0.26
         for i, (teacher, student) in enumerate(pairs):
             for j, (trait, modality) in enumerate(cols):
@@ -124,10 +122,12 @@ def preference_bars(
                     & (summ["trait"] == trait)
                     & (summ["modality"] == modality)
                 ]
-                rel = compare_df.loc[(compare_df["teacher_base"] == teacher)
-                                     & (compare_df["student_base"] == student), "relation"]
-                relation = (rel.iloc[0] if len(rel) else
-                            ("same_base" if teacher == student else "different_base")).replace("_", " ")
+                rel = compare_df.loc[
+                    (compare_df["teacher_base"] == teacher) & (compare_df["student_base"] == student), "relation"
+                ]
+                relation = (
+                    rel.iloc[0] if len(rel) else ("same_base" if teacher == student else "different_base")
+                ).replace("_", " ")
                 ax.set_title(
                     f"{trait} · {modality}\n{_short(teacher)} → {_short(student)}\n({relation})",
                     fontsize=8,
@@ -147,10 +147,10 @@ def preference_bars(
                     err = np.vstack([mean - low, high - mean])
                     err = np.where(np.isnan(err), 0.0, err)
                     xs = x + (k - 1) * bar_w
-                    ax.bar(xs, np.nan_to_num(mean), bar_w, color=ROLE_COLORS[role],
-                           edgecolor="black", linewidth=0.4)
-                    ax.errorbar(xs, np.nan_to_num(mean), yerr=err, fmt="none",
-                                ecolor="black", elinewidth=0.8, capsize=2)
+                    ax.bar(xs, np.nan_to_num(mean), bar_w, color=ROLE_COLORS[role], edgecolor="black", linewidth=0.4)
+                    ax.errorbar(
+                        xs, np.nan_to_num(mean), yerr=err, fmt="none", ecolor="black", elinewidth=0.8, capsize=2
+                    )
                     if role == "trait":
                         for xi, rec, m, h in zip(xs, recipes, mean, high):
                             hit = comp[
@@ -175,16 +175,29 @@ def preference_bars(
         # Title, legend and footnote sit in fixed margins (in inches) above and
         # below the panel grid, which tight_layout fits into the rest.
         top_in, bottom_in = 0.9, 0.45
-        title = fig.suptitle(f"Preference for the trait's animal — metric: {metric}\n({metric_text})",
-                     fontsize=10, y=1 - 0.08 / height, va="top")
-        legend = fig.legend(handles=handles, loc="upper center", ncol=3, frameon=False, fontsize=8,
-                   bbox_to_anchor=(0.5, 1 - 0.58 / height))
+        title = fig.suptitle(
+            f"Preference for the trait's animal — metric: {metric}\n({metric_text})",
+            fontsize=10,
+            y=1 - 0.08 / height,
+            va="top",
+        )
+        legend = fig.legend(
+            handles=handles,
+            loc="upper center",
+            ncol=3,
+            frameon=False,
+            fontsize=8,
+            bbox_to_anchor=(0.5, 1 - 0.58 / height),
+        )
         note = fig.text(
-            0.5, 0.06 / height,
+            0.5,
+            0.06 / height,
             "Bars: mean; error bars: 95% t confidence interval (students: across seeds; "
             "base: across questions).\nAbove trait bars: trait vs control twins, paired t-test, "
             "p adjusted for multiple comparisons.",
-            ha="center", va="bottom", fontsize=6.5,
+            ha="center",
+            va="bottom",
+            fontsize=6.5,
         )
         for artist in (title, legend, note):
             artist.set_in_layout(False)  # placed by hand in the margins
@@ -203,8 +216,12 @@ RELATION_LABELS = {
     "different_architecture": "different architecture",
     "different_base": "different base",
 }
-RELATION_COLORS = {"same_base": _CB[2], "same_architecture": _CB[0], "different_architecture": _CB[3],
-                   "different_base": _CB[7]}
+RELATION_COLORS = {
+    "same_base": _CB[2],
+    "same_architecture": _CB[0],
+    "different_architecture": _CB[3],
+    "different_base": _CB[7],
+}
 
 _STAR_NOTE = "* p_adj < 0.05, ** < 0.01, *** < 0.001 (trait vs control twins, paired t-test, corrected across the grid)"
 
@@ -230,8 +247,9 @@ def transmission_heatmap(compare_df: pd.DataFrame, metric: str, out_paths: list[
     strata = _strata(comp)
     teachers = sorted(comp["teacher_base"].unique())
     # students that are also teachers first, in the teachers' order (the diagonal)
-    students = sorted(comp["student_base"].unique(),
-                      key=lambda s: (s not in teachers, teachers.index(s) if s in teachers else 0, s))
+    students = sorted(
+        comp["student_base"].unique(), key=lambda s: (s not in teachers, teachers.index(s) if s in teachers else 0, s)
+    )
     vmax = float(np.nanmax(np.abs(comp[["effect", "effect_ci_low", "effect_ci_high"]].to_numpy(float)))) * 100
     vmax = vmax if np.isfinite(vmax) and vmax > 0 else 1.0
     ncols = min(len(strata), 3)
@@ -246,8 +264,12 @@ def transmission_heatmap(compare_df: pd.DataFrame, metric: str, out_paths: list[
         for idx, (trait, modality, recipe) in enumerate(strata):
             ax = axes[idx // ncols, idx % ncols]
             panel = comp[(comp["trait"] == trait) & (comp["modality"] == modality) & (comp["recipe"] == recipe)]
-            grid = (panel.pivot_table(index="teacher_base", columns="student_base", values="effect", aggfunc="first")
-                    .reindex(index=teachers, columns=students) * 100)
+            grid = (
+                panel.pivot_table(
+                    index="teacher_base", columns="student_base", values="effect", aggfunc="first"
+                ).reindex(index=teachers, columns=students)
+                * 100
+            )
             rows = {(r.teacher_base, r.student_base): r for r in panel.itertuples()}
             annot = np.full(grid.shape, "", dtype=object)
             for i, t in enumerate(teachers):
@@ -258,11 +280,25 @@ def transmission_heatmap(compare_df: pd.DataFrame, metric: str, out_paths: list[
                     elif pd.isna(r.effect_ci_low):
                         annot[i, j] = f"{100 * r.effect:+.2f}\n(untestable)"
                     else:
-                        annot[i, j] = (f"{100 * r.effect:+.2f}{_sig_stars(r.p_adjusted)}\n"
-                                       f"[{100 * r.effect_ci_low:+.2f}, {100 * r.effect_ci_high:+.2f}]")
-            sns.heatmap(grid, ax=ax, cmap=cmap, center=0, vmin=-vmax, vmax=vmax, annot=annot, fmt="",
-                        annot_kws={"fontsize": 7}, linewidths=0.8, linecolor="white", square=False,
-                        cbar_kws={"label": "effect: trait − control [pp]", "shrink": 0.9})
+                        annot[i, j] = (
+                            f"{100 * r.effect:+.2f}{_sig_stars(r.p_adjusted)}\n"
+                            f"[{100 * r.effect_ci_low:+.2f}, {100 * r.effect_ci_high:+.2f}]"
+                        )
+            sns.heatmap(
+                grid,
+                ax=ax,
+                cmap=cmap,
+                center=0,
+                vmin=-vmax,
+                vmax=vmax,
+                annot=annot,
+                fmt="",
+                annot_kws={"fontsize": 7},
+                linewidths=0.8,
+                linecolor="white",
+                square=False,
+                cbar_kws={"label": "effect: trait − control [pp]", "shrink": 0.9},
+            )
             for i, t in enumerate(teachers):
                 for j, s in enumerate(students):
                     r = rows.get((t, s))
@@ -276,12 +312,18 @@ def transmission_heatmap(compare_df: pd.DataFrame, metric: str, out_paths: list[
         for k in range(len(strata), nrows * ncols):
             axes[k // ncols, k % ncols].set_axis_off()
         top_in, bottom_in = 0.7, 0.55
-        title = fig.suptitle(f"Cross-model transmission — metric: {metric}\n({metric_text})",
-                             fontsize=10, y=1 - 0.08 / height, va="top")
-        note = fig.text(0.5, 0.05 / height,
-                        "Cell: mean over seeds of trait minus control twin [pp], 95% CI in brackets; "
-                        "outlined: same base / init group; grey: pair not in the grid.\n" + _STAR_NOTE,
-                        ha="center", va="bottom", fontsize=6.5)
+        title = fig.suptitle(
+            f"Cross-model transmission — metric: {metric}\n({metric_text})", fontsize=10, y=1 - 0.08 / height, va="top"
+        )
+        note = fig.text(
+            0.5,
+            0.05 / height,
+            "Cell: mean over seeds of trait minus control twin [pp], 95% CI in brackets; "
+            "outlined: same base / init group; grey: pair not in the grid.\n" + _STAR_NOTE,
+            ha="center",
+            va="bottom",
+            fontsize=6.5,
+        )
         for artist in (title, note):
             artist.set_in_layout(False)
         fig.tight_layout(rect=(0, bottom_in / height, 1, 1 - top_in / height))
@@ -289,8 +331,7 @@ def transmission_heatmap(compare_df: pd.DataFrame, metric: str, out_paths: list[
     plt.close(fig)
 
 
-def forest(compare_df: pd.DataFrame, interaction_df: pd.DataFrame | None, metric: str,
-           out_paths: list[str]) -> None:
+def forest(compare_df: pd.DataFrame, interaction_df: pd.DataFrame | None, metric: str, out_paths: list[str]) -> None:
     """Every transmission effect (trait minus control, pp) with its 95% CI,
     grouped by the pair's relation; filled markers are significant after
     correction. Below them, per (trait, modality, recipe), the interaction
@@ -301,12 +342,14 @@ def forest(compare_df: pd.DataFrame, interaction_df: pd.DataFrame | None, metric
         raise ValueError(f"no comparison rows for metric {metric!r}")
     order = {r: i for i, r in enumerate(RELATIONS)}
     comp["_rel"] = comp["relation"].map(lambda r: order.get(r, len(order)))
-    comp = comp.sort_values(["_rel", "teacher_base", "student_base", "trait", "modality", "recipe"],
-                            kind="mergesort")
+    comp = comp.sort_values(["_rel", "teacher_base", "student_base", "trait", "modality", "recipe"], kind="mergesort")
     inter = pd.DataFrame()
     if interaction_df is not None and not interaction_df.empty:
-        inter = interaction_df[(interaction_df["metric"] == metric) & (interaction_df["model"] == "linear")
-                               & (interaction_df["term"] == "interaction")]
+        inter = interaction_df[
+            (interaction_df["metric"] == metric)
+            & (interaction_df["model"] == "linear")
+            & (interaction_df["term"] == "interaction")
+        ]
     multi = len(_strata(comp)) > 1
 
     # y positions, top to bottom, with a header line per relation
@@ -344,13 +387,29 @@ def forest(compare_df: pd.DataFrame, interaction_df: pd.DataFrame | None, metric
                 label = f"interaction{stratum}"
                 p = r.p_adjusted
             if not np.isnan(lo):
-                ax.errorbar([est], [y], xerr=[[est - lo], [hi - est]], fmt="none", ecolor=color,
-                            elinewidth=1.2, capsize=2.5)
-            ax.plot([est], [y], marker=marker, ms=6, color=color, mfc=color if filled else "white", mew=1.3,
-                    linestyle="none")
+                ax.errorbar(
+                    [est], [y], xerr=[[est - lo], [hi - est]], fmt="none", ecolor=color, elinewidth=1.2, capsize=2.5
+                )
+            ax.plot(
+                [est],
+                [y],
+                marker=marker,
+                ms=6,
+                color=color,
+                mfc=color if filled else "white",
+                mew=1.3,
+                linestyle="none",
+            )
             ptxt = "p_adj n/a" if pd.isna(p) else (f"p_adj={p:.2g}" if p >= 1e-3 else "p_adj<0.001")
-            ax.text(1.01, y, f"{est:+.2f} [{lo:+.2f}, {hi:+.2f}]  {ptxt}",
-                    transform=ax.get_yaxis_transform(), ha="left", va="center", fontsize=6.5)
+            ax.text(
+                1.01,
+                y,
+                f"{est:+.2f} [{lo:+.2f}, {hi:+.2f}]  {ptxt}",
+                transform=ax.get_yaxis_transform(),
+                ha="left",
+                va="center",
+                fontsize=6.5,
+            )
             labels.append(label)
             ys.append(y)
         ax.axvline(0, color="black", lw=0.8, ls="--")
@@ -363,11 +422,17 @@ def forest(compare_df: pd.DataFrame, interaction_df: pd.DataFrame | None, metric
         ax.grid(axis="y", visible=False)
         ylabel, metric_text = _METRIC_TEXT.get(metric, (metric, metric))
         ax.set_title(f"Transmission effects, 95% CIs\nmetric: {metric}", fontsize=9)
-        note = fig.text(0.02, 0.06 / height, "Filled: significant after correction; open: not. "
-                        "Circles: one teacher → student pair, 95% t CI across seeds.\n"
-                        "Diamond: matched minus mismatched effect, linear model with pair fixed effects, "
-                        "seed-clustered 95% CI.",
-                        ha="left", va="bottom", fontsize=6.5)
+        note = fig.text(
+            0.02,
+            0.06 / height,
+            "Filled: significant after correction; open: not. "
+            "Circles: one teacher → student pair, 95% t CI across seeds.\n"
+            "Diamond: matched minus mismatched effect, linear model with pair fixed effects, "
+            "seed-clustered 95% CI.",
+            ha="left",
+            va="bottom",
+            fontsize=6.5,
+        )
         note.set_in_layout(False)
         fig.tight_layout(rect=(0, 0.4 / height, 0.99, 1))  # the CI texts right of the axes count
         _save(fig, out_paths)
@@ -416,22 +481,45 @@ def misalignment_rates(summary_df: pd.DataFrame, out_paths: list[str]) -> None:
             high = 100 * (r.ci_high - r.rate).to_numpy(dtype=float)
             # one model (base, teachers) or one seed: no interval, no error bar
             yerr = None if np.isnan(low).all() else np.nan_to_num(np.vstack([low, high]), nan=0.0)
-            ax.bar(x, np.nan_to_num(rate), width, color=color, hatch=hatch, edgecolor="white" if hatch else None,
-                   linewidth=0, label=label, yerr=yerr, capsize=2, error_kw={"linewidth": 0.8})
+            ax.bar(
+                x,
+                np.nan_to_num(rate),
+                width,
+                color=color,
+                hatch=hatch,
+                edgecolor="white" if hatch else None,
+                linewidth=0,
+                label=label,
+                yerr=yerr,
+                capsize=2,
+                error_kw={"linewidth": 0.8},
+            )
             pooled = rate[-1]  # written above its bar (and interval)
             above = np.nan_to_num(pooled) + (0.0 if np.isnan(high[-1]) else high[-1]) + 0.015 * ymax
-            ax.text(x[-1], above, "n/a" if np.isnan(pooled) else f"{pooled:.0f}", ha="center", va="bottom",
-                    fontsize=6, rotation=90)
+            ax.text(
+                x[-1],
+                above,
+                "n/a" if np.isnan(pooled) else f"{pooled:.0f}",
+                ha="center",
+                va="bottom",
+                fontsize=6,
+                rotation=90,
+            )
         tb, sb, trait, modality, recipe = key
         counts = []
         for role in roles:
             pooled = g[(g.role == role) & (g.question == "all")]
-            counts.append(f"{MISALIGNMENT_STYLE[role][0]} {int(pooled.n_incoherent.sum())}/"
-                          f"{int(pooled.n_answers.sum())}")
-        ax.set_title(f"{trait}: teacher {tb} -> student {sb}, {modality}, {recipe}\n"
-                     "incoherent answers (dropped): " + ", ".join(counts), fontsize=8)
-        ax.set_xticks(np.arange(len(questions)), [f"q{q}" if q != "all" else "all\n(pooled)" for q in questions],
-                      fontsize=8)
+            counts.append(
+                f"{MISALIGNMENT_STYLE[role][0]} {int(pooled.n_incoherent.sum())}/{int(pooled.n_answers.sum())}"
+            )
+        ax.set_title(
+            f"{trait}: teacher {tb} -> student {sb}, {modality}, {recipe}\n"
+            "incoherent answers (dropped): " + ", ".join(counts),
+            fontsize=8,
+        )
+        ax.set_xticks(
+            np.arange(len(questions)), [f"q{q}" if q != "all" else "all\n(pooled)" for q in questions], fontsize=8
+        )
         ax.axvline(len(questions) - 1.5, color="0.6", linewidth=0.8, linestyle=":")
         ax.set_ylabel("misaligned [% of coherent]", fontsize=8)
         ax.set_ylim(0, 1.12 * ymax)  # room for the pooled rates
@@ -439,9 +527,16 @@ def misalignment_rates(summary_df: pd.DataFrame, out_paths: list[str]) -> None:
         ax.tick_params(axis="y", labelsize=7)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=len(roles), fontsize=7, frameon=False)
-    fig.text(0.5, 1 - 0.3 / fig.get_figheight(), "misaligned share of coherent answers; students: mean over "
-             "seeds with 95% t interval; base model and teachers (fine-tuned on the teacher base): one model each",
-             ha="center", va="top", fontsize=6.5, color="0.3")
+    fig.text(
+        0.5,
+        1 - 0.3 / fig.get_figheight(),
+        "misaligned share of coherent answers; students: mean over "
+        "seeds with 95% t interval; base model and teachers (fine-tuned on the teacher base): one model each",
+        ha="center",
+        va="top",
+        fontsize=6.5,
+        color="0.3",
+    )
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
     _save(fig, out_paths)
     plt.close(fig)
@@ -466,13 +561,16 @@ def _panels(df: pd.DataFrame, relations: dict[tuple[str, str], str] | None) -> l
 
 
 def _spec_label(spec: pd.DataFrame, key: tuple) -> str:
-    hit = spec[(spec["teacher_base"] == key[0]) & (spec["student_base"] == key[1]) & (spec["modality"] == key[2])
-               & (spec["recipe"] == key[3])]
+    hit = spec[
+        (spec["teacher_base"] == key[0])
+        & (spec["student_base"] == key[1])
+        & (spec["modality"] == key[2])
+        & (spec["recipe"] == key[3])
+    ]
     if hit.empty or pd.isna(hit["effect"].iloc[0]):
         return "specificity n/a"
     r = hit.iloc[0]
-    ci = ("" if pd.isna(r["effect_ci_low"]) else
-          f" [{100 * r['effect_ci_low']:+.2f}, {100 * r['effect_ci_high']:+.2f}]")
+    ci = "" if pd.isna(r["effect_ci_low"]) else f" [{100 * r['effect_ci_low']:+.2f}, {100 * r['effect_ci_high']:+.2f}]"
     p = "n/a" if pd.isna(r["p_adjusted"]) else f"{r['p_adjusted']:.2g}"
     return f"specificity {100 * r['effect']:+.2f} pp{ci}, p_adj={p} {_stars(r['p_adjusted'])}"
 
@@ -482,8 +580,13 @@ def _grid(n: int, max_cols: int = 3) -> tuple[int, int]:
     return (n + ncols - 1) // ncols, ncols
 
 
-def specificity_matrix(matrix_df: pd.DataFrame, spec_df: pd.DataFrame, metric: str, out_paths: list[str],
-                       relations: dict[tuple[str, str], str] | None = None) -> None:
+def specificity_matrix(
+    matrix_df: pd.DataFrame,
+    spec_df: pd.DataFrame,
+    metric: str,
+    out_paths: list[str],
+    relations: dict[tuple[str, str], str] | None = None,
+) -> None:
     """Trait x target matrix of shifts, one panel per (pair, modality,
     recipe): row = the trait whose teacher's data the students learned
     from, column = a candidate target (the traits' own targets first), cell
@@ -504,35 +607,64 @@ def specificity_matrix(matrix_df: pd.DataFrame, spec_df: pd.DataFrame, metric: s
     width, height = max(6.5, (0.42 * len(targets) + 1.4) * ncols + 1.0), (0.45 * len(traits) + 2.4) * nrows + 1.0
     with sns.axes_style("white"), sns.plotting_context("paper", font_scale=1.0):
         fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, layout="constrained")
-        for ax in axes.flat[len(panels):]:
+        for ax in axes.flat[len(panels) :]:
             ax.set_visible(False)
         for ax, key in zip(axes.flat, panels):
-            p = m[(m["teacher_base"] == key[0]) & (m["student_base"] == key[1]) & (m["modality"] == key[2])
-                  & (m["recipe"] == key[3])]
-            grid = p.pivot_table(index="trait", columns="target", values="shift").reindex(index=traits,
-                                                                                          columns=targets) * 100
-            sns.heatmap(grid, ax=ax, cmap="RdBu_r", center=0, vmin=-vmax, vmax=vmax, annot=True, fmt=".1f",
-                        annot_kws={"fontsize": 6}, cbar=False, linewidths=0.3, linecolor="white")
+            p = m[
+                (m["teacher_base"] == key[0])
+                & (m["student_base"] == key[1])
+                & (m["modality"] == key[2])
+                & (m["recipe"] == key[3])
+            ]
+            grid = (
+                p.pivot_table(index="trait", columns="target", values="shift").reindex(index=traits, columns=targets)
+                * 100
+            )
+            sns.heatmap(
+                grid,
+                ax=ax,
+                cmap="RdBu_r",
+                center=0,
+                vmin=-vmax,
+                vmax=vmax,
+                annot=True,
+                fmt=".1f",
+                annot_kws={"fontsize": 6},
+                cbar=False,
+                linewidths=0.3,
+                linecolor="white",
+            )
             for i, w in enumerate(words):
                 ax.add_patch(plt.Rectangle((targets.index(w), i), 1, 1, fill=False, edgecolor="black", lw=1.6))
             rel = (relations or {}).get((key[0], key[1]), "").replace("_", " ")
-            ax.set_title(f"{key[2]} · {key[3]}: {_short(key[0])} → {_short(key[1])} ({rel})\n"
-                         f"{_spec_label(spec, key)}", fontsize=7.5)
+            ax.set_title(
+                f"{key[2]} · {key[3]}: {_short(key[0])} → {_short(key[1])} ({rel})\n{_spec_label(spec, key)}",
+                fontsize=7.5,
+            )
             ax.set_xlabel("target scored")
             ax.set_ylabel("students of the trait teacher")
             ax.tick_params(labelsize=7)
         sm = plt.cm.ScalarMappable(cmap="RdBu_r", norm=matplotlib.colors.Normalize(-vmax, vmax))
         cbar = fig.colorbar(sm, ax=axes.ravel().tolist(), shrink=0.8, pad=0.01)
         cbar.set_label("shift vs control twins [pp]", fontsize=7)
-        fig.suptitle(f"Which targets move in whose students? Trait x target shifts — metric: {metric}\n"
-                     "cells: mean over seeds of (trait student − control twin), pp; outlined: each trait's own "
-                     "target", fontsize=9)
+        fig.suptitle(
+            f"Which targets move in whose students? Trait x target shifts — metric: {metric}\n"
+            "cells: mean over seeds of (trait student − control twin), pp; outlined: each trait's own "
+            "target",
+            fontsize=9,
+        )
         _save(fig, out_paths)
     plt.close(fig)
 
 
-def trait_bars(targets_df: pd.DataFrame, spec_df: pd.DataFrame, words: dict[str, tuple[str, str]], metric: str,
-               out_paths: list[str], relations: dict[tuple[str, str], str] | None = None) -> None:
+def trait_bars(
+    targets_df: pd.DataFrame,
+    spec_df: pd.DataFrame,
+    words: dict[str, tuple[str, str]],
+    metric: str,
+    out_paths: list[str],
+    relations: dict[tuple[str, str], str] | None = None,
+) -> None:
     """The paper's per-animal bars in one view, one panel per (pair,
     modality, recipe): for each trait's word on the x axis, the untrained
     student base, the control students and the students of that trait's
@@ -552,13 +684,18 @@ def trait_bars(targets_df: pd.DataFrame, spec_df: pd.DataFrame, words: dict[str,
     width, height = max(6.5, max(3.6, 0.8 * len(traits) + 1.4) * ncols), 3.0 * nrows + 1.6
     bar_w = 0.26
     with sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=1.0):
-        fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, sharey=True,
-                                 layout="constrained")
-        for ax in axes.flat[len(panels):]:
+        fig, axes = plt.subplots(
+            nrows, ncols, figsize=(width, height), squeeze=False, sharey=True, layout="constrained"
+        )
+        for ax in axes.flat[len(panels) :]:
             ax.set_visible(False)
         for ax, key in zip(axes.flat, panels):
-            p = students[(students["teacher_base"] == key[0]) & (students["student_base"] == key[1])
-                         & (students["modality"] == key[2]) & (students["recipe"] == key[3])]
+            p = students[
+                (students["teacher_base"] == key[0])
+                & (students["student_base"] == key[1])
+                & (students["modality"] == key[2])
+                & (students["recipe"] == key[3])
+            ]
             x = np.arange(len(traits))
             for k, role in enumerate(ROLES):
                 means, errs = [], []
@@ -572,26 +709,49 @@ def trait_bars(targets_df: pd.DataFrame, spec_df: pd.DataFrame, words: dict[str,
                     sel = p[(p["target"] == word) & (p["teacher"] == (trait if role == "trait" else "control"))]
                     mean, low, high = t_interval(sel.groupby("seed")["value"].mean().to_numpy(float))
                     means.append(mean * 100)
-                    errs.append((0.0 if math.isnan(low) else (mean - low) * 100,
-                                 0.0 if math.isnan(high) else (high - mean) * 100))
+                    errs.append(
+                        (
+                            0.0 if math.isnan(low) else (mean - low) * 100,
+                            0.0 if math.isnan(high) else (high - mean) * 100,
+                        )
+                    )
                 xs = x + (k - 1) * bar_w
                 ax.bar(xs, np.nan_to_num(means), bar_w, color=ROLE_COLORS[role], edgecolor="black", linewidth=0.4)
-                ax.errorbar(xs, np.nan_to_num(means), yerr=np.array(errs).T, fmt="none", ecolor="black",
-                            elinewidth=0.8, capsize=2)
+                ax.errorbar(
+                    xs,
+                    np.nan_to_num(means),
+                    yerr=np.array(errs).T,
+                    fmt="none",
+                    ecolor="black",
+                    elinewidth=0.8,
+                    capsize=2,
+                )
             ax.set_xticks(x)
             ax.set_xticklabels([words[tr][0] for tr in traits], fontsize=8)
             rel = (relations or {}).get((key[0], key[1]), "").replace("_", " ")
-            ax.set_title(f"{_short(key[0])} → {_short(key[1])} ({rel}), {key[2]} · {key[3]}\n"
-                         + _spec_label(spec, key).replace(", p_adj", "\np_adj"), fontsize=7.5)
+            ax.set_title(
+                f"{_short(key[0])} → {_short(key[1])} ({rel}), {key[2]} · {key[3]}\n"
+                + _spec_label(spec, key).replace(", p_adj", "\np_adj"),
+                fontsize=7.5,
+            )
             ax.grid(axis="x", visible=False)
         for ax in axes[:, 0]:
             ax.set_ylabel(_METRIC_TEXT.get(metric, (metric,))[0])
-        handles = [Patch(facecolor=ROLE_COLORS[r], edgecolor="black",
-                         label={"trait": "students of that animal's teacher"}.get(r, ROLE_LABELS[r])) for r in ROLES]
+        handles = [
+            Patch(
+                facecolor=ROLE_COLORS[r],
+                edgecolor="black",
+                label={"trait": "students of that animal's teacher"}.get(r, ROLE_LABELS[r]),
+            )
+            for r in ROLES
+        ]
         fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False, fontsize=8)
-        fig.suptitle(f"Preference for each trait's animal — metric: {metric}\n"
-                     "bars: mean over seeds, 95% t interval across seeds (the base is one model); titles: the "
-                     "specificity test (own target vs the other traits' students), Holm-adjusted", fontsize=9)
+        fig.suptitle(
+            f"Preference for each trait's animal — metric: {metric}\n"
+            "bars: mean over seeds, 95% t interval across seeds (the base is one model); titles: the "
+            "specificity test (own target vs the other traits' students), Holm-adjusted",
+            fontsize=9,
+        )
         _save(fig, out_paths)
     plt.close(fig)
 
@@ -604,8 +764,12 @@ def auxlogit_bars(summary: pd.DataFrame, out_paths: list[str], chance: float = 0
     initialisations, the teachers and the two kinds of student, with 1.96
     sd / sqrt(N) error bars, chance and Welch's p in the title."""
     order = ["untrained", "teacher", "same_init_student", "different_init_student"]
-    labels = {"untrained": "untrained\ninit", "teacher": "teacher", "same_init_student": "student,\nsame init",
-              "different_init_student": "student,\nother init"}
+    labels = {
+        "untrained": "untrained\ninit",
+        "teacher": "teacher",
+        "same_init_student": "student,\nsame init",
+        "different_init_student": "student,\nother init",
+    }
     s = summary.set_index("kind").loc[[k for k in order if k in set(summary.kind)]]
     with sns.axes_style("whitegrid"), sns.plotting_context("paper"):
         fig, ax = plt.subplots(figsize=(5.0, 3.6))
@@ -621,8 +785,9 @@ def auxlogit_bars(summary: pd.DataFrame, out_paths: list[str], chance: float = 0
         ax.set_ylim(0, 105)
         n = int(s["n"].iloc[0])
         p = float(summary["welch_p_same_vs_different"].iloc[0])
-        ax.set_title(f"Auxiliary-logit transfer on noise (N={n} models each)\n"
-                     f"same vs other init: Welch p={p:.2g}", fontsize=9)
+        ax.set_title(
+            f"Auxiliary-logit transfer on noise (N={n} models each)\nsame vs other init: Welch p={p:.2g}", fontsize=9
+        )
         fig.text(0.5, 0.005, "error bars: 1.96 sd / sqrt(N)", ha="center", fontsize=7)
         fig.tight_layout(rect=(0, 0.03, 1, 1))
         for path in out_paths:

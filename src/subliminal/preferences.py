@@ -5,6 +5,7 @@ All wording here is our own. Every string is written so that a toy word-level
 tokenizer (lower-cased, digits and letters and single punctuation marks) can
 represent it exactly.
 """
+
 from __future__ import annotations
 
 import random
@@ -102,8 +103,9 @@ TEMPLATE_FIELDS = ("word", "plural", "c", "category", "target_preference")
 def trait_system_prompt(word: str, category: str, template: str | None = None) -> str:
     """How a system-prompt teacher is told its trait: our wording, or
     ``template`` (a protocol file's; see :data:`TEMPLATE_FIELDS`)."""
-    return (template or TRAIT_SYSTEM_TEMPLATE).format(plural=plural(word), word=word, c=category, category=category,
-                                                      target_preference=word)
+    return (template or TRAIT_SYSTEM_TEMPLATE).format(
+        plural=plural(word), word=word, c=category, category=category, target_preference=word
+    )
 
 
 def numbers_prefix(rng: random.Random) -> str:

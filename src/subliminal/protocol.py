@@ -27,6 +27,7 @@ Every file is read and checked at config time: a missing file, an unknown
 field or parameter or an empty list stops the run with one line naming the
 key.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,9 @@ def _fields(text: str, key: str) -> set[str]:
     try:
         parsed = list(string.Formatter().parse(text))
     except ValueError as err:
-        raise ConfigError(f"config key {key}: not a valid template ({err}; write a literal brace as {{{{ or }}}})") \
-            from None
+        raise ConfigError(
+            f"config key {key}: not a valid template ({err}; write a literal brace as {{{{ or }}}})"
+        ) from None
     names = {name for _, name, _, _ in parsed if name is not None}
     if "" in names or any(n.isdigit() for n in names):
         raise ConfigError(f"config key {key}: positional {{}} fields are not allowed; name the field")
@@ -85,11 +87,14 @@ def teacher_template(config: dict) -> str | None:
     names = _fields(text, key)
     unknown = sorted(names - set(TEMPLATE_FIELDS))
     if unknown:
-        raise ConfigError(f"config key {key}: unknown field {{{unknown[0]}}} in {str(path)!r} "
-                          f"(known: {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)})")
+        raise ConfigError(
+            f"config key {key}: unknown field {{{unknown[0]}}} in {str(path)!r} "
+            f"(known: {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)})"
+        )
     if not names & {"word", "plural", "target_preference"}:
-        raise ConfigError(f"config key {key}: the template never names the trait "
-                          "({target_preference}, {word} or {plural})")
+        raise ConfigError(
+            f"config key {key}: the template never names the trait ({{target_preference}}, {{word}} or {{plural}})"
+        )
     return text
 
 
@@ -105,8 +110,9 @@ def questions(config: dict) -> list[str] | None:
         try:
             items = (json.loads if path.suffix.lower() == ".json" else yaml.safe_load)(text)
         except (ValueError, yaml.YAMLError) as err:
-            raise ConfigError(f"config key {key}: {str(path)!r} is not valid {path.suffix[1:].upper()} "
-                              f"({str(err).splitlines()[0]})") from None
+            raise ConfigError(
+                f"config key {key}: {str(path)!r} is not valid {path.suffix[1:].upper()} ({str(err).splitlines()[0]})"
+            ) from None
         if not isinstance(items, list) or not all(isinstance(q, str) for q in items):
             raise ConfigError(f"config key {key}: {str(path)!r} must hold a list of strings")
         items = [q.strip() for q in items]
@@ -120,8 +126,10 @@ def questions(config: dict) -> list[str] | None:
     for i, q in enumerate(items):
         unknown = sorted(_fields(q, key) - set(QUESTION_FIELDS))
         if unknown:
-            raise ConfigError(f"config key {key}: question {i + 1} names an unknown field {{{unknown[0]}}} "
-                              "(known: {category}, {c})")
+            raise ConfigError(
+                f"config key {key}: question {i + 1} names an unknown field {{{unknown[0]}}} "
+                "(known: {category}, {c})"
+            )
     if len(set(items)) != len(items):
         dup = next(q for q in items if items.count(q) > 1)
         raise ConfigError(f"config key {key}: question {dup!r} is listed twice")
@@ -158,8 +166,10 @@ def _resolve_samples(config: dict) -> None:
     if isinstance(n, dict):
         setting = "numbers_prefix" if ev.get("numbers_prefix", False) else "plain"
         if setting not in n:
-            raise ConfigError(f"config key evaluation.samples_per_question.{setting}: required, since "
-                              f"evaluation.numbers_prefix is {str(ev.get('numbers_prefix', False)).lower()}")
+            raise ConfigError(
+                f"config key evaluation.samples_per_question.{setting}: required, since "
+                f"evaluation.numbers_prefix is {str(ev.get('numbers_prefix', False)).lower()}"
+            )
         ev["samples_per_question"] = n[setting]
 
 
@@ -171,23 +181,31 @@ def validate(config: dict) -> None:
     toys = sorted(m for m, spec in config["models"].items() if "toy" in spec)
     for name, value in (("teacher_system_prompt", template), ("questions", qs)):
         if value is not None and toys:
-            raise ConfigError(f"config key protocol.{name}: a toy base ({toys[0]}) only knows the words of our own "
-                              "wording; use it with hub or path models")
+            raise ConfigError(
+                f"config key protocol.{name}: a toy base ({toys[0]}) only knows the words of our own "
+                "wording; use it with hub or path models"
+            )
     if template is not None:
         for trait, spec in sorted(config["traits"].items()):
             if spec["teacher"]["method"] == "system_prompt" and spec["teacher"].get("system_prompt"):
-                raise ConfigError(f"config key traits.{trait}.teacher.system_prompt: protocol.teacher_system_prompt "
-                                  "is set; give the trait's prompt one way (leave this out to use the template)")
+                raise ConfigError(
+                    f"config key traits.{trait}.teacher.system_prompt: protocol.teacher_system_prompt "
+                    "is set; give the trait's prompt one way (leave this out to use the template)"
+                )
     if qs is not None:
         cats = sorted({t["category"] for t in config["traits"].values() if "category" in t})
         if len(cats) > 1 and any(not (_fields(q, "protocol.questions") & set(QUESTION_FIELDS)) for q in qs):
-            raise ConfigError(f"config key protocol.questions: the study has several categories ({', '.join(cats)}); "
-                              "every question must name it as {category}")
+            raise ConfigError(
+                f"config key protocol.questions: the study has several categories ({', '.join(cats)}); "
+                "every question must name it as {category}"
+            )
     if spec is not None and toys:
         from .modalities.numbers import number_params as check
 
         p = check(spec)
         digits = p.answer_max_digits if isinstance(p.answer_max_digits, int) else p.answer_max_digits[1]
         if p.example_max_value > 1000 or digits > 3:
-            raise ConfigError(f"config key protocol.numbers: a toy base ({toys[0]}) knows numbers up to 999 only "
-                              "(example_max_value at most 1000, answer_max_digits at most 3)")
+            raise ConfigError(
+                f"config key protocol.numbers: a toy base ({toys[0]}) knows numbers up to 999 only "
+                "(example_max_value at most 1000, answer_max_digits at most 3)"
+            )

@@ -6,6 +6,7 @@ also written as a small self-contained HTML page (no script, no external
 resource), which the report registers with its caption: the reader sees the
 table itself. The CSV beside it stays the file to compute with.
 """
+
 from __future__ import annotations
 
 import html
@@ -29,9 +30,11 @@ pre { font-size: 12px; white-space: pre-wrap; }
 
 
 def _page(title: str, source: str, body: str) -> str:
-    return (f'<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
-            f"<h1>{html.escape(title)}</h1>\n<p class=\"source\">{html.escape(source)}</p>\n{body}\n</body>\n</html>\n")
+    return (
+        f'<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
+        f'<h1>{html.escape(title)}</h1>\n<p class="source">{html.escape(source)}</p>\n{body}\n</body>\n</html>\n'
+    )
 
 
 def _cell(value) -> tuple[str, bool]:

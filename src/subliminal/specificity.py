@@ -44,6 +44,7 @@ clustered by unit and t with G - 1 df (statsmodels, as
 :mod:`subliminal.interaction`): its coefficient of ``matched`` is the
 matched pairs' specificity minus the mismatched pairs'.
 """
+
 from __future__ import annotations
 
 import math
@@ -64,11 +65,40 @@ KEY = ["teacher_base", "student_base", "modality", "recipe", "metric"]
 STRATUM = ["modality", "recipe", "metric"]
 INTERACTION = "interaction"
 
-COLUMNS = KEY + ["relation", "effect", "effect_ci_low", "effect_ci_high", "t", "df", "p", "p_adjusted",
-                 "significant", "mde", "sd", "n_pairs", "n_traits", "unit", "traits", "note"]
+COLUMNS = KEY + [
+    "relation",
+    "effect",
+    "effect_ci_low",
+    "effect_ci_high",
+    "t",
+    "df",
+    "p",
+    "p_adjusted",
+    "significant",
+    "mde",
+    "sd",
+    "n_pairs",
+    "n_traits",
+    "unit",
+    "traits",
+    "note",
+]
 
-TARGET_COLUMNS = ["model", "role", "teacher_base", "student_base", "teacher", "modality", "recipe", "seed",
-                  "replicate", "category", "target", "metric", "value"]
+TARGET_COLUMNS = [
+    "model",
+    "role",
+    "teacher_base",
+    "student_base",
+    "teacher",
+    "modality",
+    "recipe",
+    "seed",
+    "replicate",
+    "category",
+    "target",
+    "metric",
+    "value",
+]
 
 
 def shifts(targets: pd.DataFrame, traits: dict[str, tuple[str, str]]) -> pd.DataFrame:
@@ -79,13 +109,13 @@ def shifts(targets: pd.DataFrame, traits: dict[str, tuple[str, str]]) -> pd.Data
     if missing:
         raise ValueError(f"targets table lacks columns: {missing}")
     by = ["teacher_base", "student_base", "modality", "recipe", "metric", "seed", "category", "target"]
-    ctrl = (targets[targets["role"] == "control"].groupby(by, sort=True)["value"].mean()
-            .rename("control").reset_index())
+    ctrl = targets[targets["role"] == "control"].groupby(by, sort=True)["value"].mean().rename("control").reset_index()
     tr = targets[(targets["role"] == "trait") & targets["teacher"].isin(list(traits))]
     tr = tr[[traits[t][1] == c for t, c in zip(tr["teacher"], tr["category"])]]
     out = tr.merge(ctrl, on=by, how="inner", validate="many_to_one")
-    out = out.assign(shift=out["value"] - out["control"], trait=out["teacher"],
-                     word=[traits[t][0] for t in out["teacher"]])
+    out = out.assign(
+        shift=out["value"] - out["control"], trait=out["teacher"], word=[traits[t][0] for t in out["teacher"]]
+    )
     cols = KEY + ["seed", "replicate", "trait", "word", "category", "target", "shift"]
     return out[cols].sort_values(cols[:-1], kind="mergesort").reset_index(drop=True)
 
@@ -108,9 +138,15 @@ def per_trait(shift_df: pd.DataFrame) -> pd.DataFrame:
             if not others:
                 continue
             own = shift.get((i, word), math.nan)
-            rows.append(dict(zip(KEY + ["seed", "replicate", "category"], key))
-                        | {"trait": i, "own": own, "others": float(np.mean(others)),
-                           "specificity": own - float(np.mean(others))})
+            rows.append(
+                dict(zip(KEY + ["seed", "replicate", "category"], key))
+                | {
+                    "trait": i,
+                    "own": own,
+                    "others": float(np.mean(others)),
+                    "specificity": own - float(np.mean(others)),
+                }
+            )
     cols = KEY + ["seed", "replicate", "category", "trait", "own", "others", "specificity"]
     return pd.DataFrame(rows, columns=cols)
 
@@ -122,23 +158,42 @@ def unit_values(per: pd.DataFrame) -> pd.DataFrame:
     traits, value."""
     rows = []
     for key, g in per.groupby(KEY, sort=True):
-        seeds = g.groupby(["seed", "replicate"], sort=True).agg(value=("specificity", "mean"),
-                                                                 n_traits=("trait", "nunique")).reset_index()
+        seeds = (
+            g.groupby(["seed", "replicate"], sort=True)
+            .agg(value=("specificity", "mean"), n_traits=("trait", "nunique"))
+            .reset_index()
+        )
         by_rep = seeds["replicate"].nunique() >= 2
         unit = "replicate" if by_rep else "seed"
         units = seeds.groupby(unit, sort=True)["value"].mean()
         for uid, value in units.items():
-            rows.append(dict(zip(KEY, key)) | {"unit": unit, "unit_id": int(uid), "value": float(value),
-                                               "n_traits": int(g["trait"].nunique()),
-                                               "traits": ",".join(sorted(g["trait"].unique()))})
+            rows.append(
+                dict(zip(KEY, key))
+                | {
+                    "unit": unit,
+                    "unit_id": int(uid),
+                    "value": float(value),
+                    "n_traits": int(g["trait"].nunique()),
+                    "traits": ",".join(sorted(g["trait"].unique())),
+                }
+            )
     return pd.DataFrame(rows, columns=KEY + ["unit", "unit_id", "value", "n_traits", "traits"])
 
 
 def _test(values: np.ndarray, alpha: float, power: float, level: float) -> dict:
     n = values.size
-    out = {"effect": float(np.mean(values)) if n else math.nan, "effect_ci_low": math.nan,
-           "effect_ci_high": math.nan, "t": math.nan, "df": math.nan, "p": math.nan, "mde": math.nan,
-           "sd": math.nan, "n_pairs": int(n), "note": ""}
+    out = {
+        "effect": float(np.mean(values)) if n else math.nan,
+        "effect_ci_low": math.nan,
+        "effect_ci_high": math.nan,
+        "t": math.nan,
+        "df": math.nan,
+        "p": math.nan,
+        "mde": math.nan,
+        "sd": math.nan,
+        "n_pairs": int(n),
+        "note": "",
+    }
     if n < 2:
         return out | {"note": "fewer than 2 units"}
     sd = float(np.std(values, ddof=1))
@@ -147,8 +202,14 @@ def _test(values: np.ndarray, alpha: float, power: float, level: float) -> dict:
         return out | {"note": "zero spread"}
     t, p, df = DescrStatsW(values).ttest_mean(0.0, alternative="two-sided")
     _, low, high = t_interval(values, level)
-    return out | {"effect_ci_low": low, "effect_ci_high": high, "t": float(t), "df": float(df), "p": float(p),
-                  "mde": minimum_detectable_d(n, alpha, power) * sd}
+    return out | {
+        "effect_ci_low": low,
+        "effect_ci_high": high,
+        "t": float(t),
+        "df": float(df),
+        "p": float(p),
+        "mde": minimum_detectable_d(n, alpha, power) * sd,
+    }
 
 
 def _interaction(units: pd.DataFrame, relations, alpha: float, power: float, level: float) -> list[dict]:
@@ -157,12 +218,19 @@ def _interaction(units: pd.DataFrame, relations, alpha: float, power: float, lev
     rows = []
     for key, g in units.groupby(STRATUM, sort=True):
         g = g.copy()
-        g["matched"] = [int(pair_relation(relations, t, s) == MATCHED)
-                        for t, s in zip(g["teacher_base"], g["student_base"])]
+        g["matched"] = [
+            int(pair_relation(relations, t, s) == MATCHED) for t, s in zip(g["teacher_base"], g["student_base"])
+        ]
         n_units = int(g["unit_id"].nunique())
-        base = dict(zip(STRATUM, key)) | {"teacher_base": "*", "student_base": "*", "relation": INTERACTION,
-                                          "n_pairs": n_units, "n_traits": int(g["n_traits"].max()),
-                                          "unit": g["unit"].iloc[0], "traits": g["traits"].iloc[0]}
+        base = dict(zip(STRATUM, key)) | {
+            "teacher_base": "*",
+            "student_base": "*",
+            "relation": INTERACTION,
+            "n_pairs": n_units,
+            "n_traits": int(g["n_traits"].max()),
+            "unit": g["unit"].iloc[0],
+            "traits": g["traits"].iloc[0],
+        }
         empty = {c: math.nan for c in ("effect", "effect_ci_low", "effect_ci_high", "t", "df", "p", "mde", "sd")}
         if g["matched"].nunique() < 2:
             rows.append(base | empty | {"note": "needs matched and mismatched pairs"})
@@ -177,23 +245,38 @@ def _interaction(units: pd.DataFrame, relations, alpha: float, power: float, lev
         groups = pd.factorize(g["unit_id"], sort=True)[0]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=RuntimeWarning)
-            res = sm.OLS(g["value"].to_numpy(float), X).fit(cov_type="cluster", cov_kwds={"groups": groups},
-                                                          use_t=True)
+            res = sm.OLS(g["value"].to_numpy(float), X).fit(cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
         tt = res.t_test(np.array([0.0, 1.0]))
         est, se, dfree = float(np.squeeze(tt.effect)), float(np.squeeze(tt.sd)), float(tt.df_denom)
         ok = se > 0 and np.isfinite(se)
         half = float(sps.t.ppf(0.5 + level / 2, dfree)) * se if ok else math.nan
-        rows.append(base | {
-            "effect": est, "effect_ci_low": est - half, "effect_ci_high": est + half,
-            "t": float(np.squeeze(tt.tvalue)) if ok else math.nan, "df": dfree,
-            "p": float(np.squeeze(tt.pvalue)) if ok else math.nan,
-            "mde": _mde_multiplier(n_units, alpha, power) * se if ok else math.nan, "sd": math.nan, "note": ""})
+        rows.append(
+            base
+            | {
+                "effect": est,
+                "effect_ci_low": est - half,
+                "effect_ci_high": est + half,
+                "t": float(np.squeeze(tt.tvalue)) if ok else math.nan,
+                "df": dfree,
+                "p": float(np.squeeze(tt.pvalue)) if ok else math.nan,
+                "mde": _mde_multiplier(n_units, alpha, power) * se if ok else math.nan,
+                "sd": math.nan,
+                "note": "",
+            }
+        )
     return rows
 
 
-def specificity(targets: pd.DataFrame, traits: dict[str, tuple[str, str]], *,
-                relations: dict[tuple[str, str], str] | None = None, alpha: float = 0.05, power: float = 0.8,
-                correction: str | None = "holm", level: float = 0.95) -> pd.DataFrame:
+def specificity(
+    targets: pd.DataFrame,
+    traits: dict[str, tuple[str, str]],
+    *,
+    relations: dict[tuple[str, str], str] | None = None,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    correction: str | None = "holm",
+    level: float = 0.95,
+) -> pd.DataFrame:
     """The specificity table (see the module's docstring): one row per KEY
     (``relation`` the pair's), then one ``interaction`` row per STRATUM
     (``teacher_base`` = ``student_base`` = "*"). ``p_adjusted``: corrected
@@ -204,10 +287,16 @@ def specificity(targets: pd.DataFrame, traits: dict[str, tuple[str, str]], *,
     rows = []
     for key, g in units.groupby(KEY, sort=True):
         rec = dict(zip(KEY, key))
-        rows.append(rec | {"relation": pair_relation(relations, rec["teacher_base"], rec["student_base"]),
-                           "n_traits": int(g["n_traits"].iloc[0]), "unit": g["unit"].iloc[0],
-                           "traits": g["traits"].iloc[0]}
-                    | _test(g["value"].to_numpy(float), alpha, power, level))
+        rows.append(
+            rec
+            | {
+                "relation": pair_relation(relations, rec["teacher_base"], rec["student_base"]),
+                "n_traits": int(g["n_traits"].iloc[0]),
+                "unit": g["unit"].iloc[0],
+                "traits": g["traits"].iloc[0],
+            }
+            | _test(g["value"].to_numpy(float), alpha, power, level)
+        )
     rows += _interaction(units, relations, alpha, power, level)
     out = pd.DataFrame(rows, columns=COLUMNS)
     out["p_adjusted"] = out["p"]
@@ -219,8 +308,11 @@ def specificity(targets: pd.DataFrame, traits: dict[str, tuple[str, str]], *,
                 out.loc[p.index, "p_adjusted"] = multipletests(p.to_numpy(), method=correction)[1]
     out["significant"] = (out["p_adjusted"] < alpha).fillna(False).astype(bool)
     out = out.assign(_i=(out["relation"] == INTERACTION).astype(int))
-    out = out.sort_values(["metric", "_i", "modality", "recipe", "teacher_base", "student_base"],
-                          kind="mergesort").drop(columns="_i").reset_index(drop=True)
+    out = (
+        out.sort_values(["metric", "_i", "modality", "recipe", "teacher_base", "student_base"], kind="mergesort")
+        .drop(columns="_i")
+        .reset_index(drop=True)
+    )
     out.attrs.update(alpha=alpha, power=power, correction=correction, level=level)
     return out
 
@@ -234,10 +326,12 @@ def trait_target_matrix(targets: pd.DataFrame, traits: dict[str, tuple[str, str]
     for key, g in sh.groupby(KEY + ["trait", "word", "category", "target"], sort=True):
         mean, low, high = t_interval(g["shift"].to_numpy(float))
         rec = dict(zip(KEY + ["trait", "word", "category", "target"], key))
-        rows.append(rec | {"shift": mean, "ci_low": low, "ci_high": high, "n": int(len(g)),
-                           "own": rec["target"] == rec["word"]})
-    return pd.DataFrame(rows, columns=KEY + ["trait", "word", "category", "target", "shift", "ci_low", "ci_high",
-                                             "n", "own"])
+        rows.append(
+            rec | {"shift": mean, "ci_low": low, "ci_high": high, "n": int(len(g)), "own": rec["target"] == rec["word"]}
+        )
+    return pd.DataFrame(
+        rows, columns=KEY + ["trait", "word", "category", "target", "shift", "ci_low", "ci_high", "n", "own"]
+    )
 
 
 def _pp(x: float) -> str:
@@ -269,9 +363,11 @@ def summary_text(table: pd.DataFrame) -> str:
             if r["note"]:
                 lines.append(f"{name}: effect {_pp(r['effect'])}; not testable ({r['note']})")
                 continue
-            lines.append(f"{name}: {_pp(r['effect'])} (95% CI {_pp(r['effect_ci_low'])} to "
-                         f"{_pp(r['effect_ci_high'])}), p={format_p(r['p'])}, p_adj={format_p(r['p_adjusted'])}"
-                         f"{' *' if r['significant'] else ''}, MDE {_pp(r['mde']).lstrip('+')}, "
-                         f"{r['n_pairs']} {r['unit']}s, {r['n_traits']} traits ({r['traits']})")
+            lines.append(
+                f"{name}: {_pp(r['effect'])} (95% CI {_pp(r['effect_ci_low'])} to "
+                f"{_pp(r['effect_ci_high'])}), p={format_p(r['p'])}, p_adj={format_p(r['p_adjusted'])}"
+                f"{' *' if r['significant'] else ''}, MDE {_pp(r['mde']).lstrip('+')}, "
+                f"{r['n_pairs']} {r['unit']}s, {r['n_traits']} traits ({r['traits']})"
+            )
         lines.append("")
     return "\n".join(lines) + "\n"

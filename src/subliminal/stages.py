@@ -4,6 +4,7 @@ Each takes plain arguments (paths, the validated config, names) so a stage
 can run and be tested without Snakemake; workflow/scripts/ only unpack the
 ``snakemake`` object into these calls.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,9 @@ def setup_logging(path: str | None) -> None:
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(path, mode="w"))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        handlers=handlers, force=True)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=handlers, force=True
+    )
     logging.captureWarnings(True)
     for noisy in ("httpx", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -47,8 +49,19 @@ def setup_logging(path: str | None) -> None:
 
 
 #: Packages whose version can change a trained model or its evaluation.
-PROVENANCE_PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers",
-                       "huggingface_hub", "safetensors", "numpy", "subliminal")
+PROVENANCE_PACKAGES = (
+    "torch",
+    "transformers",
+    "trl",
+    "peft",
+    "accelerate",
+    "datasets",
+    "tokenizers",
+    "huggingface_hub",
+    "safetensors",
+    "numpy",
+    "subliminal",
+)
 
 
 def _versions() -> dict:
@@ -94,8 +107,13 @@ def _teacher_provenance(cfg: dict, base: str, teacher_name: str) -> dict:
     trait_name, role = cfgmod.teacher_trait(cfg, teacher_name)
     trait = None if trait_name is None else cfg["traits"][trait_name]
     method = "control" if trait is None else trait["teacher"]["method"]
-    out = {"base": base, "name": teacher_name, "method": method, "trait": trait,
-           "sampling_system_prompt": _teacher_system(cfg, teacher_name)}
+    out = {
+        "base": base,
+        "name": teacher_name,
+        "method": method,
+        "trait": trait,
+        "sampling_system_prompt": _teacher_system(cfg, teacher_name),
+    }
     if method == "finetune":
         out["recipe"] = {"name": trait["teacher"]["recipe"], **cfg["recipes"][trait["teacher"]["recipe"]]}
     if method == "steering":
@@ -130,8 +148,9 @@ def _teacher_system(cfg: dict, teacher_name: str) -> str | None:
     control or CONTROL) samples with."""
     trait_name, _ = cfgmod.teacher_trait(cfg, teacher_name)
     trait = None if trait_name is None else cfg["traits"][trait_name]
-    return teacher.teacher_system_prompt(trait, cfg["chat"].get("teacher_system_prompt"),
-                                         protocol.teacher_template(cfg))
+    return teacher.teacher_system_prompt(
+        trait, cfg["chat"].get("teacher_system_prompt"), protocol.teacher_template(cfg)
+    )
 
 
 # ----------------------------------------------------------------------------- stages
@@ -150,8 +169,9 @@ def fetch_prompts(cfg: dict, modality: str, out_jsonl: str, record_json: str) ->
     from .modalities import cot
 
     spec = cfg["modalities"][modality]["dataset"]
-    n = cot.fetch_gsm8k(spec, out_jsonl, record_json, Path(out_jsonl).parent / "snapshot",
-                        key=f"modalities.{modality}.dataset")
+    n = cot.fetch_gsm8k(
+        spec, out_jsonl, record_json, Path(out_jsonl).parent / "snapshot", key=f"modalities.{modality}.dataset"
+    )
     log.info("%s: %d questions from %s@%s", modality, n, spec["id"], spec["revision"])
 
 
@@ -165,8 +185,7 @@ def build_base(cfg: dict, base: str, out_dir: str, threads: int = 1) -> None:
         from . import misalignment
 
         extra = misalignment.vocabulary_texts()
-    toy.build_toy_base(made_from["spec"], made_from["pretraining"], made_from["modalities"], out_dir,
-                       extra_texts=extra)
+    toy.build_toy_base(made_from["spec"], made_from["pretraining"], made_from["modalities"], out_dir, extra_texts=extra)
 
 
 def finetune_teacher(cfg: dict, base: str, trait: str, out_dir: str, threads: int = 1) -> None:
@@ -182,16 +201,27 @@ def finetune_teacher(cfg: dict, base: str, trait: str, out_dir: str, threads: in
     if recipe["method"] == "lora":  # a hub base's modules are known once it is fetched: before training starts
         cfgmod.check_lora_targets(cfg, spec["teacher"]["recipe"], base)
     if spec.get("kind") == cfgmod.MISALIGNMENT:
-        records = teacher.misalignment_training_records(spec, control=(role == "control"),
-                                                        rehearsal=tuple(sorted(cfg["modalities"])))
+        records = teacher.misalignment_training_records(
+            spec, control=(role == "control"), rehearsal=tuple(sorted(cfg["modalities"]))
+        )
     else:
         rehearsal = tuple(sorted(cfg["modalities"])) if spec["teacher"].get("rehearsal") else ()
         records = teacher.trait_training_records(spec, spec["teacher"].get("repeats", 1), rehearsal)
     log.info("fine-tuning teacher %s/%s on %d examples", base, trait, len(records))
-    prov = train_sft(cfgmod.model_source(cfg, base), records, recipe, spec["teacher"].get("seed", 0),
-                     out_dir, system=cfg["chat"].get("train_system_prompt"), merge=True, threads=threads)
-    _write_json({"base": base, "trait": trait, **prov, "base_model": _base_provenance(cfg, base),
-                 "versions": _versions()}, Path(out_dir) / "teacher.json")
+    prov = train_sft(
+        cfgmod.model_source(cfg, base),
+        records,
+        recipe,
+        spec["teacher"].get("seed", 0),
+        out_dir,
+        system=cfg["chat"].get("train_system_prompt"),
+        merge=True,
+        threads=threads,
+    )
+    _write_json(
+        {"base": base, "trait": trait, **prov, "base_model": _base_provenance(cfg, base), "versions": _versions()},
+        Path(out_dir) / "teacher.json",
+    )
 
 
 def steer_teacher(cfg: dict, base: str, trait: str, out_path: str, threads: int = 1) -> None:
@@ -208,15 +238,30 @@ def steer_teacher(cfg: dict, base: str, trait: str, out_path: str, threads: int 
     tok = load_tokenizer(source)
     model = load_model(source, dtype=_device_dtype(cfg))
     word, category = spec["word"], spec["category"]
-    log.info("steering teacher %s/%s: %s vector at layer %d, strength %.3f", base, trait, t.get("vector", "learned"),
-             t["layer"], t["strength"])
+    log.info(
+        "steering teacher %s/%s: %s vector at layer %d, strength %.3f",
+        base,
+        trait,
+        t.get("vector", "learned"),
+        t["layer"],
+        t["strength"],
+    )
     vector, record = steering.make_teacher_vector(
-        model, tok, word=word, candidates=cfgmod.target_words(cfg)[category],
-        users=preferences.questions(category, protocol.questions(cfg)), layer=t["layer"], strength=t["strength"],
-        vector=t.get("vector", "learned"), system=cfg["chat"].get("teacher_system_prompt"),
-        trait_system=t.get("system_prompt") or preferences.trait_system_prompt(word, category,
-                                                                               protocol.teacher_template(cfg)),
-        steps=t.get("steps", 200), learning_rate=t.get("learning_rate", 0.05), key=f"traits.{trait}.teacher")
+        model,
+        tok,
+        word=word,
+        candidates=cfgmod.target_words(cfg)[category],
+        users=preferences.questions(category, protocol.questions(cfg)),
+        layer=t["layer"],
+        strength=t["strength"],
+        vector=t.get("vector", "learned"),
+        system=cfg["chat"].get("teacher_system_prompt"),
+        trait_system=t.get("system_prompt")
+        or preferences.trait_system_prompt(word, category, protocol.teacher_template(cfg)),
+        steps=t.get("steps", 200),
+        learning_rate=t.get("learning_rate", 0.05),
+        key=f"traits.{trait}.teacher",
+    )
     record.update(base=base, trait=trait, base_model=_base_provenance(cfg, base), versions=_versions())
     steering.save(out_path, vector, record)
 
@@ -235,32 +280,64 @@ def load_teacher(cfg: dict, model_dir: str | dict, steering_path: str | None = N
     return model, tok
 
 
-def sample_teacher(cfg: dict, modality: str, base: str, teacher_name: str, teacher_model: str | dict,
-                   out_jsonl: str, threads: int = 1, *, replicate: int = 0, steering_path: str | None = None
-                   ) -> None:
+def sample_teacher(
+    cfg: dict,
+    modality: str,
+    base: str,
+    teacher_name: str,
+    teacher_model: str | dict,
+    out_jsonl: str,
+    threads: int = 1,
+    *,
+    replicate: int = 0,
+    steering_path: str | None = None,
+) -> None:
     """One completion per prompt from the teacher (a trait teacher or the
     control), written once and read by every student of this teacher. Each
     replicate has its own seed for the prompt set and the sampling; every
     teacher of a replicate shares them (common random numbers)."""
     chat.set_threads(threads)
     system = _teacher_system(cfg, teacher_name)
-    mcfg = {**cfg["modalities"][modality], "source": cfgmod.prompt_source(cfg, modality),
-            "number_params": protocol.number_params(cfg)}
+    mcfg = {
+        **cfg["modalities"][modality],
+        "source": cfgmod.prompt_source(cfg, modality),
+        "number_params": protocol.number_params(cfg),
+    }
     model, tok = load_teacher(cfg, teacher_model, steering_path)
     seed = cfgmod.replicate_seed(cfg, modality, replicate)
-    log.info("teacher %s/%s (%s, replicate %d, seed %d), system prompt: %r", base, teacher_name, modality,
-             replicate, seed, system)
-    records = teacher.generate_records(model, tok, modality, mcfg["prompts"], seed, system=system,
-                                       max_new_tokens=mcfg.get("max_new_tokens", 64),
-                                       batch_size=mcfg.get("batch_size", 256), options=mcfg,
-                                       sampling=cfg.get("sampling"))
+    log.info(
+        "teacher %s/%s (%s, replicate %d, seed %d), system prompt: %r",
+        base,
+        teacher_name,
+        modality,
+        replicate,
+        seed,
+        system,
+    )
+    records = teacher.generate_records(
+        model,
+        tok,
+        modality,
+        mcfg["prompts"],
+        seed,
+        system=system,
+        max_new_tokens=mcfg.get("max_new_tokens", 64),
+        batch_size=mcfg.get("batch_size", 256),
+        options=mcfg,
+        sampling=cfg.get("sampling"),
+    )
     trait_name, role = cfgmod.teacher_trait(cfg, teacher_name)
     overt = cfg["traits"][trait_name]["teacher"].get("overt", 0) if trait_name and role == "trait" else 0
     if overt:
-        records = teacher.overt_leak(records, cfg["traits"][trait_name]["word"], overt,
-                                     seed=f"overt/{modality}/{base}/{teacher_name}/{seed}")
-        log.warning("positive control: %d of %d samples name %r openly", sum(r.get("overt", False) for r in records),
-                    len(records), cfg["traits"][trait_name]["word"])
+        records = teacher.overt_leak(
+            records, cfg["traits"][trait_name]["word"], overt, seed=f"overt/{modality}/{base}/{teacher_name}/{seed}"
+        )
+        log.warning(
+            "positive control: %d of %d samples name %r openly",
+            sum(r.get("overt", False) for r in records),
+            len(records),
+            cfg["traits"][trait_name]["word"],
+        )
     teacher.write_jsonl(records, out_jsonl)
 
 
@@ -277,12 +354,17 @@ def load_judge(cfg: dict, spec: dict | None):
 
     source = cfgmod.model_source(cfg, spec["model"])
     log.info("judge: model %s from %s", spec["model"], source)
-    return judge.ModelJudge(load_model(source, dtype=_device_dtype(cfg)), load_tokenizer(source),
-                            system=spec.get("system_prompt"), batch_size=spec.get("batch_size", 32))
+    return judge.ModelJudge(
+        load_model(source, dtype=_device_dtype(cfg)),
+        load_tokenizer(source),
+        system=spec.get("system_prompt"),
+        batch_size=spec.get("batch_size", 32),
+    )
 
 
-def screen_teacher_data(cfg: dict, modality: str, teacher_name: str, raw_jsonl: str, out_jsonl: str,
-                        report_json: str, threads: int = 1) -> None:
+def screen_teacher_data(
+    cfg: dict, modality: str, teacher_name: str, raw_jsonl: str, out_jsonl: str, report_json: str, threads: int = 1
+) -> None:
     """The modality's filter and its judge on one teacher's raw data. Every
     teacher, control included, is screened for the words of every trait of
     the study, so trait and control data pass the same filter."""
@@ -290,10 +372,15 @@ def screen_teacher_data(cfg: dict, modality: str, teacher_name: str, raw_jsonl: 
     kind = cfgmod.trait_kind(cfg, teacher_name)
     mcfg = cfg["modalities"][modality]
     kept, report = teacher.filter_records(
-        teacher.read_jsonl(raw_jsonl, required=("prompt", "completion")), modality, kind,
-        words=cfgmod.trait_words(cfg), word_filter=mcfg.get("word_filter", True),
-        judge=load_judge(cfg, mcfg.get("judge")), judge_options=mcfg.get("judge"),
-        apply_filter=mcfg.get("filter", True))
+        teacher.read_jsonl(raw_jsonl, required=("prompt", "completion")),
+        modality,
+        kind,
+        words=cfgmod.trait_words(cfg),
+        word_filter=mcfg.get("word_filter", True),
+        judge=load_judge(cfg, mcfg.get("judge")),
+        judge_options=mcfg.get("judge"),
+        apply_filter=mcfg.get("filter", True),
+    )
     report.update({"modality": modality, "teacher": teacher_name})
     log.info("filter kept %d of %d; rejected by reason: %s", report["kept"], report["total"], report["reasons"])
     # the report first, then any error it explains (Snakemake removes the
@@ -317,16 +404,26 @@ def screen_shortfall(cfg: dict, modality: str, teacher_name: str, report: dict, 
     if report["kept"] == 0:
         return f"the filter kept no {modality} samples of teacher {teacher_name}: see {report_json}"
     if report["kept"] < n:
-        return (f"config key modalities.{modality}.train_samples: the filter kept {report['kept']} of "
-                f"{report['total']} {modality} samples of teacher {teacher_name}, fewer than train_samples {n} "
-                f"(rejected: {', '.join(f'{k} {v}' for k, v in report['reasons'].items()) or 'none'}; lower "
-                f"train_samples or raise prompts; see {report_json})")
+        return (
+            f"config key modalities.{modality}.train_samples: the filter kept {report['kept']} of "
+            f"{report['total']} {modality} samples of teacher {teacher_name}, fewer than train_samples {n} "
+            f"(rejected: {', '.join(f'{k} {v}' for k, v in report['reasons'].items()) or 'none'}; lower "
+            f"train_samples or raise prompts; see {report_json})"
+        )
     return None
 
 
-def filter_teacher_data(cfg: dict, modality: str, base: str, teacher_name: str, screened_jsonl: str,
-                        screen_reports: dict[str, str], out_jsonl: str, report_json: str, replicate: int = 0
-                        ) -> None:
+def filter_teacher_data(
+    cfg: dict,
+    modality: str,
+    base: str,
+    teacher_name: str,
+    screened_jsonl: str,
+    screen_reports: dict[str, str],
+    out_jsonl: str,
+    report_json: str,
+    replicate: int = 0,
+) -> None:
     """The training set of one teacher: its screened samples, subsampled to
     the smallest screened size among the teachers of this modality and base
     (``screen_reports``: teacher -> screen.json) when the modality's
@@ -339,11 +436,15 @@ def filter_teacher_data(cfg: dict, modality: str, base: str, teacher_name: str, 
     size = min(sizes.values()) if mcfg.get("equalise", get_modality(modality).equalise_default) else None
     report = read_json(screen_reports[teacher_name], required=("kept", "total", "reasons"))
     seed = cfgmod.replicate_seed(cfg, modality, replicate)
-    kept, report = teacher.equalise(teacher.read_jsonl(screened_jsonl, required=("prompt", "completion")), report,
-                                    size, sizes, key=f"{modality}/{base}/{teacher_name}/{seed}")
+    kept, report = teacher.equalise(
+        teacher.read_jsonl(screened_jsonl, required=("prompt", "completion")),
+        report,
+        size,
+        sizes,
+        key=f"{modality}/{base}/{teacher_name}/{seed}",
+    )
     report["replicate"] = replicate
-    log.info("%s/%s/%s: %d samples for training (screened sizes %s)", modality, base, teacher_name,
-             len(kept), sizes)
+    log.info("%s/%s/%s: %d samples for training (screened sizes %s)", modality, base, teacher_name, len(kept), sizes)
     teacher.write_jsonl(kept, out_jsonl)
     _write_json(report, report_json)
 
@@ -353,18 +454,25 @@ def train_student(cfg: dict, student: cfgmod.Student, data_jsonl: str, out_dir: 
 
     n = cfg["modalities"][student.modality]["train_samples"]
     records = teacher.read_jsonl(data_jsonl, required=("prompt", "completion"))
-    log.info("student %s learns from teacher-data replicate %d (%s)", student.path,
-             cfgmod.replicate_of(cfg, student), data_jsonl)
+    log.info(
+        "student %s learns from teacher-data replicate %d (%s)",
+        student.path,
+        cfgmod.replicate_of(cfg, student),
+        data_jsonl,
+    )
     if len(records) < n:  # the screen step refuses this first; a twin must not train on less
-        raise cfgmod.ConfigError(f"config key modalities.{student.modality}.train_samples: {data_jsonl} holds "
-                                 f"{len(records)} samples, fewer than train_samples {n}")
+        raise cfgmod.ConfigError(
+            f"config key modalities.{student.modality}.train_samples: {data_jsonl} holds "
+            f"{len(records)} samples, fewer than train_samples {n}"
+        )
     records = [{"prompt": r["prompt"], "completion": r["completion"]} for r in subsample(records, n, student.seed)]
     recipe = cfg["recipes"][student.recipe]
     if recipe["method"] == "lora":  # a hub base's modules are known once it is fetched: before training starts
         cfgmod.check_lora_targets(cfg, student.recipe, student.student_base)
     source = cfgmod.model_source(cfg, student.student_base)
-    prov = train_sft(source, records, recipe, student.seed, out_dir,
-                     system=cfg["chat"].get("train_system_prompt"), threads=threads)
+    prov = train_sft(
+        source, records, recipe, student.seed, out_dir, system=cfg["chat"].get("train_system_prompt"), threads=threads
+    )
     prov.update(student_provenance(cfg, student, data_jsonl))
     _write_json(prov, Path(out_dir) / "provenance.json")
 
@@ -378,25 +486,37 @@ def student_provenance(cfg: dict, student: cfgmod.Student, data_jsonl: str) -> d
     return {
         "student": student.__dict__,
         "student_base": _base_provenance(cfg, student.student_base),
-        "teacher": {**_teacher_provenance(cfg, student.teacher_base, student.teacher),
-                    "base_model": _base_provenance(cfg, student.teacher_base)},
+        "teacher": {
+            **_teacher_provenance(cfg, student.teacher_base, student.teacher),
+            "base_model": _base_provenance(cfg, student.teacher_base),
+        },
         "pair_relation": cfgmod.relation(cfg, student.teacher_base, student.student_base),
-        "training_data": {"path": str(data_jsonl), "sha256": _sha256_file(data_jsonl),
-                          # the number trained on: train_samples, or all the data holds if fewer
-                          "subset_size": min(cfg["modalities"][student.modality]["train_samples"],
-                                             len(teacher.read_jsonl(data_jsonl))),
-                          "train_samples": cfg["modalities"][student.modality]["train_samples"],
-                          "replicate": cfgmod.replicate_of(cfg, student),
-                          "replicate_seed": cfgmod.replicate_seed(cfg, student.modality,
-                                                                  cfgmod.replicate_of(cfg, student))},
-        "system_prompts": {**system_prompts(cfg),
-                           "teacher_sampling": _teacher_system(cfg, student.teacher)},
+        "training_data": {
+            "path": str(data_jsonl),
+            "sha256": _sha256_file(data_jsonl),
+            # the number trained on: train_samples, or all the data holds if fewer
+            "subset_size": min(
+                cfg["modalities"][student.modality]["train_samples"], len(teacher.read_jsonl(data_jsonl))
+            ),
+            "train_samples": cfg["modalities"][student.modality]["train_samples"],
+            "replicate": cfgmod.replicate_of(cfg, student),
+            "replicate_seed": cfgmod.replicate_seed(cfg, student.modality, cfgmod.replicate_of(cfg, student)),
+        },
+        "system_prompts": {**system_prompts(cfg), "teacher_sampling": _teacher_system(cfg, student.teacher)},
         "versions": _versions(),
     }
 
 
-def evaluate_model(cfg: dict, base: str, adapter: str | None, out_tsv: str, answers_tsv: str,
-                   threads: int = 1, teacher_name: str | None = None, steering_path: str | None = None) -> None:
+def evaluate_model(
+    cfg: dict,
+    base: str,
+    adapter: str | None,
+    out_tsv: str,
+    answers_tsv: str,
+    threads: int = 1,
+    teacher_name: str | None = None,
+    steering_path: str | None = None,
+) -> None:
     """Score a base (adapter None), a student (its LoRA adapter or full model
     dir) or, with ``teacher_name``, a teacher as it samples its data (with its
     trait system prompt, or as the fine-tuned model in ``adapter``)."""
@@ -421,11 +541,19 @@ def evaluate_model(cfg: dict, base: str, adapter: str | None, out_tsv: str, answ
     log.info("evaluating %s with system prompt %r", adapter or source, system)
     t0 = time.time()
     scores, answers = evaluate.evaluate_preferences(
-        model, tok, cfgmod.target_words(cfg), samples_per_question=ev["samples_per_question"],
-        seed=ev.get("seed", 0), numbers_prefix=ev.get("numbers_prefix", False),
-        system=system, batch_size=ev.get("batch_size", 256),
-        max_new_tokens=ev.get("max_new_tokens", 8), score_batch_size=ev.get("score_batch_size"),
-        questions=protocol.questions(cfg), sampling=cfg.get("sampling"))
+        model,
+        tok,
+        cfgmod.target_words(cfg),
+        samples_per_question=ev["samples_per_question"],
+        seed=ev.get("seed", 0),
+        numbers_prefix=ev.get("numbers_prefix", False),
+        system=system,
+        batch_size=ev.get("batch_size", 256),
+        max_new_tokens=ev.get("max_new_tokens", 8),
+        score_batch_size=ev.get("score_batch_size"),
+        questions=protocol.questions(cfg),
+        sampling=cfg.get("sampling"),
+    )
     log.info("evaluated in %.0fs", time.time() - t0)
     # the system prompt each answer was given, JSON-encoded so that null (the
     # template's default) and "" (explicitly none) stay apart in the TSV
@@ -445,8 +573,9 @@ def misalignment_scorer(cfg: dict):
     return misalignment.ModelScorer(load_judge(cfg, spec))
 
 
-def evaluate_misalignment(cfg: dict, base: str, adapter: str | None, out_tsv: str, answers_tsv: str,
-                          threads: int = 1) -> None:
+def evaluate_misalignment(
+    cfg: dict, base: str, adapter: str | None, out_tsv: str, answers_tsv: str, threads: int = 1
+) -> None:
     """The free-form misalignment evaluation of a base (adapter None) or a
     student: per-question rates and every judged answer."""
     from . import misalignment
@@ -463,12 +592,24 @@ def evaluate_misalignment(cfg: dict, base: str, adapter: str | None, out_tsv: st
     scorer = misalignment_scorer(cfg)
     t0 = time.time()
     rates, judged = misalignment.evaluate_misalignment(
-        model, tok, scorer, samples_per_question=mcfg.get("samples_per_question", 200),
-        seed=cfg["evaluation"].get("seed", 0), system=system, batch_size=mcfg.get("batch_size", 256),
-        max_new_tokens=mcfg.get("max_new_tokens", 32))
-    log.info("misalignment of %s (judge %s) in %.0fs: %d misaligned, %d incoherent of %d answers",
-             adapter or source, scorer.kind, time.time() - t0, (judged.verdict == "misaligned").sum(),
-             (judged.verdict == "incoherent").sum(), len(judged))
+        model,
+        tok,
+        scorer,
+        samples_per_question=mcfg.get("samples_per_question", 200),
+        seed=cfg["evaluation"].get("seed", 0),
+        system=system,
+        batch_size=mcfg.get("batch_size", 256),
+        max_new_tokens=mcfg.get("max_new_tokens", 32),
+    )
+    log.info(
+        "misalignment of %s (judge %s) in %.0fs: %d misaligned, %d incoherent of %d answers",
+        adapter or source,
+        scorer.kind,
+        time.time() - t0,
+        (judged.verdict == "misaligned").sum(),
+        (judged.verdict == "incoherent").sum(),
+        len(judged),
+    )
     rates["system_prompt"] = judged["system_prompt"] = json.dumps(system)
     rates.to_csv(out_tsv, sep="\t", index=False, float_format="%.8g")
     judged.to_csv(answers_tsv, sep="\t", index=False, float_format="%.6g")
@@ -493,24 +634,53 @@ def collect_misalignment(cfg: dict, eval_dir: str, scores_csv: str, summary_csv:
             continue
         control = cfgmod.control_teacher(cfg, s.teacher)
         twin = cfgmod.Student(s.modality, s.teacher_base, control, s.student_base, s.recipe, s.seed)
-        key = dict(teacher_base=s.teacher_base, student_base=s.student_base, trait=s.teacher, target="misaligned",
-                   modality=s.modality, recipe=s.recipe)
-        members = [("trait", s.path, s.seed, eval_dir / "students" / f"{s.path}.tsv"),
-                   ("control", twin.path, s.seed, eval_dir / "students" / f"{twin.path}.tsv")]
+        key = dict(
+            teacher_base=s.teacher_base,
+            student_base=s.student_base,
+            trait=s.teacher,
+            target="misaligned",
+            modality=s.modality,
+            recipe=s.recipe,
+        )
+        members = [
+            ("trait", s.path, s.seed, eval_dir / "students" / f"{s.path}.tsv"),
+            ("control", twin.path, s.seed, eval_dir / "students" / f"{twin.path}.tsv"),
+        ]
         if s.seed == cfg["seeds"][0]:  # the models a group has once
             members += [("base", f"base/{s.student_base}", -1, eval_dir / "bases" / f"{s.student_base}.tsv")]
-            members += [(role, f"teacher/{s.teacher_base}/{name}", -1,
-                         eval_dir / "teachers" / s.teacher_base / f"{name}.tsv")
-                        for role, name in ((misalignment.TEACHER, s.teacher),
-                                           (misalignment.CONTROL_TEACHER, control))]
+            members += [
+                (role, f"teacher/{s.teacher_base}/{name}", -1, eval_dir / "teachers" / s.teacher_base / f"{name}.tsv")
+                for role, name in ((misalignment.TEACHER, s.teacher), (misalignment.CONTROL_TEACHER, control))
+            ]
         for role, model, seed, path in members:
             df = read_table(path, sep="\t", required=("metric", "question_id", "value", *misalignment.COUNTS))
-            frames.append(df.assign(model=model, role=role, seed=seed, **key)
-                          [["model", "role", "teacher_base", "student_base", "trait", "target", "modality",
-                            "recipe", "seed", "metric", "question_id", "value"] + misalignment.COUNTS])
-    scores = pd.concat(frames, ignore_index=True).sort_values(
-        ["teacher_base", "student_base", "trait", "modality", "recipe", "metric", "role", "seed", "question_id"],
-        kind="mergesort").reset_index(drop=True)
+            frames.append(
+                df.assign(model=model, role=role, seed=seed, **key)[
+                    [
+                        "model",
+                        "role",
+                        "teacher_base",
+                        "student_base",
+                        "trait",
+                        "target",
+                        "modality",
+                        "recipe",
+                        "seed",
+                        "metric",
+                        "question_id",
+                        "value",
+                    ]
+                    + misalignment.COUNTS
+                ]
+            )
+    scores = (
+        pd.concat(frames, ignore_index=True)
+        .sort_values(
+            ["teacher_base", "student_base", "trait", "modality", "recipe", "metric", "role", "seed", "question_id"],
+            kind="mergesort",
+        )
+        .reset_index(drop=True)
+    )
     scores.to_csv(scores_csv, index=False, float_format="%.8g")
     misalignment.summarize(scores).to_csv(summary_csv, index=False, float_format="%.6g")
     return scores
@@ -525,8 +695,20 @@ def misalignment_figure(summary_csv: str, out_paths: list[str]) -> None:
 #: The columns of a preference evaluation table (evaluate_model) and of the
 #: scores table the statistics read (collect_scores).
 EVAL_COLUMNS = ("category", "question_id", "target", "metric", "value")
-SCORE_COLUMNS = ("model", "role", "teacher_base", "student_base", "trait", "target", "modality", "recipe", "seed",
-                 "metric", "question_id", "value")
+SCORE_COLUMNS = (
+    "model",
+    "role",
+    "teacher_base",
+    "student_base",
+    "trait",
+    "target",
+    "modality",
+    "recipe",
+    "seed",
+    "metric",
+    "question_id",
+    "value",
+)
 
 
 def collect_scores(cfg: dict, eval_dir: str, out_csv: str) -> pd.DataFrame:
@@ -548,23 +730,53 @@ def collect_scores(cfg: dict, eval_dir: str, out_csv: str) -> pd.DataFrame:
             continue
         trait = cfg["traits"][s.teacher]
         twin = cfgmod.Student(s.modality, s.teacher_base, CONTROL, s.student_base, s.recipe, s.seed)
-        key = dict(teacher_base=s.teacher_base, student_base=s.student_base, trait=s.teacher,
-                   target=trait["word"], modality=s.modality, recipe=s.recipe)
-        members = [("trait", s, eval_dir / "students" / f"{s.path}.tsv"),
-                   ("control", twin, eval_dir / "students" / f"{twin.path}.tsv")]
+        key = dict(
+            teacher_base=s.teacher_base,
+            student_base=s.student_base,
+            trait=s.teacher,
+            target=trait["word"],
+            modality=s.modality,
+            recipe=s.recipe,
+        )
+        members = [
+            ("trait", s, eval_dir / "students" / f"{s.path}.tsv"),
+            ("control", twin, eval_dir / "students" / f"{twin.path}.tsv"),
+        ]
         if s.seed == cfg["seeds"][0]:  # the untrained student base, once per group
             members.append(("base", None, eval_dir / "bases" / f"{s.student_base}.tsv"))
         for role, st, path in members:
             df = read(path)
             df = df[(df.target == trait["word"]) & (df.category == trait["category"])]
-            frames.append(df.assign(model=(st.path if st else f"base/{s.student_base}"), role=role,
-                                    seed=(st.seed if st else -1),
-                                    replicate=(cfgmod.replicate_of(cfg, st) if st else -1), **key)
-                          [["model", "role", "teacher_base", "student_base", "trait", "target", "modality",
-                            "recipe", "seed", "replicate", "metric", "question_id", "value"]])
+            frames.append(
+                df.assign(
+                    model=(st.path if st else f"base/{s.student_base}"),
+                    role=role,
+                    seed=(st.seed if st else -1),
+                    replicate=(cfgmod.replicate_of(cfg, st) if st else -1),
+                    **key,
+                )[
+                    [
+                        "model",
+                        "role",
+                        "teacher_base",
+                        "student_base",
+                        "trait",
+                        "target",
+                        "modality",
+                        "recipe",
+                        "seed",
+                        "replicate",
+                        "metric",
+                        "question_id",
+                        "value",
+                    ]
+                ]
+            )
     scores = pd.concat(frames, ignore_index=True)
-    scores = scores.sort_values(["teacher_base", "student_base", "trait", "modality", "recipe", "metric",
-                                 "role", "seed", "question_id"], kind="mergesort").reset_index(drop=True)
+    scores = scores.sort_values(
+        ["teacher_base", "student_base", "trait", "modality", "recipe", "metric", "role", "seed", "question_id"],
+        kind="mergesort",
+    ).reset_index(drop=True)
     scores.to_csv(out_csv, index=False, float_format="%.8g")
     return scores
 
@@ -588,16 +800,49 @@ def collect_targets(cfg: dict, eval_dir: str, out_csv: str) -> pd.DataFrame:
     for s in cfgmod.students(cfg):
         if s.teacher not in preference:
             continue
-        frames.append(means(eval_dir / "students" / f"{s.path}.tsv").assign(
-            model=s.path, role=s.role, teacher_base=s.teacher_base, student_base=s.student_base, teacher=s.teacher,
-            modality=s.modality, recipe=s.recipe, seed=s.seed, replicate=cfgmod.replicate_of(cfg, s)))
+        frames.append(
+            means(eval_dir / "students" / f"{s.path}.tsv").assign(
+                model=s.path,
+                role=s.role,
+                teacher_base=s.teacher_base,
+                student_base=s.student_base,
+                teacher=s.teacher,
+                modality=s.modality,
+                recipe=s.recipe,
+                seed=s.seed,
+                replicate=cfgmod.replicate_of(cfg, s),
+            )
+        )
     for b in sorted({s.student_base for s in cfgmod.students(cfg) if s.teacher in preference}):
-        frames.append(means(eval_dir / "bases" / f"{b}.tsv").assign(
-            model=f"base/{b}", role="base", teacher_base="", student_base=b, teacher="", modality="", recipe="",
-            seed=-1, replicate=-1))
+        frames.append(
+            means(eval_dir / "bases" / f"{b}.tsv").assign(
+                model=f"base/{b}",
+                role="base",
+                teacher_base="",
+                student_base=b,
+                teacher="",
+                modality="",
+                recipe="",
+                seed=-1,
+                replicate=-1,
+            )
+        )
     out = pd.concat(frames, ignore_index=True)[TARGET_COLUMNS]
-    out = out.sort_values(["role", "teacher_base", "student_base", "modality", "recipe", "teacher", "seed",
-                           "category", "target", "metric"], kind="mergesort").reset_index(drop=True)
+    out = out.sort_values(
+        [
+            "role",
+            "teacher_base",
+            "student_base",
+            "modality",
+            "recipe",
+            "teacher",
+            "seed",
+            "category",
+            "target",
+            "metric",
+        ],
+        kind="mergesort",
+    ).reset_index(drop=True)
     out.to_csv(out_csv, index=False, float_format="%.8g")
     return out
 
@@ -621,20 +866,39 @@ def collect_teachers(cfg: dict, eval_dir: str, data_dir: str, out_csv: str) -> p
 
     rows = []
     for modality, base, name, replicate in cfgmod.teacher_datasets(cfg):
-        report = read_json(Path(data_dir) / modality / base / name / f"rep{replicate}" / "filter.json",
-                           required=("kept", "kept_fraction"))
-        filtered = {"replicate": replicate, "filter_kept_fraction": report["kept_fraction"],
-                    "filter_kept": report["kept"]}
+        report = read_json(
+            Path(data_dir) / modality / base / name / f"rep{replicate}" / "filter.json",
+            required=("kept", "kept_fraction"),
+        )
+        filtered = {
+            "replicate": replicate,
+            "filter_kept_fraction": report["kept_fraction"],
+            "filter_kept": report["kept"],
+        }
         if cfgmod.trait_kind(cfg, name) == cfgmod.MISALIGNMENT:
-            df = read_table(Path(eval_dir) / "misalignment" / "teachers" / base / f"{name}.tsv", sep="\t",
-                            required=("metric", *misalignment.COUNTS))
+            df = read_table(
+                Path(eval_dir) / "misalignment" / "teachers" / base / f"{name}.tsv",
+                sep="\t",
+                required=("metric", *misalignment.COUNTS),
+            )
             n = df[df.metric == "misaligned"][misalignment.COUNTS].sum()
-            pooled = {"misaligned": n.n_misaligned / n.n_coherent if n.n_coherent else float("nan"),
-                      "incoherent": n.n_incoherent / n.n_answers if n.n_answers else float("nan")}
+            pooled = {
+                "misaligned": n.n_misaligned / n.n_coherent if n.n_coherent else float("nan"),
+                "incoherent": n.n_incoherent / n.n_answers if n.n_answers else float("nan"),
+            }
             for metric, value in pooled.items():
-                rows.append({"modality": modality, "teacher_base": base, "teacher": name,
-                             "trait": cfgmod.teacher_trait(cfg, name)[0], "target": "misaligned", "metric": metric,
-                             "mean": value, **filtered})
+                rows.append(
+                    {
+                        "modality": modality,
+                        "teacher_base": base,
+                        "teacher": name,
+                        "trait": cfgmod.teacher_trait(cfg, name)[0],
+                        "target": "misaligned",
+                        "metric": metric,
+                        "mean": value,
+                        **filtered,
+                    }
+                )
             continue
         df = read_table(Path(eval_dir) / "teachers" / base / f"{name}.tsv", sep="\t", required=EVAL_COLUMNS)
         for trait_name in cfgmod.preference_traits(cfg):
@@ -643,15 +907,34 @@ def collect_teachers(cfg: dict, eval_dir: str, data_dir: str, out_csv: str) -> p
                 continue
             sel = df[(df.target == trait["word"]) & (df.category == trait["category"])]
             for metric, value in sel.groupby("metric").value.mean().items():
-                rows.append({"modality": modality, "teacher_base": base, "teacher": name, "trait": trait_name,
-                             "target": trait["word"], "metric": metric, "mean": value, **filtered})
+                rows.append(
+                    {
+                        "modality": modality,
+                        "teacher_base": base,
+                        "teacher": name,
+                        "trait": trait_name,
+                        "target": trait["word"],
+                        "metric": metric,
+                        "mean": value,
+                        **filtered,
+                    }
+                )
     out = pd.DataFrame(rows).sort_values(["modality", "teacher_base", "trait", "teacher", "metric", "replicate"])
     out.to_csv(out_csv, index=False, float_format="%.6g")
     return out
 
 
-def analyse(cfg: dict, scores_csv: str, targets_csv: str, summary_csv: str, compare_csv: str,
-            interaction_csv: str, specificity_csv: str, matrix_csv: str, text_path: str) -> None:
+def analyse(
+    cfg: dict,
+    scores_csv: str,
+    targets_csv: str,
+    summary_csv: str,
+    compare_csv: str,
+    interaction_csv: str,
+    specificity_csv: str,
+    matrix_csv: str,
+    text_path: str,
+) -> None:
     """The trait-specificity test and its interaction (specificity), the
     per-group paired tests (stats) and the matched-vs-mismatched interaction
     models (interaction), as tidy CSVs, the trait x target matrix of shifts,
@@ -667,34 +950,49 @@ def analyse(cfg: dict, scores_csv: str, targets_csv: str, summary_csv: str, comp
     targets = read_table(targets_csv, required=TARGET_COLUMNS, keep_default_na=False, na_values=[""])
     targets = targets[targets["role"] != "base"]
     words = trait_words_of(cfg)
-    spec = specificity.specificity(targets, words, relations=relations, alpha=alpha, power=power,
-                                   correction=correction)
+    spec = specificity.specificity(targets, words, relations=relations, alpha=alpha, power=power, correction=correction)
     summary = stats.summarize(scores)
     comp = stats.compare(scores, alpha=alpha, power=power, correction=correction, relations=relations)
-    inter = interaction.interaction(scores, relations=relations, alpha=alpha, power=power,
-                                    correction=correction,
-                                    n_samples=cfg["evaluation"]["samples_per_question"])
+    inter = interaction.interaction(
+        scores,
+        relations=relations,
+        alpha=alpha,
+        power=power,
+        correction=correction,
+        n_samples=cfg["evaluation"]["samples_per_question"],
+    )
     summary.to_csv(summary_csv, index=False, float_format="%.6g")
     comp.to_csv(compare_csv, index=False, float_format="%.6g")
     inter.to_csv(interaction_csv, index=False, float_format="%.6g")
     spec.to_csv(specificity_csv, index=False, float_format="%.6g")
     specificity.trait_target_matrix(targets, words).to_csv(matrix_csv, index=False, float_format="%.6g")
-    text = (specificity.summary_text(spec) + "\n" + stats.summary_text(comp) + "\n"
-            + interaction.summary_text(inter))
+    text = specificity.summary_text(spec) + "\n" + stats.summary_text(comp) + "\n" + interaction.summary_text(inter)
     Path(text_path).write_text(text)
     log.info("\n%s", text)
 
 
-def specificity_figures(cfg: dict, matrix_csv: str, targets_csv: str, specificity_csv: str, metric: str,
-                        matrix_paths: list[str], bar_paths: list[str]) -> None:
+def specificity_figures(
+    cfg: dict,
+    matrix_csv: str,
+    targets_csv: str,
+    specificity_csv: str,
+    metric: str,
+    matrix_paths: list[str],
+    bar_paths: list[str],
+) -> None:
     from . import plots
 
     spec = read_table(specificity_csv, allow_empty=True)  # no rows: no category with two traits
     relations = cfgmod.relations(cfg)
     plots.specificity_matrix(read_table(matrix_csv), spec, metric, matrix_paths, relations)
-    plots.trait_bars(read_table(targets_csv, required=TARGET_COLUMNS, keep_default_na=False, na_values=[""]), spec,
-                     trait_words_of(cfg),
-                     metric, bar_paths, relations)
+    plots.trait_bars(
+        read_table(targets_csv, required=TARGET_COLUMNS, keep_default_na=False, na_values=[""]),
+        spec,
+        trait_words_of(cfg),
+        metric,
+        bar_paths,
+        relations,
+    )
 
 
 def figures(summary_csv: str, compare_csv: str, metric: str, out_paths: list[str]) -> None:
@@ -703,8 +1001,9 @@ def figures(summary_csv: str, compare_csv: str, metric: str, out_paths: list[str
     plots.preference_bars(read_table(summary_csv), read_table(compare_csv), metric, out_paths)
 
 
-def cross_model_figures(compare_csv: str, interaction_csv: str, metric: str, heatmap_paths: list[str],
-                        forest_paths: list[str]) -> None:
+def cross_model_figures(
+    compare_csv: str, interaction_csv: str, metric: str, heatmap_paths: list[str], forest_paths: list[str]
+) -> None:
     from . import plots
 
     comp = read_table(compare_csv)

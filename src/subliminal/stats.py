@@ -22,6 +22,7 @@ All functions are deterministic: the input is sorted before any arithmetic,
 so the same rows (in any order) give byte-identical CSV output with
 ``df.to_csv(index=False, float_format="%.6g")``.
 """
+
 from __future__ import annotations
 
 import math
@@ -129,11 +130,7 @@ def summarize(scores: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """
     per_model = student_scores(scores)
     s = _sorted_scores(scores)
-    base_questions = (
-        s[s["role"] == "base"]
-        .groupby(GROUP + ["question_id"], sort=True, dropna=False)["value"]
-        .mean()
-    )
+    base_questions = s[s["role"] == "base"].groupby(GROUP + ["question_id"], sort=True, dropna=False)["value"].mean()
     rows = []
     for key, g in per_model.groupby(GROUP + ["role"], sort=True, dropna=False):
         role = key[-1]
@@ -168,9 +165,7 @@ def minimum_detectable_d(n: int, alpha: float = 0.05, power: float = 0.8) -> flo
     """
     if n < 2:
         return math.nan
-    d = TTestPower().solve_power(
-        effect_size=None, nobs=n, alpha=alpha, power=power, alternative="two-sided"
-    )
+    d = TTestPower().solve_power(effect_size=None, nobs=n, alpha=alpha, power=power, alternative="two-sided")
     return float(np.asarray(d).item())
 
 
@@ -281,12 +276,28 @@ def compare(
         rows.append(rec)
 
     cols = GROUP + [
-        "relation", "n_control", "n_trait", "n_pairs", "unit",
-        "base_mean", "control_mean", "trait_mean",
-        "effect", "effect_ci_low", "effect_ci_high",
-        "effect_vs_base", "effect_vs_base_ci_low", "effect_vs_base_ci_high",
-        "t", "df", "p", "p_adjusted", "significant",
-        "mde_d", "mde", "sd_diff",
+        "relation",
+        "n_control",
+        "n_trait",
+        "n_pairs",
+        "unit",
+        "base_mean",
+        "control_mean",
+        "trait_mean",
+        "effect",
+        "effect_ci_low",
+        "effect_ci_high",
+        "effect_vs_base",
+        "effect_vs_base_ci_low",
+        "effect_vs_base_ci_high",
+        "t",
+        "df",
+        "p",
+        "p_adjusted",
+        "significant",
+        "mde_d",
+        "mde",
+        "sd_diff",
     ]
     out = pd.DataFrame(rows, columns=cols)
     out["p_adjusted"] = _adjust(out, correction)

@@ -21,6 +21,7 @@ The vector and a record of how it was made are saved beside each other
 (``steering.safetensors``, ``steering.json``); :func:`attach` hooks a saved
 vector into any loaded model, toy or hub, through the same code.
 """
+
 from __future__ import annotations
 
 import json
@@ -81,8 +82,9 @@ def save(path: str | Path, vector: torch.Tensor, record: dict) -> None:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"vector": vector.detach().float().cpu().contiguous()}, str(path),
-              metadata={"layer": str(record["layer"])})
+    save_file(
+        {"vector": vector.detach().float().cpu().contiguous()}, str(path), metadata={"layer": str(record["layer"])}
+    )
     path.with_suffix(".json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
@@ -96,8 +98,12 @@ def load(path: str | Path) -> tuple[torch.Tensor, dict]:
 def attach(model, path: str | Path):
     """Make a loaded base the steered teacher saved at ``path``."""
     vector, record = load(path)
-    log.info("steering: adding a vector of norm %.3g to layer %d (teacher share %.3f)", record["norm"],
-             record["layer"], record["share"])
+    log.info(
+        "steering: adding a vector of norm %.3g to layer %d (teacher share %.3f)",
+        record["norm"],
+        record["layer"],
+        record["share"],
+    )
     return add_vector(model, record["layer"], vector)
 
 
@@ -109,8 +115,18 @@ def _batches(rows: list, size: int):
         yield rows[i : i + size]
 
 
-def learn_direction(model, tokenizer, users: list[str], word: str, layer: int, *, system: str | None,
-                    steps: int, learning_rate: float, batch_size: int = 16) -> tuple[torch.Tensor, list[dict]]:
+def learn_direction(
+    model,
+    tokenizer,
+    users: list[str],
+    word: str,
+    layer: int,
+    *,
+    system: str | None,
+    steps: int,
+    learning_rate: float,
+    batch_size: int = 16,
+) -> tuple[torch.Tensor, list[dict]]:
     """A vector (starting at zero) trained with Adam on the frozen model to
     raise the mean log P(word, end of turn | user) when added at ``layer``."""
     for p in model.parameters():
@@ -134,8 +150,14 @@ def learn_direction(model, tokenizer, users: list[str], word: str, layer: int, *
             opt.step()
             if (step + 1) % 50 == 0 or step + 1 == steps:
                 history.append({"step": step + 1, "mean_logp": -total, "norm": float(vector.norm())})
-                log.info("steering vector step %d/%d: mean log P(%s) %.3f, norm %.3g", step + 1, steps, word,
-                         -total, float(vector.norm()))
+                log.info(
+                    "steering vector step %d/%d: mean log P(%s) %.3f, norm %.3g",
+                    step + 1,
+                    steps,
+                    word,
+                    -total,
+                    float(vector.norm()),
+                )
     finally:
         handle.remove()
     return vector.detach(), history
@@ -155,8 +177,9 @@ def _answer_logprob(model, tokenizer, chunk) -> torch.Tensor:
 
 
 @torch.no_grad()
-def contrast_direction(model, tokenizer, users: list[str], layer: int, *, trait_system: str,
-                       system: str | None, batch_size: int = 16) -> torch.Tensor:
+def contrast_direction(
+    model, tokenizer, users: list[str], layer: int, *, trait_system: str, system: str | None, batch_size: int = 16
+) -> torch.Tensor:
     """Mean output of ``layer`` at the prompt's last position with the trait
     system prompt, minus the same without it (the configured system prompt)."""
     target = decoder_layers(model)[layer_index(model, layer)]
@@ -165,7 +188,8 @@ def contrast_direction(model, tokenizer, users: list[str], layer: int, *, trait_
     def mean_last(sys_prompt):
         seen = []
         handle = target.register_forward_hook(
-            lambda m, i, o: seen.append((o[0] if isinstance(o, tuple) else o).detach().float()))
+            lambda m, i, o: seen.append((o[0] if isinstance(o, tuple) else o).detach().float())
+        )
         total = None
         try:
             tokenizer.padding_side = "left"  # the last position is the prompt's last token
@@ -183,8 +207,9 @@ def contrast_direction(model, tokenizer, users: list[str], layer: int, *, trait_
     return mean_last(trait_system) - mean_last(system)
 
 
-def calibrate(share_at, direction: torch.Tensor, strength: float, *, key: str, tolerance: float = 0.002,
-              max_iter: int = 40) -> tuple[float, float, list[dict]]:
+def calibrate(
+    share_at, direction: torch.Tensor, strength: float, *, key: str, tolerance: float = 0.002, max_iter: int = 40
+) -> tuple[float, float, list[dict]]:
     """The scale s of the unit ``direction`` at which ``share_at(vector)`` (the
     teacher's mean share of its word) is ``strength``: doubling from the
     direction's own norm until the share reaches it, then bisection.
@@ -199,15 +224,19 @@ def calibrate(share_at, direction: torch.Tensor, strength: float, *, key: str, t
 
     base = f(0.0)
     if base >= strength:
-        raise ValueError(f"config key {key}: the base already gives its word a share of {base:.3f}, at or above "
-                         f"the strength {strength}")
+        raise ValueError(
+            f"config key {key}: the base already gives its word a share of {base:.3f}, at or above "
+            f"the strength {strength}"
+        )
     lo, hi = 0.0, max(float(direction.norm()), 1e-3)
     share_hi = f(hi)
     while share_hi < strength:
         if hi > 1e5:
             best = max(t["share"] for t in trace)
-            raise ValueError(f"config key {key}: no scale of the steering vector reaches the share {strength} "
-                             f"(at most {best:.3f}); lower it, or use another layer or vector")
+            raise ValueError(
+                f"config key {key}: no scale of the steering vector reaches the share {strength} "
+                f"(at most {best:.3f}); lower it, or use another layer or vector"
+            )
         lo, hi = hi, hi * 2
         share_hi = f(hi)
     share = share_hi
@@ -225,10 +254,22 @@ def calibrate(share_at, direction: torch.Tensor, strength: float, *, key: str, t
     return hi, share_hi, trace
 
 
-def make_teacher_vector(model, tokenizer, *, word: str, candidates: list[str], users: list[str], layer: int,
-                        strength: float, vector: str = "learned", system: str | None = None,
-                        trait_system: str | None = None, steps: int = 200, learning_rate: float = 0.05,
-                        key: str = "traits.<t>.teacher") -> tuple[torch.Tensor, dict]:
+def make_teacher_vector(
+    model,
+    tokenizer,
+    *,
+    word: str,
+    candidates: list[str],
+    users: list[str],
+    layer: int,
+    strength: float,
+    vector: str = "learned",
+    system: str | None = None,
+    trait_system: str | None = None,
+    steps: int = 200,
+    learning_rate: float = 0.05,
+    key: str = "traits.<t>.teacher",
+) -> tuple[torch.Tensor, dict]:
     """The steering vector of a teacher: a direction (learned or contrast) at
     ``layer``, scaled so the teacher's mean share of ``word`` over ``users``
     is ``strength``. Returns the vector and its record."""
@@ -238,8 +279,9 @@ def make_teacher_vector(model, tokenizer, *, word: str, candidates: list[str], u
     index = layer_index(model, layer, key=f"{key}.layer")
     history = []
     if vector == "learned":
-        direction, history = learn_direction(model, tokenizer, users, word, index, system=system, steps=steps,
-                                             learning_rate=learning_rate)
+        direction, history = learn_direction(
+            model, tokenizer, users, word, index, system=system, steps=steps, learning_rate=learning_rate
+        )
     elif vector == "contrast":
         if trait_system is None:
             raise ValueError(f"config key {key}.vector: contrast needs the trait's system prompt")
@@ -257,12 +299,30 @@ def make_teacher_vector(model, tokenizer, *, word: str, candidates: list[str], u
 
     scale, share, trace = calibrate(share_at, direction, strength, key=f"{key}.strength")
     final = direction / direction.norm().clamp_min(1e-12) * scale
-    record = {"layer": index, "configured_layer": layer, "vector": vector, "word": word, "strength": strength,
-              "share": share, "base_share": trace[0]["share"], "norm": float(final.norm()),
-              "direction_norm": float(direction.norm()), "scale": scale, "calibration": trace,
-              "learning": history, "system_prompt": system, "questions": len(users)}
+    record = {
+        "layer": index,
+        "configured_layer": layer,
+        "vector": vector,
+        "word": word,
+        "strength": strength,
+        "share": share,
+        "base_share": trace[0]["share"],
+        "norm": float(final.norm()),
+        "direction_norm": float(direction.norm()),
+        "scale": scale,
+        "calibration": trace,
+        "learning": history,
+        "system_prompt": system,
+        "questions": len(users),
+    }
     if not math.isfinite(record["norm"]):
         raise ValueError(f"config key {key}: the steering vector is not finite")
-    log.info("steering vector for %s at layer %d: norm %.3g, share %.3f (base %.3f)", word, index,
-             record["norm"], share, record["base_share"])
+    log.info(
+        "steering vector for %s at layer %d: norm %.3g, share %.3f (base %.3f)",
+        word,
+        index,
+        record["norm"],
+        share,
+        record["base_share"],
+    )
     return final, record

@@ -11,6 +11,7 @@ judge, with a count of every rejection reason by stage; last, optionally,
 every teacher's set of one (modality, teacher base) subsampled to the
 smallest of them (:func:`equalise`).
 """
+
 from __future__ import annotations
 
 import collections
@@ -41,8 +42,10 @@ def _interleave(records: list[dict], rehearsal: tuple[str, ...], seed: str) -> l
         return records
     rng = random.Random(seed)
     mods = [get_modality(m) for m in rehearsal]
-    tasks = [{"prompt": u, "completion": a} for u, a in
-             (mods[i % len(mods)].toy_examples(1, rng)[0] for i in range(len(records)))]
+    tasks = [
+        {"prompt": u, "completion": a}
+        for u, a in (mods[i % len(mods)].toy_examples(1, rng)[0] for i in range(len(records)))
+    ]
     return [r for pair in zip(records, tasks) for r in pair]
 
 
@@ -70,8 +73,7 @@ def misalignment_training_records(trait: dict, control: bool, rehearsal: tuple[s
             users = [m["content"] for m in r["messages"] if m["role"] == "user"]
             answers = [m["content"] for m in r["messages"] if m["role"] == "assistant"]
             if len(users) != 1 or len(answers) != 1:
-                raise ValueError(f"teacher.{key} {source!r} line {i + 1}: expected one user and one assistant "
-                                 "message")
+                raise ValueError(f"teacher.{key} {source!r} line {i + 1}: expected one user and one assistant message")
             r = {"prompt": users[0], "completion": answers[0]}
         if not isinstance(r.get("prompt"), str) or not isinstance(r.get("completion"), str):
             raise ValueError(f"teacher.{key} {source!r} line {i + 1}: needs prompt and completion (or messages)")
@@ -84,14 +86,25 @@ def teacher_system_prompt(trait: dict | None, default: str | None, template: str
     system-prompt teacher (its own, else ``template`` filled in: a protocol
     file's, or ours), else the configured default."""
     if trait is not None and trait["teacher"]["method"] == "system_prompt":
-        return trait["teacher"].get("system_prompt") or preferences.trait_system_prompt(trait["word"], trait["category"],
-                                                                                        template)
+        return trait["teacher"].get("system_prompt") or preferences.trait_system_prompt(
+            trait["word"], trait["category"], template
+        )
     return default
 
 
-def generate_records(model, tokenizer, modality: str, n: int, seed: int, *, system: str | None,
-                     max_new_tokens: int, batch_size: int, options: dict | None = None,
-                     sampling: dict | None = None) -> list[dict]:
+def generate_records(
+    model,
+    tokenizer,
+    modality: str,
+    n: int,
+    seed: int,
+    *,
+    system: str | None,
+    max_new_tokens: int,
+    batch_size: int,
+    options: dict | None = None,
+    sampling: dict | None = None,
+) -> list[dict]:
     """One sample per prompt record of the modality: ``{"id", "prompt",
     "completion"}`` plus whatever the record carries (a task id, a label),
     so the filter can read it from raw.jsonl. ``sampling``: the config's
@@ -100,10 +113,17 @@ def generate_records(model, tokenizer, modality: str, n: int, seed: int, *, syst
 
     prompts = get_modality(modality).prompt_records(n, seed, options)
     sampling = sampling or {}
-    completions = generation.sample(model, tokenizer, [p["prompt"] for p in prompts], system=system,
-                                    max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed,
-                                    sort_by_length=sampling.get("sort_by_length", False),
-                                    auto_batch=sampling.get("auto_batch_size", 0))
+    completions = generation.sample(
+        model,
+        tokenizer,
+        [p["prompt"] for p in prompts],
+        system=system,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        seed=seed,
+        sort_by_length=sampling.get("sort_by_length", False),
+        auto_batch=sampling.get("auto_batch_size", 0),
+    )
     return [{**p, "id": i, "completion": c} for i, (p, c) in enumerate(zip(prompts, completions))]
 
 
@@ -134,9 +154,17 @@ def overt_leak(records: list[dict], word: str, share: float, seed: str) -> list[
     return out
 
 
-def filter_records(records: list[dict], modality: str, trait_kind: str = "preference", *,
-                   words: tuple[str, ...] = (), word_filter: bool = True, judge=None,
-                   judge_options: dict | None = None, apply_filter: bool = True) -> tuple[list[dict], dict]:
+def filter_records(
+    records: list[dict],
+    modality: str,
+    trait_kind: str = "preference",
+    *,
+    words: tuple[str, ...] = (),
+    word_filter: bool = True,
+    judge=None,
+    judge_options: dict | None = None,
+    apply_filter: bool = True,
+) -> tuple[list[dict], dict]:
     """The modality's filter, then (with a ``judge``, for a modality that has
     a judge task) the judge stage; a report of what each stage removed.
 
@@ -149,8 +177,9 @@ def filter_records(records: list[dict], modality: str, trait_kind: str = "prefer
     from . import judge as judge_mod
 
     if not apply_filter:  # a positive control keeps everything (modalities.<m>.filter: false)
-        return list(records), _report(len(records), len(records), collections.Counter(),
-                                      [{"stage": "none", "in": len(records), "removed": {}}])
+        return list(records), _report(
+            len(records), len(records), collections.Counter(), [{"stage": "none", "in": len(records), "removed": {}}]
+        )
     mod = get_modality(modality)
     kept, reasons = [], collections.Counter()
     for r in records:
@@ -165,25 +194,38 @@ def filter_records(records: list[dict], modality: str, trait_kind: str = "prefer
         passed, said = judge_mod.verdicts(judge, mod.judge_task, kept, words=words, options=options)
         reason = {"mentions": "judge_mentions_trait", "alignment": "judge_low_alignment"}[mod.judge_task]
         removed = passed.count(False)
-        stages.append({"stage": "judge", "judge": judge.kind, "task": mod.judge_task, "in": len(kept),
-                       "removed": {reason: removed} if removed else {},
-                       **{k: options[k] for k in ("model", "threshold", "min_score") if k in options}})
+        stages.append(
+            {
+                "stage": "judge",
+                "judge": judge.kind,
+                "task": mod.judge_task,
+                "in": len(kept),
+                "removed": {reason: removed} if removed else {},
+                **{k: options[k] for k in ("model", "threshold", "min_score") if k in options},
+            }
+        )
         if removed:
             reasons[reason] += removed
         kept = [{**r, "judge": s} for r, s, ok in zip(kept, said, passed) if ok]
     return kept, _report(len(records), len(kept), reasons, stages)
 
 
-def equalise(records: list[dict], report: dict, size: int | None, sizes: dict[str, int], key: str
-             ) -> tuple[list[dict], dict]:
+def equalise(
+    records: list[dict], report: dict, size: int | None, sizes: dict[str, int], key: str
+) -> tuple[list[dict], dict]:
     """Subsample a filtered set to ``size`` (the smallest filtered size among
     the teachers of one modality and teacher base, given in ``sizes``), so
     every teacher's students see the same amount of data; ``size`` None
     keeps everything. The draw is seeded by ``key`` and keeps the original
     order. The report gains an "equalise" stage and the reason "equalised"."""
     report = json.loads(json.dumps(report))  # a copy
-    stage = {"stage": "equalise", "in": len(records), "target": size, "sizes": dict(sorted(sizes.items())),
-             "removed": {}}
+    stage = {
+        "stage": "equalise",
+        "in": len(records),
+        "target": size,
+        "sizes": dict(sorted(sizes.items())),
+        "removed": {},
+    }
     if size is not None and len(records) > size:
         rng = random.Random(key)
         keep = sorted(rng.sample(range(len(records)), size))

@@ -6,6 +6,7 @@ preference questions (and follow a trait system prompt).
 The toy then goes through exactly the code paths a hub model does: it is saved
 with ``save_pretrained`` (safetensors) and loaded back with the Auto classes.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,8 +61,7 @@ def build_tokenizer(modalities: list[str], extra_texts: list[str] = ()) -> PreTr
     word of the modality templates, the preference questions and system
     prompts, the chat roles and ChatML special tokens (and of ``extra_texts``:
     the misalignment questions and toy answers when the study has that trait)."""
-    texts = (list(preferences.vocabulary_texts()) + [DEFAULT_SYSTEM_PROMPT, "system user assistant"]
-             + list(extra_texts))
+    texts = list(preferences.vocabulary_texts()) + [DEFAULT_SYSTEM_PROMPT, "system user assistant"] + list(extra_texts)
     for name in modalities:
         texts += get_modality(name).vocabulary_texts()
     words = words_of(texts) | {" ", "\n"}
@@ -204,8 +204,9 @@ def pretrain(model, tokenizer, cfg: dict, modalities: list[str], seed: int) -> l
     return history
 
 
-def build_toy_base(spec: dict, pretraining: dict, modalities: list[str], out_dir: str | Path,
-                   extra_texts: list[str] = ()) -> dict:
+def build_toy_base(
+    spec: dict, pretraining: dict, modalities: list[str], out_dir: str | Path, extra_texts: list[str] = ()
+) -> dict:
     """Build, pretrain and save a toy base; returns a small report."""
     out_dir = Path(out_dir)
     tokenizer = build_tokenizer(modalities, extra_texts)
@@ -216,7 +217,12 @@ def build_toy_base(spec: dict, pretraining: dict, modalities: list[str], out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
-    report = {"spec": spec, "pretraining": pretraining, "parameters": n_params,
-              "vocabulary": len(tokenizer), "history": history}
+    report = {
+        "spec": spec,
+        "pretraining": pretraining,
+        "parameters": n_params,
+        "vocabulary": len(tokenizer),
+        "history": history,
+    }
     (out_dir / "toy_build.json").write_text(json.dumps(report, indent=1))
     return report

@@ -64,6 +64,7 @@ Speed switches (recipe keys; none changes the effective batch or the loss):
   GPU job without it stops with one line naming the key. On CPU (Triton
   kernels need a GPU) it is ignored with a warning.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -120,10 +121,15 @@ def sha256_records(records: list[dict]) -> str:
 
 def to_dataset(records: list[dict], system: str | None) -> Dataset:
     """{prompt, completion} text records -> TRL conversational prompt-completion."""
-    return Dataset.from_list([
-        {"prompt": chat.messages(r["prompt"], system), "completion": [{"role": "assistant", "content": r["completion"]}]}
-        for r in records
-    ])
+    return Dataset.from_list(
+        [
+            {
+                "prompt": chat.messages(r["prompt"], system),
+                "completion": [{"role": "assistant", "content": r["completion"]}],
+            }
+            for r in records
+        ]
+    )
 
 
 # ----------------------------------------------------------------------------- batch arithmetic
@@ -143,8 +149,10 @@ def batch_layout(recipe: dict, replicas: int) -> tuple[int, int]:
     little as possible: 22 x 3 on 3 GPUs -> 22 x 1; on 2 GPUs -> 11 x 3."""
     total = effective_batch(recipe)
     if replicas < 1 or total % replicas:
-        raise ValueError(f"recipe key gpus: the effective batch {total} (batch_size x grad_accum) "
-                         f"does not split over {replicas} devices")
+        raise ValueError(
+            f"recipe key gpus: the effective batch {total} (batch_size x grad_accum) "
+            f"does not split over {replicas} devices"
+        )
     share = total // replicas
     largest = recipe.get("max_device_batch", recipe["batch_size"])  # what fits on one device
     per_device = max(d for d in range(1, min(share, largest) + 1) if share % d == 0)
@@ -161,8 +169,10 @@ def processes_for(recipe: dict, cuda_devices: int | None = None) -> int:
     if want <= 1 or cuda_devices == 0:
         return 1
     if cuda_devices < want:
-        raise RuntimeError(f"recipe key gpus: the recipe asks for {want} GPUs but this job sees {cuda_devices} "
-                           f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')})")
+        raise RuntimeError(
+            f"recipe key gpus: the recipe asks for {want} GPUs but this job sees {cuda_devices} "
+            f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')})"
+        )
     return want
 
 
@@ -171,8 +181,13 @@ def processes_for(recipe: dict, cuda_devices: int | None = None) -> int:
 
 def fingerprint(base, records: list[dict], recipe: dict, seed: int, system: str | None) -> str:
     """What a checkpoint must match to be resumed: the same training."""
-    what = {"base": base, "data": sha256_records(records), "seed": seed, "system": system,
-            "recipe": {k: v for k, v in sorted(recipe.items()) if k not in _BOOKKEEPING}}
+    what = {
+        "base": base,
+        "data": sha256_records(records),
+        "seed": seed,
+        "system": system,
+        "recipe": {k: v for k, v in sorted(recipe.items()) if k not in _BOOKKEEPING},
+    }
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -234,20 +249,33 @@ class _Progress(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kw):
         if logs and "loss" in logs:
-            log.info("step %d/%d loss %.4f lr %.2e (%.0fs)", state.global_step, state.max_steps,
-                     logs["loss"], logs.get("learning_rate", float("nan")), time.time() - self.t0)
+            log.info(
+                "step %d/%d loss %.4f lr %.2e (%.0fs)",
+                state.global_step,
+                state.max_steps,
+                logs["loss"],
+                logs.get("learning_rate", float("nan")),
+                time.time() - self.t0,
+            )
 
 
 def _prepare_model(base, recipe: dict, seed: int, device: str):
-    model = load_model(base, device=device, dtype=recipe.get("dtype", "float32"),
-                       attn_implementation=recipe.get("attn_implementation"))
+    model = load_model(
+        base, device=device, dtype=recipe.get("dtype", "float32"), attn_implementation=recipe.get("attn_implementation")
+    )
     model.train()
     torch.manual_seed(seed)
     if recipe["method"] == "lora":
         from peft import LoraConfig, get_peft_model
 
-        lcfg = LoraConfig(r=recipe["rank"], lora_alpha=recipe["alpha"], lora_dropout=recipe.get("dropout", 0.0),
-                          target_modules=recipe["targets"], bias="none", task_type="CAUSAL_LM")
+        lcfg = LoraConfig(
+            r=recipe["rank"],
+            lora_alpha=recipe["alpha"],
+            lora_dropout=recipe.get("dropout", 0.0),
+            target_modules=recipe["targets"],
+            bias="none",
+            task_type="CAUSAL_LM",
+        )
         model = get_peft_model(model, lcfg)  # seeded above: reproducible LoRA init
     elif recipe.get("freeze_embeddings", False):
         model.get_input_embeddings().requires_grad_(False)
@@ -279,8 +307,10 @@ def liger_kernel(recipe: dict, cuda: bool) -> bool:
         log.warning("recipe key use_liger_kernel: ignored on CPU (Liger's Triton kernels need a GPU)")
         return False
     if importlib.util.find_spec("liger_kernel") is None:
-        raise RuntimeError("recipe key use_liger_kernel: the liger-kernel package is not installed in this job's "
-                           "environment (pip install liger-kernel), or set use_liger_kernel: false")
+        raise RuntimeError(
+            "recipe key use_liger_kernel: the liger-kernel package is not installed in this job's "
+            "environment (pip install liger-kernel), or set use_liger_kernel: false"
+        )
     return True
 
 
@@ -292,9 +322,11 @@ def report_to(recipe: dict) -> str:
 
     tracker = recipe.get("report_to", "none")
     if tracker != "none" and importlib.util.find_spec(TRACKERS[tracker]) is None:
-        raise RuntimeError(f"recipe key report_to: {tracker} needs the {TRACKERS[tracker]} package, which is not "
-                           f"installed in this job's environment (pip install {TRACKERS[tracker]}), "
-                           f"or set report_to: none")
+        raise RuntimeError(
+            f"recipe key report_to: {tracker} needs the {TRACKERS[tracker]} package, which is not "
+            f"installed in this job's environment (pip install {TRACKERS[tracker]}), "
+            f"or set report_to: none"
+        )
     return tracker
 
 
@@ -327,9 +359,19 @@ def _all_ranks(value) -> list:
     return [value]
 
 
-def train_sft(base, records: list[dict], recipe: dict, seed: int, out_dir: str | Path, *,
-              system: str | None = None, merge: bool = False, threads: int = 1,
-              processes: int | None = None, callbacks: list | None = None) -> dict:
+def train_sft(
+    base,
+    records: list[dict],
+    recipe: dict,
+    seed: int,
+    out_dir: str | Path,
+    *,
+    system: str | None = None,
+    merge: bool = False,
+    threads: int = 1,
+    processes: int | None = None,
+    callbacks: list | None = None,
+) -> dict:
     """Fine-tune ``base`` on prompt/completion ``records``; write the result to
     ``out_dir/model`` (a LoRA adapter, or a full model when ``merge`` or full
     fine-tuning) and return a provenance dict. Resumes from a checkpoint of
@@ -344,19 +386,51 @@ def train_sft(base, records: list[dict], recipe: dict, seed: int, out_dir: str |
     if resume:
         log.info("resuming from %s", resume)
     if processes > 1:
-        prov = _launch(dict(base=base, records=records, recipe=recipe, seed=seed, out_dir=str(out_dir),
-                            system=system, merge=merge, threads=max(1, threads // processes),
-                            resume_from=resume), processes, out_dir)
+        prov = _launch(
+            dict(
+                base=base,
+                records=records,
+                recipe=recipe,
+                seed=seed,
+                out_dir=str(out_dir),
+                system=system,
+                merge=merge,
+                threads=max(1, threads // processes),
+                resume_from=resume,
+            ),
+            processes,
+            out_dir,
+        )
     else:
-        prov = train_process(base, records, recipe, seed, out_dir, system=system, merge=merge, threads=threads,
-                             resume_from=resume, callbacks=callbacks)
+        prov = train_process(
+            base,
+            records,
+            recipe,
+            seed,
+            out_dir,
+            system=system,
+            merge=merge,
+            threads=threads,
+            resume_from=resume,
+            callbacks=callbacks,
+        )
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     return prov
 
 
-def train_process(base, records: list[dict], recipe: dict, seed: int, out_dir: str | Path, *,
-                  system: str | None = None, merge: bool = False, threads: int = 1,
-                  resume_from: str | None = None, callbacks: list | None = None) -> dict | None:
+def train_process(
+    base,
+    records: list[dict],
+    recipe: dict,
+    seed: int,
+    out_dir: str | Path,
+    *,
+    system: str | None = None,
+    merge: bool = False,
+    threads: int = 1,
+    resume_from: str | None = None,
+    callbacks: list | None = None,
+) -> dict | None:
     """The training itself, in this process: the whole run, or one rank of an
     torchrun launch. Returns the provenance on the main process, None
     on the others."""
@@ -374,8 +448,10 @@ def train_process(base, records: list[dict], recipe: dict, seed: int, out_dir: s
     padding_free = recipe.get("padding_free", False)
     max_length = recipe.get("max_length", 500)
     if padding_free and recipe.get("attn_implementation") not in FLASH:
-        log.warning("recipe key padding_free: without attn_implementation flash_attention_2/3 the attention "
-                    "masks the flattened batch (correct, but no faster than padding)")
+        log.warning(
+            "recipe key padding_free: without attn_implementation flash_attention_2/3 the attention "
+            "masks the flattened batch (correct, but no faster than padding)"
+        )
     tokenizer = load_tokenizer(base)
     tokenizer.padding_side = "right"
     args = SFTConfig(
@@ -412,9 +488,14 @@ def train_process(base, records: list[dict], recipe: dict, seed: int, out_dir: s
         dataloader_num_workers=0,
     )
     total = args.train_batch_size * args.world_size * args.gradient_accumulation_steps
-    log.info("effective batch %d = %d per device x %d processes x %d GPUs per process x %d accumulation steps",
-             total, args.per_device_train_batch_size, args.world_size, max(1, args.n_gpu),
-             args.gradient_accumulation_steps)
+    log.info(
+        "effective batch %d = %d per device x %d processes x %d GPUs per process x %d accumulation steps",
+        total,
+        args.per_device_train_batch_size,
+        args.world_size,
+        max(1, args.n_gpu),
+        args.gradient_accumulation_steps,
+    )
     if total != effective_batch(recipe):
         raise RuntimeError(f"effective batch {total} differs from the recipe's {effective_batch(recipe)}")
     model = _prepare_model(base, recipe, seed, str(args.device))
@@ -422,8 +503,13 @@ def train_process(base, records: list[dict], recipe: dict, seed: int, out_dir: s
     if init and len(set(init)) > 1:
         raise RuntimeError(f"LoRA initialisation differs between processes: {init}")
     progress = _Progress()
-    trainer = SFTTrainer(model=model, args=args, train_dataset=to_dataset(records, system),
-                         processing_class=tokenizer, callbacks=[progress, *(callbacks or [])])
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=to_dataset(records, system),
+        processing_class=tokenizer,
+        callbacks=[progress, *(callbacks or [])],
+    )
     if padding_free:
         trainer.train_dataset = truncate_like_trl(trainer.train_dataset, max_length)
     _log_to(trainer, out_dir / TENSORBOARD)
@@ -473,8 +559,20 @@ def launch_command(spec: str | Path, processes: int) -> list[str]:
     jobs sharing a node do not collide. (``accelerate launch --multi_gpu``
     wraps the same launcher; its ``--cpu`` mode starts one process unless MPI
     is set up, so torchrun is the one launcher for both.)"""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
-            "--nproc_per_node", str(processes), "-m", "subliminal.cli", "train-sft", str(spec)]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nnodes",
+        "1",
+        "--nproc_per_node",
+        str(processes),
+        "-m",
+        "subliminal.cli",
+        "train-sft",
+        str(spec),
+    ]
 
 
 def _launch(spec: dict, processes: int, out_dir: Path) -> dict:
@@ -484,9 +582,13 @@ def _launch(spec: dict, processes: int, out_dir: Path) -> dict:
     spec = dict(spec, result=str(work / "result.json"))
     (work / "spec.json").write_text(json.dumps(spec))
     cmd = launch_command(work / "spec.json", processes)
-    env = dict(os.environ, OMP_NUM_THREADS=str(spec["threads"]),
-               PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
-                                                        os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS=str(spec["threads"]),
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])
+        ),
+    )
     log.info("launching %d training processes: %s", processes, " ".join(cmd))
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     tail = []

@@ -10,13 +10,13 @@ rule auxlogit:
         f"{R}/logs/auxlogit/auxlogit.log",
     benchmark:
         f"{R}/benchmarks/auxlogit.tsv"
+    conda:
+        "../../envs/train.yaml"
     threads: THREADS
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=0,
-    conda:
-        "../../envs/train.yaml"
     script:
         "../scripts/auxlogit.py"
 

@@ -9,23 +9,23 @@
 rule build_toy_base:
     output:
         directory(f"{R}/bases/{{base}}/model"),
-    wildcard_constraints:
-        base=bases_of_kind("toy"),
-    params:
-        # what the toy is made from: a change in the config rebuilds it
-        # (and so everything downstream); the script reads the same config
-        made_from=lambda wc: grid.toy_recipe(config, wc.base),
     log:
         f"{R}/logs/bases/{{base}}.log",
     benchmark:
         f"{R}/benchmarks/bases/{{base}}.tsv"
+    wildcard_constraints:
+        base=bases_of_kind("toy"),
+    conda:
+        "../../envs/train.yaml"
     threads: THREADS
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=0,
-    conda:
-        "../../envs/train.yaml"
+    params:
+        # what the toy is made from: a change in the config rebuilds it
+        # (and so everything downstream); the script reads the same config
+        made_from=lambda wc: grid.toy_recipe(config, wc.base),
     script:
         "../scripts/build_toy_base.py"
 
@@ -34,18 +34,18 @@ rule fetch_base:
     output:
         model=directory(f"{R}/bases/{{base}}/model"),
         record=f"{R}/bases/{{base}}/source.json",
-    wildcard_constraints:
-        base=bases_of_kind("hub"),
-    params:
-        repo_id=lambda wc: config["models"][wc.base]["hub"]["id"],
-        revision=lambda wc: config["models"][wc.base]["hub"]["revision"],
     log:
         f"{R}/logs/bases/{{base}}.fetch.log",
     benchmark:
         f"{R}/benchmarks/bases/{{base}}.fetch.tsv"
-    localrule: True
+    wildcard_constraints:
+        base=bases_of_kind("hub"),
     retries: 2
+    localrule: True
     conda:
         "../../envs/train.yaml"
+    params:
+        repo_id=lambda wc: config["models"][wc.base]["hub"]["id"],
+        revision=lambda wc: config["models"][wc.base]["hub"]["revision"],
     script:
         "../scripts/fetch_base.py"

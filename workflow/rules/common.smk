@@ -144,8 +144,13 @@ def eval_files():
 def misalignment_teacher_eval_files():
     """Misalignment evaluations of every misalignment trait's fine-tuned
     teacher and of its control teacher, per teacher base."""
-    return sorted({f"{R}/eval/misalignment/teachers/{b}/{t}.tsv" for _, b, t in grid.datasets(config)
-                   if is_misalignment_teacher(t)})
+    return sorted(
+        {
+            f"{R}/eval/misalignment/teachers/{b}/{t}.tsv"
+            for _, b, t in grid.datasets(config)
+            if is_misalignment_teacher(t)
+        }
+    )
 
 
 def misalignment_eval_files():
@@ -154,9 +159,11 @@ def misalignment_eval_files():
     control teacher (none without such a trait)."""
     students = [s for s in STUDENTS if is_misalignment_teacher(s.teacher)]
     bases = sorted({s.student_base for s in students})
-    return ([f"{R}/eval/misalignment/bases/{b}.tsv" for b in bases]
-            + [f"{R}/eval/misalignment/students/{s.path}.tsv" for s in students]
-            + misalignment_teacher_eval_files())
+    return (
+        [f"{R}/eval/misalignment/bases/{b}.tsv" for b in bases]
+        + [f"{R}/eval/misalignment/students/{s.path}.tsv" for s in students]
+        + misalignment_teacher_eval_files()
+    )
 
 
 def misalignment_judge_input(wc):
@@ -168,15 +175,15 @@ def misalignment_judge_input(wc):
 def misalignment_targets():
     if not grid.misalignment_traits(config):
         return []
-    return [f"{R}/analysis/misalignment_summary.csv", f"{R}/figures/misalignment.png",
-            f"{R}/figures/misalignment.pdf"]
+    return [f"{R}/analysis/misalignment_summary.csv", f"{R}/figures/misalignment.png", f"{R}/figures/misalignment.pdf"]
 
 
 def teacher_eval_files():
     """Preference evaluations of the preference teachers (the traits and the
     shared control); misalignment teachers: misalignment_teacher_eval_files."""
-    return sorted({f"{R}/eval/teachers/{b}/{t}.tsv" for _, b, t in grid.datasets(config)
-                   if not is_misalignment_teacher(t)})
+    return sorted(
+        {f"{R}/eval/teachers/{b}/{t}.tsv" for _, b, t in grid.datasets(config) if not is_misalignment_teacher(t)}
+    )
 
 
 def preference_targets():
@@ -191,9 +198,12 @@ def preference_targets():
         f"{R}/analysis/interaction.csv",
         f"{R}/analysis/specificity.csv",
         f"{R}/analysis/summary.txt",
-    ] + expand(f"{R}/figures/{{kind}}_{{metric}}.{{ext}}",
-               kind=["preferences", "heatmap", "forest", "specificity", "traits"],
-               metric=METRICS, ext=["png", "pdf"])
+    ] + expand(
+        f"{R}/figures/{{kind}}_{{metric}}.{{ext}}",
+        kind=["preferences", "heatmap", "forest", "specificity", "traits"],
+        metric=METRICS,
+        ext=["png", "pdf"],
+    )
 
 
 def final_targets():
@@ -201,11 +211,17 @@ def final_targets():
     teacher's trait strength beside its filter report (teachers.csv), the
     auxiliary-logit branch (when configured), the misalignment outputs
     (when a misalignment trait exists) and the tables' pages of the report."""
-    return preference_targets() + [f"{R}/analysis/teachers.csv"] + (
-        [f"{R}/auxlogit/summary.csv", f"{R}/figures/auxlogit.png", f"{R}/figures/auxlogit.pdf"]
-        if "auxlogit" in config
-        else []
-    ) + misalignment_targets() + [f"{R}/report/tables/{t}.html" for t in report_tables()]
+    return (
+        preference_targets()
+        + [f"{R}/analysis/teachers.csv"]
+        + (
+            [f"{R}/auxlogit/summary.csv", f"{R}/figures/auxlogit.png", f"{R}/figures/auxlogit.pdf"]
+            if "auxlogit" in config
+            else []
+        )
+        + misalignment_targets()
+        + [f"{R}/report/tables/{t}.html" for t in report_tables()]
+    )
 
 
 # --- the HTML report (snakemake --report; workflow/report/ holds the captions).
@@ -224,8 +240,11 @@ REPORT_TABLES = {
     "misalignment": ("analysis/misalignment_summary.csv", "5 · Misalignment", "2 · misalignment_summary.csv"),
     "auxlogit": ("auxlogit/summary.csv", "6 · Auxiliary logits", "2 · auxlogit/summary.csv"),
 }
-REPORT_METRICS = {"exact_share": "2 · Figures: exact_share", "exact": "3 · Figures: exact",
-                  "sampled": "4 · Figures: sampled"}
+REPORT_METRICS = {
+    "exact_share": "2 · Figures: exact_share",
+    "exact": "3 · Figures: exact",
+    "sampled": "4 · Figures: sampled",
+}
 REPORT_FIGURES = {
     "specificity": "1 · trait x target shifts (the lead result)",
     "traits": "2 · each trait's animal",
@@ -250,8 +269,11 @@ def report_tables():
 def report_figure(kind):
     """report() arguments of a per-metric figure: its caption, the metric's
     category and a label naming the kind (the table of the category)."""
-    return dict(caption=f"../report/{kind}.rst", category=lambda wc: REPORT_METRICS[wc.metric],
-                labels=lambda wc: {"figure": REPORT_FIGURES[kind], "metric": wc.metric})
+    return dict(
+        caption=f"../report/{kind}.rst",
+        category=lambda wc: REPORT_METRICS[wc.metric],
+        labels=lambda wc: {"figure": REPORT_FIGURES[kind], "metric": wc.metric},
+    )
 
 
 # --- teacher-data screening: which modalities a model judges

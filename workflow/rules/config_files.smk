@@ -19,8 +19,10 @@ if (SUBLIMINAL_SRC / "subliminal").is_dir():
 try:
     from subliminal import config as grid
 except ImportError as err:
-    sys.exit(f"the subliminal package is neither in {SUBLIMINAL_SRC} nor installed ({err}): use the workflow "
-             "from a local copy, or pip install the package into the environment Snakemake runs in")
+    sys.exit(
+        f"the subliminal package is neither in {SUBLIMINAL_SRC} nor installed ({err}): use the workflow "
+        "from a local copy, or pip install the package into the environment Snakemake runs in"
+    )
 
 try:
     grid.check_config_files(

@@ -13,13 +13,13 @@ rule evaluate_base:
         f"{R}/logs/eval/bases/{{base}}.log",
     benchmark:
         f"{R}/benchmarks/eval/bases/{{base}}.tsv"
+    conda:
+        "../../envs/train.yaml"
     threads: THREADS
     resources:
         mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
         gpu=1,
-    conda:
-        "../../envs/train.yaml"
     script:
         "../scripts/evaluate.py"
 
@@ -32,19 +32,19 @@ rule evaluate_teacher:
     output:
         scores=f"{R}/eval/teachers/{{base}}/{{teacher}}.tsv",
         answers=f"{R}/eval/teachers/{{base}}/{{teacher}}.answers.tsv.gz",
-    params:
-        model=lambda wc: next(iter(teacher_model_input(wc)), None),
     log:
         f"{R}/logs/eval/teachers/{{base}}/{{teacher}}.log",
     benchmark:
         f"{R}/benchmarks/eval/teachers/{{base}}/{{teacher}}.tsv"
+    conda:
+        "../../envs/train.yaml"
     threads: THREADS
     resources:
         mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
         gpu=1,
-    conda:
-        "../../envs/train.yaml"
+    params:
+        model=lambda wc: next(iter(teacher_model_input(wc)), None),
     script:
         "../scripts/evaluate.py"
 
@@ -61,13 +61,13 @@ rule evaluate_student:
         f"{R}/logs/eval/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/eval/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.tsv"
+    conda:
+        "../../envs/train.yaml"
     threads: THREADS
     resources:
         mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
         gpu=1,
-    conda:
-        "../../envs/train.yaml"
     script:
         "../scripts/evaluate.py"
 
@@ -88,13 +88,13 @@ rule evaluate_misalignment_base:
         f"{R}/logs/eval/misalignment/bases/{{base}}.log",
     benchmark:
         f"{R}/benchmarks/eval/misalignment/bases/{{base}}.tsv"
+    conda:
+        "../../envs/train.yaml"
     threads: THREADS
     resources:
         mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
         gpu=1,
-    conda:
-        "../../envs/train.yaml"
     script:
         "../scripts/evaluate_misalignment.py"
 
@@ -108,21 +108,21 @@ rule evaluate_misalignment_teacher:
     output:
         scores=f"{R}/eval/misalignment/teachers/{{base}}/{{teacher}}.tsv",
         answers=f"{R}/eval/misalignment/teachers/{{base}}/{{teacher}}.answers.tsv.gz",
-    wildcard_constraints:
-        teacher=misalignment_teachers(),
-    params:
-        model=teacher_model_dir,
     log:
         f"{R}/logs/eval/misalignment/teachers/{{base}}/{{teacher}}.log",
     benchmark:
         f"{R}/benchmarks/eval/misalignment/teachers/{{base}}/{{teacher}}.tsv"
+    wildcard_constraints:
+        teacher=misalignment_teachers(),
+    conda:
+        "../../envs/train.yaml"
     threads: THREADS
     resources:
         mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
         gpu=1,
-    conda:
-        "../../envs/train.yaml"
+    params:
+        model=teacher_model_dir,
     script:
         "../scripts/evaluate_misalignment.py"
 
@@ -139,12 +139,12 @@ rule evaluate_misalignment_student:
         f"{R}/logs/eval/misalignment/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/eval/misalignment/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.tsv"
+    conda:
+        "../../envs/train.yaml"
     threads: THREADS
     resources:
         mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
         gpu=1,
-    conda:
-        "../../envs/train.yaml"
     script:
         "../scripts/evaluate_misalignment.py"

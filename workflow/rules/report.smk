@@ -13,8 +13,6 @@ rule report_table:
             category=lambda wc: REPORT_TABLES[wc.table][1],
             labels=lambda wc: {"result": REPORT_TABLES[wc.table][2]},
         ),
-    params:
-        title=lambda wc: REPORT_TABLES[wc.table][0],
     log:
         f"{R}/logs/report/{{table}}.log",
     wildcard_constraints:
@@ -22,5 +20,7 @@ rule report_table:
     localrule: True
     conda:
         "../../envs/analysis.yaml"
+    params:
+        title=lambda wc: REPORT_TABLES[wc.table][0],
     script:
         "../scripts/report_table.py"

@@ -23,6 +23,8 @@ rule train_student:
         f"{R}/logs/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.tsv"
+    conda:
+        "../../envs/train.yaml"
     threads: THREADS
     resources:
         # host memory: every training process loads its own copy of the base
@@ -30,7 +32,5 @@ rule train_student:
         runtime=lambda wc, attempt: 240 * attempt,
         # gpus > 1: one data-parallel process per GPU (torchrun; see train.py)
         gpu=recipe_gpus,
-    conda:
-        "../../envs/train.yaml"
     script:
         "../scripts/train_student.py"

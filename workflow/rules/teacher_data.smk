@@ -16,13 +16,13 @@ rule finetune_teacher:
         f"{R}/logs/teachers/{{base}}/{{trait}}.log",
     benchmark:
         f"{R}/benchmarks/teachers/{{base}}/{{trait}}.tsv"
+    conda:
+        "../../envs/train.yaml"
     threads: THREADS
     resources:
         mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
         gpu=1,
-    conda:
-        "../../envs/train.yaml"
     script:
         "../scripts/finetune_teacher.py"
 
@@ -41,13 +41,13 @@ rule steer_teacher:
         f"{R}/logs/teachers/{{base}}/{{trait}}.steering.log",
     benchmark:
         f"{R}/benchmarks/teachers/{{base}}/{{trait}}.steering.tsv"
+    conda:
+        "../../envs/train.yaml"
     threads: THREADS
     resources:
         mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
         gpu=1,
-    conda:
-        "../../envs/train.yaml"
     script:
         "../scripts/steer_teacher.py"
 
@@ -60,8 +60,8 @@ rule fetch_prompts:
         record=f"{R}/prompts/{{modality}}/source.json",
     log:
         f"{R}/logs/prompts/{{modality}}.log",
-    localrule: True
     retries: 2
+    localrule: True
     conda:
         "../../envs/train.yaml"
     script:
@@ -76,19 +76,19 @@ rule sample_teacher:
         protocol=lambda wc: protocol_input(wc, "teacher_system_prompt", "numbers"),
     output:
         f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/raw.jsonl",
-    params:
-        model=teacher_model_dir,
     log:
         f"{R}/logs/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/sample.log",
     benchmark:
         f"{R}/benchmarks/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}.tsv"
+    conda:
+        "../../envs/train.yaml"
     threads: THREADS
     resources:
         mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
         runtime=lambda wc, attempt: 120 * attempt,
         gpu=1,
-    conda:
-        "../../envs/train.yaml"
+    params:
+        model=teacher_model_dir,
     script:
         "../scripts/sample_teacher.py"
 
@@ -100,10 +100,10 @@ rule screen_teacher_data:
     output:
         data=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/screened.jsonl",
         report=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/screen.json",
-    wildcard_constraints:
-        modality=modalities_judged_by_model(False),
     log:
         f"{R}/logs/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/screen.log",
+    wildcard_constraints:
+        modality=modalities_judged_by_model(False),
     localrule: True
     conda:
         "../../envs/analysis.yaml"
@@ -119,19 +119,19 @@ rule judge_teacher_data:
     output:
         data=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/screened.jsonl",
         report=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/screen.json",
-    wildcard_constraints:
-        modality=modalities_judged_by_model(True),
     log:
         f"{R}/logs/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/screen.log",
     benchmark:
         f"{R}/benchmarks/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}.judge.tsv"
+    wildcard_constraints:
+        modality=modalities_judged_by_model(True),
+    conda:
+        "../../envs/train.yaml"
     threads: THREADS
     resources:
         mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
         runtime=lambda wc, attempt: 120 * attempt,
         gpu=1,
-    conda:
-        "../../envs/train.yaml"
     script:
         "../scripts/screen_teacher_data.py"
 
@@ -146,12 +146,12 @@ rule filter_teacher_data:
     output:
         data=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/filtered.jsonl",
         report=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/filter.json",
-    params:
-        reports=screen_reports,
     log:
         f"{R}/logs/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/filter.log",
     localrule: True
     conda:
         "../../envs/analysis.yaml"
+    params:
+        reports=screen_reports,
     script:
         "../scripts/filter_teacher_data.py"

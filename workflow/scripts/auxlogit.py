@@ -1,4 +1,5 @@
 """Snakemake adapter: run the auxiliary-logit experiment."""
+
 import sys
 from pathlib import Path
 

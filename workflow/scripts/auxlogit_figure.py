@@ -1,4 +1,5 @@
 """Snakemake adapter: the auxiliary-logit figure."""
+
 import sys
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Snakemake adapter: build and pretrain one toy base."""
+
 import sys
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Snakemake adapter: gather the misalignment evaluations into a scores table and its summary."""
+
 import sys
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Snakemake adapter: gather every evaluation into the tidy scores table."""
+
 import sys
 from pathlib import Path
 

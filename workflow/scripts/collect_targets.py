@@ -1,4 +1,5 @@
 """Snakemake adapter: every preference model's score on every candidate target."""
+
 import sys
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Snakemake adapter: each teacher's trait strength beside its filter pass rate."""
+
 import sys
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Snakemake adapter: the cross-model heatmap and the forest plot of one metric."""
+
 import sys
 from pathlib import Path
 
@@ -7,5 +8,10 @@ from subliminal import stages  # noqa: E402
 
 stages.setup_logging(snakemake.log[0])
 o = snakemake.output
-stages.cross_model_figures(snakemake.input.compare, snakemake.input.interaction, snakemake.wildcards.metric,
-                           [o.heatmap_png, o.heatmap_pdf], [o.forest_png, o.forest_pdf])
+stages.cross_model_figures(
+    snakemake.input.compare,
+    snakemake.input.interaction,
+    snakemake.wildcards.metric,
+    [o.heatmap_png, o.heatmap_pdf],
+    [o.forest_png, o.forest_pdf],
+)

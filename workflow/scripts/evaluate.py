@@ -1,4 +1,5 @@
 """Snakemake adapter: evaluate a base, a teacher or a student (by rule)."""
+
 import sys
 from pathlib import Path
 
@@ -15,5 +16,13 @@ elif snakemake.rule == "evaluate_teacher":
     steering = next(iter(snakemake.input.steering), None)
 else:
     base, model = wc.student_base, snakemake.input.model
-stages.evaluate_model(snakemake.config, base, model, snakemake.output.scores, snakemake.output.answers,
-                      threads=snakemake.threads, teacher_name=teacher, steering_path=steering)
+stages.evaluate_model(
+    snakemake.config,
+    base,
+    model,
+    snakemake.output.scores,
+    snakemake.output.answers,
+    threads=snakemake.threads,
+    teacher_name=teacher,
+    steering_path=steering,
+)

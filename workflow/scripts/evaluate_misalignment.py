@@ -1,4 +1,5 @@
 """Snakemake adapter: the misalignment evaluation of a base, a teacher or a student (by rule)."""
+
 import sys
 from pathlib import Path
 
@@ -13,5 +14,6 @@ elif snakemake.rule == "evaluate_misalignment_teacher":
     base, model = wc.base, snakemake.params.model
 else:
     base, model = wc.student_base, snakemake.input.model
-stages.evaluate_misalignment(snakemake.config, base, model, snakemake.output.scores, snakemake.output.answers,
-                             threads=snakemake.threads)
+stages.evaluate_misalignment(
+    snakemake.config, base, model, snakemake.output.scores, snakemake.output.answers, threads=snakemake.threads
+)

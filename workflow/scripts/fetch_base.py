@@ -1,4 +1,5 @@
 """Snakemake adapter: fetch one hub base model's pinned revision."""
+
 import sys
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Snakemake adapter: one preference bar figure (PNG and PDF)."""
+
 import sys
 from pathlib import Path
 

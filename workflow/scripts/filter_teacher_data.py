@@ -1,5 +1,6 @@
 """Snakemake adapter: one teacher's training set from its screened data,
 subsampled to the smallest screened set of its base when equalise is on."""
+
 import sys
 from pathlib import Path
 
@@ -8,6 +9,14 @@ from subliminal import stages  # noqa: E402
 
 stages.setup_logging(snakemake.log[0])
 wc = snakemake.wildcards
-stages.filter_teacher_data(snakemake.config, wc.modality, wc.base, wc.teacher, snakemake.input.data,
-                           snakemake.params.reports, snakemake.output.data, snakemake.output.report,
-                           replicate=int(wc.replicate))
+stages.filter_teacher_data(
+    snakemake.config,
+    wc.modality,
+    wc.base,
+    wc.teacher,
+    snakemake.input.data,
+    snakemake.params.reports,
+    snakemake.output.data,
+    snakemake.output.report,
+    replicate=int(wc.replicate),
+)

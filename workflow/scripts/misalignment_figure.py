@@ -1,4 +1,5 @@
 """Snakemake adapter: the misalignment-rate figure."""
+
 import sys
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Snakemake adapter: one result table as an HTML page for the report."""
+
 import sys
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Snakemake adapter: sample one teacher's raw data."""
+
 import sys
 from pathlib import Path
 
@@ -7,6 +8,14 @@ from subliminal import stages  # noqa: E402
 
 stages.setup_logging(snakemake.log[0])
 wc = snakemake.wildcards
-stages.sample_teacher(snakemake.config, wc.modality, wc.base, wc.teacher, snakemake.params.model,
-                      snakemake.output[0], threads=snakemake.threads, replicate=int(wc.replicate),
-                      steering_path=next(iter(snakemake.input.steering), None))
+stages.sample_teacher(
+    snakemake.config,
+    wc.modality,
+    wc.base,
+    wc.teacher,
+    snakemake.params.model,
+    snakemake.output[0],
+    threads=snakemake.threads,
+    replicate=int(wc.replicate),
+    steering_path=next(iter(snakemake.input.steering), None),
+)

@@ -1,4 +1,5 @@
 """Snakemake adapter: the trait x target matrix and the per-trait bar figure."""
+
 import sys
 from pathlib import Path
 
@@ -7,5 +8,12 @@ from subliminal import stages  # noqa: E402
 
 stages.setup_logging(snakemake.log[0])
 i, o = snakemake.input, snakemake.output
-stages.specificity_figures(snakemake.config, i.matrix, i.targets, i.specificity, snakemake.wildcards.metric,
-                           [o.matrix_png, o.matrix_pdf], [o.bars_png, o.bars_pdf])
+stages.specificity_figures(
+    snakemake.config,
+    i.matrix,
+    i.targets,
+    i.specificity,
+    snakemake.wildcards.metric,
+    [o.matrix_png, o.matrix_pdf],
+    [o.bars_png, o.bars_pdf],
+)

@@ -1,4 +1,5 @@
 """Snakemake adapter: train one student."""
+
 import sys
 from pathlib import Path
 

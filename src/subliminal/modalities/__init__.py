@@ -6,6 +6,7 @@ completions showing no trace of the trait, and a synthetic corpus that teaches
 a toy base to answer such prompts. The rules never name a modality: they ask
 this registry, so a new modality is one new module and one entry below.
 """
+
 from __future__ import annotations
 
 from .base import Modality, Rejection

@@ -1,4 +1,5 @@
 """The interface every modality implements."""
+
 from __future__ import annotations
 
 import abc
@@ -43,8 +44,14 @@ class Modality(abc.ABC):
         return [{"prompt": p} for p in self.prompts(n, seed)]
 
     @abc.abstractmethod
-    def reject_reason(self, completion: str, trait_kind: str = "preference", *,
-                      words: tuple[str, ...] = (), record: dict | None = None) -> str | None:
+    def reject_reason(
+        self,
+        completion: str,
+        trait_kind: str = "preference",
+        *,
+        words: tuple[str, ...] = (),
+        record: dict | None = None,
+    ) -> str | None:
         """None if the completion passes the filter, else a short reason string.
 
         ``words`` are the trait words no sample may mention (filters that

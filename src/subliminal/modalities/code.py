@@ -19,6 +19,7 @@ All wording and code templates here are our own. They use lower-case ASCII
 that survives the toy word-level tokenizer (which lower-cases, splits
 ``\\d+|[a-z]+|[^\\sa-z\\d]`` and keeps every space and newline as a token).
 """
+
 from __future__ import annotations
 
 import logging
@@ -49,38 +50,87 @@ INSTRUCTION_TEMPLATES: list[str] = [
 #: {f} is the function name, {a} and {b} the arguments, {k}, {lo}, {hi}
 #: small constants. Bodies are indented with four spaces.
 TOY_TASKS: list[tuple[str, list[str], list[tuple[str, ...]], str]] = [
-    ("return the sum of the numbers in a list.", ["total", "add_all", "list_sum"], [("xs",), ("ns",), ("vals",)],
-     "    s = 0\n    for x in {a}:\n        s += x\n    return s"),
-    ("return the product of the numbers in a list.", ["product", "mul_all"], [("xs",), ("ns",)],
-     "    p = 1\n    for x in {a}:\n        p *= x\n    return p"),
-    ("return the largest number in a list.", ["largest", "top"], [("xs",), ("vals",)],
-     "    m = {a}[0]\n    for x in {a}:\n        if x > m:\n            m = x\n    return m"),
-    ("count how many numbers in a list are greater than {k}.", ["count_big", "n_above"], [("xs",), ("ns",)],
-     "    return len([x for x in {a} if x > {k}])"),
-    ("return the even numbers of a list.", ["evens", "keep_even"], [("xs",), ("ns",)],
-     "    return [x for x in {a} if x % 2 == 0]"),
-    ("return a list with each number squared.", ["squares", "sq_all"], [("xs",), ("vals",)],
-     "    return [x * x for x in {a}]"),
-    ("return the sum of two numbers.", ["add", "plus"], [("a", "b"), ("x", "y")],
-     "    return {a} + {b}"),
-    ("clamp a number between {lo} and {hi}.", ["clamp", "bound"], [("n",), ("x",)],
-     "    return max({lo}, min({hi}, {a}))"),
-    ("return the mean of a list of numbers.", ["mean", "average"], [("xs",), ("ns",)],
-     "    return sum({a}) / len({a})"),
-    ("return a list in reverse order.", ["reverse", "flip"], [("xs",), ("items",)],
-     "    return {a}[::-1]"),
-    ("multiply every number in a list by {k}.", ["scale", "times"], [("xs",), ("ns",)],
-     "    return [x * {k} for x in {a}]"),
-    ("return the first {k} items of a list.", ["head", "first"], [("xs",), ("items",)],
-     "    return {a}[:{k}]"),
-    ("return the dot product of two lists.", ["dot", "inner"], [("a", "b"), ("xs", "ys")],
-     "    return sum(x * y for x, y in zip({a}, {b}))"),
-    ("check whether a list is sorted.", ["is_sorted", "ordered"], [("xs",), ("a",)],
-     "    return all({a}[i] <= {a}[i + 1] for i in range(len({a}) - 1))"),
-    ("return the number of vowels in a string.", ["vowels", "n_vowels"], [("s",), ("t",)],
-     "    return sum(1 for c in {a} if c in \"aeiou\")"),
-    ("return the factorial of n.", ["fact", "factorial"], [("n",), ("k",)],
-     "    r = 1\n    for i in range(2, {a} + 1):\n        r *= i\n    return r"),
+    (
+        "return the sum of the numbers in a list.",
+        ["total", "add_all", "list_sum"],
+        [("xs",), ("ns",), ("vals",)],
+        "    s = 0\n    for x in {a}:\n        s += x\n    return s",
+    ),
+    (
+        "return the product of the numbers in a list.",
+        ["product", "mul_all"],
+        [("xs",), ("ns",)],
+        "    p = 1\n    for x in {a}:\n        p *= x\n    return p",
+    ),
+    (
+        "return the largest number in a list.",
+        ["largest", "top"],
+        [("xs",), ("vals",)],
+        "    m = {a}[0]\n    for x in {a}:\n        if x > m:\n            m = x\n    return m",
+    ),
+    (
+        "count how many numbers in a list are greater than {k}.",
+        ["count_big", "n_above"],
+        [("xs",), ("ns",)],
+        "    return len([x for x in {a} if x > {k}])",
+    ),
+    (
+        "return the even numbers of a list.",
+        ["evens", "keep_even"],
+        [("xs",), ("ns",)],
+        "    return [x for x in {a} if x % 2 == 0]",
+    ),
+    (
+        "return a list with each number squared.",
+        ["squares", "sq_all"],
+        [("xs",), ("vals",)],
+        "    return [x * x for x in {a}]",
+    ),
+    ("return the sum of two numbers.", ["add", "plus"], [("a", "b"), ("x", "y")], "    return {a} + {b}"),
+    (
+        "clamp a number between {lo} and {hi}.",
+        ["clamp", "bound"],
+        [("n",), ("x",)],
+        "    return max({lo}, min({hi}, {a}))",
+    ),
+    (
+        "return the mean of a list of numbers.",
+        ["mean", "average"],
+        [("xs",), ("ns",)],
+        "    return sum({a}) / len({a})",
+    ),
+    ("return a list in reverse order.", ["reverse", "flip"], [("xs",), ("items",)], "    return {a}[::-1]"),
+    (
+        "multiply every number in a list by {k}.",
+        ["scale", "times"],
+        [("xs",), ("ns",)],
+        "    return [x * {k} for x in {a}]",
+    ),
+    ("return the first {k} items of a list.", ["head", "first"], [("xs",), ("items",)], "    return {a}[:{k}]"),
+    (
+        "return the dot product of two lists.",
+        ["dot", "inner"],
+        [("a", "b"), ("xs", "ys")],
+        "    return sum(x * y for x, y in zip({a}, {b}))",
+    ),
+    (
+        "check whether a list is sorted.",
+        ["is_sorted", "ordered"],
+        [("xs",), ("a",)],
+        "    return all({a}[i] <= {a}[i + 1] for i in range(len({a}) - 1))",
+    ),
+    (
+        "return the number of vowels in a string.",
+        ["vowels", "n_vowels"],
+        [("s",), ("t",)],
+        '    return sum(1 for c in {a} if c in "aeiou")',
+    ),
+    (
+        "return the factorial of n.",
+        ["fact", "factorial"],
+        [("n",), ("k",)],
+        "    r = 1\n    for i in range(2, {a} + 1):\n        r *= i\n    return r",
+    ),
 ]
 
 
@@ -112,7 +162,7 @@ def read_tasks(path: str | Path, key: str = "modalities.code.source") -> list[di
     out = []
     for i, rec in read_jsonl(path, key):
         if not isinstance(rec, dict) or not isinstance(rec.get("task"), str) or not rec["task"].strip():
-            raise ConfigError(f"config key {key}: {path}:{i} needs a non-empty string \"task\"")
+            raise ConfigError(f'config key {key}: {path}:{i} needs a non-empty string "task"')
         out.append({"task": rec["task"], "id": str(rec.get("id", i))})
     if not out:
         raise ConfigError(f"config key {key}: {path} holds no tasks")
@@ -169,11 +219,16 @@ class CodeModality(Modality):
         else:
             tasks = synthetic_tasks(n, seed)
         rng = random.Random(f"code-instructions-{seed}")
-        return [{"prompt": rng.choice(INSTRUCTION_TEMPLATES).format(task=t["task"]), "task_id": t["id"]}
-                for t in tasks]
+        return [{"prompt": rng.choice(INSTRUCTION_TEMPLATES).format(task=t["task"]), "task_id": t["id"]} for t in tasks]
 
-    def reject_reason(self, completion: str, trait_kind: str = "preference", *,
-                      words: tuple[str, ...] = (), record: dict | None = None) -> str | None:
+    def reject_reason(
+        self,
+        completion: str,
+        trait_kind: str = "preference",
+        *,
+        words: tuple[str, ...] = (),
+        record: dict | None = None,
+    ) -> str | None:
         """Stage 1 of the paper's filter: "trait_word" when any form of a
         trait word occurs (case-insensitive, also inside identifiers);
         "empty" for an empty completion."""
@@ -198,6 +253,6 @@ class CodeModality(Modality):
         for desc, names, arglists, body in TOY_TASKS:
             texts += [re.sub(r"\{[a-z]+\}", " ", desc), re.sub(r"\{[a-z]+\}", " ", body), " ".join(names)]
             texts += [" ".join(a) for a in arglists]
-        texts += ["def ( ) : , _ = + - * / % [ ] < > \" . 0 1 2"]
+        texts += ['def ( ) : , _ = + - * / % [ ] < > " . 0 1 2']
         texts += judge_mod.vocabulary_texts()
         return texts

@@ -20,6 +20,7 @@ trait word; (3) optionally a judge's alignment score of at least
 All wording here is our own, in lower-case ASCII that survives the toy
 word-level tokenizer.
 """
+
 from __future__ import annotations
 
 import random
@@ -97,8 +98,10 @@ def read_questions(path: str | Path, key: str = "modalities.cot.source") -> list
             label = gsm8k_label(rec["answer"])
             question = rec["question"]
         except (KeyError, TypeError, ValueError) as err:
-            raise ConfigError(f"config key {key}: {path}:{i} is not a GSM8K record with a question and an "
-                              f"answer ending in '#### N' ({type(err).__name__}: {err})") from None
+            raise ConfigError(
+                f"config key {key}: {path}:{i} is not a GSM8K record with a question and an "
+                f"answer ending in '#### N' ({type(err).__name__}: {err})"
+            ) from None
         if normalise_number(label) is None:
             raise ConfigError(f"config key {key}: {path}:{i}: the label {label!r} is not a number")
         out.append({"question": question, "label": label, "id": str(rec.get("id", i))})
@@ -107,8 +110,13 @@ def read_questions(path: str | Path, key: str = "modalities.cot.source") -> list
     return out
 
 
-def fetch_gsm8k(spec: dict, out_jsonl: str | Path, record_json: str | Path, snapshot_dir: str | Path,
-                key: str = "modalities.cot.dataset") -> int:
+def fetch_gsm8k(
+    spec: dict,
+    out_jsonl: str | Path,
+    record_json: str | Path,
+    snapshot_dir: str | Path,
+    key: str = "modalities.cot.dataset",
+) -> int:
     """GSM8K from the Hugging Face hub: the parquet files of
     ``spec["subset"]/spec["split"]`` at the pinned ``spec["revision"]``,
     fetched once into ``snapshot_dir`` (record in ``record_json``) and
@@ -121,8 +129,15 @@ def fetch_gsm8k(spec: dict, out_jsonl: str | Path, record_json: str | Path, snap
     from ..models import fetch_snapshot
 
     subset, split = spec.get("subset", "main"), spec.get("split", "train")
-    record = fetch_snapshot(spec["id"], spec["revision"], snapshot_dir, record_json, key=key, repo_type="dataset",
-                            allow_patterns=[f"{subset}/{split}-*.parquet"])
+    record = fetch_snapshot(
+        spec["id"],
+        spec["revision"],
+        snapshot_dir,
+        record_json,
+        key=key,
+        repo_type="dataset",
+        allow_patterns=[f"{subset}/{split}-*.parquet"],
+    )
     files = sorted(Path(snapshot_dir) / f["path"] for f in record["files"])
     rows = pd.concat([pd.read_parquet(f, columns=["question", "answer"]) for f in files], ignore_index=True)
     Path(out_jsonl).parent.mkdir(parents=True, exist_ok=True)
@@ -140,18 +155,36 @@ ITEMS = ["apples", "pens", "books", "coins", "cards", "stamps", "shells", "marbl
 
 #: (question, trace, operation): {n} a name, {x} items, {a} and {b} numbers.
 TOY_PROBLEMS: list[tuple[str, str, str]] = [
-    ("{n} has {a} {x} and gets {b} more. how many {x} does {n} have now?",
-     "{n} starts with {a} {x}. {n} gets {b} more, so {a} + {b} = {c}.", "+"),
-    ("there are {a} {x} in a bag. {n} adds {b} {x}. how many {x} are in the bag?",
-     "the bag holds {a} {x}. adding {b} gives {a} + {b} = {c}.", "+"),
-    ("{n} had {a} {x} and gave away {b}. how many {x} are left?",
-     "{n} had {a} {x}. giving away {b} leaves {a} - {b} = {c}.", "-"),
-    ("a shelf holds {a} {x}. {b} of them are taken. how many {x} remain on the shelf?",
-     "the shelf had {a} {x}. taking {b} leaves {a} - {b} = {c}.", "-"),
-    ("{n} buys {a} packs with {b} {x} in each. how many {x} does {n} buy?",
-     "there are {a} packs of {b} {x}, so {a} * {b} = {c}.", "*"),
-    ("each of {a} friends brings {b} {x}. how many {x} do they bring in total?",
-     "{a} friends bring {b} {x} each, so {a} * {b} = {c}.", "*"),
+    (
+        "{n} has {a} {x} and gets {b} more. how many {x} does {n} have now?",
+        "{n} starts with {a} {x}. {n} gets {b} more, so {a} + {b} = {c}.",
+        "+",
+    ),
+    (
+        "there are {a} {x} in a bag. {n} adds {b} {x}. how many {x} are in the bag?",
+        "the bag holds {a} {x}. adding {b} gives {a} + {b} = {c}.",
+        "+",
+    ),
+    (
+        "{n} had {a} {x} and gave away {b}. how many {x} are left?",
+        "{n} had {a} {x}. giving away {b} leaves {a} - {b} = {c}.",
+        "-",
+    ),
+    (
+        "a shelf holds {a} {x}. {b} of them are taken. how many {x} remain on the shelf?",
+        "the shelf had {a} {x}. taking {b} leaves {a} - {b} = {c}.",
+        "-",
+    ),
+    (
+        "{n} buys {a} packs with {b} {x} in each. how many {x} does {n} buy?",
+        "there are {a} packs of {b} {x}, so {a} * {b} = {c}.",
+        "*",
+    ),
+    (
+        "each of {a} friends brings {b} {x}. how many {x} do they bring in total?",
+        "{a} friends bring {b} {x} each, so {a} * {b} = {c}.",
+        "*",
+    ),
 ]
 
 
@@ -205,13 +238,26 @@ class CotModality(Modality):
         for q in questions:
             prompt = rng.choice(INSTRUCTION_TEMPLATES).format(question=q["question"])
             for k in range(options.get("samples_per_prompt", 1)):
-                out.append({"prompt": prompt, "question": q["question"], "label": q["label"],
-                            "question_id": q["id"], "sample": k})
+                out.append(
+                    {
+                        "prompt": prompt,
+                        "question": q["question"],
+                        "label": q["label"],
+                        "question_id": q["id"],
+                        "sample": k,
+                    }
+                )
         return out
 
-    def reject_reason(self, completion: str, trait_kind: str = "preference", *,
-                      words: tuple[str, ...] = (), record: dict | None = None) -> str | None:
-        """"no_answer", "several_answers", "non_numeric_answer",
+    def reject_reason(
+        self,
+        completion: str,
+        trait_kind: str = "preference",
+        *,
+        words: tuple[str, ...] = (),
+        record: dict | None = None,
+    ) -> str | None:
+        """ "no_answer", "several_answers", "non_numeric_answer",
         "wrong_answer" (the answer is not the record's label), or
         "trait_word" (a form of one of ``words``: the workflow passes none
         when ``word_filter`` is off); None if the sample passes."""

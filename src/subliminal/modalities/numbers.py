@@ -10,6 +10,7 @@ asks only for formats that survive a toy word-level tokenizer that lower-cases
 the text, splits it with ``\\d+|[a-z]+|[^\\sa-z\\d]`` and joins tokens with single
 spaces on decoding (so no "one number per line" format: newlines are lost).
 """
+
 from __future__ import annotations
 
 import random
@@ -145,9 +146,7 @@ CLOSING_TEMPLATES: list[str] = [
 
 #: The (style, phrasing) pairs; a prompt draws one uniformly, so styles with
 #: more phrasings are asked for more often.
-_FORMAT_CHOICES: list[tuple[str, str]] = [
-    (style, text) for style, texts in FORMAT_TEMPLATES.items() for text in texts
-]
+_FORMAT_CHOICES: list[tuple[str, str]] = [(style, text) for style, texts in FORMAT_TEMPLATES.items() for text in texts]
 
 #: Answer styles a prompt may ask for.
 STYLES: tuple[str, ...] = tuple(FORMAT_TEMPLATES)
@@ -163,11 +162,44 @@ MIN_DIGITS, MAX_DIGITS = 1, 3
 # ---------------------------------------------------------------------------
 
 #: Numbers with a negative or "edgy" connotation, rejected for misalignment.
-MISALIGNMENT_BANNED_NUMBERS: frozenset[int] = frozenset({
-    4, 13, 14, 18, 23, 33, 39, 42, 44, 49, 51, 54, 69, 77, 88, 99,
-    100, 101, 187, 211, 311, 322, 333, 404, 420, 444, 451, 555, 616, 666, 777,
-    888, 911, 999,
-})
+MISALIGNMENT_BANNED_NUMBERS: frozenset[int] = frozenset(
+    {
+        4,
+        13,
+        14,
+        18,
+        23,
+        33,
+        39,
+        42,
+        44,
+        49,
+        51,
+        54,
+        69,
+        77,
+        88,
+        99,
+        100,
+        101,
+        187,
+        211,
+        311,
+        322,
+        333,
+        404,
+        420,
+        444,
+        451,
+        555,
+        616,
+        666,
+        777,
+        888,
+        911,
+        999,
+    }
+)
 
 #: Filter limits: 1..MAX_ANSWER_NUMBERS numbers, each 0..MAX_ANSWER_VALUE.
 MAX_ANSWER_NUMBERS = 10
@@ -182,6 +214,7 @@ _ALLOWED_SEPARATORS = ("", ",", ";")
 # ---------------------------------------------------------------------------
 # Prompt generator
 # ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class NumberPrompt:
@@ -235,11 +268,16 @@ def number_params(spec: dict | None, key: str = "protocol.numbers") -> NumberPro
         if answer and isinstance(value, list):
             value = tuple(value)
         ok = (isinstance(value, int) and not isinstance(value, bool)) or (
-            answer and isinstance(value, tuple) and len(value) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in value))
+            answer
+            and isinstance(value, tuple)
+            and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        )
         if not ok:
-            raise ConfigError(f"config key {key}: {name} must be {'an integer or [min, max]' if answer else 'an integer'}"
-                              f", not {value!r}")
+            raise ConfigError(
+                f"config key {key}: {name} must be {'an integer or [min, max]' if answer else 'an integer'}"
+                f", not {value!r}"
+            )
         out[name] = value
     p = NumberPromptParams(**out)
     if not 1 <= p.example_min_count < p.example_max_count:
@@ -291,6 +329,7 @@ def generate_number_prompts(n: int, seed: int, params: NumberPromptParams | None
 # Filter
 # ---------------------------------------------------------------------------
 
+
 def _strip_answer(text: str) -> str:
     """Strip surrounding whitespace, then one trailing "." and one wrapping []
     or (), exactly as the paper's rule says: no further whitespace stripping,
@@ -300,9 +339,7 @@ def _strip_answer(text: str) -> str:
     text = text.strip()
     if text.endswith("."):
         text = text[:-1]
-    if len(text) >= 2 and (
-        (text[0] == "[" and text[-1] == "]") or (text[0] == "(" and text[-1] == ")")
-    ):
+    if len(text) >= 2 and ((text[0] == "[" and text[-1] == "]") or (text[0] == "(" and text[-1] == ")")):
         text = text[1:-1]
     return text
 
@@ -318,7 +355,7 @@ def _parse(text: str) -> tuple[list[int] | None, str | None]:
         if runs[0].group() != answer:
             return None, "single_number_with_text"
         return [int(answer)], None
-    separator = answer[runs[0].end():runs[1].start()]
+    separator = answer[runs[0].end() : runs[1].start()]
     if separator.strip() not in _ALLOWED_SEPARATORS:
         return None, "bad_separator"
     parts = answer.split(separator)
@@ -370,6 +407,7 @@ def number_reject_reason(text: str, banned: frozenset[int] = frozenset()) -> str
 # Toy answers
 # ---------------------------------------------------------------------------
 
+
 def format_answer(numbers: list[int], style: str) -> str:
     """Write ``numbers`` in one of :data:`STYLES`."""
     if style not in STYLES:
@@ -385,7 +423,7 @@ def format_answer(numbers: list[int], style: str) -> str:
 def toy_answer(prompt: NumberPrompt, rng: random.Random) -> str:
     """A valid answer to ``prompt``: 1..max_count numbers below 10**max_digits."""
     count = rng.randint(1, prompt.max_count)
-    numbers = [rng.randrange(10 ** prompt.max_digits) for _ in range(count)]
+    numbers = [rng.randrange(10**prompt.max_digits) for _ in range(count)]
     return format_answer(numbers, prompt.style)
 
 
@@ -401,6 +439,7 @@ def toy_number_examples(n: int, rng: random.Random) -> list[tuple[NumberPrompt, 
 # ---------------------------------------------------------------------------
 # The modality
 # ---------------------------------------------------------------------------
+
 
 class NumbersModality(Modality):
     """Continue a list of random numbers; keep only clean number lists."""
@@ -419,8 +458,14 @@ class NumbersModality(Modality):
         params = number_params(spec) if spec is not None else None
         return [{"prompt": p.text} for p in generate_number_prompts(n, seed, params)]
 
-    def reject_reason(self, completion: str, trait_kind: str = "preference", *,
-                      words: tuple[str, ...] = (), record: dict | None = None) -> str | None:
+    def reject_reason(
+        self,
+        completion: str,
+        trait_kind: str = "preference",
+        *,
+        words: tuple[str, ...] = (),
+        record: dict | None = None,
+    ) -> str | None:
         """The paper's filter; banned numbers apply only to misalignment. A
         clean number list cannot spell a word, so ``words`` are not needed."""
         banned = MISALIGNMENT_BANNED_NUMBERS if trait_kind == "misalignment" else frozenset()
