@@ -415,6 +415,7 @@ def test_dag_of_a_config_with_only_misalignment_traits(tmp_path):
         "collect_teachers",
         "collect_misalignment",
         "misalignment_figure",
+        "report_table",  # the report's pages of teachers.csv and the misalignment summary
     }
     assert sorted(f for f in dag["sample_teacher"]) == [
         f"{r}/data/numbers/qwen_a/{t}/rep0/raw.jsonl" for t in ("evil", "evil_control")

@@ -200,6 +200,11 @@ def test_the_report_opens_in_a_browser_with_every_figure_captioned(runs, tmp_pat
     try:
         wait = WebDriverWait(driver, 30)
 
+        def click(element):
+            # a script click: the menu slides in (CSS transitions), and a
+            # pointer click can land on the entry that was there a moment ago
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", element)
+
         def open_report():
             driver.get(report.as_uri())
             wait.until(
@@ -230,11 +235,11 @@ def test_the_report_opens_in_a_browser_with_every_figure_captioned(runs, tmp_pat
                 # the menu names each category (or, when there is one, "Results")
                 name = category if len(categories) > 1 else "Results"
                 menu = f"//nav//a[span[normalize-space()='{name}']]"
-                wait.until(lambda d: d.find_elements(By.XPATH, menu))[0].click()
+                click(wait.until(lambda d: d.find_elements(By.XPATH, menu))[0])
                 row = f'//nav//tbody/tr[td[1][normalize-space()="{label}"]]'
-                wait.until(lambda d: d.find_elements(By.XPATH, row))[0].find_element(
-                    By.XPATH, "./td[last()]//a[1]"
-                ).click()
+                click(
+                    wait.until(lambda d: d.find_elements(By.XPATH, row))[0].find_element(By.XPATH, "./td[last()]//a[1]")
+                )
                 if path in figures:
                     img = wait.until(
                         lambda d: [
@@ -267,7 +272,7 @@ def test_the_report_opens_in_a_browser_with_every_figure_captioned(runs, tmp_pat
                 if path == str(first / "figures" / "specificity_exact_share.png"):
                     driver.save_screenshot(str(tmp_path / "report_specificity_exact_share.png"))
                 # the caption, under the entry's information
-                driver.find_element(By.XPATH, f"{row}/td[last()]//a[2]").click()
+                click(driver.find_element(By.XPATH, f"{row}/td[last()]//a[2]"))
                 caption = _flat(entry["caption"])
                 assert len(caption) > 200, path  # a caption, not a title
                 wait.until(lambda d: caption[:120] in re.sub(r"\s+", "", d.find_element(By.TAG_NAME, "nav").text))
