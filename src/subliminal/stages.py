@@ -654,25 +654,7 @@ def collect_misalignment(cfg: dict, eval_dir: str, scores_csv: str, summary_csv:
             ]
         for role, model, seed, path in members:
             df = read_table(path, sep="\t", required=("metric", "question_id", "value", *misalignment.COUNTS))
-            frames.append(
-                df.assign(model=model, role=role, seed=seed, **key)[
-                    [
-                        "model",
-                        "role",
-                        "teacher_base",
-                        "student_base",
-                        "trait",
-                        "target",
-                        "modality",
-                        "recipe",
-                        "seed",
-                        "metric",
-                        "question_id",
-                        "value",
-                    ]
-                    + misalignment.COUNTS
-                ]
-            )
+            frames.append(df.assign(model=model, role=role, seed=seed, **key)[[*SCORE_COLUMNS, *misalignment.COUNTS]])
     scores = (
         pd.concat(frames, ignore_index=True)
         .sort_values(
