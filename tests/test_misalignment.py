@@ -431,6 +431,8 @@ def test_dag_of_a_config_with_only_misalignment_traits(tmp_path):
             f"{r}/analysis/misalignment_summary.csv",
             f"{r}/figures/misalignment.png",
             f"{r}/figures/misalignment.pdf",
+            f"{r}/report/tables/teachers.html",  # the report's table pages
+            f"{r}/report/tables/misalignment.html",
         ]
     )
 
