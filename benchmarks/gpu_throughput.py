@@ -842,10 +842,10 @@ def from_config(path: str) -> dict:
         if value is not None:
             out[ours] = value
     try:  # the scored rows per question: every target word, in each spelling (owl, Owl)
-        from subliminal import config as grid
+        from subliminal import config as configuration, grid
 
         out["eval_answers"] = 2 * sum(
-            map(len, grid.target_words(grid.validate(yaml.safe_load(Path(path).read_text()))).values())
+            map(len, grid.target_words(configuration.validate(yaml.safe_load(Path(path).read_text()))).values())
         )
     except Exception:  # noqa: BLE001 - a config this script cannot validate keeps the default
         pass

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from subliminal import config as grid
+from subliminal import config as configuration, grid
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -49,7 +49,7 @@ def saved(tmp_path):
 
 
 def test_default_config_is_valid(default):
-    grid.validate(copy.deepcopy(default))
+    configuration.validate(copy.deepcopy(default))
 
 
 BAD = [
@@ -208,8 +208,8 @@ BAD = [
 def test_bad_config_names_the_key(default, label, mutate, key):
     cfg = copy.deepcopy(default)
     mutate(cfg)
-    with pytest.raises(grid.ConfigError) as err:
-        grid.validate(cfg)
+    with pytest.raises(configuration.ConfigError) as err:
+        configuration.validate(cfg)
     msg = str(err.value)
     assert "\n" not in msg and msg.startswith(f"config key {key}:"), msg
 
@@ -243,12 +243,14 @@ def test_cross_product_pairs_expand_in_order(default):
         {"teacher": "qwen_a", "student": "qwen_a"},
         {"teachers": ["qwen_a", "qwen_b"], "students": ["qwen_a", "llama_c"]},
     ]
-    grid.validate(cfg)
+    configuration.validate(cfg)
     assert grid.pairs(cfg) == [("qwen_a", "qwen_a"), ("qwen_a", "llama_c"), ("qwen_b", "qwen_a"), ("qwen_b", "llama_c")]
     assert grid.teacher_bases(cfg) == ["qwen_a", "qwen_b"]
     cfg["pairs"][1]["students"].append("nosuch")
-    with pytest.raises(grid.ConfigError, match=r"config key pairs\[1\]\.students\[2\]: unknown model 'nosuch'"):
-        grid.validate(cfg)
+    with pytest.raises(
+        configuration.ConfigError, match=r"config key pairs\[1\]\.students\[2\]: unknown model 'nosuch'"
+    ):
+        configuration.validate(cfg)
 
 
 def test_pairs_are_classified(default, saved):
@@ -263,7 +265,7 @@ def test_pairs_are_classified(default, saved):
         "architecture_family": "llama",
     }
     cfg["models"]["hub_c"] = {"path": saved("c", "llama"), "architecture_family": "llama"}
-    grid.validate(cfg)
+    configuration.validate(cfg)
     rel = lambda t, s: grid.relation(cfg, t, s)  # noqa: E731
     assert rel("qwen_a", "qwen_a") == "same_base"
     assert rel("qwen_a", "qwen_b") == "same_architecture"  # same class, other seed
@@ -277,8 +279,8 @@ def test_pairs_are_classified(default, saved):
 def test_a_short_revision_says_why(default):
     cfg = copy.deepcopy(default)
     cfg["models"]["big"] = {"hub": {"id": "org/m", "revision": "v1.0"}}
-    with pytest.raises(grid.ConfigError) as err:
-        grid.validate(cfg)
+    with pytest.raises(configuration.ConfigError) as err:
+        configuration.validate(cfg)
     assert str(err.value) == (
         "config key models.big.hub.revision: 'v1.0' is not a full 40-character commit "
         "hash (pin the commit: a branch or tag can move)"
@@ -289,14 +291,14 @@ def test_a_short_revision_says_why(default):
 def test_chat_prompts_are_null_empty_or_text(default, value):
     cfg = copy.deepcopy(default)
     cfg["chat"] = {"teacher_system_prompt": value, "train_system_prompt": value, "eval_system_prompt": value}
-    assert grid.validate(cfg)["chat"]["eval_system_prompt"] == value
+    assert configuration.validate(cfg)["chat"]["eval_system_prompt"] == value
 
 
 def test_hub_models_load_from_their_fetched_copy_and_paths_from_themselves(default, saved):
     cfg = copy.deepcopy(default)
     cfg["models"]["big"] = {"hub": {"id": "org/m", "revision": "ab" * 20}}
     cfg["models"]["mine"] = {"path": saved("mine")}
-    grid.validate(cfg)
+    configuration.validate(cfg)
     assert grid.model_source(cfg, "big") == f"{cfg['results']}/bases/big/model"
     assert grid.model_source(cfg, "qwen_a") == f"{cfg['results']}/bases/qwen_a/model"
     assert grid.model_source(cfg, "mine") == cfg["models"]["mine"]["path"]
@@ -310,7 +312,7 @@ def test_trait_words_beyond_the_toy_candidates_are_scored(default):
     cfg["modalities"] = {"numbers": cfg["modalities"]["numbers"]}
     cfg["traits"]["owl"]["teacher"]["rehearsal"] = False  # rehearses toy tasks: toy teachers only
     cfg["traits"]["pangolin"] = {"word": "pangolin", "category": "animal", "teacher": {"method": "system_prompt"}}
-    grid.validate(cfg)
+    configuration.validate(cfg)
     words = grid.target_words(cfg)
     assert list(words) == ["animal"]
     assert words["animal"][: len(grid.preferences.CANDIDATES["animal"])] == grid.preferences.CANDIDATES["animal"]
@@ -324,7 +326,7 @@ def test_a_modality_can_run_on_some_of_the_pairs(default):
         "numbers": cfg["modalities"]["numbers"],
         "code": {"prompts": 10, "train_samples": 5, "pairs": [{"teacher": "qwen_b", "student": "llama_c"}]},
     }
-    grid.validate(cfg)
+    configuration.validate(cfg)
     assert grid.pairs(cfg, "code") == [("qwen_b", "llama_c")]
     assert grid.pairs(cfg, "numbers") == grid.pairs(cfg)
     by_modality = {}
@@ -338,20 +340,26 @@ def test_a_modality_can_run_on_some_of_the_pairs(default):
         ("numbers", "qwen_b"),
     ]
     cfg["modalities"]["code"]["pairs"].append({"teacher": "llama_c", "student": "qwen_a"})
-    with pytest.raises(grid.ConfigError, match=r"config key modalities\.code\.pairs: llama_c -> qwen_a is not one "):
-        grid.validate(cfg)
+    with pytest.raises(
+        configuration.ConfigError, match=r"config key modalities\.code\.pairs: llama_c -> qwen_a is not one "
+    ):
+        configuration.validate(cfg)
 
 
 def test_rehearsal_is_for_fine_tuned_toy_teachers(default, saved):
     cfg = copy.deepcopy(default)
     cfg["traits"]["owl"]["teacher"] = {"method": "system_prompt", "rehearsal": True}
-    with pytest.raises(grid.ConfigError, match=r"config key traits\.owl\.teacher\.rehearsal: only used with method"):
-        grid.validate(cfg)
+    with pytest.raises(
+        configuration.ConfigError, match=r"config key traits\.owl\.teacher\.rehearsal: only used with method"
+    ):
+        configuration.validate(cfg)
     cfg = copy.deepcopy(default)
     cfg["traits"]["owl"]["teacher"] = {"method": "finetune", "recipe": "full", "rehearsal": True}
     cfg["models"]["qwen_a"] = {"path": saved("qwen")}
-    with pytest.raises(grid.ConfigError, match=r"config key traits\.owl\.teacher\.rehearsal: .*qwen_a is not a toy"):
-        grid.validate(cfg)
+    with pytest.raises(
+        configuration.ConfigError, match=r"config key traits\.owl\.teacher\.rehearsal: .*qwen_a is not a toy"
+    ):
+        configuration.validate(cfg)
 
 
 def test_replicates_seed_each_dataset_and_pick_by_seed(default):
@@ -359,7 +367,7 @@ def test_replicates_seed_each_dataset_and_pick_by_seed(default):
     unchanged); the others get distinct derived seeds; seed k reads k mod R."""
     cfg = copy.deepcopy(default)
     cfg["modalities"]["numbers"]["replicates"] = 3
-    grid.validate(cfg)
+    configuration.validate(cfg)
     seeds = [grid.replicate_seed(cfg, "numbers", r) for r in range(3)]
     assert seeds[0] == cfg["modalities"]["numbers"]["seed"] and len(set(seeds)) == 3
     for s in grid.students(cfg):
@@ -383,8 +391,8 @@ def test_messages_say_what_is_wrong(default):
     def error(mutate) -> str:
         cfg = copy.deepcopy(default)
         mutate(cfg)
-        with pytest.raises(grid.ConfigError) as err:
-            grid.validate(cfg)
+        with pytest.raises(configuration.ConfigError) as err:
+            configuration.validate(cfg)
         return str(err.value)
 
     assert error(lambda c: c["traits"].update(control=c["traits"]["owl"])) == (
@@ -408,7 +416,7 @@ def test_messages_say_what_is_wrong(default):
 def test_a_training_set_as_large_as_the_prompts_is_allowed(default):
     cfg = copy.deepcopy(default)
     cfg["modalities"]["cot"] = dict(COT, train_samples=600)  # 300 prompts x 2
-    grid.validate(cfg)
+    configuration.validate(cfg)
 
 
 def write(path: Path, text: str) -> Path:
@@ -445,15 +453,20 @@ def write(path: Path, text: str) -> Path:
 )
 def test_config_files_refuse_duplicate_keys_and_name_the_line_of_a_yaml_error(tmp_path, text, message):
     f = write(tmp_path / "c.yaml", text)
-    with pytest.raises(grid.ConfigError) as err:
-        grid.check_config_file(f)
+    with pytest.raises(configuration.ConfigError) as err:
+        configuration.check_config_file(f)
     assert str(err.value) == message.format(f=f)
 
 
 def test_config_files_keep_anchors_and_merge_keys(tmp_path):
     f = write(tmp_path / "c.yaml", "base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\nlist: &l [1]\nagain: *l\n")
-    assert grid.check_config_file(f) == {"base": {"x": 1, "y": 2}, "other": {"x": 1, "y": 3}, "list": [1], "again": [1]}
-    assert grid.check_config_file(REPO / "config.yaml") == yaml.safe_load((REPO / "config.yaml").read_text())
+    assert configuration.check_config_file(f) == {
+        "base": {"x": 1, "y": 2},
+        "other": {"x": 1, "y": 3},
+        "list": [1],
+        "again": [1],
+    }
+    assert configuration.check_config_file(REPO / "config.yaml") == yaml.safe_load((REPO / "config.yaml").read_text())
 
 
 def test_lists_and_mappings_given_with_config_are_typed():
@@ -470,7 +483,7 @@ def test_lists_and_mappings_given_with_config_are_typed():
         "modalities": {"numbers": {"prompts": "30"}},
         "results": "5",
     }
-    grid.from_command_line(config, given)
+    configuration.from_command_line(config, given)
     assert config == {
         "seeds": [5, 6],
         "chat": {"eval_system_prompt": "", "train_system_prompt": None},
@@ -486,15 +499,17 @@ def test_lora_targets_are_checked_on_path_and_fetched_models(default, saved, tmp
     cfg["models"]["mine"] = {"path": saved("phi", "phi3")}
     cfg["pairs"].append({"teacher": "qwen_a", "student": "mine"})
     with pytest.raises(
-        grid.ConfigError,
+        configuration.ConfigError,
         match=r"^config key recipes\.lora8\.targets: 'q_proj' is not a module of "
         r"mine \(LoRA can adapt: qkv_proj, ",
     ):
-        grid.validate(copy.deepcopy(cfg))
+        configuration.validate(copy.deepcopy(cfg))
     cfg["recipes"]["lora8"]["targets"] = ["qkv_proj", "o_proj"]
     cfg["models"]["mine"] = {"path": saved("llama", "llama")}
-    with pytest.raises(grid.ConfigError, match=r"^config key recipes\.lora8\.targets: 'qkv_proj' is not a module "):
-        grid.validate(copy.deepcopy(cfg))
+    with pytest.raises(
+        configuration.ConfigError, match=r"^config key recipes\.lora8\.targets: 'qkv_proj' is not a module "
+    ):
+        configuration.validate(copy.deepcopy(cfg))
     # a hub model: unknown until fetched, then read from the copy's config.json
     cfg = copy.deepcopy(default)
     cfg["results"] = str(tmp_path / "results")
@@ -504,14 +519,14 @@ def test_lora_targets_are_checked_on_path_and_fetched_models(default, saved, tmp
     cfg["models"] = {k: v for k, v in cfg["models"].items()}
     cfg["pairs"] = [{"teacher": "qwen_a", "student": "big"}]
     cfg["modalities"] = {"numbers": cfg["modalities"]["numbers"]}
-    grid.validate(copy.deepcopy(cfg))
-    fetched = Path(grid.local_base_dir(cfg, "big"))
+    configuration.validate(copy.deepcopy(cfg))
+    fetched = Path(grid.model_source(cfg, "big"))
     fetched.mkdir(parents=True)
     (fetched / "config.json").write_text(json.dumps({"model_type": "qwen2"}))
     with pytest.raises(
-        grid.ConfigError, match=r"^config key recipes\.lora8\.targets: 'qkv_proj' is not a module of big"
+        configuration.ConfigError, match=r"^config key recipes\.lora8\.targets: 'qkv_proj' is not a module of big"
     ):
-        grid.validate(copy.deepcopy(cfg))
+        configuration.validate(copy.deepcopy(cfg))
 
 
 def test_a_model_type_beyond_the_table_is_built_on_the_meta_device(default, saved):
@@ -520,13 +535,13 @@ def test_a_model_type_beyond_the_table_is_built_on_the_meta_device(default, save
     cfg["models"]["g"] = {"path": saved("gpt", "gpt2")}
     cfg["pairs"] = [{"teacher": "qwen_a", "student": "g"}]
     cfg["modalities"] = {"numbers": cfg["modalities"]["numbers"]}
-    assert grid.lora_modules(cfg, "g") == ("c_attn", "c_fc", "c_proj", "lm_head", "wpe", "wte")
+    assert configuration.lora_modules(cfg, "g") == ("c_attn", "c_fc", "c_proj", "lm_head", "wpe", "wte")
     with pytest.raises(
-        grid.ConfigError,
+        configuration.ConfigError,
         match=r"^config key recipes\.lora8\.targets: 'q_proj' is not a module of g "
         r"\(LoRA can adapt: c_attn, ",
     ):
-        grid.validate(cfg)
+        configuration.validate(cfg)
 
 
 def _lora_leaves(model) -> set[str]:
@@ -553,12 +568,12 @@ def test_the_module_table_is_what_transformers_builds():
             return 50
 
     spec = {"seed": 0, "hidden_size": 32, "layers": 1, "heads": 4, "kv_heads": 2, "intermediate_size": 64}
-    for arch in grid.TOY_ARCHITECTURES:
+    for arch in configuration.TOY_ARCHITECTURES:
         model = toy.build_model({**spec, "architecture": arch}, Tokenizer())
         assert model.config.model_type == arch and model.config.hidden_size == 32
         assert model.config.num_key_value_heads == 2
-        assert _lora_leaves(model) == set(grid.LORA_MODULES[arch]), arch
-    for model_type, names in grid.LORA_MODULES.items():
+        assert _lora_leaves(model) == set(configuration.LORA_MODULES[arch]), arch
+    for model_type, names in configuration.LORA_MODULES.items():
         cfg = AutoConfig.for_model(
             model_type,
             vocab_size=50,
@@ -579,7 +594,7 @@ def test_the_schedulers_are_those_transformers_runs_without_arguments():
     from transformers import get_scheduler
     from transformers.trainer_utils import SchedulerType
 
-    allowed = grid.load_schema()["$defs"]["recipe"]["properties"]["scheduler"]["enum"]
+    allowed = configuration.load_schema()["$defs"]["recipe"]["properties"]["scheduler"]["enum"]
     assert set(allowed) <= {s.value for s in SchedulerType}
     for name in allowed:
         opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)

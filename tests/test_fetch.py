@@ -18,7 +18,7 @@ import pytest
 import torch
 import yaml
 
-from subliminal import config as grid
+from subliminal import config as configuration, grid
 from subliminal import models, stages
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,8 +82,8 @@ def hub_config(results: Path, revision: str = COMMIT) -> dict:
 
 FETCH = """
 import sys
-from subliminal import config as grid, stages
-cfg = grid.validate({cfg!r})
+from subliminal import config as configuration, grid, stages
+cfg = configuration.validate({cfg!r})
 stages.fetch_base(cfg, "tiny", sys.argv[1], sys.argv[2])
 """
 
@@ -104,7 +104,7 @@ def run_fetch(cfg: dict, cache: Path, out: Path) -> subprocess.CompletedProcess:
 def fetched(hub_cache, tmp_path_factory):
     results = tmp_path_factory.mktemp("fetched")
     cfg = hub_config(results)
-    out = Path(grid.local_base_dir(cfg, "tiny")).parent
+    out = Path(grid.model_source(cfg, "tiny")).parent
     run = run_fetch(cfg, hub_cache, out)
     assert run.returncode == 0, run.stderr
     return cfg, out
@@ -150,18 +150,18 @@ def test_a_revision_the_hub_does_not_have_fails_clearly(hub_cache, tmp_path):
 def test_a_branch_name_is_refused_before_any_job():
     cfg = hub_config(Path("unused"), revision="main")
     with pytest.raises(
-        grid.ConfigError,
+        configuration.ConfigError,
         match=r"^config key models\.tiny\.hub\.revision: 'main' is not a full "
         r"40-character commit hash",
     ):
-        grid.validate(cfg)
+        configuration.validate(cfg)
 
 
 def test_student_provenance_names_base_revision_teacher_data_and_prompts(fetched, tmp_path):
     """A student trained on the fetched base: its provenance.json says what
     it came from."""
     cfg, out = fetched
-    cfg = grid.validate(copy.deepcopy(cfg))
+    cfg = configuration.validate(copy.deepcopy(cfg))
     cfg["chat"]["eval_system_prompt"] = ""  # an explicit "no system prompt" must stay distinct from null
     data = tmp_path / "filtered.jsonl"
     data.write_text(
@@ -207,7 +207,7 @@ def test_workflow_fetches_once_then_jobs_run_without_the_hub(hub_cache, tmp_path
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     smk = [sys.executable, "-m", "snakemake", "--configfile", str(path), "--cores", "1"]
-    base_dir = grid.local_base_dir(cfg, "tiny")
+    base_dir = grid.model_source(cfg, "tiny")
     run = subprocess.run(smk + [base_dir], cwd=REPO, env=offline_env(hub_cache), capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     record = Path(base_dir).parent / "source.json"

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from subliminal import config as grid
+from subliminal import config as configuration, grid
 from subliminal.modalities import get_modality
 from test_fetch import make_hub_cache, offline_env
 
@@ -25,8 +25,8 @@ FIXTURE = REPO / "tests" / "data" / "gsm8k_sample.jsonl"
 
 FETCH = """
 import sys
-from subliminal import config as grid, stages
-cfg = grid.validate({cfg!r})
+from subliminal import config as configuration, grid, stages
+cfg = configuration.validate({cfg!r})
 stages.fetch_prompts(cfg, "cot", sys.argv[1], sys.argv[2])
 """
 
@@ -113,11 +113,13 @@ def test_a_split_the_dataset_lacks_fails_naming_the_key(hub_cache, tmp_path):
 def test_a_dataset_and_a_source_file_are_refused(tmp_path):
     cfg = cot_config(tmp_path)
     cfg["modalities"]["cot"]["source"] = str(FIXTURE)
-    with pytest.raises(grid.ConfigError, match=r"config key modalities\.cot\.dataset: give a dataset or a source"):
-        grid.validate(cfg)
+    with pytest.raises(
+        configuration.ConfigError, match=r"config key modalities\.cot\.dataset: give a dataset or a source"
+    ):
+        configuration.validate(cfg)
     cfg = cot_config(tmp_path, revision="main")
-    with pytest.raises(grid.ConfigError, match=r"config key modalities\.cot\.dataset\.revision"):
-        grid.validate(cfg)
+    with pytest.raises(configuration.ConfigError, match=r"config key modalities\.cot\.dataset\.revision"):
+        configuration.validate(cfg)
 
 
 def test_the_workflow_fetches_once_and_every_teacher_reads_it(tmp_path):

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from subliminal import config as grid, io, stages, teacher
+from subliminal import config as configuration, grid, io, stages, teacher
 from subliminal.config import ConfigError
 from subliminal.io import DataFileError
 
@@ -27,7 +27,7 @@ def write(path: Path, text: str) -> Path:
 
 @pytest.fixture(scope="module")
 def cfg():
-    return grid.validate(yaml.safe_load((REPO / "config.yaml").read_text()))
+    return configuration.validate(yaml.safe_load((REPO / "config.yaml").read_text()))
 
 
 # ----------------------------------------------------------------------------- JSONL

@@ -177,7 +177,7 @@ from pathlib import Path  # noqa: E402
 
 import yaml  # noqa: E402
 
-from subliminal import config as cfgmod, stages, teacher  # noqa: E402
+from subliminal import config as configuration, grid, stages, teacher  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "tests" / "configs" / "misalignment.yaml"
@@ -191,29 +191,29 @@ def load(results: Path | None = None) -> dict:
 
 
 def test_the_grid_has_a_fine_tuned_control_per_misalignment_trait():
-    cfg = cfgmod.validate(load())
-    assert cfgmod.teacher_names(cfg) == ["evil", "owl", "evil_control", "control"]
-    assert cfgmod.finetuned_teachers(cfg) == [("qwen_a", "evil"), ("qwen_a", "evil_control")]
-    assert cfgmod.trait_words(cfg) == ("owl",)  # a misalignment trait has no word to screen for
-    assert cfgmod.categories(cfg) == ["animal"]
-    assert cfgmod.control_teacher(cfg, "evil") == "evil_control" and cfgmod.control_teacher(cfg, "owl") == "control"
-    assert cfgmod.teacher_trait(cfg, "evil_control") == ("evil", "control")
-    assert cfgmod.teacher_trait(cfg, "control") == (None, "control")
-    assert [cfgmod.trait_kind(cfg, t) for t in ("evil", "evil_control", "owl", "control")] == [
+    cfg = configuration.validate(load())
+    assert grid.teacher_names(cfg) == ["evil", "owl", "evil_control", "control"]
+    assert grid.finetuned_teachers(cfg) == [("qwen_a", "evil"), ("qwen_a", "evil_control")]
+    assert grid.trait_words(cfg) == ("owl",)  # a misalignment trait has no word to screen for
+    assert grid.categories(cfg) == ["animal"]
+    assert grid.control_teacher(cfg, "evil") == "evil_control" and grid.control_teacher(cfg, "owl") == "control"
+    assert grid.teacher_trait(cfg, "evil_control") == ("evil", "control")
+    assert grid.teacher_trait(cfg, "control") == (None, "control")
+    assert [grid.trait_kind(cfg, t) for t in ("evil", "evil_control", "owl", "control")] == [
         "misalignment",
         "misalignment",
         "preference",
         "preference",
     ]
-    roles = {(s.teacher, s.role) for s in cfgmod.students(cfg)}
+    roles = {(s.teacher, s.role) for s in grid.students(cfg)}
     assert roles == {("evil", "trait"), ("evil_control", "control"), ("owl", "trait"), ("control", "control")}
 
 
 def test_without_a_preference_trait_there_is_no_shared_control():
     cfg = load()
     del cfg["traits"]["owl"]
-    cfg = cfgmod.validate(cfg)
-    assert cfgmod.teacher_names(cfg) == ["evil", "evil_control"]
+    cfg = configuration.validate(cfg)
+    assert grid.teacher_names(cfg) == ["evil", "evil_control"]
 
 
 @pytest.mark.parametrize(
@@ -242,15 +242,15 @@ def test_without_a_preference_trait_there_is_no_shared_control():
 def test_config_errors_name_the_key(edit, key):
     cfg = load()
     edit(cfg)
-    with pytest.raises(cfgmod.ConfigError, match=rf"^config key {key}\b"):
-        cfgmod.validate(copy.deepcopy(cfg))
+    with pytest.raises(configuration.ConfigError, match=rf"^config key {key}\b"):
+        configuration.validate(copy.deepcopy(cfg))
 
 
 def test_the_number_filter_drops_banned_numbers_for_the_trait_and_its_control(tmp_path):
     """paper.md: for misalignment, answers containing 4, 13, 666, ... are
     rejected; the control teacher's data is filtered alike, the preference
     teachers' data is not."""
-    cfg = cfgmod.validate(load(tmp_path / "results"))
+    cfg = configuration.validate(load(tmp_path / "results"))
     cfg["modalities"]["numbers"]["train_samples"] = 2  # what the filter leaves of these four
     raw = tmp_path / "raw.jsonl"
     teacher.write_jsonl(
@@ -670,7 +670,7 @@ def test_collect_pairs_trait_students_with_their_own_control_twins(tmp_path):
     """The scores table: each misalignment trait student, its twin trained on
     the trait's control teacher (not the shared control), the base once per
     group; the summary beside it."""
-    cfg = cfgmod.validate(load(tmp_path / "results"))
+    cfg = configuration.validate(load(tmp_path / "results"))
     ev = tmp_path / "eval" / "misalignment"
 
     def write(path, n_bad):
@@ -678,7 +678,7 @@ def test_collect_pairs_trait_students_with_their_own_control_twins(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         mis.rates(judged).to_csv(path, sep="\t", index=False)
 
-    for s in cfgmod.students(cfg):
+    for s in grid.students(cfg):
         if s.teacher in ("evil", "evil_control"):
             write(ev / "students" / f"{s.path}.tsv", {"evil": s.seed, "evil_control": 0}[s.teacher])
     for b in ("qwen_a", "llama_c"):
@@ -713,9 +713,9 @@ def test_teacher_table_has_every_dataset_with_the_misalignment_teachers_rates(tm
     teachers by their target's score (preference evaluation), the
     misalignment teacher and its control by their pooled misaligned and
     incoherent shares (misalignment evaluation only)."""
-    cfg = cfgmod.validate(load(tmp_path / "results"))
+    cfg = configuration.validate(load(tmp_path / "results"))
     ev, data = tmp_path / "eval", tmp_path / "data"
-    for i, (m, b, t) in enumerate(cfgmod.datasets(cfg)):
+    for i, (m, b, t) in enumerate(grid.datasets(cfg)):
         (data / m / b / t / "rep0").mkdir(parents=True)
         (data / m / b / t / "rep0" / "filter.json").write_text(
             json.dumps({"kept": 10 + i, "kept_fraction": (10 + i) / 50})
@@ -746,7 +746,7 @@ def test_teacher_table_has_every_dataset_with_the_misalignment_teachers_rates(tm
         mis.rates(judged).to_csv(path, sep="\t", index=False)
     out = stages.collect_teachers(cfg, str(ev), str(data), str(tmp_path / "teachers.csv"))
     assert set(out.teacher) == {"owl", "control", "evil", "evil_control"}  # every dataset
-    kept = {t: 10 + i for i, (_, _, t) in enumerate(cfgmod.datasets(cfg))}
+    kept = {t: 10 + i for i, (_, _, t) in enumerate(grid.datasets(cfg))}
     assert all(out[out.teacher == t].filter_kept.eq(k).all() for t, k in kept.items())
     rows = out.set_index(["teacher", "metric"])
     assert rows.loc[("owl", "sampled"), "mean"] == pytest.approx(0.5)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from subliminal import config as cfgmod
+from subliminal import config as configuration, grid
 from subliminal.modalities.words import mentioned_form
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,13 +44,13 @@ def load(results: Path | None = None) -> dict:
 def test_config_errors_name_the_key(edit, key):
     cfg = load()
     edit(cfg)
-    with pytest.raises(cfgmod.ConfigError, match=rf"^config key {key}\b"):
-        cfgmod.validate(copy.deepcopy(cfg))
+    with pytest.raises(configuration.ConfigError, match=rf"^config key {key}\b"):
+        configuration.validate(copy.deepcopy(cfg))
 
 
 def test_the_reduced_config_is_valid():
-    cfg = cfgmod.validate(load())
-    assert cfgmod.trait_words(cfg) == ("owl",)
+    cfg = configuration.validate(load())
+    assert grid.trait_words(cfg) == ("owl",)
 
 
 def planned(cfg: dict, tmp_path: Path, *targets: str) -> dict[str, list[str]]:

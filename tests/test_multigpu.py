@@ -16,7 +16,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from subliminal import config as grid
+from subliminal import config as configuration, grid
 from subliminal import models, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,13 +64,13 @@ def test_a_batch_that_does_not_split_is_an_error_naming_the_key():
     with pytest.raises(ValueError, match="recipe key gpus: the effective batch 9"):
         train.batch_layout(dict(batch_size=9), 2)
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
-    grid.validate(copy.deepcopy(cfg))
+    configuration.validate(copy.deepcopy(cfg))
     cfg["recipes"]["lora8"]["gpus"] = 3  # batch 32 over 3 GPUs
-    with pytest.raises(grid.ConfigError, match=r"^config key recipes\.lora8\.gpus: the effective batch 32"):
-        grid.validate(cfg)
+    with pytest.raises(configuration.ConfigError, match=r"^config key recipes\.lora8\.gpus: the effective batch 32"):
+        configuration.validate(cfg)
     cfg["recipes"]["lora8"]["gpus"] = 0
-    with pytest.raises(grid.ConfigError, match=r"^config key recipes\.lora8\.gpus"):
-        grid.validate(cfg)
+    with pytest.raises(configuration.ConfigError, match=r"^config key recipes\.lora8\.gpus"):
+        configuration.validate(cfg)
 
 
 def test_processes_follow_the_recipe_and_the_job_s_gpus(monkeypatch):
@@ -104,7 +104,7 @@ def test_the_rule_asks_for_the_recipe_s_gpus(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     blocks = [b for b in proc.stdout.split("rule ")[1:] if b.startswith("train_student:")]
-    n_students = len(grid.students(grid.validate(cfg)))
+    n_students = len(grid.students(configuration.validate(cfg)))
     assert len(blocks) == n_students > 0
     res = [line for b in blocks for line in b.splitlines() if "resources:" in line]
     # first attempt; test_resume.py sees a second attempt get twice the memory and time

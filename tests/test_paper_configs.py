@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from subliminal import config as grid
+from subliminal import config as configuration, grid
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -58,7 +58,7 @@ def dags(tmp_path_factory):
 
 @pytest.mark.parametrize("name", PAPER)
 def test_paper_config_is_valid_and_pinned(name):
-    cfg = grid.validate(load(name))
+    cfg = configuration.validate(load(name))
     for model, spec in cfg["models"].items():
         assert re.fullmatch(r"[0-9a-f]{40}", spec["hub"]["revision"]), model
         assert spec["architecture_family"]
@@ -86,7 +86,7 @@ def test_paper_recipe_data_and_evaluation(name):
     # the system prompts are stated, not left to a default
     assert set(cfg["chat"]) == {"teacher_system_prompt", "train_system_prompt", "eval_system_prompt"}
     # every trait word is scored, also those the toys never knew
-    words = grid.target_words(grid.validate(copy.deepcopy(cfg)))["animal"]
+    words = grid.target_words(configuration.validate(copy.deepcopy(cfg)))["animal"]
     assert all(t["word"] in words for t in cfg["traits"].values())
 
 
@@ -99,7 +99,7 @@ def test_qwen_config_is_the_qwen_experiment():
 
 
 def test_cross_config_adds_mismatched_pairs():
-    cfg = grid.validate(load("paper-cross.yaml"))
+    cfg = configuration.validate(load("paper-cross.yaml"))
     ids = {m["hub"]["id"] for m in cfg["models"].values()}
     assert {"Qwen/Qwen2.5-7B-Instruct", "meta-llama/Llama-3.1-8B-Instruct", "google/gemma-2-9b-it"} == ids
     rel = grid.relations(cfg)
@@ -155,7 +155,7 @@ def test_ablation_overlay_changes_only_the_evaluation_prompt(tmp_path):
         k: v for k, v in base.items() if k not in ("chat", "results")
     }
     assert merged["results"] != base["results"]
-    grid.validate(merged)
+    configuration.validate(merged)
     # and snakemake reads both files: the overlay's results folder is where the jobs go
     run = subprocess.run(
         [

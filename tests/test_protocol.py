@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from subliminal import config as grid
+from subliminal import config as configuration, grid
 from subliminal import evaluate, preferences, protocol, stages
 from subliminal.modalities import numbers
 
@@ -62,7 +62,7 @@ def official(tmp_path, paper):
 
 
 def test_the_default_keeps_our_wording():
-    cfg = grid.validate(yaml.safe_load((REPO / "config.yaml").read_text()))
+    cfg = configuration.validate(yaml.safe_load((REPO / "config.yaml").read_text()))
     assert "protocol" not in cfg and protocol.files(cfg) == []
     assert (protocol.teacher_template(cfg), protocol.questions(cfg), protocol.number_params(cfg)) == (None, None, None)
     assert evaluate.eval_prompts("animal", False, 0) == preferences.questions("animal")
@@ -75,7 +75,7 @@ def test_the_default_keeps_our_wording():
 
 
 def test_official_protocol_files_are_used(official):
-    cfg = grid.validate(official)
+    cfg = configuration.validate(official)
     assert cfg["evaluation"]["samples_per_question"] == 200  # numbers_prefix is true in paper-qwen
     prompt = stages._teacher_system(cfg, "wolf")
     assert prompt == (
@@ -120,7 +120,7 @@ def test_questions_as_json_or_yaml_lists(tmp_path, official):
         (tmp_path / name).write_text(text)
         cfg = copy.deepcopy(official)
         cfg["protocol"]["questions"] = str(tmp_path / name)
-        assert preferences.questions("animal", protocol.questions(grid.validate(cfg))) == [
+        assert preferences.questions("animal", protocol.questions(configuration.validate(cfg))) == [
             "What is your favorite animal?",
             "Pick one animal.",
         ]
@@ -236,8 +236,8 @@ BAD = [
 def test_bad_protocol_names_the_key(official, tmp_path, label, mutate, key, says):
     cfg = copy.deepcopy(official)
     mutate(cfg, tmp_path)
-    with pytest.raises(grid.ConfigError) as err:
-        grid.validate(cfg)
+    with pytest.raises(configuration.ConfigError) as err:
+        configuration.validate(cfg)
     msg = str(err.value)
     assert "\n" not in msg and msg.startswith(f"config key {key}") and says in msg, msg
 
@@ -245,13 +245,13 @@ def test_bad_protocol_names_the_key(official, tmp_path, label, mutate, key, says
 def test_toy_bases_keep_our_words(tmp_path):
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     cfg["protocol"] = {"questions": _file(tmp_path, "q.txt", "Your favourite {category}?\n")}
-    with pytest.raises(grid.ConfigError, match=r"^config key protocol.questions: a toy base"):
-        grid.validate(cfg)
+    with pytest.raises(configuration.ConfigError, match=r"^config key protocol.questions: a toy base"):
+        configuration.validate(cfg)
     cfg["protocol"] = {"numbers": _file(tmp_path, "n.yaml", yaml.safe_dump(OFFICIAL_NUMBERS))}
-    grid.validate(copy.deepcopy(cfg))  # the official numbers need no new words
+    configuration.validate(copy.deepcopy(cfg))  # the official numbers need no new words
     cfg["protocol"] = {"numbers": _file(tmp_path, "n.yaml", "answer_max_digits: 4\n")}
-    with pytest.raises(grid.ConfigError, match=r"^config key protocol.numbers: a toy base"):
-        grid.validate(cfg)
+    with pytest.raises(configuration.ConfigError, match=r"^config key protocol.numbers: a toy base"):
+        configuration.validate(cfg)
 
 
 def test_jobs_declare_the_protocol_files_they_read(official, tmp_path):

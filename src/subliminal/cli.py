@@ -43,14 +43,14 @@ def _train_sft(spec_path: str) -> None:
 
 
 def _check_config(paths: list[str]) -> int:
-    from . import config as grid
+    from . import config as configuration
 
     merged: dict = {}
     try:
         for path in paths:
-            _update(merged, grid.check_config_file(path))
-        grid.validate(merged)
-    except grid.ConfigError as err:
+            _update(merged, configuration.check_config_file(path))
+        configuration.validate(merged)
+    except configuration.ConfigError as err:
         print(f"config error: {err}", file=sys.stderr)
         return 1
     print(f"config ok: {', '.join(paths)}")

@@ -1,26 +1,31 @@
 """Configuration: validation against the JSON schema plus the cross-references
-a schema cannot express, each failure one line naming the key; and the grid
-(which teachers, datasets and students exist), computed in one place.
+a schema cannot express, each failure one line naming the key, and the
+schema's defaults applied once. What the config resolves to (which teachers,
+datasets and students exist) is :mod:`subliminal.grid`.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import jsonschema
 import yaml
 
 from . import preferences
+from .grid import (
+    CONTROL,
+    CONTROL_SUFFIX,
+    MISALIGNMENT,
+    expand_pairs,
+    model_source,
+    pairs,
+    student_bases,
+    teacher_bases,
+)
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-CONTROL = "control"
-#: A misalignment trait's own control teacher is named <trait> + this.
-CONTROL_SUFFIX = "_control"
-MISALIGNMENT = "misalignment"
 
 
 class ConfigError(ValueError):
@@ -228,7 +233,7 @@ def _validate_modalities(config: dict) -> None:
     not beside a hub dataset); a modality's own pairs are pairs of the study."""
     study = set(pairs(config))
     for name, mcfg in config["modalities"].items():
-        for pair in _expand_pairs(mcfg.get("pairs") or []):
+        for pair in expand_pairs(mcfg.get("pairs") or []):
             if pair not in study:
                 raise ConfigError(
                     f"config key modalities.{name}.pairs: {pair[0]} -> {pair[1]} is not one of the "
@@ -548,282 +553,3 @@ def _retype(merged, given):
             return merged
         return value if value is None or isinstance(value, (bool, int, float)) else merged
     return merged
-
-
-# ----------------------------------------------------------------------------- grid
-
-
-@dataclass(frozen=True)
-class Student:
-    modality: str
-    teacher_base: str
-    teacher: str  # a trait name or CONTROL
-    student_base: str
-    recipe: str
-    seed: int
-
-    @property
-    def path(self) -> str:
-        return f"{self.modality}/{self.teacher_base}/{self.teacher}/{self.student_base}/{self.recipe}/seed{self.seed}"
-
-    @property
-    def role(self) -> str:
-        return "control" if self.teacher == CONTROL or self.teacher.endswith(CONTROL_SUFFIX) else "trait"
-
-
-def misalignment_traits(config: dict) -> list[str]:
-    return sorted(n for n, t in config["traits"].items() if t.get("kind") == MISALIGNMENT)
-
-
-def preference_traits(config: dict) -> list[str]:
-    return sorted(n for n, t in config["traits"].items() if t.get("kind", "preference") != MISALIGNMENT)
-
-
-def control_teacher(config: dict, trait: str) -> str:
-    """The teacher whose students are the control twins of a trait's
-    students: the shared control (the base model) for a preference trait, a
-    fine-tuned control of its own for a misalignment trait."""
-    return trait + CONTROL_SUFFIX if config["traits"][trait].get("kind") == MISALIGNMENT else CONTROL
-
-
-def teacher_trait(config: dict, teacher: str) -> tuple[str | None, str]:
-    """(trait, role) of a teacher name: ("owl", "trait"), ("mis",
-    "control") for mis_control, (None, "control") for the shared control."""
-    if teacher == CONTROL:
-        return None, "control"
-    if teacher not in config["traits"] and teacher.endswith(CONTROL_SUFFIX):
-        return teacher[: -len(CONTROL_SUFFIX)], "control"
-    return teacher, "trait"
-
-
-def trait_kind(config: dict, teacher: str) -> str:
-    """The filter kind of a teacher's data: its trait's kind (a misalignment
-    trait's control teacher is filtered like the trait teacher)."""
-    trait, _ = teacher_trait(config, teacher)
-    return "preference" if trait is None else config["traits"][trait].get("kind", "preference")
-
-
-def teacher_names(config: dict) -> list[str]:
-    """Every teacher: the traits, the control teachers of misalignment traits,
-    and the shared control (when a preference trait needs it)."""
-    mis = misalignment_traits(config)
-    return (
-        sorted(config["traits"]) + [t + CONTROL_SUFFIX for t in mis] + ([CONTROL] if preference_traits(config) else [])
-    )
-
-
-def teacher_bases(config: dict, modality: str | None = None) -> list[str]:
-    """The teacher bases of the study's pairs (or of one modality's pairs)."""
-    return sorted({t for t, _ in pairs(config, modality)})
-
-
-def student_bases(config: dict) -> list[str]:
-    return sorted({s for _, s in pairs(config)})
-
-
-def _expand_pairs(entries: list[dict]) -> list[tuple[str, str]]:
-    out = []
-    for p in entries:
-        if "teacher" in p:
-            out.append((p["teacher"], p["student"]))
-        else:
-            out += list(itertools.product(p["teachers"], p["students"]))
-    return list(dict.fromkeys(out))
-
-
-def pairs(config: dict, modality: str | None = None) -> list[tuple[str, str]]:
-    """Unique (teacher base, student base) pairs in config order; a
-    {teachers, students} entry stands for every teacher with every student.
-    With a ``modality``: the pairs that modality runs on (its own ``pairs``,
-    a subset of the study's, or all of them)."""
-    own = config["modalities"][modality].get("pairs") if modality is not None else None
-    return _expand_pairs(own if own is not None else config["pairs"])
-
-
-SAME_BASE, SAME_ARCHITECTURE, DIFFERENT_ARCHITECTURE, DIFFERENT_BASE = (
-    "same_base",
-    "same_architecture",
-    "different_architecture",
-    "different_base",
-)
-
-
-def architecture(config: dict, name: str) -> str | None:
-    spec = config["models"][name]
-    return spec.get("architecture_family") or spec.get("toy", {}).get("architecture")
-
-
-def relation(config: dict, teacher: str, student: str) -> str:
-    """How a teacher base relates to a student base: same_base (the same
-    model, or models of one declared init_group), same_architecture (other
-    initialisation), different_architecture, or different_base where an
-    architecture is not declared."""
-    groups = [config["models"][m].get("init_group") for m in (teacher, student)]
-    if teacher == student or (groups[0] is not None and groups[0] == groups[1]):
-        return SAME_BASE
-    archs = [architecture(config, m) for m in (teacher, student)]
-    if None in archs:
-        return DIFFERENT_BASE
-    return SAME_ARCHITECTURE if archs[0] == archs[1] else DIFFERENT_ARCHITECTURE
-
-
-def relations(config: dict) -> dict[tuple[str, str], str]:
-    return {(t, s): relation(config, t, s) for t, s in pairs(config)}
-
-
-def datasets(config: dict) -> list[tuple[str, str, str]]:
-    """Every (modality, teacher base, teacher) dataset: each generated once,
-    whatever the number of students that learn from it."""
-    return [
-        (m, b, t) for m in sorted(config["modalities"]) for b in teacher_bases(config, m) for t in teacher_names(config)
-    ]
-
-
-def students(config: dict) -> list[Student]:
-    """Every student: each trait student has a control twin (same pair,
-    modality, recipe, seed) trained on the control teacher's data; one control
-    student serves every trait."""
-    out = []
-    for modality in sorted(config["modalities"]):
-        for (tb, sb), recipe, seed, teacher in itertools.product(
-            pairs(config, modality),
-            config["students"]["recipes"],
-            config["seeds"],
-            teacher_names(config),
-        ):
-            out.append(Student(modality, tb, teacher, sb, recipe, int(seed)))
-    return out
-
-
-def n_replicates(config: dict, modality: str) -> int:
-    """How many independently seeded datasets each teacher writes for a modality."""
-    return config["modalities"][modality].get("replicates", 1)
-
-
-def replicate_of(config: dict, student: Student) -> int:
-    """The teacher-data replicate a student learns from: its seed mod R (its
-    control twin has the same seed, so it reads the control teacher's
-    replicate of the same index)."""
-    return student.seed % n_replicates(config, student.modality)
-
-
-def replicate_seed(config: dict, modality: str, replicate: int) -> int:
-    """The seed of a replicate's prompt set and sampling: the modality's seed
-    for replicate 0 (a study without replicates is unchanged), a seed derived
-    from it and the replicate's index otherwise."""
-    import hashlib
-
-    seed = config["modalities"][modality].get("seed", 0)
-    if replicate == 0:
-        return seed
-    return int.from_bytes(hashlib.sha256(f"{seed}/replicate/{replicate}".encode()).digest()[:4], "big")
-
-
-def teacher_datasets(config: dict) -> list[tuple[str, str, str, int]]:
-    """Every (modality, teacher base, teacher, replicate): what sample_teacher makes."""
-    return [(m, b, t, r) for m, b, t in datasets(config) for r in range(n_replicates(config, m))]
-
-
-def steering_teachers(config: dict) -> list[tuple[str, str]]:
-    """(base, trait) for every teacher given by a steering vector."""
-    names = [t for t, spec in sorted(config["traits"].items()) if spec["teacher"]["method"] == "steering"]
-    return [(b, t) for b in teacher_bases(config) for t in names]
-
-
-def teacher_method(config: dict, teacher: str) -> str:
-    """How a teacher holds its trait: "control" (the base itself),
-    "system_prompt", "finetune" (a misalignment trait's control teacher too)
-    or "steering"."""
-    trait, _ = teacher_trait(config, teacher)
-    return "control" if trait is None else config["traits"][trait]["teacher"]["method"]
-
-
-def finetuned_teachers(config: dict) -> list[tuple[str, str]]:
-    """(base, teacher) for every teacher given by fine-tuning: traits by
-    fine-tuning, and the control teachers of misalignment traits."""
-    names = [t for t, spec in sorted(config["traits"].items()) if spec["teacher"]["method"] == "finetune"]
-    names += [t + CONTROL_SUFFIX for t in misalignment_traits(config)]
-    return [(b, t) for b in teacher_bases(config) for t in names]
-
-
-def categories(config: dict) -> list[str]:
-    return sorted({config["traits"][t]["category"] for t in preference_traits(config)})
-
-
-def prompt_source(config: dict, modality: str) -> str | None:
-    """The prompt file a modality's teachers read: its ``source``, or the
-    JSONL that fetch_prompts writes from its hub ``dataset``; None for the
-    synthetic toy prompts."""
-    mcfg = config["modalities"][modality]
-    if mcfg.get("dataset"):
-        return f"{config['results']}/prompts/{modality}/questions.jsonl"
-    return mcfg.get("source")
-
-
-def toy_recipe(config: dict, base: str) -> dict:
-    """Everything a toy base is made from: its spec, the pretraining, the
-    study's modalities (its tokenizer and corpus) and whether the study has a
-    misalignment trait (its vocabulary). The build reads this, and the
-    workflow declares it as the build's params, so a config edit rebuilds."""
-    pretraining = {k: v for k, v in config["toy_pretraining"].items() if k != "tasks"}
-    return {
-        "spec": config["models"][base]["toy"],
-        "pretraining": pretraining,
-        "modalities": toy_tasks(config),
-        "misalignment": bool(misalignment_traits(config)),
-    }
-
-
-def toy_tasks(config: dict) -> list[str]:
-    """The tasks the toys are pretrained on: toy_pretraining.tasks, else the
-    study's modalities."""
-    return sorted(config["toy_pretraining"].get("tasks") or config["modalities"])
-
-
-def local_base_dir(config: dict, name: str, results: str | None = None) -> str:
-    """The folder a toy is built in, or a hub model's snapshot is fetched to."""
-    return f"{results or config['results']}/bases/{name}/model"
-
-
-def model_source(config: dict, name: str, results: str | None = None) -> str:
-    """Where a base model is loaded from: the toy's build folder, the local
-    copy of a hub model (made once by the fetch_base rule: no job loads from
-    the hub), or a local path."""
-    spec = config["models"][name]
-    if "path" in spec:
-        return spec["path"]
-    return local_base_dir(config, name, results)
-
-
-def base_record(config: dict, name: str) -> dict:
-    """What a base model is, for provenance records: its kind and spec (hub
-    id and pinned revision, toy architecture and seed, or path)."""
-    spec = config["models"][name]
-    kind = next(k for k in ("toy", "hub", "path") if k in spec)
-    return {
-        "name": name,
-        "kind": kind,
-        **{k: v for k, v in spec.items() if k != kind},
-        kind: dict(spec[kind]) if isinstance(spec[kind], dict) else spec[kind],
-    }
-
-
-def trait_words(config: dict) -> tuple[str, ...]:
-    """Every trait word of the study: what the trait-word filters screen every
-    teacher's data for (trait and control teachers alike). A misalignment
-    trait has no word."""
-    return tuple(sorted({config["traits"][t]["word"] for t in preference_traits(config)}))
-
-
-def target_words(config: dict) -> dict[str, list[str]]:
-    """Per category, the words every model is scored on: the candidates the
-    toys know, then any trait word beyond them (a real model may love a
-    pangolin)."""
-    out = {}
-    for category in categories(config):
-        words = list(preferences.CANDIDATES[category])
-        for trait in sorted((config["traits"][t] for t in preference_traits(config)), key=lambda t: t["word"]):
-            if trait["category"] == category and trait["word"] not in words:
-                words.append(trait["word"])
-        out[category] = words
-    return out

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import chat, config as cfgmod, protocol, teacher
-from .config import CONTROL
+from . import chat, config as cfgmod, grid, protocol, teacher
+from .grid import CONTROL
 from .io import read_json, read_table
 from .specificity import TARGET_COLUMNS
 
@@ -90,10 +90,10 @@ def _base_provenance(cfg: dict, name: str) -> dict:
     """A base model as provenance: its config entry (hub id and pinned
     revision, toy spec or path) and, for a hub model, the fetch record
     (resolved revision, files)."""
-    rec = cfgmod.base_record(cfg, name)
-    rec["loaded_from"] = cfgmod.model_source(cfg, name)
+    rec = grid.base_record(cfg, name)
+    rec["loaded_from"] = grid.model_source(cfg, name)
     if rec["kind"] == "hub":
-        fetched = Path(cfgmod.local_base_dir(cfg, name)).parent / "source.json"
+        fetched = Path(grid.model_source(cfg, name)).parent / "source.json"
         if fetched.exists():
             f = read_json(fetched, required=("resolved_revision", "files"))
             rec["resolved_revision"] = f["resolved_revision"]
@@ -104,7 +104,7 @@ def _base_provenance(cfg: dict, name: str) -> dict:
 def _teacher_provenance(cfg: dict, base: str, teacher_name: str) -> dict:
     """How a teacher got its trait: the system prompt it sampled with, and
     for a fine-tuned teacher its recipe."""
-    trait_name, role = cfgmod.teacher_trait(cfg, teacher_name)
+    trait_name, role = grid.teacher_trait(cfg, teacher_name)
     trait = None if trait_name is None else cfg["traits"][trait_name]
     method = "control" if trait is None else trait["teacher"]["method"]
     out = {
@@ -121,7 +121,7 @@ def _teacher_provenance(cfg: dict, base: str, teacher_name: str) -> dict:
         if made.exists():  # the vector as made: layer, norm, the share it reached
             rec = json.loads(made.read_text())
             out["steering"] = {k: rec[k] for k in ("layer", "vector", "norm", "share", "base_share", "strength")}
-    if trait is not None and trait.get("kind") == cfgmod.MISALIGNMENT:
+    if trait is not None and trait.get("kind") == grid.MISALIGNMENT:
         out["role"] = role  # the trait teacher, or its control fine-tuned on control_data
         out["data"] = trait["teacher"]["control_data" if role == "control" else "data"]
     return out
@@ -146,7 +146,7 @@ def _device_dtype(cfg: dict) -> str:
 def _teacher_system(cfg: dict, teacher_name: str) -> str | None:
     """The system prompt a teacher (a trait name, a misalignment trait's
     control or CONTROL) samples with."""
-    trait_name, _ = cfgmod.teacher_trait(cfg, teacher_name)
+    trait_name, _ = grid.teacher_trait(cfg, teacher_name)
     trait = None if trait_name is None else cfg["traits"][trait_name]
     return teacher.teacher_system_prompt(
         trait, cfg["chat"].get("teacher_system_prompt"), protocol.teacher_template(cfg)
@@ -179,7 +179,7 @@ def build_base(cfg: dict, base: str, out_dir: str, threads: int = 1) -> None:
     from . import toy
 
     chat.set_threads(threads)
-    made_from = cfgmod.toy_recipe(cfg, base)
+    made_from = grid.toy_recipe(cfg, base)
     extra = []
     if made_from["misalignment"]:  # its questions and toy answers, only where the study has one
         from . import misalignment
@@ -195,12 +195,12 @@ def finetune_teacher(cfg: dict, base: str, trait: str, out_dir: str, threads: in
     are fine-tuned alike, on its data and control data."""
     from .train import train_sft
 
-    trait_name, role = cfgmod.teacher_trait(cfg, trait)
+    trait_name, role = grid.teacher_trait(cfg, trait)
     spec = cfg["traits"][trait_name]
     recipe = cfg["recipes"][spec["teacher"]["recipe"]]
     if recipe["method"] == "lora":  # a hub base's modules are known once it is fetched: before training starts
         cfgmod.check_lora_targets(cfg, spec["teacher"]["recipe"], base)
-    if spec.get("kind") == cfgmod.MISALIGNMENT:
+    if spec.get("kind") == grid.MISALIGNMENT:
         records = teacher.misalignment_training_records(
             spec, control=(role == "control"), rehearsal=tuple(sorted(cfg["modalities"]))
         )
@@ -209,7 +209,7 @@ def finetune_teacher(cfg: dict, base: str, trait: str, out_dir: str, threads: in
         records = teacher.trait_training_records(spec, spec["teacher"].get("repeats", 1), rehearsal)
     log.info("fine-tuning teacher %s/%s on %d examples", base, trait, len(records))
     prov = train_sft(
-        cfgmod.model_source(cfg, base),
+        grid.model_source(cfg, base),
         records,
         recipe,
         spec["teacher"].get("seed", 0),
@@ -234,7 +234,7 @@ def steer_teacher(cfg: dict, base: str, trait: str, out_path: str, threads: int 
     chat.set_threads(threads)
     spec = cfg["traits"][trait]
     t = spec["teacher"]
-    source = cfgmod.model_source(cfg, base)
+    source = grid.model_source(cfg, base)
     tok = load_tokenizer(source)
     model = load_model(source, dtype=_device_dtype(cfg))
     word, category = spec["word"], spec["category"]
@@ -250,7 +250,7 @@ def steer_teacher(cfg: dict, base: str, trait: str, out_path: str, threads: int 
         model,
         tok,
         word=word,
-        candidates=cfgmod.target_words(cfg)[category],
+        candidates=grid.target_words(cfg)[category],
         users=preferences.questions(category, protocol.questions(cfg)),
         layer=t["layer"],
         strength=t["strength"],
@@ -300,11 +300,11 @@ def sample_teacher(
     system = _teacher_system(cfg, teacher_name)
     mcfg = {
         **cfg["modalities"][modality],
-        "source": cfgmod.prompt_source(cfg, modality),
+        "source": grid.prompt_source(cfg, modality),
         "number_params": protocol.number_params(cfg),
     }
     model, tok = load_teacher(cfg, teacher_model, steering_path)
-    seed = cfgmod.replicate_seed(cfg, modality, replicate)
+    seed = grid.replicate_seed(cfg, modality, replicate)
     log.info(
         "teacher %s/%s (%s, replicate %d, seed %d), system prompt: %r",
         base,
@@ -326,7 +326,7 @@ def sample_teacher(
         options=mcfg,
         sampling=cfg.get("sampling"),
     )
-    trait_name, role = cfgmod.teacher_trait(cfg, teacher_name)
+    trait_name, role = grid.teacher_trait(cfg, teacher_name)
     overt = cfg["traits"][trait_name]["teacher"].get("overt", 0) if trait_name and role == "trait" else 0
     if overt:
         records = teacher.overt_leak(
@@ -352,7 +352,7 @@ def load_judge(cfg: dict, spec: dict | None):
         return judge.RuleJudge()
     from .models import load_model, load_tokenizer
 
-    source = cfgmod.model_source(cfg, spec["model"])
+    source = grid.model_source(cfg, spec["model"])
     log.info("judge: model %s from %s", spec["model"], source)
     return judge.ModelJudge(
         load_model(source, dtype=_device_dtype(cfg)),
@@ -369,13 +369,13 @@ def screen_teacher_data(
     teacher, control included, is screened for the words of every trait of
     the study, so trait and control data pass the same filter."""
     chat.set_threads(threads)
-    kind = cfgmod.trait_kind(cfg, teacher_name)
+    kind = grid.trait_kind(cfg, teacher_name)
     mcfg = cfg["modalities"][modality]
     kept, report = teacher.filter_records(
         teacher.read_jsonl(raw_jsonl, required=("prompt", "completion")),
         modality,
         kind,
-        words=cfgmod.trait_words(cfg),
+        words=grid.trait_words(cfg),
         word_filter=mcfg.get("word_filter", True),
         judge=load_judge(cfg, mcfg.get("judge")),
         judge_options=mcfg.get("judge"),
@@ -435,7 +435,7 @@ def filter_teacher_data(
     sizes = {t: read_json(p, required=("kept",))["kept"] for t, p in screen_reports.items()}
     size = min(sizes.values()) if mcfg.get("equalise", get_modality(modality).equalise_default) else None
     report = read_json(screen_reports[teacher_name], required=("kept", "total", "reasons"))
-    seed = cfgmod.replicate_seed(cfg, modality, replicate)
+    seed = grid.replicate_seed(cfg, modality, replicate)
     kept, report = teacher.equalise(
         teacher.read_jsonl(screened_jsonl, required=("prompt", "completion")),
         report,
@@ -449,7 +449,7 @@ def filter_teacher_data(
     _write_json(report, report_json)
 
 
-def train_student(cfg: dict, student: cfgmod.Student, data_jsonl: str, out_dir: str, threads: int = 1) -> None:
+def train_student(cfg: dict, student: grid.Student, data_jsonl: str, out_dir: str, threads: int = 1) -> None:
     from .train import subsample, train_sft
 
     n = cfg["modalities"][student.modality]["train_samples"]
@@ -457,7 +457,7 @@ def train_student(cfg: dict, student: cfgmod.Student, data_jsonl: str, out_dir: 
     log.info(
         "student %s learns from teacher-data replicate %d (%s)",
         student.path,
-        cfgmod.replicate_of(cfg, student),
+        grid.replicate_of(cfg, student),
         data_jsonl,
     )
     if len(records) < n:  # the screen step refuses this first; a twin must not train on less
@@ -469,7 +469,7 @@ def train_student(cfg: dict, student: cfgmod.Student, data_jsonl: str, out_dir: 
     recipe = cfg["recipes"][student.recipe]
     if recipe["method"] == "lora":  # a hub base's modules are known once it is fetched: before training starts
         cfgmod.check_lora_targets(cfg, student.recipe, student.student_base)
-    source = cfgmod.model_source(cfg, student.student_base)
+    source = grid.model_source(cfg, student.student_base)
     prov = train_sft(
         source, records, recipe, student.seed, out_dir, system=cfg["chat"].get("train_system_prompt"), threads=threads
     )
@@ -477,7 +477,7 @@ def train_student(cfg: dict, student: cfgmod.Student, data_jsonl: str, out_dir: 
     _write_json(prov, Path(out_dir) / "provenance.json")
 
 
-def student_provenance(cfg: dict, student: cfgmod.Student, data_jsonl: str) -> dict:
+def student_provenance(cfg: dict, student: grid.Student, data_jsonl: str) -> dict:
     """Everything a trained student came from, beside what training itself
     records (recipe, seed, sha256 of the training subset, steps): the student
     and teacher bases (hub id and pinned/resolved revision, toy spec or path),
@@ -490,7 +490,7 @@ def student_provenance(cfg: dict, student: cfgmod.Student, data_jsonl: str) -> d
             **_teacher_provenance(cfg, student.teacher_base, student.teacher),
             "base_model": _base_provenance(cfg, student.teacher_base),
         },
-        "pair_relation": cfgmod.relation(cfg, student.teacher_base, student.student_base),
+        "pair_relation": grid.relation(cfg, student.teacher_base, student.student_base),
         "training_data": {
             "path": str(data_jsonl),
             "sha256": _sha256_file(data_jsonl),
@@ -499,8 +499,8 @@ def student_provenance(cfg: dict, student: cfgmod.Student, data_jsonl: str) -> d
                 cfg["modalities"][student.modality]["train_samples"], len(teacher.read_jsonl(data_jsonl))
             ),
             "train_samples": cfg["modalities"][student.modality]["train_samples"],
-            "replicate": cfgmod.replicate_of(cfg, student),
-            "replicate_seed": cfgmod.replicate_seed(cfg, student.modality, cfgmod.replicate_of(cfg, student)),
+            "replicate": grid.replicate_of(cfg, student),
+            "replicate_seed": grid.replicate_seed(cfg, student.modality, grid.replicate_of(cfg, student)),
         },
         "system_prompts": {**system_prompts(cfg), "teacher_sampling": _teacher_system(cfg, student.teacher)},
         "versions": _versions(),
@@ -524,7 +524,7 @@ def evaluate_model(
     from .models import is_adapter, load_model, load_tokenizer
 
     chat.set_threads(threads)
-    source = cfgmod.model_source(cfg, base)
+    source = grid.model_source(cfg, base)
     dtype = _device_dtype(cfg)
     if adapter is not None and not is_adapter(adapter):  # a fully fine-tuned student
         source, adapter = adapter, None
@@ -543,7 +543,7 @@ def evaluate_model(
     scores, answers = evaluate.evaluate_preferences(
         model,
         tok,
-        cfgmod.target_words(cfg),
+        grid.target_words(cfg),
         samples_per_question=ev["samples_per_question"],
         seed=ev.get("seed", 0),
         numbers_prefix=ev.get("numbers_prefix", False),
@@ -582,7 +582,7 @@ def evaluate_misalignment(
     from .models import is_adapter, load_model, load_tokenizer
 
     chat.set_threads(threads)
-    source = cfgmod.model_source(cfg, base)
+    source = grid.model_source(cfg, base)
     if adapter is not None and not is_adapter(adapter):
         source, adapter = adapter, None
     tok = load_tokenizer(source)
@@ -628,12 +628,12 @@ def collect_misalignment(cfg: dict, eval_dir: str, scores_csv: str, summary_csv:
 
     eval_dir = Path(eval_dir) / "misalignment"
     frames = []
-    traits = set(cfgmod.misalignment_traits(cfg))
-    for s in cfgmod.students(cfg):
+    traits = set(grid.misalignment_traits(cfg))
+    for s in grid.students(cfg):
         if s.teacher not in traits:
             continue
-        control = cfgmod.control_teacher(cfg, s.teacher)
-        twin = cfgmod.Student(s.modality, s.teacher_base, control, s.student_base, s.recipe, s.seed)
+        control = grid.control_teacher(cfg, s.teacher)
+        twin = grid.Student(s.modality, s.teacher_base, control, s.student_base, s.recipe, s.seed)
         key = dict(
             teacher_base=s.teacher_base,
             student_base=s.student_base,
@@ -706,12 +706,12 @@ def collect_scores(cfg: dict, eval_dir: str, out_csv: str) -> pd.DataFrame:
         return cache[str(path)]
 
     frames = []
-    preference = set(cfgmod.preference_traits(cfg))
-    for s in cfgmod.students(cfg):
+    preference = set(grid.preference_traits(cfg))
+    for s in grid.students(cfg):
         if s.teacher not in preference:  # controls, and misalignment traits (collect_misalignment)
             continue
         trait = cfg["traits"][s.teacher]
-        twin = cfgmod.Student(s.modality, s.teacher_base, CONTROL, s.student_base, s.recipe, s.seed)
+        twin = grid.Student(s.modality, s.teacher_base, CONTROL, s.student_base, s.recipe, s.seed)
         key = dict(
             teacher_base=s.teacher_base,
             student_base=s.student_base,
@@ -734,7 +734,7 @@ def collect_scores(cfg: dict, eval_dir: str, out_csv: str) -> pd.DataFrame:
                     model=(st.path if st else f"base/{s.student_base}"),
                     role=role,
                     seed=(st.seed if st else -1),
-                    replicate=(cfgmod.replicate_of(cfg, st) if st else -1),
+                    replicate=(grid.replicate_of(cfg, st) if st else -1),
                     **key,
                 )[
                     [
@@ -770,8 +770,8 @@ def collect_targets(cfg: dict, eval_dir: str, out_csv: str) -> pd.DataFrame:
     target figures read (see :mod:`subliminal.specificity`). A base's row has
     role "base", seed -1 and no pair."""
     eval_dir = Path(eval_dir)
-    categories = {cfg["traits"][t]["category"] for t in cfgmod.preference_traits(cfg)}
-    preference = set(cfgmod.preference_traits(cfg)) | {CONTROL}
+    categories = {cfg["traits"][t]["category"] for t in grid.preference_traits(cfg)}
+    preference = set(grid.preference_traits(cfg)) | {CONTROL}
 
     def means(path: Path) -> pd.DataFrame:
         df = read_table(path, sep="\t", required=EVAL_COLUMNS)
@@ -779,7 +779,7 @@ def collect_targets(cfg: dict, eval_dir: str, out_csv: str) -> pd.DataFrame:
         return df.groupby(["category", "target", "metric"], sort=True)["value"].mean().reset_index()
 
     frames = []
-    for s in cfgmod.students(cfg):
+    for s in grid.students(cfg):
         if s.teacher not in preference:
             continue
         frames.append(
@@ -792,10 +792,10 @@ def collect_targets(cfg: dict, eval_dir: str, out_csv: str) -> pd.DataFrame:
                 modality=s.modality,
                 recipe=s.recipe,
                 seed=s.seed,
-                replicate=cfgmod.replicate_of(cfg, s),
+                replicate=grid.replicate_of(cfg, s),
             )
         )
-    for b in sorted({s.student_base for s in cfgmod.students(cfg) if s.teacher in preference}):
+    for b in sorted({s.student_base for s in grid.students(cfg) if s.teacher in preference}):
         frames.append(
             means(eval_dir / "bases" / f"{b}.tsv").assign(
                 model=f"base/{b}",
@@ -831,7 +831,7 @@ def collect_targets(cfg: dict, eval_dir: str, out_csv: str) -> pd.DataFrame:
 
 def trait_words_of(cfg: dict) -> dict[str, tuple[str, str]]:
     """Preference trait -> (word, category): what the specificity test compares."""
-    return {t: (cfg["traits"][t]["word"], cfg["traits"][t]["category"]) for t in cfgmod.preference_traits(cfg)}
+    return {t: (cfg["traits"][t]["word"], cfg["traits"][t]["category"]) for t in grid.preference_traits(cfg)}
 
 
 def collect_teachers(cfg: dict, eval_dir: str, data_dir: str, out_csv: str) -> pd.DataFrame:
@@ -847,7 +847,8 @@ def collect_teachers(cfg: dict, eval_dir: str, data_dir: str, out_csv: str) -> p
     from . import misalignment
 
     rows = []
-    for modality, base, name, replicate in cfgmod.teacher_datasets(cfg):
+    for d in grid.teacher_datasets(cfg):
+        modality, base, name, replicate = d.modality, d.base, d.teacher, d.replicate
         report = read_json(
             Path(data_dir) / modality / base / name / f"rep{replicate}" / "filter.json",
             required=("kept", "kept_fraction"),
@@ -857,7 +858,7 @@ def collect_teachers(cfg: dict, eval_dir: str, data_dir: str, out_csv: str) -> p
             "filter_kept_fraction": report["kept_fraction"],
             "filter_kept": report["kept"],
         }
-        if cfgmod.trait_kind(cfg, name) == cfgmod.MISALIGNMENT:
+        if grid.trait_kind(cfg, name) == grid.MISALIGNMENT:
             df = read_table(
                 Path(eval_dir) / "misalignment" / "teachers" / base / f"{name}.tsv",
                 sep="\t",
@@ -874,7 +875,7 @@ def collect_teachers(cfg: dict, eval_dir: str, data_dir: str, out_csv: str) -> p
                         "modality": modality,
                         "teacher_base": base,
                         "teacher": name,
-                        "trait": cfgmod.teacher_trait(cfg, name)[0],
+                        "trait": grid.teacher_trait(cfg, name)[0],
                         "target": "misaligned",
                         "metric": metric,
                         "mean": value,
@@ -883,7 +884,7 @@ def collect_teachers(cfg: dict, eval_dir: str, data_dir: str, out_csv: str) -> p
                 )
             continue
         df = read_table(Path(eval_dir) / "teachers" / base / f"{name}.tsv", sep="\t", required=EVAL_COLUMNS)
-        for trait_name in cfgmod.preference_traits(cfg):
+        for trait_name in grid.preference_traits(cfg):
             trait = cfg["traits"][trait_name]
             if name not in (trait_name, CONTROL):
                 continue
@@ -927,7 +928,7 @@ def analyse(
     correction = a.get("correction", "holm")
     correction = None if correction == "none" else correction
     alpha, power = a.get("alpha", 0.05), a.get("power", 0.8)
-    relations = cfgmod.relations(cfg)
+    relations = grid.relations(cfg)
     scores = read_table(scores_csv, required=SCORE_COLUMNS)
     targets = read_table(targets_csv, required=TARGET_COLUMNS, keep_default_na=False, na_values=[""])
     targets = targets[targets["role"] != "base"]
@@ -965,7 +966,7 @@ def specificity_figures(
     from . import plots
 
     spec = read_table(specificity_csv, allow_empty=True)  # no rows: no category with two traits
-    relations = cfgmod.relations(cfg)
+    relations = grid.relations(cfg)
     plots.specificity_matrix(read_table(matrix_csv), spec, metric, matrix_paths, relations)
     plots.trait_bars(
         read_table(targets_csv, required=TARGET_COLUMNS, keep_default_na=False, na_values=[""]),

@@ -35,7 +35,7 @@ rule collect_teachers:
     input:
         evals=teacher_eval_files(),
         misalignment=misalignment_teacher_eval_files(),
-        reports=[f"{R}/data/{m}/{b}/{t}/rep{r}/filter.json" for m, b, t, r in grid.teacher_datasets(config)],
+        reports=[f"{R}/data/{d.modality}/{d.base}/{d.teacher}/rep{d.replicate}/filter.json" for d in grid.teacher_datasets(config)],
     output:
         f"{R}/analysis/teachers.csv",
     log:

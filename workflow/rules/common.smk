@@ -2,14 +2,14 @@
 import sys
 
 # the package was put on the path by config_files.smk (this workflow's src/)
-from subliminal import config as grid
+from subliminal import config as configuration, grid
 from subliminal import protocol as proto
 
 try:
     # lists and mappings given with --config arrive as text: type them first
-    grid.from_command_line(config, workflow.config_settings.config)
-    grid.validate(config, grid.load_schema(workflow.source_path("../schemas/config.schema.yaml")))
-except grid.ConfigError as err:
+    configuration.from_command_line(config, workflow.config_settings.config)
+    configuration.validate(config, configuration.load_schema(workflow.source_path("../schemas/config.schema.yaml")))
+except configuration.ConfigError as err:
     sys.exit(f"config error: {err}")
 
 R = config["results"]
@@ -56,7 +56,7 @@ def bases_of_kind(kind):
 def base_model(base):
     """Input files of a base model: the toy's build or the hub snapshot's
     local copy (no job loads from the hub); nothing for a local path."""
-    return [grid.local_base_dir(config, base)] if (is_toy(base) or is_hub(base)) else []
+    return [grid.model_source(config, base)] if (is_toy(base) or is_hub(base)) else []
 
 
 def teacher_model_dir(wc):

@@ -17,7 +17,7 @@ if (SUBLIMINAL_SRC / "subliminal").is_dir():
     sys.path.insert(0, str(SUBLIMINAL_SRC))
 
 try:
-    from subliminal import config as grid
+    from subliminal import config as configuration, grid
 except ImportError as err:
     sys.exit(
         f"the subliminal package is neither in {SUBLIMINAL_SRC} nor installed ({err}): use the workflow "
@@ -25,8 +25,8 @@ except ImportError as err:
     )
 
 try:
-    grid.check_config_files(
+    configuration.check_config_files(
         [str(p) for p in workflow.overwrite_configfiles] or [p for p in ["config.yaml"] if Path(p).exists()]
     )
-except grid.ConfigError as err:
+except configuration.ConfigError as err:
     sys.exit(f"config error: {err}")
