@@ -1,9 +1,14 @@
-"""Shared fixtures: a tiny toy base built once per session (seconds)."""
+"""Shared fixtures and helpers: a tiny toy base built once per session
+(seconds), and the one way the tests call Snakemake."""
 
 from __future__ import annotations
 
 import logging
 import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pytest
@@ -34,4 +39,67 @@ def tiny_base(tmp_path_factory) -> Path:
     logging.getLogger("subliminal").setLevel(logging.WARNING)
     out = tmp_path_factory.mktemp("tiny_base") / "model"
     toy.build_toy_base(TINY_SPEC, TINY_PRETRAIN, ["numbers"], out)
+    return out
+
+
+# --- Snakemake, as the tests call it: this interpreter's `python -m snakemake`
+
+#: characters of stdout and of stderr a failed run shows
+TAIL = 4000
+
+
+def snakemake_command(
+    *args: str | os.PathLike,
+    cores: int | str | None = None,
+    configfiles: Iterable[str | os.PathLike] = (),
+    config: Mapping[str, object] | None = None,
+) -> list[str]:
+    """The command line: ``args`` (flags, targets) as given, then ``--cores``,
+    ``--configfile`` and ``--config key=value`` when asked for. The config
+    flags come last: they take several values, so a target after them would
+    be read as one of them."""
+    cmd = [sys.executable, "-m", "snakemake", *map(str, args)]
+    if cores is not None:
+        cmd += ["--cores", str(cores)]
+    configfiles = [str(c) for c in configfiles]
+    if configfiles:
+        cmd += ["--configfile", *configfiles]
+    if config:
+        cmd += ["--config", *(f"{k}={v}" for k, v in config.items())]
+    return cmd
+
+
+def run_snakemake(
+    *args: str | os.PathLike,
+    cwd: str | os.PathLike = REPO,
+    cores: int | str | None = None,
+    configfiles: Iterable[str | os.PathLike] = (),
+    config: Mapping[str, object] | None = None,
+    check: bool = True,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess:
+    """Run Snakemake (see snakemake_command) in ``cwd``, the repository by
+    default, with its output captured as text. With ``check`` a non-zero exit
+    fails the test with the command and the tail of stdout and stderr;
+    without, the caller reads ``returncode``, ``stdout`` and ``stderr``."""
+    cmd = snakemake_command(*args, cores=cores, configfiles=configfiles, config=config)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        pytest.fail(
+            f"snakemake exited with {proc.returncode}\n$ cd {shlex.quote(str(cwd))} && {shlex.join(cmd)}\n"
+            f"--- stdout (last {TAIL} characters) ---\n{proc.stdout[-TAIL:]}\n"
+            f"--- stderr (last {TAIL} characters) ---\n{proc.stderr[-TAIL:]}"
+        )
+    return proc
+
+
+def summary_outputs(*args: str | os.PathLike, **kwargs) -> dict[str, list[str]]:
+    """rule -> output files of the jobs a run would need, from
+    ``snakemake --summary`` (no job runs); arguments as run_snakemake's."""
+    out: dict[str, list[str]] = {}
+    for line in run_snakemake("--summary", *args, **kwargs).stdout.splitlines()[1:]:
+        cols = line.split("\t")
+        if len(cols) >= 3:
+            out.setdefault(cols[2], []).append(cols[0])
     return out

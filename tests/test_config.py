@@ -6,16 +6,15 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from conftest import run_snakemake
 from subliminal import config as configuration, grid
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
 #: A cot modality as the toy default had it (the default now runs numbers only).
@@ -219,7 +218,7 @@ def test_snakemake_stops_before_any_job_with_one_line(default, tmp_path):
     cfg["pairs"][1]["teacher"] = "nosuch"
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    run = subprocess.run(SNAKEMAKE + ["-n", "--configfile", str(path)], cwd=REPO, capture_output=True, text=True)
+    run = run_snakemake("-n", configfiles=[path], check=False)
     assert run.returncode != 0
     lines = [ln for ln in run.stderr.splitlines() if "config error" in ln]
     assert lines == [
@@ -606,10 +605,6 @@ def test_the_schedulers_are_those_transformers_runs_without_arguments():
 # --- through snakemake: refused in the dry run, one line, no traceback, no job
 
 
-def dry_run(*args, cwd=REPO) -> subprocess.CompletedProcess:
-    return subprocess.run(SNAKEMAKE + ["-n", *args], cwd=cwd, capture_output=True, text=True)
-
-
 def assert_refused(run: subprocess.CompletedProcess, start: str) -> None:
     assert run.returncode != 0
     lines = [ln for ln in run.stderr.splitlines() if "config error" in ln]
@@ -642,12 +637,11 @@ def test_snakemake_refuses_bad_input_in_the_dry_run(tmp_path, edit, start):
     text = (REPO / "config.yaml").read_text()
     assert edit(text) != text
     path = write(tmp_path / "bad.yaml", edit(text))
-    assert_refused(dry_run("--configfile", str(path)), start)
+    assert_refused(run_snakemake("-n", configfiles=[path], check=False), start)
 
 
 def test_snakemake_types_lists_given_with_config(tmp_path):
-    run = dry_run("--config", f"results={tmp_path / 'results'}", "seeds=[5,6]")
-    assert run.returncode == 0, run.stderr[-2000:]
+    run = run_snakemake("-n", config={"results": tmp_path / "results", "seeds": "[5,6]"})
     assert "seed5" in run.stdout and "seed6" in run.stdout and "seed1" not in run.stdout
 
 
@@ -662,7 +656,8 @@ def test_a_yaml_error_in_the_default_config_names_its_line(tmp_path):
     write(tmp_path / "config.yaml", text)
     line = text.splitlines().index("\t- 1") + 1
     assert_refused(
-        dry_run(cwd=tmp_path), f"config file config.yaml, line {line}, column 1: not valid YAML: found character '\\t'"
+        run_snakemake("-n", cwd=tmp_path, check=False),
+        f"config file config.yaml, line {line}, column 1: not valid YAML: found character '\\t'",
     )
 
 

@@ -4,29 +4,14 @@ dataset is made once, every trait student has its control twin, and a
 
 from __future__ import annotations
 
-import collections
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import run_snakemake, summary_outputs
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def planned_outputs(*args) -> dict[str, list[str]]:
-    """rule -> output files, from `snakemake --summary` (no job runs)."""
-    run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--summary", *args], cwd=REPO, capture_output=True, text=True, check=True
-    )
-    out = collections.defaultdict(list)
-    for line in run.stdout.splitlines()[1:]:
-        cols = line.split("\t")
-        if len(cols) >= 3:
-            out[cols[2]].append(cols[0])
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +20,7 @@ def default_dag(tmp_path_factory):
     cfg["results"] = str(tmp_path_factory.mktemp("dag") / "results")  # nothing exists there
     path = tmp_path_factory.mktemp("cfg") / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    return cfg, planned_outputs("--configfile", str(path))
+    return cfg, summary_outputs(configfiles=[path])
 
 
 def test_each_teacher_dataset_is_generated_once(default_dag):
@@ -75,7 +60,7 @@ def test_configfile_replaces_the_default(tmp_path):
     cfg["traits"] = {"cat": {"word": "cat", "category": "animal", "teacher": {"method": "system_prompt"}}}
     path = tmp_path / "other.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    dag = planned_outputs("--configfile", str(path))
+    dag = summary_outputs(configfiles=[path])
     everything = [o for outs in dag.values() for o in outs]
     assert not [o for o in everything if "qwen_a" in o or "llama_c" in o or "/owl/" in o]
     assert dag["build_toy_base"] == [f"{cfg['results']}/bases/solo/model"]
@@ -91,7 +76,7 @@ def test_a_new_base_is_a_config_edit_that_adds_exactly_its_jobs(default_dag, tmp
     grown["pairs"] = cfg["pairs"] + [{"teachers": ["qwen_a"], "students": ["mistral_d"]}]
     path = tmp_path / "grown.yaml"
     path.write_text(yaml.safe_dump(grown))
-    new = planned_outputs("--configfile", str(path))
+    new = summary_outputs(configfiles=[path])
     added = {rule: sorted(set(new[rule]) - set(dag.get(rule, []))) for rule in new}
     removed = {rule: sorted(set(dag[rule]) - set(new.get(rule, []))) for rule in dag}
     assert not any(removed.values())
@@ -104,11 +89,9 @@ def test_a_new_base_is_a_config_edit_that_adds_exactly_its_jobs(default_dag, tmp
         assert not added.get(rule), rule  # the teacher datasets are reused, not remade
 
 
-def rule_edges(*args) -> set[tuple[str, str]]:
+def rule_edges(configfile: Path) -> set[tuple[str, str]]:
     """(upstream rule, downstream rule) pairs of `snakemake --rulegraph`."""
-    run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--rulegraph", *args], cwd=REPO, capture_output=True, text=True, check=True
-    )
+    run = run_snakemake("--rulegraph", configfiles=[configfile])
     labels = dict(re.findall(r'^\s*(\d+)\[label = "(\w+)"', run.stdout, re.M))
     return {(labels[a], labels[b]) for a, b in re.findall(r"^\s*(\d+) -> (\d+)$", run.stdout, re.M)}
 
@@ -131,11 +114,11 @@ def test_hub_bases_are_fetched_once_and_every_job_on_them_reads_the_copy(tmp_pat
     # cat stays a steering teacher: its vector is made on the hub base too
     path = tmp_path / "hub.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    dag = planned_outputs("--configfile", str(path))
+    dag = summary_outputs(configfiles=[path])
     r = cfg["results"]
     assert sorted(dag["fetch_base"]) == [f"{r}/bases/big/model", f"{r}/bases/big/source.json"]
     assert dag["build_toy_base"] == [f"{r}/bases/llama_c/model"]
-    edges = rule_edges("--configfile", str(path))
+    edges = rule_edges(path)
     for rule in (
         "finetune_teacher",
         "steer_teacher",
@@ -149,11 +132,9 @@ def test_hub_bases_are_fetched_once_and_every_job_on_them_reads_the_copy(tmp_pat
     assert ("build_toy_base", "train_student") in edges  # the toy student's own base
 
 
-def planned_jobs(*args) -> list[dict]:
+def planned_jobs(configfile: Path) -> list[dict]:
     """Every job of a dry run: {"rule", "input": [...], "output": [...]}."""
-    run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", *args], cwd=REPO, capture_output=True, text=True, check=True
-    )
+    run = run_snakemake("-n", configfiles=[configfile])
     jobs, job = [], None
     for line in run.stdout.splitlines():
         if line.startswith(("rule ", "localrule ")):
@@ -180,7 +161,7 @@ def test_student_seed_k_learns_from_replicate_k_mod_r(tmp_path):
     0, 1 of their teacher, trait students and control twins alike; each
     replicate of each teacher is sampled once, with its own seed."""
     path = _config(tmp_path, lambda c: c["modalities"]["numbers"].update(replicates=3))
-    jobs = planned_jobs("--configfile", str(path))
+    jobs = planned_jobs(path)
     trains = [j for j in jobs if j["rule"] == "train_student"]
     assert len(trains) == 3 * 3 * 4  # pairs x (2 traits + control) x seeds
     for j in trains:
@@ -200,15 +181,13 @@ def test_without_equalise_a_teacher_waits_for_no_other_teacher(tmp_path):
     """equalise off (numbers' default): a teacher's training set depends on
     its own screen report only, so its students start without waiting for
     the slowest teacher; equalise on: on every teacher's report of the replicate."""
-    jobs = planned_jobs("--configfile", str(_config(tmp_path / "off", lambda c: None)))
+    jobs = planned_jobs(_config(tmp_path / "off", lambda c: None))
     filters = [j for j in jobs if j["rule"] == "filter_teacher_data"]
     assert filters
     for j in filters:
         own = j["output"][0].rsplit("/", 1)[0]
         assert sorted(j["input"]) == sorted([f"{own}/screened.jsonl", f"{own}/screen.json"]), j
-    jobs = planned_jobs(
-        "--configfile", str(_config(tmp_path / "on", lambda c: c["modalities"]["numbers"].update(equalise=True)))
-    )
+    jobs = planned_jobs(_config(tmp_path / "on", lambda c: c["modalities"]["numbers"].update(equalise=True)))
     for j in (j for j in jobs if j["rule"] == "filter_teacher_data"):
         rep = j["output"][0].rsplit("/", 2)[1]
         reports = [f for f in j["input"] if f.endswith("screen.json")]

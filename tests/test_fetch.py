@@ -18,6 +18,7 @@ import pytest
 import torch
 import yaml
 
+from conftest import run_snakemake
 from subliminal import config as configuration, grid
 from subliminal import models, stages
 
@@ -206,17 +207,14 @@ def test_workflow_fetches_once_then_jobs_run_without_the_hub(hub_cache, tmp_path
     cfg["chat"]["eval_system_prompt"] = ""
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    smk = [sys.executable, "-m", "snakemake", "--configfile", str(path), "--cores", "1"]
     base_dir = grid.model_source(cfg, "tiny")
-    run = subprocess.run(smk + [base_dir], cwd=REPO, env=offline_env(hub_cache), capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run_snakemake(base_dir, cores=1, configfiles=[path], env=offline_env(hub_cache))
     record = Path(base_dir).parent / "source.json"
     assert json.loads(record.read_text())["resolved_revision"] == COMMIT
     fetched_at = record.stat().st_mtime_ns
     env = offline_env(tmp_path / "no-cache-here" / "hub")
     target = f"{cfg['results']}/eval/bases/tiny.tsv"
-    run = subprocess.run(smk + [target], cwd=REPO, env=env, capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = run_snakemake(target, cores=1, configfiles=[path], env=env)
     assert "rule evaluate_base:" in run.stderr and "rule fetch_base:" not in run.stderr
     assert record.stat().st_mtime_ns == fetched_at  # fetched once, not again
     import pandas as pd

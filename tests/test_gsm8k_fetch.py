@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from conftest import run_snakemake
 from subliminal import config as configuration, grid
 from subliminal.modalities import get_modality
 from test_fetch import make_hub_cache, offline_env
@@ -126,14 +127,7 @@ def test_the_workflow_fetches_once_and_every_teacher_reads_it(tmp_path):
     cfg = cot_config(tmp_path / "results")
     cfg_path = tmp_path / "config.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
-    run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(cfg_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr + run.stdout
+    run = run_snakemake("-n", configfiles=[cfg_path], timeout=300)
     jobs = run.stdout.split("\nrule ")
     fetch = [j for j in jobs if j.startswith("fetch_prompts:")]
     samplers = [j for j in jobs if j.startswith("sample_teacher:")]

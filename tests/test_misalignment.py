@@ -172,11 +172,11 @@ import json  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
-import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import yaml  # noqa: E402
 
+from conftest import run_snakemake, summary_outputs  # noqa: E402
 from subliminal import config as configuration, grid, stages, teacher  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -309,19 +309,7 @@ def planned_outputs(cfg: dict, tmp_path: Path) -> dict[str, list[str]]:
     `snakemake --summary` (a dry plan: no job runs)."""
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--summary", "--configfile", str(path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    dag: dict[str, list[str]] = {}
-    for line in run.stdout.splitlines()[1:]:
-        cols = line.split("\t")
-        if len(cols) >= 3:
-            dag.setdefault(cols[2], []).append(cols[0])
-    return dag
+    return summary_outputs(configfiles=[path])
 
 
 def dry_run_jobs(cfg: dict, tmp_path: Path) -> dict[str, list[dict[str, str]]]:
@@ -329,13 +317,7 @@ def dry_run_jobs(cfg: dict, tmp_path: Path) -> dict[str, list[dict[str, str]]]:
     blocks that `snakemake -n` prints."""
     path = tmp_path / "dry.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    run = run_snakemake("-n", configfiles=[path])
     return job_blocks(run.stdout + run.stderr)
 
 
@@ -536,16 +518,10 @@ def test_misalignment_figure(tmp_path, roles):
     assert set(roles) <= set(plots.MISALIGNMENT_STYLE)
 
 
-def run_snakemake(cfg: dict, path: Path, *args: str) -> subprocess.CompletedProcess:
+def run_config(cfg: dict, path: Path, *args: str) -> subprocess.CompletedProcess:
+    """Write ``cfg`` to ``path`` and run its workflow on one core."""
     path.write_text(yaml.safe_dump(cfg))
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-c", "1", "--configfile", str(path), *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return proc
+    return run_snakemake(*args, cores=1, configfiles=[path])
 
 
 @pytest.fixture(scope="module")
@@ -566,7 +542,7 @@ def e2e(tmp_path_factory):
     cfg["seeds"] = [1]
     cfg["traits"]["evil"]["teacher"]["examples"] = 40
     cfg["evaluation"]["misalignment"]["samples_per_question"] = 2
-    run_snakemake(cfg, tmp / "rule.yaml")
+    run_config(cfg, tmp / "rule.yaml")
     judged = {
         **cfg,
         "results": str(tmp / "model"),
@@ -580,7 +556,7 @@ def e2e(tmp_path_factory):
     }
     for part in ("bases", "teachers", "data", "students"):
         shutil.copytree(tmp / "rule" / part, tmp / "model" / part)
-    proc = run_snakemake(judged, tmp / "model.yaml", "--rerun-triggers", "mtime")
+    proc = run_config(judged, tmp / "model.yaml", "--rerun-triggers", "mtime")
     return cfg, Path(cfg["results"]), judged, Path(judged["results"]), proc.stdout + proc.stderr
 
 

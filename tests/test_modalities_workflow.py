@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from conftest import run_snakemake, summary_outputs
 from subliminal import config as configuration, grid
 from subliminal.modalities.words import mentioned_form
 
@@ -57,19 +56,7 @@ def planned(cfg: dict, tmp_path: Path, *targets: str) -> dict[str, list[str]]:
     """rule -> output files of the jobs a run would need (no job runs)."""
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--summary", *targets, "--configfile", str(path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    out: dict[str, list[str]] = {}
-    for line in run.stdout.splitlines()[1:]:
-        cols = line.split("\t")
-        if len(cols) >= 3:
-            out.setdefault(cols[2], []).append(cols[0])
-    return out
+    return summary_outputs(*targets, configfiles=[path])
 
 
 def test_dag_screens_each_dataset_once_with_the_judge_where_it_is_a_model(tmp_path):
@@ -117,13 +104,7 @@ def test_teacher_data_of_code_and_cot_end_to_end(tmp_path):
         for m in ("code", "cot")
         for t in ("owl", "control")
     ]
-    run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", *targets, "--configfile", str(path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stderr[-4000:]
+    run_snakemake(*targets, cores=2, configfiles=[path])
     for modality in ("code", "cot"):
         sizes = set()
         for teacher in ("owl", "control"):

@@ -6,11 +6,11 @@ folder (not an installed one, not one beside the user's Snakefile)."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
+
+from conftest import run_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,10 +55,7 @@ def test_the_workflow_as_a_module_plans_the_reduced_grid(tmp_path):
     (user / "config" / "subliminal.yaml").write_text(yaml.safe_dump(cfg))
     (user / "Snakefile").write_text(USER_SNAKEFILE.format(workflow=workflow))
 
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--cores", "1"], cwd=user, capture_output=True, text=True
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    proc = run_snakemake("-n", cores=1, cwd=user)
     out = proc.stdout + proc.stderr
     assert f"subliminal package: {workflow / 'src' / 'subliminal' / '__init__.py'}" in out
     planned = [block.split(":", 1)[0] for block in proc.stdout.split("\nrule ")[1:]]
@@ -87,6 +84,6 @@ def test_a_module_config_error_names_the_key(tmp_path):
     cfg["seeds"] = ["one"]
     (user / "config" / "subliminal.yaml").write_text(yaml.safe_dump(cfg))
     (user / "Snakefile").write_text(USER_SNAKEFILE.format(workflow=workflow))
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n"], cwd=user, capture_output=True, text=True)
+    proc = run_snakemake("-n", cwd=user, check=False)
     assert proc.returncode != 0
     assert "config error: config key seeds" in proc.stdout + proc.stderr

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from conftest import run_snakemake
 from subliminal import config as configuration, grid
 from subliminal import models, train
 
@@ -95,14 +95,7 @@ def test_the_rule_asks_for_the_recipe_s_gpus(tmp_path):
     cfg["recipes"]["full"]["gpus"] = 2
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_snakemake("-n", configfiles=[path], timeout=300)
     blocks = [b for b in proc.stdout.split("rule ")[1:] if b.startswith("train_student:")]
     n_students = len(grid.students(configuration.validate(cfg)))
     assert len(blocks) == n_students > 0

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import copy
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from conftest import run_snakemake
 from subliminal import config as configuration, grid
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,21 +31,7 @@ def dry_run(*configfiles: str, results: Path) -> dict[str, int]:
     to an empty place (a second configfile, merged last)."""
     override = results.parent / f"{results.name}.results.yaml"
     override.write_text(yaml.safe_dump({"results": str(results)}))
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-n",
-            "--configfile",
-            *[str(CONFIGS / c) for c in configfiles],
-            str(override),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = run_snakemake("-n", configfiles=[*(CONFIGS / c for c in configfiles), override])
     stats = run.stdout.split("Job stats:")[-1]
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)}
 
@@ -157,22 +143,7 @@ def test_ablation_overlay_changes_only_the_evaluation_prompt(tmp_path):
     assert merged["results"] != base["results"]
     configuration.validate(merged)
     # and snakemake reads both files: the overlay's results folder is where the jobs go
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-n",
-            "--configfile",
-            str(CONFIGS / "paper-qwen.yaml"),
-            str(CONFIGS / OVERLAY),
-            "--summary",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
+    run = run_snakemake("-n", "--summary", configfiles=[CONFIGS / "paper-qwen.yaml", CONFIGS / OVERLAY])
     outputs = [ln.split("\t")[0] for ln in run.stdout.splitlines() if "\t" in ln and not ln.startswith("output_file")]
     assert outputs and all(o.startswith(merged["results"] + "/") for o in outputs)
 
@@ -207,13 +178,7 @@ def test_model_jobs_ask_for_the_configured_host_memory(tmp_path):
     config's resources.model_mem_mb / train_mem_mb reach the jobs."""
     override = tmp_path / "results.yaml"
     override.write_text(yaml.safe_dump({"results": str(tmp_path / "r")}))
-    run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(CONFIGS / "paper-qwen.yaml"), str(override)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = run_snakemake("-n", configfiles=[CONFIGS / "paper-qwen.yaml", override])
     cfg = load("paper-qwen.yaml")["resources"]
     out = run.stdout + run.stderr
     blocks = {m[1]: m[2] for m in re.finditer(r"^rule (\w+):\n(.*?)(?=^\S|\Z)", out, re.M | re.S)}

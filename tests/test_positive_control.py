@@ -7,14 +7,14 @@ where it exists."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import matplotlib.image as mpimg
 import pandas as pd
 import pytest
 import yaml
+
+from conftest import run_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -27,13 +27,7 @@ def run(tmp_path_factory):
     cfg["results"] = str(tmp / "results")
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    run_snakemake(cores=2, configfiles=[path])
     return cfg, Path(cfg["results"])
 
 

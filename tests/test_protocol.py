@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import copy
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from conftest import run_snakemake
 from subliminal import config as configuration, grid
 from subliminal import evaluate, preferences, protocol, stages
 from subliminal.modalities import numbers
@@ -260,13 +259,7 @@ def test_jobs_declare_the_protocol_files_they_read(official, tmp_path):
     numbers alone for the control's, the questions for every evaluation."""
     official["results"] = str(tmp_path / "results")
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(official))
-    run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--verbose", "--configfile", str(tmp_path / "c.yaml")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
+    run = run_snakemake("-n", "--verbose", configfiles=[tmp_path / "c.yaml"])
     jobs = re.split(r"^\[.*\]$", run.stdout + run.stderr, flags=re.M)
     p = official["protocol"]
 

@@ -24,6 +24,7 @@ import pytest
 import yaml
 from safetensors.torch import load_file
 
+from conftest import snakemake_command
 from subliminal import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -221,18 +222,7 @@ def test_snakemake_retries_a_killed_student_and_it_resumes(tiny_base, tmp_path):
     path.write_text(yaml.safe_dump(cfg))
     student = results / "students/numbers/local/control/local/lora8/seed1"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--configfile",
-            str(path),
-            "--cores",
-            "1",
-            "--retries",
-            "1",
-            str(student / "provenance.json"),
-        ],
+        snakemake_command(student / "provenance.json", "--retries", "1", cores=1, configfiles=[path]),
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -20,12 +20,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+
+from conftest import run_snakemake, snakemake_command
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "slurm" / "config.yaml"
@@ -190,13 +191,7 @@ def local_rules() -> set[str]:
 
 def planned_jobs(configfile: Path) -> dict[str, int]:
     """Jobs per rule that a dry run of the config plans (its `Job stats` table)."""
-    dry = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(configfile)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert dry.returncode == 0, dry.stderr[-3000:]
+    dry = run_snakemake("-n", configfiles=[configfile])
     table = (dry.stdout + dry.stderr).split("Job stats:")[1].split("\ntotal")[0]
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
 
@@ -233,22 +228,16 @@ def runs(cluster, tmp_path_factory):
     slurm_log = slurm_log_path.open("w")
     env = slurm_env()
     planned = planned_jobs(slurm_cfg)
-    snakemake = [sys.executable, "-m", "snakemake"]
     local = subprocess.Popen(
-        snakemake + ["--cores", "2", "--configfile", str(local_cfg)],
+        snakemake_command(cores=2, configfiles=[local_cfg]),
         cwd=REPO,
         stdout=local_log,
         stderr=subprocess.STDOUT,
     )
     on_slurm = subprocess.Popen(
-        snakemake
-        + [
-            "--cores",
-            "all",
+        snakemake_command(
             "--profile",
             "slurm",
-            "--configfile",
-            str(slurm_cfg),
             # the CI cluster has no accounting database: job states from squeue
             "--slurm-status-command",
             "squeue",
@@ -260,7 +249,9 @@ def runs(cluster, tmp_path_factory):
             "--slurm-logdir",
             str(logdir),
             "--slurm-keep-successful-logs",
-        ],
+            cores="all",
+            configfiles=[slurm_cfg],
+        ),
         cwd=REPO,
         env=env,
         stdout=slurm_log,
@@ -320,13 +311,7 @@ def runs(cluster, tmp_path_factory):
 def test_workflow_finished_on_slurm(runs):
     assert runs["slurm"].returncode == 0, runs["log"][-5000:]
     # every target is there, newer than its inputs: a dry run has nothing to do
-    dry = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(runs["config"]), "--rerun-triggers", "mtime"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert dry.returncode == 0, dry.stderr[-3000:]
+    dry = run_snakemake("-n", "--rerun-triggers", "mtime", configfiles=[runs["config"]])
     assert "Nothing to be done" in dry.stdout + dry.stderr
 
 

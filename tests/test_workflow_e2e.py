@@ -10,14 +10,14 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import matplotlib.image as mpimg
 import pandas as pd
 import pytest
 import yaml
+
+from conftest import run_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -28,13 +28,7 @@ def run_workflow(cfg: dict, tmp: Path, name: str) -> Path:
     cfg = {**cfg, "results": str(results)}
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(path), "--rerun-triggers", "mtime"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    run_snakemake("--rerun-triggers", "mtime", cores=2, configfiles=[path])
     return results
 
 
@@ -116,10 +110,7 @@ def planned_rules(cfg: dict, tmp: Path, name: str) -> list[str]:
     """The rules a dry run of ``cfg`` would run (every rerun trigger on)."""
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(path)], cwd=REPO, capture_output=True, text=True
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    proc = run_snakemake("-n", configfiles=[path])
     return [block.split(":", 1)[0] for block in proc.stdout.split("\nrule ")[1:]]
 
 
@@ -170,13 +161,7 @@ def headless_chromium():
 def build_report(cfg: dict, results: Path, out: Path) -> None:
     path = out.with_suffix(".yaml")
     path.write_text(yaml.safe_dump({**cfg, "results": str(results)}))
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--configfile", str(path), "--report", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    run_snakemake("--report", out, configfiles=[path])
 
 
 def _flat(fragment: str) -> str:
