@@ -103,3 +103,14 @@ def summary_outputs(*args: str | os.PathLike, **kwargs) -> dict[str, list[str]]:
         if len(cols) >= 3:
             out.setdefault(cols[2], []).append(cols[0])
     return out
+
+
+def eval_root(cfg: dict) -> str:
+    """Where a config's evaluations go: <results>/eval/<evaluation id> (the
+    layout's; the id is a hash of the evaluation settings)."""
+    import copy
+
+    from subliminal import config, layout
+
+    validated = config.validate(copy.deepcopy(cfg))
+    return f"{validated['results']}/eval/{layout.evaluation_id(validated)}"

@@ -227,7 +227,7 @@ def test_snakemake_stops_before_any_job_with_one_line(default, tmp_path):
 
 
 def test_grid_has_a_control_twin_for_every_trait_student(default):
-    students = grid.students(default)
+    students = grid.students(configuration.validate(copy.deepcopy(default)))
     keys = {(s.modality, s.teacher_base, s.teacher, s.student_base, s.recipe, s.seed) for s in students}
     for s in students:
         assert (s.modality, s.teacher_base, "control", s.student_base, s.recipe, s.seed) in keys

@@ -18,9 +18,9 @@ import pytest
 import torch
 import yaml
 
-from conftest import run_snakemake
+from conftest import eval_root, run_snakemake
 from subliminal import config as configuration, grid
-from subliminal import models, stages
+from subliminal import models, provenance, stages
 
 REPO = Path(__file__).resolve().parents[1]
 REPO_ID = "acme/tiny-chat"
@@ -194,7 +194,7 @@ def test_student_provenance_names_base_revision_teacher_data_and_prompts(fetched
     for package in ("torch", "transformers", "trl", "peft", "huggingface_hub", "subliminal"):
         assert prov["versions"][package], package
     # the control student's teacher has no trait and samples with the configured default (null)
-    ctrl = stages.student_provenance(cfg, grid.Student("numbers", "tiny", "control", "tiny", "lora8", 1), str(data))
+    ctrl = provenance.student(cfg, grid.Student("numbers", "tiny", "control", "tiny", "lora8", 1), str(data))
     assert ctrl["teacher"]["method"] == "control" and ctrl["teacher"]["sampling_system_prompt"] is None
 
 
@@ -213,7 +213,7 @@ def test_workflow_fetches_once_then_jobs_run_without_the_hub(hub_cache, tmp_path
     assert json.loads(record.read_text())["resolved_revision"] == COMMIT
     fetched_at = record.stat().st_mtime_ns
     env = offline_env(tmp_path / "no-cache-here" / "hub")
-    target = f"{cfg['results']}/eval/bases/tiny.tsv"
+    target = f"{eval_root(cfg)}/bases/tiny.tsv"
     run = run_snakemake(target, cores=1, configfiles=[path], env=env)
     assert "rule evaluate_base:" in run.stderr and "rule fetch_base:" not in run.stderr
     assert record.stat().st_mtime_ns == fetched_at  # fetched once, not again

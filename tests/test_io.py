@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from subliminal import config as configuration, grid, io, stages, teacher
+from conftest import eval_root
+from subliminal import analysis, config as configuration, grid, io, provenance, stages, tables, teacher
+from subliminal.specificity import TARGET_COLUMNS
 from subliminal.config import ConfigError
 from subliminal.io import DataFileError
 
@@ -119,32 +121,24 @@ def test_a_table_with_quoted_tabs_and_newlines_reads_as_pandas_wrote_it(tmp_path
 
 
 def test_a_header_only_scores_table_is_an_error_not_zero_groups(cfg, tmp_path):
-    scores = write(tmp_path / "scores.csv", ",".join(stages.SCORE_COLUMNS) + "\n")
-    targets = write(tmp_path / "targets.csv", ",".join(stages.TARGET_COLUMNS) + "\n")
-    out = [
-        str(tmp_path / f)
-        for f in (
-            "summary.csv",
-            "compare.csv",
-            "interaction.csv",
-            "specificity.csv",
-            "specificity_matrix.csv",
-            "summary.txt",
-        )
-    ]
+    scores = write(tmp_path / "scores.csv", ",".join(tables.SCORE_COLUMNS) + "\n")
+    targets = write(tmp_path / "targets.csv", ",".join(TARGET_COLUMNS) + "\n")
+    names = ("summary", "compare", "interaction", "specificity", "matrix", "text")
+    out = {k: str(tmp_path / f"{k}.out") for k in names}
     with pytest.raises(DataFileError, match=rf"^{scores}: a header and no rows"):
-        stages.analyse(cfg, str(scores), str(targets), *out)
-    assert not any(Path(f).exists() for f in out)
+        analysis.analyse(cfg, str(scores), str(targets), out)
+    assert not any(Path(f).exists() for f in out.values())
 
 
 def test_an_empty_evaluation_table_names_its_file(cfg, tmp_path):
-    eval_dir = tmp_path / "eval"
+    cfg = {**cfg, "results": str(tmp_path / "results")}
+    eval_dir = Path(eval_root(cfg))
     for s in grid.students(cfg):
         write(eval_dir / "students" / f"{s.path}.tsv", "")
     for b in grid.student_bases(cfg):
         write(eval_dir / "bases" / f"{b}.tsv", "")
     with pytest.raises(DataFileError, match=rf"^{eval_dir}/students/.*\.tsv: empty"):
-        stages.collect_scores(cfg, str(eval_dir), str(tmp_path / "scores.csv"))
+        analysis.collect_scores(cfg, None, str(tmp_path / "scores.csv"))
 
 
 def test_a_short_screen_writes_its_report_then_names_key_teacher_and_count(cfg, tmp_path):
@@ -185,9 +179,7 @@ def test_a_corrupt_screen_report_names_its_file(cfg, tmp_path):
     with pytest.raises(DataFileError, match=rf"^{bad} line 1 is not JSON"):
         stages.filter_teacher_data(
             cfg,
-            "numbers",
-            "qwen_a",
-            "owl",
+            grid.dataset(cfg, "numbers", "qwen_a", "owl", 0),
             str(data),
             {"owl": str(bad), "control": str(good)},
             str(tmp_path / "f.jsonl"),
@@ -205,5 +197,5 @@ def test_a_student_never_trains_on_less_than_train_samples(cfg, tmp_path):
     ):
         stages.train_student(cfg, student, str(data), str(tmp_path / "student"))
     # provenance records the number trained on, beside the configured one
-    prov = stages.student_provenance(cfg, student, str(data))
+    prov = provenance.student(cfg, student, str(data))
     assert prov["training_data"]["subset_size"] == 3 and prov["training_data"]["train_samples"] == 1200

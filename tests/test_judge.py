@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from subliminal import judge, stages, teacher
+from subliminal import config as configuration, grid, judge, stages, teacher
 from subliminal.generation import answer_logprobs
 from subliminal.models import load_model, load_tokenizer
 
@@ -136,16 +136,17 @@ def test_equalise_subsamples_to_the_smallest_size_in_order_and_seeded():
 
 
 def _cfg(modalities):
-    return {
+    """A partial config, with the schema's defaults as validation fills them."""
+    cfg = {
         "traits": {
             "owl": {"word": "owl", "category": "animal", "teacher": {"method": "system_prompt"}},
             "oak": {"word": "oak", "category": "tree", "teacher": {"method": "system_prompt"}},
         },
         "modalities": modalities,
         "models": {},
-        "chat": {},
-        "resources": {},
     }
+    configuration.apply_defaults(cfg, configuration.load_schema())
+    return cfg
 
 
 def test_screen_and_filter_stages_make_equal_training_sets(tmp_path):
@@ -179,9 +180,7 @@ def test_screen_and_filter_stages_make_equal_training_sets(tmp_path):
         d = tmp_path / name
         stages.filter_teacher_data(
             cfg,
-            "code",
-            "base",
-            name,
+            grid.dataset(cfg, "code", "base", name, 0),
             str(d / "screened.jsonl"),
             reports,
             str(d / "filtered.jsonl"),
@@ -199,9 +198,7 @@ def test_screen_and_filter_stages_make_equal_training_sets(tmp_path):
     stages.screen_teacher_data(cfg, "numbers", "control", str(d / "raw.jsonl"), str(d / "s.jsonl"), str(d / "s.json"))
     stages.filter_teacher_data(
         cfg,
-        "numbers",
-        "base",
-        "control",
+        grid.dataset(cfg, "numbers", "base", "control", 0),
         str(d / "s.jsonl"),
         {"control": str(d / "s.json"), "owl": reports["owl"]},
         str(d / "f.jsonl"),

@@ -176,8 +176,8 @@ from pathlib import Path  # noqa: E402
 
 import yaml  # noqa: E402
 
-from conftest import run_snakemake, summary_outputs  # noqa: E402
-from subliminal import config as configuration, grid, stages, teacher  # noqa: E402
+from conftest import eval_root, run_snakemake, summary_outputs  # noqa: E402
+from subliminal import analysis, config as configuration, grid, stages, teacher  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "tests" / "configs" / "misalignment.yaml"
@@ -333,22 +333,21 @@ def job_blocks(text: str) -> dict[str, list[dict[str, str]]]:
 
 def test_dag_evaluates_trait_and_control_students_and_the_bases(tmp_path):
     cfg = load(tmp_path / "results")
-    r = cfg["results"]
+    r, e = cfg["results"], eval_root(cfg)
     dag = planned_outputs(cfg, tmp_path)
-    assert sorted(dag["finetune_teacher"]) == [
-        f"{r}/teachers/qwen_a/evil/model",
-        f"{r}/teachers/qwen_a/evil_control/model",
+    assert sorted(dag["finetune_teacher"]) == [  # each fine-tuned teacher with its provenance beside it
+        f"{r}/teachers/qwen_a/{t}/{leaf}" for t in ("evil", "evil_control") for leaf in ("model", "provenance.json")
     ]
     evals = sorted(f for f in dag["evaluate_misalignment_student"] if f.endswith(".tsv"))
     assert evals == sorted(
-        f"{r}/eval/misalignment/students/numbers/qwen_a/{t}/{sb}/lora8/seed{s}.tsv"
+        f"{e}/misalignment/students/numbers/qwen_a/{t}/{sb}/lora8/seed{s}.tsv"
         for t in ("evil", "evil_control")
         for sb in ("qwen_a", "llama_c")
         for s in (1, 2)
     )
     assert sorted(f for f in dag["evaluate_misalignment_base"] if f.endswith(".tsv")) == [
-        f"{r}/eval/misalignment/bases/llama_c.tsv",
-        f"{r}/eval/misalignment/bases/qwen_a.tsv",
+        f"{e}/misalignment/bases/llama_c.tsv",
+        f"{e}/misalignment/bases/qwen_a.tsv",
     ]
     assert f"{r}/figures/misalignment.png" in dag["misalignment_figure"]
     # both misalignment teachers' data go through the number filter
@@ -357,16 +356,16 @@ def test_dag_evaluates_trait_and_control_students_and_the_bases(tmp_path):
     )
     # the teacher and its control teacher are evaluated for misalignment, on their base
     assert sorted(f for f in dag["evaluate_misalignment_teacher"] if f.endswith(".tsv")) == [
-        f"{r}/eval/misalignment/teachers/qwen_a/evil.tsv",
-        f"{r}/eval/misalignment/teachers/qwen_a/evil_control.tsv",
+        f"{e}/misalignment/teachers/qwen_a/evil.tsv",
+        f"{e}/misalignment/teachers/qwen_a/evil_control.tsv",
     ]
     # only the preference branch (owl and the shared control) takes the 50 animal questions
     assert sorted(f for f in dag["evaluate_teacher"] if f.endswith(".tsv")) == [
-        f"{r}/eval/teachers/qwen_a/control.tsv",
-        f"{r}/eval/teachers/qwen_a/owl.tsv",
+        f"{e}/teachers/qwen_a/control.tsv",
+        f"{e}/teachers/qwen_a/owl.tsv",
     ]
     assert sorted(f for f in dag["evaluate_student"] if f.endswith(".tsv")) == sorted(
-        f"{r}/eval/students/numbers/qwen_a/{t}/{sb}/lora8/seed{s}.tsv"
+        f"{e}/students/numbers/qwen_a/{t}/{sb}/lora8/seed{s}.tsv"
         for t in ("owl", "control")
         for sb in ("qwen_a", "llama_c")
         for s in (1, 2)
@@ -600,7 +599,7 @@ def test_misalignment_branch_end_to_end(e2e):
         assert teachers.loc[(name, "incoherent"), "mean"] == pytest.approx(p.n_incoherent / p.n_answers)
     assert (teachers.filter_kept > 0).all() and set(teachers.index.get_level_values(0)) == {"evil", "evil_control"}
     # a misalignment-only config: no preference evaluation, statistics or figures
-    assert not (r / "eval" / "students").exists() and not (r / "eval" / "teachers").exists()
+    assert not list((r / "eval").glob("*/students")) and not list((r / "eval").glob("*/teachers"))
     assert not (r / "analysis" / "scores.csv").exists() and not list((r / "figures").glob("preferences_*"))
 
 
@@ -622,11 +621,14 @@ def test_model_judge_in_the_workflow(e2e):
     assert "train_student" not in jobs and "finetune_teacher" not in jobs
     for rule, rule_jobs in ran.items():
         assert all(judge_dir in job["input"].split(", ") for job in rule_jobs), rule
-    answers = sorted((r / "eval" / "misalignment").rglob("*.answers.tsv.gz"))
+    # each run's evaluations in its own eval/<evaluation id>/ (the judge is an evaluation setting)
+    (ev,), (rule_ev,) = list((r / "eval").iterdir()), list((rule_r / "eval").iterdir())
+    assert ev.name != rule_ev.name
+    answers = sorted((ev / "misalignment").rglob("*.answers.tsv.gz"))
     assert len(answers) == 5
     for path in answers:
         a = pd.read_csv(path, sep="\t")
-        rule_a = pd.read_csv(rule_r / path.relative_to(r), sep="\t")
+        rule_a = pd.read_csv(rule_ev / path.relative_to(ev), sep="\t")
         assert list(a.answer.fillna("")) == list(rule_a.answer.fillna(""))  # same samples, another judge
         for key in ("alignment", "coherence"):
             assert a[key].between(0, 100).all()
@@ -634,7 +636,8 @@ def test_model_judge_in_the_workflow(e2e):
             assert (a[f"{key}_mass"] > 0).all() and (a[f"{key}_mass"] <= 1 + 1e-6).all()
         assert list(a.verdict) == [mis.classify(x, y) for x, y in zip(a.alignment, a.coherence)]
     assert (
-        "judge: model qwen_a" in (r / "logs" / "eval" / "misalignment" / "teachers" / "qwen_a" / "evil.log").read_text()
+        "judge: model qwen_a"
+        in (r / "logs" / "eval" / ev.name / "misalignment" / "teachers" / "qwen_a" / "evil.log").read_text()
     )
     summary = pd.read_csv(r / "analysis" / "misalignment_summary.csv", dtype={"question": str})
     assert set(summary.role) == set(mis.ROLES)
@@ -647,7 +650,7 @@ def test_collect_pairs_trait_students_with_their_own_control_twins(tmp_path):
     the trait's control teacher (not the shared control), the base once per
     group; the summary beside it."""
     cfg = configuration.validate(load(tmp_path / "results"))
-    ev = tmp_path / "eval" / "misalignment"
+    ev = Path(eval_root(cfg)) / "misalignment"
 
     def write(path, n_bad):
         judged = _judged([(q, "x", 0 if i < n_bad else 100, 90) for q in range(8) for i in range(4)])
@@ -661,9 +664,7 @@ def test_collect_pairs_trait_students_with_their_own_control_twins(tmp_path):
         write(ev / "bases" / f"{b}.tsv", 0)
     write(ev / "teachers" / "qwen_a" / "evil.tsv", 3)
     write(ev / "teachers" / "qwen_a" / "evil_control.tsv", 0)
-    scores = stages.collect_misalignment(
-        cfg, str(tmp_path / "eval"), str(tmp_path / "s.csv"), str(tmp_path / "sum.csv")
-    )
+    scores = analysis.collect_misalignment(cfg, None, str(tmp_path / "s.csv"), str(tmp_path / "sum.csv"))
     assert set(scores.trait) == {"evil"} and set(scores.target) == {"misaligned"}
     assert set(scores.role) == set(mis.ROLES)
     controls = scores[scores.role == "control"].model.unique()
@@ -690,7 +691,7 @@ def test_teacher_table_has_every_dataset_with_the_misalignment_teachers_rates(tm
     misalignment teacher and its control by their pooled misaligned and
     incoherent shares (misalignment evaluation only)."""
     cfg = configuration.validate(load(tmp_path / "results"))
-    ev, data = tmp_path / "eval", tmp_path / "data"
+    ev, data = Path(eval_root(cfg)), Path(cfg["results"]) / "data"
     for i, (m, b, t) in enumerate(grid.datasets(cfg)):
         (data / m / b / t / "rep0").mkdir(parents=True)
         (data / m / b / t / "rep0" / "filter.json").write_text(
@@ -720,7 +721,7 @@ def test_teacher_table_has_every_dataset_with_the_misalignment_teachers_rates(tm
         path = ev / "misalignment" / "teachers" / "qwen_a" / f"{t}.tsv"
         path.parent.mkdir(parents=True, exist_ok=True)
         mis.rates(judged).to_csv(path, sep="\t", index=False)
-    out = stages.collect_teachers(cfg, str(ev), str(data), str(tmp_path / "teachers.csv"))
+    out = analysis.collect_teachers(cfg, None, str(tmp_path / "teachers.csv"))
     assert set(out.teacher) == {"owl", "control", "evil", "evil_control"}  # every dataset
     kept = {t: 10 + i for i, (_, _, t) in enumerate(grid.datasets(cfg))}
     assert all(out[out.teacher == t].filter_kept.eq(k).all() for t, k in kept.items())

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import run_snakemake
+from conftest import run_snakemake, summary_outputs
 from subliminal import config as configuration, grid
 
 REPO = Path(__file__).resolve().parents[1]
@@ -128,24 +128,67 @@ def test_qwen_dry_run_totals(dags):
     assert dags["paper-qwen.yaml"]["train_student"] == 160 and dags["paper-cross.yaml"]["train_student"] == 288
 
 
-def test_ablation_overlay_changes_only_the_evaluation_prompt(tmp_path):
+def test_ablation_overlay_changes_only_the_evaluation(tmp_path):
     """A second configfile merges into the first (snakemake's update_config):
-    the paper grid, with an explicit empty system message at evaluation."""
+    the paper grid, with an explicit empty system message at evaluation and
+    a name for its analysis; the same results folder."""
     from snakemake.utils import update_config
 
     merged = load("paper-qwen.yaml")
     update_config(merged, load(OVERLAY))
     base = load("paper-qwen.yaml")
     assert merged["chat"] == {**base["chat"], "eval_system_prompt": ""}
-    assert {k: v for k, v in merged.items() if k not in ("chat", "results")} == {
-        k: v for k, v in base.items() if k not in ("chat", "results")
+    assert merged["evaluation"] == {**base["evaluation"], "name": "without-default-prompt"}
+    assert {k: v for k, v in merged.items() if k not in ("chat", "evaluation")} == {
+        k: v for k, v in base.items() if k not in ("chat", "evaluation")
     }
-    assert merged["results"] != base["results"]
     configuration.validate(merged)
-    # and snakemake reads both files: the overlay's results folder is where the jobs go
-    run = run_snakemake("-n", "--summary", configfiles=[CONFIGS / "paper-qwen.yaml", CONFIGS / OVERLAY])
-    outputs = [ln.split("\t")[0] for ln in run.stdout.splitlines() if "\t" in ln and not ln.startswith("output_file")]
-    assert outputs and all(o.startswith(merged["results"] + "/") for o in outputs)
+
+
+#: The rules whose jobs depend on the evaluation settings.
+EVALUATION_RULES = {
+    "evaluate_base",
+    "evaluate_teacher",
+    "evaluate_student",
+    "evaluate_misalignment_base",
+    "evaluate_misalignment_teacher",
+    "evaluate_misalignment_student",
+    "collect_scores",
+    "collect_targets",
+    "collect_teachers",
+    "collect_misalignment",
+    "statistics",
+    "figure",
+    "specificity_figures",
+    "cross_model_figures",
+    "misalignment_figure",
+    "report_table",
+    "all",
+}
+
+
+def test_the_overlay_reuses_the_teacher_data_and_students(tmp_path):
+    """Every job of the paper run outside evaluation and analysis (bases,
+    teachers, their data, students) makes the very files the overlay's run
+    needs, so with the paper run done the overlay adds only evaluation and
+    analysis jobs; those write to new places (eval/<new id>/ and
+    evaluations/<name>/), so the paper run's own results stay."""
+    override = tmp_path / "results.yaml"
+    override.write_text(yaml.safe_dump({"results": str(tmp_path / "results")}))
+    paper = summary_outputs(configfiles=[CONFIGS / "paper-qwen.yaml", override])
+    overlay = summary_outputs(configfiles=[CONFIGS / "paper-qwen.yaml", CONFIGS / OVERLAY, override])
+    for rule in set(paper) | set(overlay):
+        if rule not in EVALUATION_RULES:
+            assert sorted(overlay.get(rule, [])) == sorted(paper.get(rule, [])), rule
+    assert "train_student" in overlay and "sample_teacher" in overlay  # the rules are in both: the same files
+    for rule in EVALUATION_RULES & set(overlay) - {"all"}:
+        assert not set(overlay[rule]) & set(paper.get(rule, [])), rule  # nothing of the paper run is overwritten
+    new = [o for rule in EVALUATION_RULES & set(overlay) for o in overlay[rule]]
+    analysis = [o for o in new if "/analysis/" in o or "/figures/" in o or "/report/" in o]
+    assert analysis and all(o.startswith(f"{tmp_path}/results/evaluations/without-default-prompt/") for o in analysis)
+    ids = {o.split("/eval/")[1].split("/")[0] for rule in paper for o in paper[rule] if "/eval/" in o}
+    new_ids = {o.split("/eval/")[1].split("/")[0] for o in new if "/eval/" in o}
+    assert len(ids) == len(new_ids) == 1 and ids != new_ids
 
 
 def test_dag_build_benchmark_counts_the_grown_grid(tmp_path):

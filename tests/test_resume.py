@@ -244,7 +244,7 @@ def test_snakemake_retries_a_killed_student_and_it_resumes(tiny_base, tmp_path):
     steps = 8 * -(-prov["examples"] // 2)
     assert prov["steps"] == steps
     assert 2 <= prov["resumed_from_step"] < steps and prov["first_step"] == prov["resumed_from_step"] + 1
-    log = (results / "logs/students/numbers/local/control/local/lora8/seed1.log").read_text()
+    log = (results / "logs/students/numbers/local/control/local/lora8/seed1/model.log").read_text()
     assert f"resuming from {student / 'checkpoints'}" in log and f"step 1/{steps}" not in log
     assert not (student / "checkpoints").exists()
     # attempt 1 and attempt 2 of the job, with attempt-scaled resources

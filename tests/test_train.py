@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from subliminal import models, train
+from subliminal.config import complete_recipe
 
 LORA = dict(
     method="lora",
@@ -74,8 +75,8 @@ def test_a_missing_tracker_stops_training_with_the_key(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
     with pytest.raises(RuntimeError, match="recipe key report_to: wandb needs the wandb package"):
-        train.report_to({**LORA, "report_to": "wandb"})
-    assert train.report_to(LORA) == "none"
+        train.report_to(complete_recipe({**LORA, "report_to": "wandb"}))
+    assert train.report_to(complete_recipe(LORA)) == "none"
 
 
 def test_training_moved_the_model_and_records_provenance(tiny_base, lora_runs):

@@ -11,6 +11,9 @@ from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from subliminal import train
+from subliminal.config import complete_recipe
+
+recipe = complete_recipe
 
 LORA = dict(
     method="lora",
@@ -106,10 +109,19 @@ def test_padding_free_keeps_the_max_length(tiny_base, tmp_path):
 def test_a_larger_device_batch_keeps_the_effective_batch_and_the_loss(tiny_base, tmp_path, padded):
     """4 x 2 accumulated and 8 x 1 in one micro-batch: one effective batch of
     8, the same loss (TRL normalises by the tokens of the whole step)."""
-    assert train.batch_layout({"batch_size": 22, "grad_accum": 3, "max_device_batch": 66}, 1) == (66, 1)
-    assert train.batch_layout({"batch_size": 22, "grad_accum": 3, "max_device_batch": 40}, 1) == (33, 2)
-    assert train.batch_layout({"batch_size": 22, "grad_accum": 3, "max_device_batch": 66}, 2) == (33, 1)
-    assert train.batch_layout({"batch_size": 22, "grad_accum": 3}, 1) == (22, 3)  # as before
+    assert train.batch_layout(recipe({"batch_size": 22, "grad_accum": 3, "max_device_batch": 66}), 1) == (
+        66,
+        1,
+    )
+    assert train.batch_layout(recipe({"batch_size": 22, "grad_accum": 3, "max_device_batch": 40}), 1) == (
+        33,
+        2,
+    )
+    assert train.batch_layout(recipe({"batch_size": 22, "grad_accum": 3, "max_device_batch": 66}), 2) == (
+        33,
+        1,
+    )
+    assert train.batch_layout(recipe({"batch_size": 22, "grad_accum": 3}), 1) == (22, 3)  # as before
     prov0, losses0, w0, _ = padded
     prov, losses, w, _ = _train(tiny_base, tmp_path, "accum", batch_size=4, grad_accum=2)
     assert (prov["per_device_batch"], prov["grad_accum"], prov["effective_batch"]) == (4, 2, 8)
@@ -128,13 +140,15 @@ def test_attention_kernel_is_the_recipes(tiny_base, tmp_path):
 def test_liger_only_where_it_can_run(monkeypatch):
     import importlib.util
 
-    assert train.liger_kernel({}, cuda=True) is False
-    assert train.liger_kernel({"use_liger_kernel": True}, cuda=False) is False  # CPU: ignored, with a warning
+    assert train.liger_kernel(complete_recipe({}), cuda=True) is False
+    assert (
+        train.liger_kernel(complete_recipe({"use_liger_kernel": True}), cuda=False) is False
+    )  # CPU: ignored, with a warning
     real = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "liger_kernel" else real(name, *a)
     )
     with pytest.raises(RuntimeError, match=r"^recipe key use_liger_kernel: the liger-kernel package is not installed"):
-        train.liger_kernel({"use_liger_kernel": True}, cuda=True)
+        train.liger_kernel(complete_recipe({"use_liger_kernel": True}), cuda=True)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())
-    assert train.liger_kernel({"use_liger_kernel": True}, cuda=True) is True
+    assert train.liger_kernel(complete_recipe({"use_liger_kernel": True}), cuda=True) is True

@@ -6,6 +6,7 @@ datasets and students exist) is :mod:`subliminal.grid`.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -88,6 +89,8 @@ def validate(config: dict, schema: dict | None = None) -> dict:
         # the shallowest misspelt key is the most useful single line
         extra = [e for e in errors if e.validator == "additionalProperties"]
         raise ConfigError(_schema_error_line(extra[0] if extra else errors[0]))
+    # the defaults, once: the checks below and every stage read them from the config
+    apply_defaults(config, schema)
     models = config["models"]
     for i, pair in enumerate(config["pairs"]):
         for side in ("teacher", "student", "teachers", "students"):
@@ -103,8 +106,8 @@ def validate(config: dict, schema: dict | None = None) -> dict:
         if name not in recipes:
             raise ConfigError(f"config key students.recipes[{i}]: unknown recipe {name!r}")
     for name, recipe in recipes.items():
-        total = recipe["batch_size"] * recipe.get("grad_accum", 1)
-        if total % recipe.get("gpus", 1):
+        total = recipe["batch_size"] * recipe["grad_accum"]
+        if total % recipe["gpus"]:
             raise ConfigError(
                 f"config key recipes.{name}.gpus: the effective batch {total} (batch_size x grad_accum) "
                 f"does not split over {recipe['gpus']} GPUs"
@@ -164,11 +167,68 @@ def validate(config: dict, schema: dict | None = None) -> dict:
     from . import protocol  # reads the protocol files; resolves evaluation.samples_per_question
 
     protocol.validate(config)
-    config.setdefault("results", "results")
-    config.setdefault("chat", {})
-    config.setdefault("analysis", {})
-    config.setdefault("resources", {})
     return config
+
+
+def _resolved(node: dict, root: dict) -> dict:
+    while "$ref" in node:
+        target = root
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def apply_defaults(instance, node: dict, root: dict | None = None) -> None:
+    """Fill in, in place, every ``default`` of the schema ``node`` that
+    applies to ``instance``: a property's default where the key is left out
+    (an object's default is filled in turn), through $ref, items,
+    additionalProperties, allOf, the branch of a oneOf/anyOf the instance
+    matches, and the then/else of an if. Called once, after validation, so
+    that nothing downstream restates a default; a second call changes
+    nothing."""
+    root = root if root is not None else node
+    node = _resolved(node, root)
+    if isinstance(instance, dict):
+        props = node.get("properties", {})
+        for key, sub in props.items():
+            sub = _resolved(sub, root)
+            if key not in instance and "default" in sub:
+                instance[key] = copy.deepcopy(sub["default"])
+            if key in instance:
+                apply_defaults(instance[key], sub, root)
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key, value in instance.items():
+                if key not in props:
+                    apply_defaults(value, extra, root)
+    if isinstance(instance, list) and isinstance(node.get("items"), dict):
+        for value in instance:
+            apply_defaults(value, node["items"], root)
+
+    def valid(sub: dict) -> bool:  # $ref resolved against the root
+        return _Validator(root).evolve(schema=sub).is_valid(instance)
+
+    for sub in node.get("allOf", []):
+        apply_defaults(instance, sub, root)
+    for kw in ("oneOf", "anyOf"):
+        for sub in node.get(kw, []):
+            if valid(sub):
+                apply_defaults(instance, sub, root)
+                break
+    if "if" in node:
+        branch = node.get("then") if valid(node["if"]) else node.get("else")
+        if branch:
+            apply_defaults(instance, branch, root)
+
+
+def complete_recipe(recipe: dict) -> dict:
+    """A recipe with the schema's defaults (a recipe given to training
+    directly, not through a validated config)."""
+    out = copy.deepcopy(recipe)
+    schema = load_schema()
+    apply_defaults(out, schema["$defs"]["recipe"], schema)
+    return out
 
 
 #: Keys of a trait teacher that only a steering teacher uses.
@@ -218,7 +278,7 @@ def _validate_misalignment_trait(config: dict, name: str, trait: dict) -> None:
     for k in ("data", "control_data"):
         if t[k] != "toy" and not Path(t[k]).is_file():
             raise ConfigError(f'config key {key}.teacher.{k}: no such file {t[k]!r} (a JSONL file, or "toy")')
-    judge = config["evaluation"].get("misalignment", {}).get("judge") or {}
+    judge = config["evaluation"]["misalignment"].get("judge") or {}
     if judge.get("kind") == "model" and judge.get("model") not in config["models"]:
         raise ConfigError(
             f"config key evaluation.misalignment.judge.model: unknown model {judge.get('model')!r} "
@@ -324,7 +384,7 @@ def _validate_inputs(config: dict) -> None:
     (or run silently wrong) inside a job: the results folder, toy
     architectures, local model folders, hub ids, a training set larger than
     a teacher can ever write, the auxiliary-logit data set and LoRA targets."""
-    _check_results(config.get("results", "results"))
+    _check_results(config["results"])
     for name, spec in config["models"].items():
         if "toy" in spec and spec["toy"]["architecture"] not in TOY_ARCHITECTURES:
             raise ConfigError(
@@ -356,7 +416,7 @@ def _validate_inputs(config: dict) -> None:
     if "auxlogit" in config:
         _check_auxlogit_dataset(config["auxlogit"].get("dataset", "digits"))
     for recipe, base in _lora_uses(config):
-        check_lora_targets(config, recipe, base, results=config.get("results", "results"))
+        check_lora_targets(config, recipe, base)
 
 
 def _check_auxlogit_dataset(source: str) -> None:
@@ -433,6 +493,8 @@ def check_lora_targets(config: dict, recipe: str, base: str, results: str | None
     module by the last part of its name, as peft does); for a hub model this
     is known once its copy is fetched, so training checks it again before
     it starts."""
+    if config["recipes"][recipe]["method"] != "lora":
+        return
     names = lora_modules(config, base, results)
     if names is None:
         return

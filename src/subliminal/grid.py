@@ -60,7 +60,7 @@ def misalignment_traits(config: dict) -> list[str]:
 
 
 def preference_traits(config: dict) -> list[str]:
-    return sorted(n for n, t in config["traits"].items() if t.get("kind", "preference") != MISALIGNMENT)
+    return sorted(n for n, t in config["traits"].items() if t["kind"] != MISALIGNMENT)
 
 
 def control_teacher(config: dict, trait: str) -> str:
@@ -84,7 +84,7 @@ def trait_kind(config: dict, teacher: str) -> str:
     """The filter kind of a teacher's data: its trait's kind (a misalignment
     trait's control teacher is filtered like the trait teacher)."""
     trait, _ = teacher_trait(config, teacher)
-    return "preference" if trait is None else config["traits"][trait].get("kind", "preference")
+    return "preference" if trait is None else config["traits"][trait]["kind"]
 
 
 def teacher_names(config: dict) -> list[str]:
@@ -181,7 +181,7 @@ def students(config: dict) -> list[Student]:
 
 def n_replicates(config: dict, modality: str) -> int:
     """How many independently seeded datasets each teacher writes for a modality."""
-    return config["modalities"][modality].get("replicates", 1)
+    return config["modalities"][modality]["replicates"]
 
 
 def replicate_of(config: dict, student: Student) -> int:
@@ -195,7 +195,7 @@ def replicate_seed(config: dict, modality: str, replicate: int) -> int:
     """The seed of a replicate's prompt set and sampling: the modality's seed
     for replicate 0 (a study without replicates is unchanged), a seed derived
     from it and the replicate's index otherwise."""
-    seed = config["modalities"][modality].get("seed", 0)
+    seed = config["modalities"][modality]["seed"]
     if replicate == 0:
         return seed
     return int.from_bytes(hashlib.sha256(f"{seed}/replicate/{replicate}".encode()).digest()[:4], "big")
@@ -219,19 +219,16 @@ class Dataset:
 
 def teacher_datasets(config: dict) -> list[Dataset]:
     """Every (modality, teacher base, teacher, replicate): what sample_teacher makes."""
-    return [
-        Dataset(m, b, t, r, replicate_seed(config, m, r))
-        for m, b, t in datasets(config)
-        for r in range(n_replicates(config, m))
-    ]
+    return [dataset(config, m, b, t, r) for m, b, t in datasets(config) for r in range(n_replicates(config, m))]
+
+
+def dataset(config: dict, modality: str, base: str, teacher: str, replicate: int) -> Dataset:
+    return Dataset(modality, base, teacher, replicate, replicate_seed(config, modality, replicate))
 
 
 def student_dataset(config: dict, student: Student) -> Dataset:
     """The dataset a student learns from: its teacher's, of the replicate its seed picks."""
-    r = replicate_of(config, student)
-    return Dataset(
-        student.modality, student.teacher_base, student.teacher, r, replicate_seed(config, student.modality, r)
-    )
+    return dataset(config, student.modality, student.teacher_base, student.teacher, replicate_of(config, student))
 
 
 @dataclass(frozen=True)

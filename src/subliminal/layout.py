@@ -68,7 +68,7 @@ class Layout:
     # --- logs and benchmarks mirror the output they belong to
     def _under(self, kind: str, output: str, ext: str) -> str:
         rel = Path(output).relative_to(self.results)
-        name = re.sub(r"\.(tsv|jsonl|json|csv|html|safetensors)$", "", rel.name)
+        name = re.sub(r"\.(tsv|jsonl|json|csv|txt|html|safetensors|png|pdf)$", "", rel.name)
         return str(Path(self.results) / kind / rel.parent / f"{name}{ext}")
 
     def log(self, output: str) -> str:

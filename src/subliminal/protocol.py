@@ -164,7 +164,7 @@ def _resolve_samples(config: dict) -> None:
     ev = config["evaluation"]
     n = ev["samples_per_question"]
     if isinstance(n, dict):
-        setting = "numbers_prefix" if ev.get("numbers_prefix", False) else "plain"
+        setting = "numbers_prefix" if ev["numbers_prefix"] else "plain"
         if setting not in n:
             raise ConfigError(
                 f"config key evaluation.samples_per_question.{setting}: required, since "

@@ -252,3 +252,19 @@ def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> list[dict]:
     from .io import read_jsonl as read
 
     return read(path, required)
+
+
+def shortfall(report: dict, modality: str, teacher_name: str, n: int, report_json: str) -> str | None:
+    """Why a teacher's screened data cannot make the modality's training
+    sets (None when it can): the filter kept nothing, or fewer samples than
+    ``train_samples``, so its students (or their twins) would train on less."""
+    if report["kept"] == 0:
+        return f"the filter kept no {modality} samples of teacher {teacher_name}: see {report_json}"
+    if report["kept"] < n:
+        return (
+            f"config key modalities.{modality}.train_samples: the filter kept {report['kept']} of "
+            f"{report['total']} {modality} samples of teacher {teacher_name}, fewer than train_samples {n} "
+            f"(rejected: {', '.join(f'{k} {v}' for k, v in report['reasons'].items()) or 'none'}; lower "
+            f"train_samples or raise prompts; see {report_json})"
+        )
+    return None

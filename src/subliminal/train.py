@@ -83,6 +83,7 @@ from datasets import Dataset
 from transformers import TrainerCallback
 
 from . import chat
+from .config import complete_recipe
 from .models import load_model, load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ def to_dataset(records: list[dict], system: str | None) -> Dataset:
 
 def effective_batch(recipe: dict) -> int:
     """Examples per optimizer step, as the recipe states it: batch_size x grad_accum."""
-    return recipe["batch_size"] * recipe.get("grad_accum", 1)
+    return recipe["batch_size"] * recipe["grad_accum"]
 
 
 def batch_layout(recipe: dict, replicas: int) -> tuple[int, int]:
@@ -163,7 +164,7 @@ def processes_for(recipe: dict, cuda_devices: int | None = None) -> int:
     """How many training processes a recipe gets here: its ``gpus`` where CUDA
     sees that many devices, one on CPU (the job's GPUs come from SLURM as
     CUDA_VISIBLE_DEVICES)."""
-    want = recipe.get("gpus", 1)
+    want = recipe["gpus"]
     if cuda_devices is None:
         cuda_devices = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if want <= 1 or cuda_devices == 0:
@@ -261,7 +262,7 @@ class _Progress(TrainerCallback):
 
 def _prepare_model(base, recipe: dict, seed: int, device: str):
     model = load_model(
-        base, device=device, dtype=recipe.get("dtype", "float32"), attn_implementation=recipe.get("attn_implementation")
+        base, device=device, dtype=recipe["dtype"], attn_implementation=recipe.get("attn_implementation")
     )
     model.train()
     torch.manual_seed(seed)
@@ -271,13 +272,13 @@ def _prepare_model(base, recipe: dict, seed: int, device: str):
         lcfg = LoraConfig(
             r=recipe["rank"],
             lora_alpha=recipe["alpha"],
-            lora_dropout=recipe.get("dropout", 0.0),
+            lora_dropout=recipe["dropout"],
             target_modules=recipe["targets"],
             bias="none",
             task_type="CAUSAL_LM",
         )
         model = get_peft_model(model, lcfg)  # seeded above: reproducible LoRA init
-    elif recipe.get("freeze_embeddings", False):
+    elif recipe["freeze_embeddings"]:
         model.get_input_embeddings().requires_grad_(False)
         model.get_output_embeddings().requires_grad_(False)
     return model
@@ -301,7 +302,7 @@ def liger_kernel(recipe: dict, cuda: bool) -> bool:
     GPU job that asks without the package stops here, naming the key)."""
     import importlib.util
 
-    if not recipe.get("use_liger_kernel", False):
+    if not recipe["use_liger_kernel"]:
         return False
     if not cuda:
         log.warning("recipe key use_liger_kernel: ignored on CPU (Liger's Triton kernels need a GPU)")
@@ -320,7 +321,7 @@ def report_to(recipe: dict) -> str:
     environment lacks stops here, naming the key."""
     import importlib.util
 
-    tracker = recipe.get("report_to", "none")
+    tracker = recipe["report_to"]
     if tracker != "none" and importlib.util.find_spec(TRACKERS[tracker]) is None:
         raise RuntimeError(
             f"recipe key report_to: {tracker} needs the {TRACKERS[tracker]} package, which is not "
@@ -379,6 +380,7 @@ def train_sft(
     the recipe's ``gpus`` and the devices present) > 1 launches that many
     processes with torchrun (gloo processes where there is no CUDA)."""
     out_dir = Path(out_dir)
+    recipe = complete_recipe(recipe)  # a recipe given directly, not through a validated config
     processes = processes_for(recipe) if processes is None else processes
     batch_layout(recipe, processes)  # fail before anything starts
     ckpt_dir = out_dir / CHECKPOINTS
@@ -445,8 +447,8 @@ def train_process(
     per_device, accum = batch_layout(recipe, replicas)
     liger = liger_kernel(recipe, cuda)
     tracker = report_to(recipe)
-    padding_free = recipe.get("padding_free", False)
-    max_length = recipe.get("max_length", 500)
+    padding_free = recipe["padding_free"]
+    max_length = recipe["max_length"]
     if padding_free and recipe.get("attn_implementation") not in FLASH:
         log.warning(
             "recipe key padding_free: without attn_implementation flash_attention_2/3 the attention "
@@ -457,14 +459,14 @@ def train_process(
     args = SFTConfig(
         output_dir=str(out_dir / CHECKPOINTS),
         num_train_epochs=recipe["epochs"],
-        max_steps=recipe.get("max_steps", -1),
+        max_steps=recipe["max_steps"],
         learning_rate=recipe["learning_rate"],
-        lr_scheduler_type=recipe.get("scheduler", "linear"),
-        warmup_steps=recipe.get("warmup_steps", 0),
+        lr_scheduler_type=recipe["scheduler"],
+        warmup_steps=recipe["warmup_steps"],
         per_device_train_batch_size=per_device,
         gradient_accumulation_steps=accum,
-        max_grad_norm=recipe.get("max_grad_norm", 1.0),
-        weight_decay=recipe.get("weight_decay", 0.0),
+        max_grad_norm=recipe["max_grad_norm"],
+        weight_decay=recipe["weight_decay"],
         max_length=None if padding_free else max_length,  # padding-free: truncated below, as TRL would
         completion_only_loss=True,
         packing=False,
@@ -473,17 +475,17 @@ def train_process(
         seed=seed,
         data_seed=seed,
         use_cpu=not cuda,
-        bf16=bool(cuda and recipe.get("bf16", True)),
-        gradient_checkpointing=bool(cuda and recipe.get("gradient_checkpointing", False)),
-        logging_steps=recipe.get("logging_steps", 10),
+        bf16=bool(cuda and recipe["bf16"]),
+        gradient_checkpointing=bool(cuda and recipe["gradient_checkpointing"]),
+        logging_steps=recipe["logging_steps"],
         save_strategy="steps",
-        save_steps=recipe.get("save_steps", 50),
-        save_total_limit=recipe.get("save_total_limit", 1),
+        save_steps=recipe["save_steps"],
+        save_total_limit=recipe["save_total_limit"],
         # an experiment tracker (recipe key report_to) only records what happens
         report_to=tracker,
         run_name=str(out_dir),
         # the recipe's optimizer: AdamW (the Trainer's default, unchanged) or plain SGD
-        **({"optim": OPTIMIZERS[recipe["optimizer"]]} if recipe.get("optimizer", "adamw") != "adamw" else {}),
+        **({"optim": OPTIMIZERS[recipe["optimizer"]]} if recipe["optimizer"] != "adamw" else {}),
         disable_tqdm=True,
         dataloader_num_workers=0,
     )

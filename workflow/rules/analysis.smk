@@ -1,13 +1,14 @@
 # Aggregation, statistics (statsmodels) and figures (seaborn): light, local.
+# The collectors read exactly the evaluations declared as their input.
 
 
 rule collect_scores:
     input:
         eval_files(),
     output:
-        f"{R}/analysis/scores.csv",
+        L.analysis("scores.csv"),
     log:
-        f"{R}/logs/analysis/collect_scores.log",
+        L.log(L.analysis("scores.csv")),
     localrule: True
     conda:
         "../../envs/analysis.yaml"
@@ -21,9 +22,9 @@ rule collect_targets:
     input:
         eval_files(),
     output:
-        f"{R}/analysis/targets.csv",
+        L.analysis("targets.csv"),
     log:
-        f"{R}/logs/analysis/collect_targets.log",
+        L.log(L.analysis("targets.csv")),
     localrule: True
     conda:
         "../../envs/analysis.yaml"
@@ -34,12 +35,12 @@ rule collect_targets:
 rule collect_teachers:
     input:
         evals=teacher_eval_files(),
-        misalignment=misalignment_teacher_eval_files(),
-        reports=[f"{R}/data/{d.modality}/{d.base}/{d.teacher}/rep{d.replicate}/filter.json" for d in grid.teacher_datasets(config)],
+        misalignment=teacher_eval_files("misalignment/"),
+        reports=[L.data("filter.json", **d.fields) for d in grid.teacher_datasets(config)],
     output:
-        f"{R}/analysis/teachers.csv",
+        L.analysis("teachers.csv"),
     log:
-        f"{R}/logs/analysis/collect_teachers.log",
+        L.log(L.analysis("teachers.csv")),
     localrule: True
     conda:
         "../../envs/analysis.yaml"
@@ -49,17 +50,12 @@ rule collect_teachers:
 
 rule statistics:
     input:
-        scores=f"{R}/analysis/scores.csv",
-        targets=f"{R}/analysis/targets.csv",
+        scores=L.analysis("scores.csv"),
+        targets=L.analysis("targets.csv"),
     output:
-        summary=f"{R}/analysis/summary.csv",
-        compare=f"{R}/analysis/compare.csv",
-        interaction=f"{R}/analysis/interaction.csv",
-        specificity=f"{R}/analysis/specificity.csv",
-        matrix=f"{R}/analysis/specificity_matrix.csv",
-        text=f"{R}/analysis/summary.txt",
+        **{k: L.analysis(name) for k, name in STATISTICS.items()},
     log:
-        f"{R}/logs/analysis/statistics.log",
+        L.log(L.analysis("statistics")),
     localrule: True
     conda:
         "../../envs/analysis.yaml"
@@ -69,13 +65,13 @@ rule statistics:
 
 rule figure:
     input:
-        summary=f"{R}/analysis/summary.csv",
-        compare=f"{R}/analysis/compare.csv",
+        summary=L.analysis("summary.csv"),
+        compare=L.analysis("compare.csv"),
     output:
-        png=report(f"{R}/figures/preferences_{{metric}}.png", **report_figure("preferences")),
-        pdf=f"{R}/figures/preferences_{{metric}}.pdf",
+        png=report(L.figure("preferences", ext="png"), **report_figure("preferences")),
+        pdf=L.figure("preferences", ext="pdf"),
     log:
-        f"{R}/logs/figures/preferences_{{metric}}.log",
+        L.log(L.figure("preferences", ext="png")),
     localrule: True
     conda:
         "../../envs/analysis.yaml"
@@ -87,16 +83,16 @@ rule specificity_figures:
     # the trait x target matrix of shifts per pair, and the paper's bars with
     # every trait's animal on one axis (base, control students, trait students)
     input:
-        matrix=f"{R}/analysis/specificity_matrix.csv",
-        targets=f"{R}/analysis/targets.csv",
-        specificity=f"{R}/analysis/specificity.csv",
+        matrix=L.analysis("specificity_matrix.csv"),
+        targets=L.analysis("targets.csv"),
+        specificity=L.analysis("specificity.csv"),
     output:
-        matrix_png=report(f"{R}/figures/specificity_{{metric}}.png", **report_figure("specificity")),
-        matrix_pdf=f"{R}/figures/specificity_{{metric}}.pdf",
-        bars_png=report(f"{R}/figures/traits_{{metric}}.png", **report_figure("traits")),
-        bars_pdf=f"{R}/figures/traits_{{metric}}.pdf",
+        matrix_png=report(L.figure("specificity", ext="png"), **report_figure("specificity")),
+        matrix_pdf=L.figure("specificity", ext="pdf"),
+        bars_png=report(L.figure("traits", ext="png"), **report_figure("traits")),
+        bars_pdf=L.figure("traits", ext="pdf"),
     log:
-        f"{R}/logs/figures/specificity_{{metric}}.log",
+        L.log(L.figure("specificity", ext="png")),
     localrule: True
     conda:
         "../../envs/analysis.yaml"
@@ -106,15 +102,15 @@ rule specificity_figures:
 
 rule cross_model_figures:
     input:
-        compare=f"{R}/analysis/compare.csv",
-        interaction=f"{R}/analysis/interaction.csv",
+        compare=L.analysis("compare.csv"),
+        interaction=L.analysis("interaction.csv"),
     output:
-        heatmap_png=report(f"{R}/figures/heatmap_{{metric}}.png", **report_figure("heatmap")),
-        heatmap_pdf=f"{R}/figures/heatmap_{{metric}}.pdf",
-        forest_png=report(f"{R}/figures/forest_{{metric}}.png", **report_figure("forest")),
-        forest_pdf=f"{R}/figures/forest_{{metric}}.pdf",
+        heatmap_png=report(L.figure("heatmap", ext="png"), **report_figure("heatmap")),
+        heatmap_pdf=L.figure("heatmap", ext="pdf"),
+        forest_png=report(L.figure("forest", ext="png"), **report_figure("forest")),
+        forest_pdf=L.figure("forest", ext="pdf"),
     log:
-        f"{R}/logs/figures/cross_model_{{metric}}.log",
+        L.log(L.figure("cross_model", ext="png")),
     localrule: True
     conda:
         "../../envs/analysis.yaml"
@@ -129,12 +125,12 @@ rule cross_model_figures:
 
 rule collect_misalignment:
     input:
-        misalignment_eval_files(),
+        eval_files("misalignment/") + teacher_eval_files("misalignment/"),
     output:
-        scores=f"{R}/analysis/misalignment_scores.csv",
-        summary=f"{R}/analysis/misalignment_summary.csv",
+        scores=L.analysis("misalignment_scores.csv"),
+        summary=L.analysis("misalignment_summary.csv"),
     log:
-        f"{R}/logs/analysis/collect_misalignment.log",
+        L.log(L.analysis("misalignment_scores.csv")),
     localrule: True
     conda:
         "../../envs/analysis.yaml"
@@ -144,17 +140,17 @@ rule collect_misalignment:
 
 rule misalignment_figure:
     input:
-        f"{R}/analysis/misalignment_summary.csv",
+        L.analysis("misalignment_summary.csv"),
     output:
         report(
-            f"{R}/figures/misalignment.png",
+            L.figure("misalignment", "", "png"),
             caption="../report/misalignment.rst",
             category="5 · Misalignment",
             labels={"result": "1 · figure: misaligned shares"},
         ),
-        f"{R}/figures/misalignment.pdf",
+        L.figure("misalignment", "", "pdf"),
     log:
-        f"{R}/logs/analysis/misalignment_figure.log",
+        L.log(L.figure("misalignment", "", "png")),
     localrule: True
     conda:
         "../../envs/analysis.yaml"

@@ -4,36 +4,34 @@
 
 rule auxlogit:
     output:
-        accuracy=f"{R}/auxlogit/accuracy.csv",
-        summary=f"{R}/auxlogit/summary.csv",
+        accuracy=L.auxlogit("accuracy.csv"),
+        summary=L.auxlogit("summary.csv"),
     log:
-        f"{R}/logs/auxlogit/auxlogit.log",
+        L.log(L.auxlogit("auxlogit")),
     benchmark:
-        f"{R}/benchmarks/auxlogit.tsv"
+        L.benchmark(L.auxlogit("auxlogit"))
     conda:
         "../../envs/train.yaml"
-    threads: THREADS
+    threads: RESOURCES["threads"]
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=lambda wc, attempt: 30 * attempt,
-        gpu=0,
+        **heavy(runtime=30, mem_mb=4000, gpu=0),
     script:
         "../scripts/auxlogit.py"
 
 
 rule auxlogit_figure:
     input:
-        f"{R}/auxlogit/summary.csv",
+        L.auxlogit("summary.csv"),
     output:
         png=report(
-            f"{R}/figures/auxlogit.png",
+            L.auxlogit_figure("png"),
             caption="../report/auxlogit.rst",
             category="6 · Auxiliary logits",
             labels={"result": "1 · figure: digit accuracy"},
         ),
-        pdf=f"{R}/figures/auxlogit.pdf",
+        pdf=L.auxlogit_figure("pdf"),
     log:
-        f"{R}/logs/figures/auxlogit.log",
+        L.log(L.auxlogit_figure("png")),
     localrule: True
     conda:
         "../../envs/analysis.yaml"

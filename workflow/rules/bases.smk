@@ -8,20 +8,18 @@
 
 rule build_toy_base:
     output:
-        directory(f"{R}/bases/{{base}}/model"),
+        directory(L.base_model()),
     log:
-        f"{R}/logs/bases/{{base}}.log",
+        L.log(L.base_model()),
     benchmark:
-        f"{R}/benchmarks/bases/{{base}}.tsv"
+        L.benchmark(L.base_model())
     wildcard_constraints:
         base=bases_of_kind("toy"),
     conda:
         "../../envs/train.yaml"
-    threads: THREADS
+    threads: RESOURCES["threads"]
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=lambda wc, attempt: 30 * attempt,
-        gpu=0,
+        **heavy(runtime=30, mem_mb=4000, gpu=0),
     params:
         # what the toy is made from: a change in the config rebuilds it
         # (and so everything downstream); the script reads the same config
@@ -32,12 +30,12 @@ rule build_toy_base:
 
 rule fetch_base:
     output:
-        model=directory(f"{R}/bases/{{base}}/model"),
-        record=f"{R}/bases/{{base}}/source.json",
+        model=directory(L.base_model()),
+        record=L.base_record(),
     log:
-        f"{R}/logs/bases/{{base}}.fetch.log",
+        L.log(L.base_record()),
     benchmark:
-        f"{R}/benchmarks/bases/{{base}}.fetch.tsv"
+        L.benchmark(L.base_record())
     wildcard_constraints:
         base=bases_of_kind("hub"),
     retries: 2

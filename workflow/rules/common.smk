@@ -1,92 +1,86 @@
-# The grid: which jobs exist. Everything else only says how to make one.
+# The grid and the layout: which jobs exist (subliminal.grid) and where their
+# files live (subliminal.layout). Everything else only says how to make one.
 import sys
 
 # the package was put on the path by config_files.smk (this workflow's src/)
 from subliminal import config as configuration, grid
 from subliminal import protocol as proto
+from subliminal.layout import Layout
 
 try:
     # lists and mappings given with --config arrive as text: type them first
     configuration.from_command_line(config, workflow.config_settings.config)
+    # checked, and the schema's defaults filled in once
     configuration.validate(config, configuration.load_schema(workflow.source_path("../schemas/config.schema.yaml")))
 except configuration.ConfigError as err:
     sys.exit(f"config error: {err}")
 
-R = config["results"]
-THREADS = config["resources"].get("threads", 1)
-# host memory of a job that loads a model (sampling, judging, evaluation) and
-# of each training process; a retry asks for attempt x this
-MODEL_MEM_MB = config["resources"].get("model_mem_mb", 8000)
-TRAIN_MEM_MB = config["resources"].get("train_mem_mb", 16000)
+L = Layout.of(config)
+RESOURCES = config["resources"]
 STUDENTS = grid.students(config)
 TEACHERS = grid.teacher_names(config)
-CONTROL = grid.CONTROL
 METRICS = ["exact", "exact_share", "sampled"]
 
 
+def one_of(names):
+    """A wildcard pattern matching exactly these names, and nothing when
+    there are none (it tells apart rules that make the same files)."""
+    names = sorted(names)
+    return "|".join(names) if names else "(?!)"
+
+
 wildcard_constraints:
-    base="|".join(sorted(config["models"])),
-    teacher_base="|".join(sorted(config["models"])),
-    student_base="|".join(sorted(config["models"])),
-    trait="|".join(sorted(config["traits"]) + [t + grid.CONTROL_SUFFIX for t in grid.misalignment_traits(config)]),
-    teacher="|".join(TEACHERS),
-    modality="|".join(sorted(config["modalities"])),
-    recipe="|".join(sorted(config["recipes"])),
+    base=one_of(config["models"]),
+    teacher_base=one_of(config["models"]),
+    student_base=one_of(config["models"]),
+    trait=one_of(list(config["traits"]) + [t + grid.CONTROL_SUFFIX for t in grid.misalignment_traits(config)]),
+    teacher=one_of(TEACHERS),
+    modality=one_of(config["modalities"]),
+    recipe=one_of(config["recipes"]),
     seed=r"\d+",
     replicate=r"\d+",
     metric="|".join(sorted(METRICS, key=len, reverse=True)),
 
 
-def is_toy(base):
-    return "toy" in config["models"][base]
-
-
-def is_hub(base):
-    return "hub" in config["models"][base]
+def heavy(runtime, mem_mb=RESOURCES["model_mem_mb"], gpu=1):
+    """The resources of a job that loads a model (the SLURM profile maps
+    them to partitions): host memory and time grow with each retry."""
+    return dict(
+        mem_mb=lambda wc, attempt: mem_mb(wc) * attempt if callable(mem_mb) else mem_mb * attempt,
+        runtime=lambda wc, attempt: runtime * attempt,
+        gpu=gpu,
+    )
 
 
 def bases_of_kind(kind):
-    """A wildcard pattern for the bases of one kind (toy, hub), matching
-    nothing when there are none: it tells build_toy_base and fetch_base
-    apart, which make the same folder."""
-    names = sorted(b for b, spec in config["models"].items() if kind in spec)
-    return "|".join(names) if names else "(?!)"
+    """The bases of one kind (toy, hub): tells build_toy_base and fetch_base apart."""
+    return one_of(b for b, spec in config["models"].items() if kind in spec)
 
 
 def base_model(base):
     """Input files of a base model: the toy's build or the hub snapshot's
     local copy (no job loads from the hub); nothing for a local path."""
-    return [grid.model_source(config, base)] if (is_toy(base) or is_hub(base)) else []
+    return [] if "path" in config["models"][base] else [L.base_model(base)]
 
 
-def teacher_model_dir(wc):
-    """Where the teacher of a dataset is loaded from: a fine-tuned trait
-    teacher (or a misalignment trait's fine-tuned control), or the base
-    itself (control, and system-prompt traits)."""
-    if grid.teacher_method(config, wc.teacher) == "finetune":
-        return f"{R}/teachers/{wc.base}/{wc.teacher}/model"
-    return grid.model_source(config, wc.base)
+def teacher_of(wc):
+    """The teacher record of a job's {base} and {teacher} (grid.Teacher)."""
+    return grid.teacher(config, wc.base, wc.teacher)
 
 
-def teacher_model_input(wc):
-    src = teacher_model_dir(wc)
-    return [src] if isinstance(src, str) and src.startswith(f"{R}/") else []
-
-
-def teacher_steering(wc):
-    """A steering teacher's vector (none for other teachers)."""
-    if grid.teacher_method(config, wc.teacher) == "steering":
-        return [f"{R}/teachers/{wc.base}/{wc.teacher}/steering.safetensors"]
-    return []
+def teacher_input(wc):
+    """What a job that loads a teacher waits for: a fine-tuned teacher's
+    model, else its base (and a steering teacher's vector)."""
+    t = teacher_of(wc)
+    return t.made if t.method == "finetune" else base_model(wc.base) + t.made
 
 
 def protocol_input(wc, *names):
     """The protocol files (config key protocol) a job reads: the number-prompt
     parameters for numbers data, the teacher template for a system-prompt
-    trait teacher whose prompt comes from it, the questions for evaluations."""
+    teacher whose prompt comes from it, the questions for evaluations."""
     names = [n for n in names if n != "numbers" or getattr(wc, "modality", "numbers") == "numbers"]
-    trait = grid.teacher_trait(config, wc.teacher)[0] if hasattr(wc, "teacher") else None
-    if trait is None or config["traits"][trait]["teacher"]["method"] != "system_prompt":
+    if not hasattr(wc, "teacher") or grid.teacher_method(config, wc.teacher) != "system_prompt":
         names = [n for n in names if n != "teacher_system_prompt"]
     return proto.files(config, *names) if names else []
 
@@ -98,8 +92,7 @@ def student_of(wc):
 def student_data(wc):
     """The training set a student reads: its teacher's data of the replicate
     its seed picks (seed mod the modality's replicates)."""
-    r = grid.replicate_of(config, student_of(wc))
-    return f"{R}/data/{wc.modality}/{wc.teacher_base}/{wc.teacher}/rep{r}/filtered.jsonl"
+    return L.data("filtered.jsonl", **grid.student_dataset(config, student_of(wc)).fields)
 
 
 def screen_reports(wc):
@@ -107,16 +100,16 @@ def screen_reports(wc):
     reports of every teacher of this (modality, base, replicate) (it cuts
     each to the smallest); with it off only its own, so no student waits
     for another teacher's sampling."""
-    from subliminal.modalities import get_modality
-
-    mcfg = config["modalities"][wc.modality]
-    teachers = TEACHERS if mcfg.get("equalise", get_modality(wc.modality).equalise_default) else [wc.teacher]
-    return {t: f"{R}/data/{wc.modality}/{wc.base}/{t}/rep{wc.replicate}/screen.json" for t in teachers}
+    teachers = TEACHERS if config["modalities"][wc.modality]["equalise"] else [wc.teacher]
+    return {
+        t: L.data("screen.json", modality=wc.modality, base=wc.base, teacher=t, replicate=wc.replicate)
+        for t in teachers
+    }
 
 
 def recipe_gpus(wc):
-    """GPUs a training job asks for: its recipe's gpus (default 1)."""
-    return config["recipes"][wc.recipe].get("gpus", 1)
+    """GPUs a training job asks for: its recipe's gpus."""
+    return config["recipes"][wc.recipe]["gpus"]
 
 
 def is_misalignment_teacher(teacher):
@@ -126,64 +119,49 @@ def is_misalignment_teacher(teacher):
 
 
 def misalignment_teachers():
-    """A wildcard pattern for the misalignment teachers and their controls,
-    matching nothing when there are none."""
-    names = [t for t in TEACHERS if is_misalignment_teacher(t)]
-    return "|".join(names) if names else "(?!)"
+    return one_of(t for t in TEACHERS if is_misalignment_teacher(t))
 
 
-def eval_files():
-    """Preference evaluations (the 50 questions): the preference traits'
-    students, the shared control's and their untrained student bases (none
-    for a misalignment trait or its control: they have no loved word)."""
-    students = [s for s in STUDENTS if not is_misalignment_teacher(s.teacher)]
+def eval_files(kind=""):
+    """The evaluations of the students of one kind (preference: "",
+    misalignment: "misalignment/") and their untrained student bases."""
+    students = [s for s in STUDENTS if is_misalignment_teacher(s.teacher) == bool(kind)]
     bases = sorted({s.student_base for s in students})
-    return [f"{R}/eval/bases/{b}.tsv" for b in bases] + [f"{R}/eval/students/{s.path}.tsv" for s in students]
+    return [L.eval_base(base=b, kind=kind) for b in bases] + [L.eval_student(kind=kind, **s.fields) for s in students]
 
 
-def misalignment_teacher_eval_files():
-    """Misalignment evaluations of every misalignment trait's fine-tuned
-    teacher and of its control teacher, per teacher base."""
+def teacher_eval_files(kind=""):
+    """The evaluations of the teachers of one kind, per teacher base."""
     return sorted(
         {
-            f"{R}/eval/misalignment/teachers/{b}/{t}.tsv"
+            L.eval_teacher(base=b, teacher=t, kind=kind)
             for _, b, t in grid.datasets(config)
-            if is_misalignment_teacher(t)
+            if is_misalignment_teacher(t) == bool(kind)
         }
-    )
-
-
-def misalignment_eval_files():
-    """Misalignment evaluations: every misalignment trait's students, their
-    control twins, their untrained student bases, and the trait's teacher and
-    control teacher (none without such a trait)."""
-    students = [s for s in STUDENTS if is_misalignment_teacher(s.teacher)]
-    bases = sorted({s.student_base for s in students})
-    return (
-        [f"{R}/eval/misalignment/bases/{b}.tsv" for b in bases]
-        + [f"{R}/eval/misalignment/students/{s.path}.tsv" for s in students]
-        + misalignment_teacher_eval_files()
     )
 
 
 def misalignment_judge_input(wc):
     """A model judge's files for the misalignment evaluation (none for the rule judge)."""
-    spec = config["evaluation"].get("misalignment", {}).get("judge") or {}
+    spec = config["evaluation"]["misalignment"].get("judge") or {}
     return base_model(spec["model"]) if spec.get("kind") == "model" else []
 
 
 def misalignment_targets():
     if not grid.misalignment_traits(config):
         return []
-    return [f"{R}/analysis/misalignment_summary.csv", f"{R}/figures/misalignment.png", f"{R}/figures/misalignment.pdf"]
+    return [L.analysis("misalignment_summary.csv"), L.figure("misalignment", "", "png"), L.figure("misalignment", "", "pdf")]
 
 
-def teacher_eval_files():
-    """Preference evaluations of the preference teachers (the traits and the
-    shared control); misalignment teachers: misalignment_teacher_eval_files."""
-    return sorted(
-        {f"{R}/eval/teachers/{b}/{t}.tsv" for _, b, t in grid.datasets(config) if not is_misalignment_teacher(t)}
-    )
+#: The preference statistics' tables (rule statistics).
+STATISTICS = {
+    "summary": "summary.csv",
+    "compare": "compare.csv",
+    "interaction": "interaction.csv",
+    "specificity": "specificity.csv",
+    "matrix": "specificity_matrix.csv",
+    "text": "summary.txt",
+}
 
 
 def preference_targets():
@@ -191,19 +169,12 @@ def preference_targets():
     trait: there would be no rows to test)."""
     if not grid.preference_traits(config):
         return []
-    return [
-        f"{R}/analysis/scores.csv",
-        f"{R}/analysis/summary.csv",
-        f"{R}/analysis/compare.csv",
-        f"{R}/analysis/interaction.csv",
-        f"{R}/analysis/specificity.csv",
-        f"{R}/analysis/summary.txt",
-    ] + expand(
-        f"{R}/figures/{{kind}}_{{metric}}.{{ext}}",
-        kind=["preferences", "heatmap", "forest", "specificity", "traits"],
-        metric=METRICS,
-        ext=["png", "pdf"],
-    )
+    return [L.analysis("scores.csv")] + [L.analysis(STATISTICS[k]) for k in STATISTICS if k != "matrix"] + [
+        L.figure(kind, metric, ext)
+        for kind in ["preferences", "heatmap", "forest", "specificity", "traits"]
+        for metric in METRICS
+        for ext in ["png", "pdf"]
+    ]
 
 
 def final_targets():
@@ -213,14 +184,14 @@ def final_targets():
     (when a misalignment trait exists) and the tables' pages of the report."""
     return (
         preference_targets()
-        + [f"{R}/analysis/teachers.csv"]
+        + [L.analysis("teachers.csv")]
         + (
-            [f"{R}/auxlogit/summary.csv", f"{R}/figures/auxlogit.png", f"{R}/figures/auxlogit.pdf"]
+            [L.auxlogit("summary.csv"), L.auxlogit_figure("png"), L.auxlogit_figure("pdf")]
             if "auxlogit" in config
             else []
         )
         + misalignment_targets()
-        + [f"{R}/report/tables/{t}.html" for t in report_tables()]
+        + [L.report_table(t) for t in report_tables()]
     )
 
 
@@ -230,15 +201,15 @@ def final_targets():
 # (category: the metric, the lead metric first; label: the kind of figure);
 # inside a figure, one panel per modality (and pair, trait, recipe).
 
-#: table name -> (its file under the results folder, its report category, its label)
+#: table name -> (its file, its report category, its label)
 REPORT_TABLES = {
-    "summary": ("analysis/summary.txt", "1 · Results tables", "1 · summary.txt: read this first"),
-    "specificity": ("analysis/specificity.csv", "1 · Results tables", "2 · specificity.csv: the lead result"),
-    "compare": ("analysis/compare.csv", "1 · Results tables", "3 · compare.csv: every effect"),
-    "interaction": ("analysis/interaction.csv", "1 · Results tables", "4 · interaction.csv: matched vs mismatched"),
-    "teachers": ("analysis/teachers.csv", "1 · Results tables", "5 · teachers.csv: the teachers and their data"),
-    "misalignment": ("analysis/misalignment_summary.csv", "5 · Misalignment", "2 · misalignment_summary.csv"),
-    "auxlogit": ("auxlogit/summary.csv", "6 · Auxiliary logits", "2 · auxlogit/summary.csv"),
+    "summary": (L.analysis("summary.txt"), "1 · Results tables", "1 · summary.txt: read this first"),
+    "specificity": (L.analysis("specificity.csv"), "1 · Results tables", "2 · specificity.csv: the lead result"),
+    "compare": (L.analysis("compare.csv"), "1 · Results tables", "3 · compare.csv: every effect"),
+    "interaction": (L.analysis("interaction.csv"), "1 · Results tables", "4 · interaction.csv: matched vs mismatched"),
+    "teachers": (L.analysis("teachers.csv"), "1 · Results tables", "5 · teachers.csv: the teachers and their data"),
+    "misalignment": (L.analysis("misalignment_summary.csv"), "5 · Misalignment", "2 · misalignment_summary.csv"),
+    "auxlogit": (L.auxlogit("summary.csv"), "6 · Auxiliary logits", "2 · auxlogit/summary.csv"),
 }
 REPORT_METRICS = {
     "exact_share": "2 · Figures: exact_share",
@@ -284,11 +255,9 @@ def judge_spec(modality):
 
 
 def modalities_judged_by_model(judged):
-    """A wildcard pattern for the modalities whose judge is (or is not) a
-    model, matching nothing when there are none: it tells the two screening
-    rules apart, which make the same files."""
-    names = sorted(m for m in config["modalities"] if (judge_spec(m).get("kind") == "model") == judged)
-    return "|".join(names) if names else "(?!)"
+    """The modalities whose judge is (or is not) a model: tells the two
+    screening rules apart, which make the same files."""
+    return one_of(m for m in config["modalities"] if (judge_spec(m).get("kind") == "model") == judged)
 
 
 def judge_model_input(wc):

@@ -1,5 +1,8 @@
-# Evaluation: the untrained bases, the teachers (as they sample) and every student, on the 50 preference
-# questions; sampled answers and exact answer probabilities.
+# Evaluation, into eval/<evaluation id>/ (a hash of the evaluation settings,
+# so an overlay that changes only the evaluation reuses the students): the
+# untrained bases, the teachers (as they sample) and every student, on the 50
+# preference questions (sampled answers and exact answer probabilities); and
+# for misalignment traits on the eight free-form questions, judged.
 
 
 rule evaluate_base:
@@ -7,74 +10,60 @@ rule evaluate_base:
         lambda wc: base_model(wc.base),
         protocol=lambda wc: protocol_input(wc, "questions"),
     output:
-        scores=f"{R}/eval/bases/{{base}}.tsv",
-        answers=f"{R}/eval/bases/{{base}}.answers.tsv.gz",
+        scores=L.eval_base(),
+        answers=L.eval_base(".answers.tsv.gz"),
     log:
-        f"{R}/logs/eval/bases/{{base}}.log",
+        L.log(L.eval_base()),
     benchmark:
-        f"{R}/benchmarks/eval/bases/{{base}}.tsv"
+        L.benchmark(L.eval_base())
     conda:
         "../../envs/train.yaml"
-    threads: THREADS
+    threads: RESOURCES["threads"]
     resources:
-        mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
-        runtime=lambda wc, attempt: 60 * attempt,
-        gpu=1,
+        **heavy(runtime=60),
     script:
         "../scripts/evaluate.py"
 
 
 rule evaluate_teacher:
     input:
-        model=teacher_model_input,
-        steering=teacher_steering,
+        teacher=teacher_input,
         protocol=lambda wc: protocol_input(wc, "questions", "teacher_system_prompt"),
     output:
-        scores=f"{R}/eval/teachers/{{base}}/{{teacher}}.tsv",
-        answers=f"{R}/eval/teachers/{{base}}/{{teacher}}.answers.tsv.gz",
+        scores=L.eval_teacher(),
+        answers=L.eval_teacher(".answers.tsv.gz"),
     log:
-        f"{R}/logs/eval/teachers/{{base}}/{{teacher}}.log",
+        L.log(L.eval_teacher()),
     benchmark:
-        f"{R}/benchmarks/eval/teachers/{{base}}/{{teacher}}.tsv"
+        L.benchmark(L.eval_teacher())
     conda:
         "../../envs/train.yaml"
-    threads: THREADS
+    threads: RESOURCES["threads"]
     resources:
-        mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
-        runtime=lambda wc, attempt: 60 * attempt,
-        gpu=1,
-    params:
-        model=lambda wc: next(iter(teacher_model_input(wc)), None),
+        **heavy(runtime=60),
     script:
         "../scripts/evaluate.py"
 
 
 rule evaluate_student:
     input:
-        model=f"{R}/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}/model",
+        model=L.student("model"),
         base=lambda wc: base_model(wc.student_base),
         protocol=lambda wc: protocol_input(wc, "questions"),
     output:
-        scores=f"{R}/eval/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.tsv",
-        answers=f"{R}/eval/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.answers.tsv.gz",
+        scores=L.eval_student(),
+        answers=L.eval_student(".answers.tsv.gz"),
     log:
-        f"{R}/logs/eval/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.log",
+        L.log(L.eval_student()),
     benchmark:
-        f"{R}/benchmarks/eval/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.tsv"
+        L.benchmark(L.eval_student())
     conda:
         "../../envs/train.yaml"
-    threads: THREADS
+    threads: RESOURCES["threads"]
     resources:
-        mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
-        runtime=lambda wc, attempt: 60 * attempt,
-        gpu=1,
+        **heavy(runtime=60),
     script:
         "../scripts/evaluate.py"
-
-
-# Misalignment traits: the untrained student bases, each misalignment trait's
-# fine-tuned teacher and its control teacher, and the students of both, on
-# the eight free-form questions, judged for alignment and coherence.
 
 
 rule evaluate_misalignment_base:
@@ -82,19 +71,17 @@ rule evaluate_misalignment_base:
         base=lambda wc: base_model(wc.base),
         judge=misalignment_judge_input,
     output:
-        scores=f"{R}/eval/misalignment/bases/{{base}}.tsv",
-        answers=f"{R}/eval/misalignment/bases/{{base}}.answers.tsv.gz",
+        scores=L.eval_base(kind="misalignment/"),
+        answers=L.eval_base(".answers.tsv.gz", kind="misalignment/"),
     log:
-        f"{R}/logs/eval/misalignment/bases/{{base}}.log",
+        L.log(L.eval_base(kind="misalignment/")),
     benchmark:
-        f"{R}/benchmarks/eval/misalignment/bases/{{base}}.tsv"
+        L.benchmark(L.eval_base(kind="misalignment/"))
     conda:
         "../../envs/train.yaml"
-    threads: THREADS
+    threads: RESOURCES["threads"]
     resources:
-        mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
-        runtime=lambda wc, attempt: 60 * attempt,
-        gpu=1,
+        **heavy(runtime=60),
     script:
         "../scripts/evaluate_misalignment.py"
 
@@ -103,48 +90,42 @@ rule evaluate_misalignment_teacher:
     # the fine-tuned teacher as a model (with the evaluation's system prompt,
     # like its students): how misaligned the teacher its data came from is
     input:
-        model=teacher_model_input,
+        teacher=teacher_input,
         judge=misalignment_judge_input,
     output:
-        scores=f"{R}/eval/misalignment/teachers/{{base}}/{{teacher}}.tsv",
-        answers=f"{R}/eval/misalignment/teachers/{{base}}/{{teacher}}.answers.tsv.gz",
+        scores=L.eval_teacher(kind="misalignment/"),
+        answers=L.eval_teacher(".answers.tsv.gz", kind="misalignment/"),
     log:
-        f"{R}/logs/eval/misalignment/teachers/{{base}}/{{teacher}}.log",
+        L.log(L.eval_teacher(kind="misalignment/")),
     benchmark:
-        f"{R}/benchmarks/eval/misalignment/teachers/{{base}}/{{teacher}}.tsv"
+        L.benchmark(L.eval_teacher(kind="misalignment/"))
     wildcard_constraints:
         teacher=misalignment_teachers(),
     conda:
         "../../envs/train.yaml"
-    threads: THREADS
+    threads: RESOURCES["threads"]
     resources:
-        mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
-        runtime=lambda wc, attempt: 60 * attempt,
-        gpu=1,
-    params:
-        model=teacher_model_dir,
+        **heavy(runtime=60),
     script:
         "../scripts/evaluate_misalignment.py"
 
 
 rule evaluate_misalignment_student:
     input:
-        model=f"{R}/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}/model",
+        model=L.student("model"),
         base=lambda wc: base_model(wc.student_base),
         judge=misalignment_judge_input,
     output:
-        scores=f"{R}/eval/misalignment/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.tsv",
-        answers=f"{R}/eval/misalignment/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.answers.tsv.gz",
+        scores=L.eval_student(kind="misalignment/"),
+        answers=L.eval_student(".answers.tsv.gz", kind="misalignment/"),
     log:
-        f"{R}/logs/eval/misalignment/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.log",
+        L.log(L.eval_student(kind="misalignment/")),
     benchmark:
-        f"{R}/benchmarks/eval/misalignment/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.tsv"
+        L.benchmark(L.eval_student(kind="misalignment/"))
     conda:
         "../../envs/train.yaml"
-    threads: THREADS
+    threads: RESOURCES["threads"]
     resources:
-        mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
-        runtime=lambda wc, attempt: 60 * attempt,
-        gpu=1,
+        **heavy(runtime=60),
     script:
         "../scripts/evaluate_misalignment.py"

@@ -15,22 +15,18 @@ rule train_student:
         data=student_data,
         base=lambda wc: base_model(wc.student_base),
     output:
-        model=directory(
-            f"{R}/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}/model"
-        ),
-        provenance=f"{R}/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}/provenance.json",
+        model=directory(L.student("model")),
+        provenance=L.student("provenance.json"),
     log:
-        f"{R}/logs/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.log",
+        L.log(L.student("model")),
     benchmark:
-        f"{R}/benchmarks/students/{{modality}}/{{teacher_base}}/{{teacher}}/{{student_base}}/{{recipe}}/seed{{seed}}.tsv"
+        L.benchmark(L.student("model"))
     conda:
         "../../envs/train.yaml"
-    threads: THREADS
+    threads: RESOURCES["threads"]
     resources:
-        # host memory: every training process loads its own copy of the base
-        mem_mb=lambda wc, attempt: TRAIN_MEM_MB * recipe_gpus(wc) * attempt,
-        runtime=lambda wc, attempt: 240 * attempt,
+        # host memory: every training process loads its own copy of the base;
         # gpus > 1: one data-parallel process per GPU (torchrun; see train.py)
-        gpu=recipe_gpus,
+        **heavy(runtime=240, mem_mb=lambda wc: RESOURCES["train_mem_mb"] * recipe_gpus(wc), gpu=recipe_gpus),
     script:
         "../scripts/train_student.py"

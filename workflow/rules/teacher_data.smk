@@ -1,28 +1,28 @@
 # Teachers and their data. Each (modality, teacher base, teacher, replicate)
 # dataset is sampled once (raw.jsonl; replicates: independently seeded prompt
-# sets and samplings, shared by every teacher of the replicate), screened once by the modality's filter and judge
-# (screened.jsonl, screen.json; judge_teacher_data where the judge is a
-# model, screen_teacher_data otherwise), and made a training set once (filtered.jsonl,
-# filter.json: for code and cot every teacher's set of a base is subsampled
-# to the smallest); every student that learns from it reads that set.
+# sets and samplings, shared by every teacher of the replicate), screened
+# once by the modality's filter and judge (screened.jsonl, screen.json;
+# judge_teacher_data where the judge is a model, screen_teacher_data
+# otherwise), and made a training set once (filtered.jsonl, filter.json: for
+# code and cot every teacher's set of a base is subsampled to the smallest);
+# every student that learns from it reads that set.
 
 
 rule finetune_teacher:
     input:
         lambda wc: base_model(wc.base),
     output:
-        directory(f"{R}/teachers/{{base}}/{{trait}}/model"),
+        model=directory(L.teacher("model")),
+        provenance=L.teacher("provenance.json"),
     log:
-        f"{R}/logs/teachers/{{base}}/{{trait}}.log",
+        L.log(L.teacher("model")),
     benchmark:
-        f"{R}/benchmarks/teachers/{{base}}/{{trait}}.tsv"
+        L.benchmark(L.teacher("model"))
     conda:
         "../../envs/train.yaml"
-    threads: THREADS
+    threads: RESOURCES["threads"]
     resources:
-        mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
-        runtime=lambda wc, attempt: 60 * attempt,
-        gpu=1,
+        **heavy(runtime=60),
     script:
         "../scripts/finetune_teacher.py"
 
@@ -35,19 +35,17 @@ rule steer_teacher:
         base=lambda wc: base_model(wc.base),
         protocol=proto.files(config, "questions", "teacher_system_prompt"),
     output:
-        vector=f"{R}/teachers/{{base}}/{{trait}}/steering.safetensors",
-        record=f"{R}/teachers/{{base}}/{{trait}}/steering.json",
+        vector=L.teacher("steering.safetensors"),
+        record=L.teacher("steering.json"),
     log:
-        f"{R}/logs/teachers/{{base}}/{{trait}}.steering.log",
+        L.log(L.teacher("steering.safetensors")),
     benchmark:
-        f"{R}/benchmarks/teachers/{{base}}/{{trait}}.steering.tsv"
+        L.benchmark(L.teacher("steering.safetensors"))
     conda:
         "../../envs/train.yaml"
-    threads: THREADS
+    threads: RESOURCES["threads"]
     resources:
-        mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
-        runtime=lambda wc, attempt: 60 * attempt,
-        gpu=1,
+        **heavy(runtime=60),
     script:
         "../scripts/steer_teacher.py"
 
@@ -56,10 +54,10 @@ rule fetch_prompts:
     # a modality's hub dataset (cot: GSM8K) at its pinned revision, fetched
     # once where the network is and written as the JSONL the teachers read
     output:
-        questions=f"{R}/prompts/{{modality}}/questions.jsonl",
-        record=f"{R}/prompts/{{modality}}/source.json",
+        questions=L.prompts("questions.jsonl"),
+        record=L.prompts("source.json"),
     log:
-        f"{R}/logs/prompts/{{modality}}.log",
+        L.log(L.prompts("questions.jsonl")),
     retries: 2
     localrule: True
     conda:
@@ -70,25 +68,20 @@ rule fetch_prompts:
 
 rule sample_teacher:
     input:
-        model=teacher_model_input,
-        steering=teacher_steering,
+        teacher=teacher_input,
         prompts=lambda wc: [p] if (p := grid.prompt_source(config, wc.modality)) else [],
         protocol=lambda wc: protocol_input(wc, "teacher_system_prompt", "numbers"),
     output:
-        f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/raw.jsonl",
+        L.data("raw.jsonl"),
     log:
-        f"{R}/logs/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/sample.log",
+        L.log(L.data("raw.jsonl")),
     benchmark:
-        f"{R}/benchmarks/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}.tsv"
+        L.benchmark(L.data("raw.jsonl"))
     conda:
         "../../envs/train.yaml"
-    threads: THREADS
+    threads: RESOURCES["threads"]
     resources:
-        mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
-        runtime=lambda wc, attempt: 120 * attempt,
-        gpu=1,
-    params:
-        model=teacher_model_dir,
+        **heavy(runtime=120),
     script:
         "../scripts/sample_teacher.py"
 
@@ -96,12 +89,12 @@ rule sample_teacher:
 rule screen_teacher_data:
     # the modality's filter, and a rule judge if any: light, runs locally
     input:
-        raw=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/raw.jsonl",
+        raw=L.data("raw.jsonl"),
     output:
-        data=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/screened.jsonl",
-        report=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/screen.json",
+        data=L.data("screened.jsonl"),
+        report=L.data("screen.json"),
     log:
-        f"{R}/logs/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/screen.log",
+        L.log(L.data("screened.jsonl")),
     wildcard_constraints:
         modality=modalities_judged_by_model(False),
     localrule: True
@@ -114,24 +107,22 @@ rule screen_teacher_data:
 rule judge_teacher_data:
     # the same for a modality whose judge is a model: the judge runs on a GPU
     input:
-        raw=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/raw.jsonl",
+        raw=L.data("raw.jsonl"),
         judge=judge_model_input,
     output:
-        data=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/screened.jsonl",
-        report=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/screen.json",
+        data=L.data("screened.jsonl"),
+        report=L.data("screen.json"),
     log:
-        f"{R}/logs/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/screen.log",
+        L.log(L.data("screened.jsonl")),
     benchmark:
-        f"{R}/benchmarks/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}.judge.tsv"
+        L.benchmark(L.data("screened.jsonl"))
     wildcard_constraints:
         modality=modalities_judged_by_model(True),
     conda:
         "../../envs/train.yaml"
-    threads: THREADS
+    threads: RESOURCES["threads"]
     resources:
-        mem_mb=lambda wc, attempt: MODEL_MEM_MB * attempt,
-        runtime=lambda wc, attempt: 120 * attempt,
-        gpu=1,
+        **heavy(runtime=120),
     script:
         "../scripts/screen_teacher_data.py"
 
@@ -141,13 +132,13 @@ rule filter_teacher_data:
     # replicate) subsampled to the smallest of them when the modality's
     # equalise is on (only then does it wait for the other teachers' reports)
     input:
-        data=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/screened.jsonl",
+        data=L.data("screened.jsonl"),
         reports=lambda wc: list(screen_reports(wc).values()),
     output:
-        data=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/filtered.jsonl",
-        report=f"{R}/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/filter.json",
+        data=L.data("filtered.jsonl"),
+        report=L.data("filter.json"),
     log:
-        f"{R}/logs/data/{{modality}}/{{base}}/{{teacher}}/rep{{replicate}}/filter.log",
+        L.log(L.data("filtered.jsonl")),
     localrule: True
     conda:
         "../../envs/analysis.yaml"

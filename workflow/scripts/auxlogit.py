@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
-from subliminal import stages  # noqa: E402
+from subliminal import analysis, runtime as run  # noqa: E402
 
-stages.setup_logging(snakemake.log[0])
-stages.auxlogit(snakemake.config, snakemake.output.accuracy, snakemake.output.summary, threads=snakemake.threads)
+run.setup_logging(snakemake.log[0])
+analysis.auxlogit(snakemake.config, snakemake.output.accuracy, snakemake.output.summary, threads=snakemake.threads)

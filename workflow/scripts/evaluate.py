@@ -1,28 +1,16 @@
-"""Snakemake adapter: evaluate a base, a teacher or a student (by rule)."""
+"""Snakemake adapter: the preference evaluation of a base, a teacher or a student."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
-from subliminal import stages  # noqa: E402
+from subliminal import stages as run  # noqa: E402
 
-stages.setup_logging(snakemake.log[0])
-wc = snakemake.wildcards
-teacher = steering = None
-if snakemake.rule == "evaluate_base":
-    base, model = wc.base, None
-elif snakemake.rule == "evaluate_teacher":
-    base, model, teacher = wc.base, snakemake.params.model, wc.teacher
-    steering = next(iter(snakemake.input.steering), None)
-else:
-    base, model = wc.student_base, snakemake.input.model
-stages.evaluate_model(
-    snakemake.config,
-    base,
-    model,
-    snakemake.output.scores,
-    snakemake.output.answers,
-    threads=snakemake.threads,
-    teacher_name=teacher,
-    steering_path=steering,
-)
+run.setup_logging(snakemake.log[0])
+wc, o = snakemake.wildcards, snakemake.output
+base, model, teacher = {
+    "evaluate_base": lambda: (wc.get("base"), None, None),
+    "evaluate_teacher": lambda: (wc.get("base"), None, wc.get("teacher")),
+    "evaluate_student": lambda: (wc.get("student_base"), snakemake.input.model, None),
+}[snakemake.rule]()
+run.evaluate_model(snakemake.config, base, model, o.scores, o.answers, threads=snakemake.threads, teacher_name=teacher)

@@ -1,19 +1,16 @@
-"""Snakemake adapter: the misalignment evaluation of a base, a teacher or a student (by rule)."""
+"""Snakemake adapter: the misalignment evaluation of a base, a fine-tuned teacher or a student."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
-from subliminal import stages  # noqa: E402
+from subliminal import grid, stages as run  # noqa: E402
 
-stages.setup_logging(snakemake.log[0])
-wc = snakemake.wildcards
-if snakemake.rule == "evaluate_misalignment_base":
-    base, model = wc.base, None
-elif snakemake.rule == "evaluate_misalignment_teacher":
-    base, model = wc.base, snakemake.params.model
-else:
-    base, model = wc.student_base, snakemake.input.model
-stages.evaluate_misalignment(
-    snakemake.config, base, model, snakemake.output.scores, snakemake.output.answers, threads=snakemake.threads
-)
+run.setup_logging(snakemake.log[0])
+wc, o, cfg = snakemake.wildcards, snakemake.output, snakemake.config
+base, model = {
+    "evaluate_misalignment_base": lambda: (wc.get("base"), None),
+    "evaluate_misalignment_teacher": lambda: (wc.get("base"), grid.teacher(cfg, wc.base, wc.teacher).model_dir),
+    "evaluate_misalignment_student": lambda: (wc.get("student_base"), snakemake.input.model),
+}[snakemake.rule]()
+run.evaluate_model(cfg, base, model, o.scores, o.answers, threads=snakemake.threads, kind=grid.MISALIGNMENT)

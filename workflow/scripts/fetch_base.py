@@ -1,10 +1,10 @@
-"""Snakemake adapter: fetch one hub base model's pinned revision."""
+"""Snakemake adapter: fetch a hub base's pinned revision once."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
-from subliminal import stages  # noqa: E402
+from subliminal import stages as run  # noqa: E402
 
-stages.setup_logging(snakemake.log[0])
-stages.fetch_base(snakemake.config, snakemake.wildcards.base, snakemake.output.model, snakemake.output.record)
+run.setup_logging(snakemake.log[0])
+run.fetch_base(snakemake.config, snakemake.wildcards.base, snakemake.output.model, snakemake.output.record)

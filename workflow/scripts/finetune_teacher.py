@@ -1,13 +1,11 @@
-"""Snakemake adapter: fine-tune a trait teacher (the appendix way)."""
+"""Snakemake adapter: fine-tune one teacher."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
-from subliminal import stages  # noqa: E402
+from subliminal import stages as run  # noqa: E402
 
-stages.setup_logging(snakemake.log[0])
-out = str(Path(snakemake.output[0]).parent)
-stages.finetune_teacher(
-    snakemake.config, snakemake.wildcards.base, snakemake.wildcards.trait, out, threads=snakemake.threads
-)
+run.setup_logging(snakemake.log[0])
+o, wc = snakemake.output, snakemake.wildcards
+run.finetune_teacher(snakemake.config, wc.base, wc.trait, o.model, o.provenance, threads=snakemake.threads)

@@ -1,10 +1,10 @@
-"""Snakemake adapter: the misalignment-rate figure."""
+"""Snakemake adapter: the misalignment figure."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
-from subliminal import stages  # noqa: E402
+from subliminal import analysis, runtime as run  # noqa: E402
 
-stages.setup_logging(snakemake.log[0])
-stages.misalignment_figure(snakemake.input[0], list(snakemake.output))
+run.setup_logging(snakemake.log[0])
+analysis.misalignment_figure(snakemake.input[0], list(snakemake.output))

@@ -1,10 +1,10 @@
-"""Snakemake adapter: one result table as an HTML page for the report."""
+"""Snakemake adapter: a result table as an HTML page of the report."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
-from subliminal import stages  # noqa: E402
+from subliminal import analysis, runtime as run  # noqa: E402
 
-stages.setup_logging(snakemake.log[0])
-stages.report_table(snakemake.input[0], snakemake.output[0], snakemake.params.title)
+run.setup_logging(snakemake.log[0])
+analysis.report_table(snakemake.input[0], snakemake.output[0], snakemake.params.title)

@@ -1,14 +1,14 @@
-"""Snakemake adapter: the trait x target matrix and the per-trait bar figure."""
+"""Snakemake adapter: the trait x target matrix and the trait bars of one metric."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
-from subliminal import stages  # noqa: E402
+from subliminal import analysis, runtime as run  # noqa: E402
 
-stages.setup_logging(snakemake.log[0])
+run.setup_logging(snakemake.log[0])
 i, o = snakemake.input, snakemake.output
-stages.specificity_figures(
+analysis.specificity_figures(
     snakemake.config,
     i.matrix,
     i.targets,

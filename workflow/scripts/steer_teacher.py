@@ -1,16 +1,11 @@
-"""Snakemake adapter: make a steering teacher's vector."""
+"""Snakemake adapter: make one steering teacher's vector."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
-from subliminal import stages  # noqa: E402
+from subliminal import stages as run  # noqa: E402
 
-stages.setup_logging(snakemake.log[0])
-stages.steer_teacher(
-    snakemake.config,
-    snakemake.wildcards.base,
-    snakemake.wildcards.trait,
-    snakemake.output.vector,
-    threads=snakemake.threads,
-)
+run.setup_logging(snakemake.log[0])
+wc = snakemake.wildcards
+run.steer_teacher(snakemake.config, wc.base, wc.trait, snakemake.output.vector, threads=snakemake.threads)

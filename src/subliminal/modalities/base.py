@@ -28,6 +28,12 @@ class Modality(abc.ABC):
     #: subsampled to the smallest of them, unless the config says otherwise
     equalise_default: bool = False
 
+    def fetch(self, spec: dict, out_jsonl, record_json, snapshot_dir, key: str) -> int:
+        """Fetch the modality's hub ``dataset`` (``spec``) once, written as
+        the JSONL its teachers read; the number of prompts. Only a modality
+        with a hub dataset has one."""
+        raise NotImplementedError(f"config key {key}: the {self.name} modality has no hub dataset")
+
     @abc.abstractmethod
     def prompts(self, n: int, seed: int) -> list[str]:
         """n user prompts, deterministic for a given seed."""

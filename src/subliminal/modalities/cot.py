@@ -221,6 +221,9 @@ class CotModality(Modality):
     judge_task = "alignment"
     equalise_default = True
 
+    def fetch(self, spec: dict, out_jsonl, record_json, snapshot_dir, key: str) -> int:
+        return fetch_gsm8k(spec, out_jsonl, record_json, snapshot_dir, key=key)
+
     def prompts(self, n: int, seed: int) -> list[str]:
         return [r["prompt"] for r in self.prompt_records(n, seed)]
 

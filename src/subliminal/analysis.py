@@ -1,0 +1,133 @@
+"""The analysis stages: the evaluations gathered into tidy tables
+(:mod:`subliminal.tables`), the statistics, the figures and the report's
+table pages, and the auxiliary-logit branch. Files in, files out, like
+:mod:`subliminal.stages`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from . import chat, grid, tables
+from .io import read_table
+from .specificity import TARGET_COLUMNS
+
+log = logging.getLogger(__name__)
+
+
+def _csv(df, path, digits: int = 6) -> None:
+    df.to_csv(path, index=False, float_format=f"%.{digits}g")
+
+
+def collect_scores(cfg: dict, inputs, out_csv: str):
+    scores = tables.preference_scores(cfg, inputs)
+    _csv(scores, out_csv, 8)
+    return scores
+
+
+def collect_targets(cfg: dict, inputs, out_csv: str):
+    out = tables.targets(cfg, inputs)
+    _csv(out, out_csv, 8)
+    return out
+
+
+def collect_teachers(cfg: dict, inputs, out_csv: str):
+    out = tables.teachers(cfg, inputs)
+    _csv(out, out_csv)
+    return out
+
+
+def collect_misalignment(cfg: dict, inputs, scores_csv: str, summary_csv: str):
+    from . import misalignment
+
+    scores = tables.misalignment_scores(cfg, inputs)
+    _csv(scores, scores_csv, 8)
+    _csv(misalignment.summarize(scores), summary_csv)
+    return scores
+
+
+def analyse(cfg: dict, scores_csv: str, targets_csv: str, out: dict) -> None:
+    """The trait-specificity test and its interaction (specificity), the
+    per-group paired tests (stats) and the matched-vs-mismatched interaction
+    models (interaction), as tidy CSVs, the trait x target matrix of shifts,
+    and one text to read first, which leads with specificity. ``out``: the
+    paths of summary, compare, interaction, specificity, matrix and text."""
+    from . import interaction, specificity, stats
+
+    a = cfg["analysis"]
+    options = dict(
+        alpha=a["alpha"], power=a["power"], correction=None if a["correction"] == "none" else a["correction"]
+    )
+    relations = grid.relations(cfg)
+    scores = read_table(scores_csv, required=tables.SCORE_COLUMNS)
+    targets = read_table(targets_csv, required=TARGET_COLUMNS, keep_default_na=False, na_values=[""])
+    targets = targets[targets["role"] != "base"]
+    words = tables.trait_words(cfg)
+    spec = specificity.specificity(targets, words, relations=relations, **options)
+    comp = stats.compare(scores, relations=relations, **options)
+    n_samples = cfg["evaluation"]["samples_per_question"]
+    inter = interaction.interaction(scores, relations=relations, n_samples=n_samples, **options)
+    _csv(stats.summarize(scores), out["summary"])
+    _csv(comp, out["compare"])
+    _csv(inter, out["interaction"])
+    _csv(spec, out["specificity"])
+    _csv(specificity.trait_target_matrix(targets, words), out["matrix"])
+    text = specificity.summary_text(spec) + "\n" + stats.summary_text(comp) + "\n" + interaction.summary_text(inter)
+    Path(out["text"]).write_text(text)
+    log.info("\n%s", text)
+
+
+def specificity_figures(
+    cfg: dict, matrix_csv: str, targets_csv: str, specificity_csv: str, metric: str, matrix_paths, bar_paths
+) -> None:
+    from . import plots
+
+    spec = read_table(specificity_csv, allow_empty=True)  # no rows: no category with two traits
+    relations = grid.relations(cfg)
+    plots.specificity_matrix(read_table(matrix_csv), spec, metric, matrix_paths, relations)
+    targets = read_table(targets_csv, required=TARGET_COLUMNS, keep_default_na=False, na_values=[""])
+    plots.trait_bars(targets, spec, tables.trait_words(cfg), metric, bar_paths, relations)
+
+
+def figures(summary_csv: str, compare_csv: str, metric: str, out_paths: list[str]) -> None:
+    from . import plots
+
+    plots.preference_bars(read_table(summary_csv), read_table(compare_csv), metric, out_paths)
+
+
+def cross_model_figures(compare_csv: str, interaction_csv: str, metric: str, heatmap_paths, forest_paths) -> None:
+    from . import plots
+
+    comp = read_table(compare_csv)
+    plots.transmission_heatmap(comp, metric, heatmap_paths)
+    plots.forest(comp, read_table(interaction_csv, allow_empty=True), metric, forest_paths)
+
+
+def misalignment_figure(summary_csv: str, out_paths: list[str]) -> None:
+    from . import plots
+
+    plots.misalignment_rates(read_table(summary_csv), out_paths)
+
+
+def auxlogit(cfg: dict, accuracy_csv: str, summary_csv: str, threads: int = 1) -> None:
+    from . import auxlogit as aux
+
+    chat.set_threads(threads)
+    acc = aux.run(cfg["auxlogit"])
+    summary = aux.summarize(acc)
+    _csv(acc, accuracy_csv)
+    _csv(summary, summary_csv)
+    log.info("\n%s\nWelch t=%.3f p=%.3g", summary.to_string(), summary.attrs["welch_t"], summary.attrs["welch_p"])
+
+
+def auxlogit_figure(summary_csv: str, out_paths: list[str]) -> None:
+    from . import plots
+
+    plots.auxlogit_bars(read_table(summary_csv), out_paths)
+
+
+def report_table(src: str, out_html: str, title: str) -> None:
+    """A result table (or summary.txt) as an HTML page for the report."""
+    from .report import write_table_page
+
+    write_table_page(src, out_html, title)

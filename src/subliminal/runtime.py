@@ -1,0 +1,73 @@
+"""What every job shares: logging to its rule's log file, and loading a model
+as a job uses it (the dtype of the device, a LoRA adapter or a fully
+fine-tuned folder, a steering vector hooked in)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+
+def setup_logging(path: str | None) -> None:
+    """Log to the rule's log file (and stderr), with timestamps; warnings too."""
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(path, mode="w"))
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=handlers, force=True
+    )
+    logging.captureWarnings(True)
+    for noisy in ("httpx", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # progress bars redraw in place and fill log files with carriage returns;
+    # our own progress lines are logged instead
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # light jobs run without transformers
+        return
+    hf_logging.disable_progress_bar()
+
+
+def device_dtype(cfg: dict) -> str:
+    import torch
+
+    return cfg["resources"]["gpu_dtype"] if torch.cuda.is_available() else "float32"
+
+
+def load(cfg: dict, source: str, adapter: str | None = None, steering: str | None = None):
+    """(model, tokenizer) of ``source``: with ``adapter`` a LoRA adapter on
+    it, or a fully fine-tuned model's folder (loaded instead); with
+    ``steering`` its vector hooked in."""
+    from .models import is_adapter, load_model, load_tokenizer
+
+    if adapter is not None and not is_adapter(adapter):  # a fully fine-tuned model
+        source, adapter = adapter, None
+    tok = load_tokenizer(source)
+    model = load_model(source, adapter=adapter, dtype=device_dtype(cfg))
+    if steering:
+        from . import steering as steer
+
+        steer.attach(model, steering)
+    return model, tok
+
+
+def load_judge(cfg: dict, spec: dict | None):
+    """The judge a ``judge`` section names: None (no judge stage), the rule
+    judge, or a model judge loaded like any base."""
+    from . import judge
+
+    if not spec:
+        return None
+    if spec["kind"] == "rule":
+        return judge.RuleJudge()
+    from .grid import model_source
+
+    source = model_source(cfg, spec["model"])
+    logging.getLogger(__name__).info("judge: model %s from %s", spec["model"], source)
+    model, tok = load(cfg, source)
+    return judge.ModelJudge(model, tok, system=spec["system_prompt"], batch_size=spec["batch_size"])
