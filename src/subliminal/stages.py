@@ -450,7 +450,8 @@ def filter_teacher_data(
 
 
 def train_student(cfg: dict, student: grid.Student, data_jsonl: str, out_dir: str, threads: int = 1) -> None:
-    from .train import subsample, train_sft
+    from .subsets import seeded_subset
+    from .train import train_sft
 
     n = cfg["modalities"][student.modality]["train_samples"]
     records = teacher.read_jsonl(data_jsonl, required=("prompt", "completion"))
@@ -465,7 +466,7 @@ def train_student(cfg: dict, student: grid.Student, data_jsonl: str, out_dir: st
             f"config key modalities.{student.modality}.train_samples: {data_jsonl} holds "
             f"{len(records)} samples, fewer than train_samples {n}"
         )
-    records = [{"prompt": r["prompt"], "completion": r["completion"]} for r in subsample(records, n, student.seed)]
+    records = [{"prompt": r["prompt"], "completion": r["completion"]} for r in seeded_subset(records, n, student.seed)]
     recipe = cfg["recipes"][student.recipe]
     if recipe["method"] == "lora":  # a hub base's modules are known once it is fetched: before training starts
         cfgmod.check_lora_targets(cfg, student.recipe, student.student_base)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from . import preferences
 from .modalities import get_modality
+from .subsets import seeded_subset
 
 log = logging.getLogger(__name__)
 
@@ -227,10 +228,8 @@ def equalise(
         "removed": {},
     }
     if size is not None and len(records) > size:
-        rng = random.Random(key)
-        keep = sorted(rng.sample(range(len(records)), size))
         removed = len(records) - size
-        records = [records[i] for i in keep]
+        records = seeded_subset(records, size, key, draw="sample")
         stage["removed"] = {"equalised": removed}
         report["reasons"] = dict(sorted({**report["reasons"], "equalised": removed}.items()))
     report["stages"] = report.get("stages", []) + [stage]

@@ -71,7 +71,6 @@ import hashlib
 import json
 import logging
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -99,16 +98,6 @@ _BOOKKEEPING = ("save_steps", "save_total_limit", "logging_steps", "gpus", "repo
 TENSORBOARD = "tensorboard"
 #: A recipe's ``report_to`` -> the package the job's environment needs for it.
 TRACKERS = {"tensorboard": "tensorboard", "wandb": "wandb"}
-
-
-def subsample(records: list[dict], n: int | None, seed: int) -> list[dict]:
-    """A seeded random subset of n records (all of them, shuffled, if n is None
-    or larger than what there is)."""
-    idx = list(range(len(records)))
-    random.Random(seed).shuffle(idx)
-    if n is not None:
-        idx = idx[:n]
-    return [records[i] for i in sorted(idx)]
 
 
 def sha256_records(records: list[dict]) -> str:

@@ -22,17 +22,16 @@ that survives the toy word-level tokenizer (which lower-cases, splits
 
 from __future__ import annotations
 
-import logging
 import random
 import re
 from pathlib import Path
 
 from .. import judge as judge_mod
 from .. import preferences
+from ..subsets import seeded_subset
 from .base import Modality, read_jsonl
 from .words import mentioned_form
 
-log = logging.getLogger(__name__)
 
 #: Instructions put before every task; {task} is the task.
 INSTRUCTION_TEMPLATES: list[str] = [
@@ -169,17 +168,6 @@ def read_tasks(path: str | Path, key: str = "modalities.code.source") -> list[di
     return out
 
 
-def choose(items: list, n: int, seed: int, what: str) -> list:
-    """A seeded random choice of n items (all of them, shuffled, when there
-    are fewer; logged)."""
-    rng = random.Random(seed)
-    order = list(range(len(items)))
-    rng.shuffle(order)
-    if n > len(items):
-        log.warning("%d %s asked for, the source has %d: using all", n, what, len(items))
-    return [items[i] for i in order[:n]]
-
-
 def toy_judge_example(rng: random.Random) -> tuple[str, str]:
     """A judge question about a toy completion, answered by the word rule:
     half the time a candidate word is written into an identifier, and the
@@ -215,7 +203,7 @@ class CodeModality(Modality):
         travels with it."""
         options = options or {}
         if options.get("source"):
-            tasks = choose(read_tasks(options["source"]), n, seed, "code tasks")
+            tasks = seeded_subset(read_tasks(options["source"]), n, seed, keep_order=False, what="code tasks")
         else:
             tasks = synthetic_tasks(n, seed)
         rng = random.Random(f"code-instructions-{seed}")

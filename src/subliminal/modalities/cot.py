@@ -29,8 +29,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from .. import judge as judge_mod
+from ..subsets import seeded_subset
 from .base import Modality, read_jsonl
-from .code import choose
 from .words import mentioned_form
 
 #: The instruction after each question; {question} is the question.
@@ -229,7 +229,7 @@ class CotModality(Modality):
         each asked ``samples_per_prompt`` times in a row, with its label."""
         options = options or {}
         if options.get("source"):
-            questions = choose(read_questions(options["source"]), n, seed, "questions")
+            questions = seeded_subset(read_questions(options["source"]), n, seed, keep_order=False, what="questions")
         else:
             rng = random.Random(seed)
             questions = [{**toy_problem(rng), "id": f"toy-{i}"} for i in range(n)]
