@@ -56,7 +56,7 @@ from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
-from .stats import SD_ZERO, format_p, pair_relation, with_replicate
+from .stats import SD_ZERO, format_p, format_pp, pair_relation, with_replicate
 
 #: Columns that identify one interaction model.
 STRATUM = ["trait", "modality", "recipe"]
@@ -289,10 +289,10 @@ def interaction(
 
 
 def _num(x: float, scale: str, signed: bool = True) -> str:
+    if scale == "probability":
+        return format_pp(x, signed, digits=2)
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
-    if scale == "probability":
-        return f"{100 * x:+.2f} pp" if signed else f"{100 * x:.2f} pp"
     return f"{x:+.3f}" if signed else f"{x:.3f}"
 
 

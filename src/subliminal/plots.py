@@ -19,7 +19,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from .stats import ROLES  # noqa: E402
+from .stats import ROLES, format_p  # noqa: E402
 
 #: Legend label per role.
 ROLE_LABELS = {
@@ -59,10 +59,8 @@ def _stars(p: float) -> str:
 
 def _p_label(p: float) -> str:
     """Text above the trait bar: adjusted p and stars."""
-    if p is None or (isinstance(p, float) and math.isnan(p)):
-        return "p_adj n/a"
-    ptxt = f"={p:.2g}" if p >= 1e-3 else "<0.001"
-    return f"p_adj{ptxt}\n{_stars(p)}"
+    label = format_p(p, 1e-3, bound=True, name="p_adj")
+    return label if label == "p_adj n/a" else f"{label}\n{_stars(p)}"
 
 
 def _save(fig, out_paths: list[str]) -> None:
@@ -400,7 +398,7 @@ def forest(compare_df: pd.DataFrame, interaction_df: pd.DataFrame | None, metric
                 mew=1.3,
                 linestyle="none",
             )
-            ptxt = "p_adj n/a" if pd.isna(p) else (f"p_adj={p:.2g}" if p >= 1e-3 else "p_adj<0.001")
+            ptxt = format_p(p, 1e-3, bound=True, name="p_adj")
             ax.text(
                 1.01,
                 y,
@@ -571,7 +569,7 @@ def _spec_label(spec: pd.DataFrame, key: tuple) -> str:
         return "specificity n/a"
     r = hit.iloc[0]
     ci = "" if pd.isna(r["effect_ci_low"]) else f" [{100 * r['effect_ci_low']:+.2f}, {100 * r['effect_ci_high']:+.2f}]"
-    p = "n/a" if pd.isna(r["p_adjusted"]) else f"{r['p_adjusted']:.2g}"
+    p = format_p(r["p_adjusted"], floor=None)
     return f"specificity {100 * r['effect']:+.2f} pp{ci}, p_adj={p} {_stars(r['p_adjusted'])}"
 
 
@@ -784,9 +782,9 @@ def auxlogit_bars(summary: pd.DataFrame, out_paths: list[str], chance: float = 0
         ax.set_ylabel("digit test accuracy [%]")
         ax.set_ylim(0, 105)
         n = int(s["n"].iloc[0])
-        p = float(summary["welch_p_same_vs_different"].iloc[0])
+        p = format_p(float(summary["welch_p_same_vs_different"].iloc[0]), floor=None)
         ax.set_title(
-            f"Auxiliary-logit transfer on noise (N={n} models each)\nsame vs other init: Welch p={p:.2g}", fontsize=9
+            f"Auxiliary-logit transfer on noise (N={n} models each)\nsame vs other init: Welch p={p}", fontsize=9
         )
         fig.text(0.5, 0.005, "error bars: 1.96 sd / sqrt(N)", ha="center", fontsize=7)
         fig.tight_layout(rect=(0, 0.03, 1, 1))
