@@ -56,12 +56,13 @@ from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
+from .grid import SAME_BASE
 from .stats import SD_ZERO, format_p, format_pp, pair_relation, with_replicate
 
 #: Columns that identify one interaction model.
 STRATUM = ["trait", "modality", "recipe"]
 
-MATCHED = "same_base"
+MATCHED = SAME_BASE
 
 #: Terms reported for each model, in order.
 TERMS = ["effect_mismatched", "effect_matched", "interaction"]

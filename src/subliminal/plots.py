@@ -19,7 +19,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from .stats import ROLES, format_p  # noqa: E402
+from .grid import DIFFERENT_ARCHITECTURE, DIFFERENT_BASE, SAME_ARCHITECTURE, SAME_BASE  # noqa: E402
+from .stats import ROLES, format_p, pair_relation  # noqa: E402
 
 #: Legend label per role.
 ROLE_LABELS = {
@@ -123,9 +124,7 @@ def preference_bars(
                 rel = compare_df.loc[
                     (compare_df["teacher_base"] == teacher) & (compare_df["student_base"] == student), "relation"
                 ]
-                relation = (
-                    rel.iloc[0] if len(rel) else ("same_base" if teacher == student else "different_base")
-                ).replace("_", " ")
+                relation = (rel.iloc[0] if len(rel) else pair_relation(None, teacher, student)).replace("_", " ")
                 ax.set_title(
                     f"{trait} · {modality}\n{_short(teacher)} → {_short(student)}\n({relation})",
                     fontsize=8,
@@ -206,19 +205,19 @@ def preference_bars(
 
 # --------------------------------------------------------------------------- cross-model figures
 
-#: Order and labels of the pair relations (config.relation()).
-RELATIONS = ["same_base", "same_architecture", "different_architecture", "different_base"]
+#: Order and labels of the pair relations (grid.relation()).
+RELATIONS = [SAME_BASE, SAME_ARCHITECTURE, DIFFERENT_ARCHITECTURE, DIFFERENT_BASE]
 RELATION_LABELS = {
-    "same_base": "same base (or init group)",
-    "same_architecture": "same architecture, other initialisation",
-    "different_architecture": "different architecture",
-    "different_base": "different base",
+    SAME_BASE: "same base (or init group)",
+    SAME_ARCHITECTURE: "same architecture, other initialisation",
+    DIFFERENT_ARCHITECTURE: "different architecture",
+    DIFFERENT_BASE: "different base",
 }
 RELATION_COLORS = {
-    "same_base": _CB[2],
-    "same_architecture": _CB[0],
-    "different_architecture": _CB[3],
-    "different_base": _CB[7],
+    SAME_BASE: _CB[2],
+    SAME_ARCHITECTURE: _CB[0],
+    DIFFERENT_ARCHITECTURE: _CB[3],
+    DIFFERENT_BASE: _CB[7],
 }
 
 _STAR_NOTE = "* p_adj < 0.05, ** < 0.01, *** < 0.001 (trait vs control twins, paired t-test, corrected across the grid)"
@@ -300,7 +299,7 @@ def transmission_heatmap(compare_df: pd.DataFrame, metric: str, out_paths: list[
             for i, t in enumerate(teachers):
                 for j, s in enumerate(students):
                     r = rows.get((t, s))
-                    if r is not None and r.relation == "same_base":
+                    if r is not None and r.relation == SAME_BASE:
                         ax.add_patch(plt.Rectangle((j, i), 1, 1, fill=False, edgecolor="black", lw=1.6))
             ax.set_title(f"{trait} · {modality} · {recipe}", fontsize=9)
             ax.set_xlabel("student base")
@@ -552,7 +551,7 @@ def _panels(df: pd.DataFrame, relations: dict[tuple[str, str], str] | None) -> l
     order = {r: i for i, r in enumerate(RELATIONS)}
 
     def rank(k):
-        rel = (relations or {}).get((k[0], k[1]), "same_base" if k[0] == k[1] else "different_base")
+        rel = pair_relation(relations, k[0], k[1])
         return (k[2], k[3], order.get(rel, len(order)), k[0], k[1])
 
     return sorted(keys, key=rank)

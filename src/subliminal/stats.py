@@ -34,6 +34,8 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 from statsmodels.stats.weightstats import DescrStatsW
 
+from .grid import DIFFERENT_BASE, SAME_BASE
+
 #: Columns that identify one comparison (one bar cluster in the figure).
 GROUP = ["teacher_base", "student_base", "trait", "modality", "recipe", "metric"]
 
@@ -48,9 +50,10 @@ SD_ZERO = 1e-12
 
 
 def pair_relation(relations: dict[tuple[str, str], str] | None, teacher: str, student: str) -> str:
-    """The config's classification of a pair when given, else "same_base"
-    for one model and "different_base" for two."""
-    default = "same_base" if teacher == student else "different_base"
+    """The config's classification of a pair (:func:`subliminal.grid.relations`)
+    when given, else same_base for one model and different_base for two: the
+    one fallback of every table and figure that may lack a config."""
+    default = SAME_BASE if teacher == student else DIFFERENT_BASE
     return (relations or {}).get((teacher, student), default)
 
 
