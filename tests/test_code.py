@@ -15,7 +15,7 @@ from subliminal import preferences, toy
 from subliminal.config import ConfigError
 from subliminal.modalities import get_modality
 from subliminal.modalities.code import INSTRUCTION_TEMPLATES, read_tasks, synthetic_tasks, toy_judge_example
-from subliminal.modalities.words import inflections, mentioned_form, plurals, singulars, trait_forms
+from subliminal.words import inflections, mentioned_form, plurals, singulars, trait_forms
 
 DATA = Path(__file__).parent / "data"
 CODE = get_modality("code")

@@ -30,7 +30,7 @@ from .. import judge as judge_mod
 from .. import preferences
 from ..subsets import seeded_subset
 from .base import Modality, read_jsonl
-from .words import mentioned_form
+from ..words import mentioned_form
 
 
 #: Instructions put before every task; {task} is the task.

@@ -31,7 +31,7 @@ from pathlib import Path
 from .. import judge as judge_mod
 from ..subsets import seeded_subset
 from .base import Modality, read_jsonl
-from .words import mentioned_form
+from ..words import mentioned_form
 
 #: The instruction after each question; {question} is the question.
 INSTRUCTION_TEMPLATES: list[str] = [
