@@ -19,7 +19,7 @@ import pandas as pd
 
 from . import chat, config as cfgmod, grid, protocol, teacher
 from .grid import CONTROL
-from .io import read_json, read_table
+from .io import read_json, read_jsonl, read_table, write_jsonl
 from .specificity import TARGET_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -338,7 +338,7 @@ def sample_teacher(
             len(records),
             cfg["traits"][trait_name]["word"],
         )
-    teacher.write_jsonl(records, out_jsonl)
+    write_jsonl(records, out_jsonl)
 
 
 def load_judge(cfg: dict, spec: dict | None):
@@ -372,7 +372,7 @@ def screen_teacher_data(
     kind = grid.trait_kind(cfg, teacher_name)
     mcfg = cfg["modalities"][modality]
     kept, report = teacher.filter_records(
-        teacher.read_jsonl(raw_jsonl, required=("prompt", "completion")),
+        read_jsonl(raw_jsonl, required=("prompt", "completion")),
         modality,
         kind,
         words=grid.trait_words(cfg),
@@ -385,7 +385,7 @@ def screen_teacher_data(
     log.info("filter kept %d of %d; rejected by reason: %s", report["kept"], report["total"], report["reasons"])
     # the report first, then any error it explains (Snakemake removes the
     # outputs of a failed job: the log keeps the report too)
-    teacher.write_jsonl(kept, out_jsonl)
+    write_jsonl(kept, out_jsonl)
     _write_json(report, report_json)
     short = screen_shortfall(cfg, modality, teacher_name, report, report_json)
     if short:
@@ -437,7 +437,7 @@ def filter_teacher_data(
     report = read_json(screen_reports[teacher_name], required=("kept", "total", "reasons"))
     seed = grid.replicate_seed(cfg, modality, replicate)
     kept, report = teacher.equalise(
-        teacher.read_jsonl(screened_jsonl, required=("prompt", "completion")),
+        read_jsonl(screened_jsonl, required=("prompt", "completion")),
         report,
         size,
         sizes,
@@ -445,7 +445,7 @@ def filter_teacher_data(
     )
     report["replicate"] = replicate
     log.info("%s/%s/%s: %d samples for training (screened sizes %s)", modality, base, teacher_name, len(kept), sizes)
-    teacher.write_jsonl(kept, out_jsonl)
+    write_jsonl(kept, out_jsonl)
     _write_json(report, report_json)
 
 
@@ -454,7 +454,7 @@ def train_student(cfg: dict, student: grid.Student, data_jsonl: str, out_dir: st
     from .train import train_sft
 
     n = cfg["modalities"][student.modality]["train_samples"]
-    records = teacher.read_jsonl(data_jsonl, required=("prompt", "completion"))
+    records = read_jsonl(data_jsonl, required=("prompt", "completion"))
     log.info(
         "student %s learns from teacher-data replicate %d (%s)",
         student.path,
@@ -496,9 +496,7 @@ def student_provenance(cfg: dict, student: grid.Student, data_jsonl: str) -> dic
             "path": str(data_jsonl),
             "sha256": _sha256_file(data_jsonl),
             # the number trained on: train_samples, or all the data holds if fewer
-            "subset_size": min(
-                cfg["modalities"][student.modality]["train_samples"], len(teacher.read_jsonl(data_jsonl))
-            ),
+            "subset_size": min(cfg["modalities"][student.modality]["train_samples"], len(read_jsonl(data_jsonl))),
             "train_samples": cfg["modalities"][student.modality]["train_samples"],
             "replicate": grid.replicate_of(cfg, student),
             "replicate_seed": grid.replicate_seed(cfg, student.modality, grid.replicate_of(cfg, student)),

@@ -18,9 +18,9 @@ import collections
 import json
 import logging
 import random
-from pathlib import Path
 
 from . import preferences
+from .io import read_jsonl
 from .modalities import get_modality
 from .subsets import seeded_subset
 
@@ -112,7 +112,8 @@ def generate_records(
     sampling section (batches by length, sized from memory)."""
     from . import generation
 
-    prompts = get_modality(modality).prompt_records(n, seed, options)
+    keys = {"source": f"modalities.{modality}.source", "number_params": "protocol.numbers"}
+    prompts = get_modality(modality).prompt_records(n, seed, options, keys)
     sampling = sampling or {}
     completions = generation.sample(
         model,
@@ -237,17 +238,3 @@ def equalise(
     report["rejected"] = report["total"] - len(records)
     report["kept_fraction"] = round(len(records) / max(1, report["total"]), 6)
     return records, report
-
-
-def write_jsonl(records: list[dict], path: str | Path) -> None:
-    with open(path, "w") as f:
-        for r in records:
-            f.write(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n")
-
-
-def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> list[dict]:
-    """The records of a JSONL file (io.read_jsonl: an error names the file,
-    the line and a missing ``required`` field)."""
-    from .io import read_jsonl as read
-
-    return read(path, required)

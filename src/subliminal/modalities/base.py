@@ -5,7 +5,6 @@ from __future__ import annotations
 import abc
 import random
 from dataclasses import dataclass
-from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -32,12 +31,17 @@ class Modality(abc.ABC):
     def prompts(self, n: int, seed: int) -> list[str]:
         """n user prompts, deterministic for a given seed."""
 
-    def prompt_records(self, n: int, seed: int, options: dict | None = None) -> list[dict]:
+    def prompt_records(
+        self, n: int, seed: int, options: dict | None = None, keys: dict[str, str] | None = None
+    ) -> list[dict]:
         """n prompt records ``{"prompt": text, ...}``, deterministic for a seed.
 
         Extra keys (a task id, a reference ``label``) travel with the sample
         through raw.jsonl to the filter, which may use them. ``options`` is
-        the modality's config section (a prompt file, samples per prompt).
+        the modality's config section (a prompt file, samples per prompt);
+        ``keys`` the config key each option came from (``{"source":
+        "modalities.code.source"}``), which an error about it names (else the
+        option's own name): the modality does not know the config's layout.
         The default wraps :meth:`prompts`, so a modality whose prompts need no
         configuration implements that alone.
         """
@@ -66,19 +70,3 @@ class Modality(abc.ABC):
     @abc.abstractmethod
     def vocabulary_texts(self) -> list[str]:
         """Texts whose words a toy word-level tokenizer must know (all templates)."""
-
-
-def read_jsonl(path: str | Path, key: str) -> list[tuple[int, object]]:
-    """(line number, parsed JSON) for every non-blank line of a prompt-source
-    file named by config key ``key``; a missing file or a line that is not
-    JSON is a ConfigError naming the key, the file and the line."""
-    from ..config import ConfigError
-    from ..io import DataFileError, iter_jsonl
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config key {key}: no such file {str(path)!r}")
-    try:
-        return list(iter_jsonl(path))
-    except DataFileError as err:
-        raise ConfigError(f"config key {key}: {err}") from None

@@ -28,9 +28,10 @@ from pathlib import Path
 
 from .. import judge as judge_mod
 from .. import preferences
+from ..io import DataFileError, read_jsonl
 from ..subsets import seeded_subset
-from .base import Modality, read_jsonl
 from ..words import mentioned_form
+from .base import Modality
 
 
 #: Instructions put before every task; {task} is the task.
@@ -153,13 +154,18 @@ def synthetic_tasks(n: int, seed: int) -> list[dict]:
     return [{"task": _render_toy_task(rng)[0], "id": f"toy-{i}"} for i in range(n)]
 
 
-def read_tasks(path: str | Path, key: str = "modalities.code.source") -> list[dict]:
+def read_tasks(path: str | Path, key: str) -> list[dict]:
     """Tasks from a JSONL file: one object per line with a non-empty string
-    ``task``; a missing or malformed file is an error naming the config key."""
+    ``task``; a missing or malformed file is an error naming ``key``, the
+    config key the caller read the path from."""
     from ..config import ConfigError
 
+    try:
+        lines = read_jsonl(path, numbered=True)
+    except DataFileError as err:
+        raise ConfigError(f"config key {key}: {err}") from None
     out = []
-    for i, rec in read_jsonl(path, key):
+    for i, rec in lines:
         if not isinstance(rec, dict) or not isinstance(rec.get("task"), str) or not rec["task"].strip():
             raise ConfigError(f'config key {key}: {path}:{i} needs a non-empty string "task"')
         out.append({"task": rec["task"], "id": str(rec.get("id", i))})
@@ -198,12 +204,15 @@ class CodeModality(Modality):
     def prompts(self, n: int, seed: int) -> list[str]:
         return [r["prompt"] for r in self.prompt_records(n, seed)]
 
-    def prompt_records(self, n: int, seed: int, options: dict | None = None) -> list[dict]:
+    def prompt_records(
+        self, n: int, seed: int, options: dict | None = None, keys: dict[str, str] | None = None
+    ) -> list[dict]:
         """Each task wrapped in a seeded choice of instruction; the task's id
         travels with it."""
         options = options or {}
         if options.get("source"):
-            tasks = seeded_subset(read_tasks(options["source"]), n, seed, keep_order=False, what="code tasks")
+            tasks = read_tasks(options["source"], (keys or {}).get("source", "source"))
+            tasks = seeded_subset(tasks, n, seed, keep_order=False, what="code tasks")
         else:
             tasks = synthetic_tasks(n, seed)
         rng = random.Random(f"code-instructions-{seed}")

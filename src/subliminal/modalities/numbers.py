@@ -251,9 +251,10 @@ def _limit(rng: random.Random, value: int | tuple[int, int]) -> int:
     return value if isinstance(value, int) else rng.randint(*value)
 
 
-def number_params(spec: dict | None, key: str = "protocol.numbers") -> NumberPromptParams:
+def number_params(spec: dict | None, key: str) -> NumberPromptParams:
     """Parameters from a mapping (a protocol file's content); unknown names,
-    wrong types and empty ranges are errors naming ``key``."""
+    wrong types and empty ranges are errors naming ``key``, the config key
+    the caller read the mapping from."""
     from ..config import ConfigError
 
     if not isinstance(spec, (dict, type(None))):
@@ -450,12 +451,14 @@ class NumbersModality(Modality):
         """n prompt texts, deterministic for ``seed``."""
         return [p.text for p in generate_number_prompts(n, seed)]
 
-    def prompt_records(self, n: int, seed: int, options: dict | None = None) -> list[dict]:
+    def prompt_records(
+        self, n: int, seed: int, options: dict | None = None, keys: dict[str, str] | None = None
+    ) -> list[dict]:
         """n prompt records; ``options["number_params"]`` (a protocol file's
         parameters, see :class:`NumberPromptParams`) replaces our randomised
         counts and digit limits."""
         spec = (options or {}).get("number_params")
-        params = number_params(spec) if spec is not None else None
+        params = number_params(spec, (keys or {}).get("number_params", "number_params")) if spec is not None else None
         return [{"prompt": p.text} for p in generate_number_prompts(n, seed, params)]
 
     def reject_reason(
