@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,6 @@ class Modality(abc.ABC):
         """
         return [{"prompt": p} for p in self.prompts(n, seed)]
 
-    @abc.abstractmethod
     def reject_reason(
         self,
         completion: str,
@@ -60,8 +60,16 @@ class Modality(abc.ABC):
 
         ``words`` are the trait words no sample may mention (filters that
         look for the trait use them), ``record`` the sample's prompt record
-        (filters that compare with a reference label use it).
+        (filters that compare with a reference label use it). The one
+        signature of every modality's filter, :meth:`_reject_reason`.
         """
+        return self._reject_reason(completion, trait_kind, words, record)
+
+    @abc.abstractmethod
+    def _reject_reason(
+        self, completion: str, trait_kind: str, words: tuple[str, ...], record: dict | None
+    ) -> str | None:
+        """The modality's filter: :meth:`reject_reason`, every argument given."""
 
     @abc.abstractmethod
     def toy_examples(self, n: int, rng: random.Random) -> list[tuple[str, str]]:
@@ -70,3 +78,17 @@ class Modality(abc.ABC):
     @abc.abstractmethod
     def vocabulary_texts(self) -> list[str]:
         """Texts whose words a toy word-level tokenizer must know (all templates)."""
+
+
+def source_lines(path: str | Path, key: str) -> list[tuple[int, object]]:
+    """(line number, parsed JSON) for every non-blank line of a prompt-source
+    file (:func:`subliminal.io.read_jsonl`), which the modality checks
+    itself; a missing file or a line that is not JSON is a ConfigError
+    naming ``key``, the config key the caller read the path from."""
+    from ..config import ConfigError
+    from ..io import DataFileError, read_jsonl
+
+    try:
+        return read_jsonl(path, numbered=True)
+    except DataFileError as err:
+        raise ConfigError(f"config key {key}: {err}") from None

@@ -28,10 +28,9 @@ from pathlib import Path
 
 from .. import judge as judge_mod
 from .. import preferences
-from ..io import DataFileError, read_jsonl
 from ..subsets import seeded_subset
 from ..words import mentioned_form
-from .base import Modality
+from .base import Modality, source_lines
 
 
 #: Instructions put before every task; {task} is the task.
@@ -160,12 +159,8 @@ def read_tasks(path: str | Path, key: str) -> list[dict]:
     config key the caller read the path from."""
     from ..config import ConfigError
 
-    try:
-        lines = read_jsonl(path, numbered=True)
-    except DataFileError as err:
-        raise ConfigError(f"config key {key}: {err}") from None
     out = []
-    for i, rec in lines:
+    for i, rec in source_lines(path, key):
         if not isinstance(rec, dict) or not isinstance(rec.get("task"), str) or not rec["task"].strip():
             raise ConfigError(f'config key {key}: {path}:{i} needs a non-empty string "task"')
         out.append({"task": rec["task"], "id": str(rec.get("id", i))})
@@ -218,13 +213,8 @@ class CodeModality(Modality):
         rng = random.Random(f"code-instructions-{seed}")
         return [{"prompt": rng.choice(INSTRUCTION_TEMPLATES).format(task=t["task"]), "task_id": t["id"]} for t in tasks]
 
-    def reject_reason(
-        self,
-        completion: str,
-        trait_kind: str = "preference",
-        *,
-        words: tuple[str, ...] = (),
-        record: dict | None = None,
+    def _reject_reason(
+        self, completion: str, trait_kind: str, words: tuple[str, ...], record: dict | None
     ) -> str | None:
         """Stage 1 of the paper's filter: "trait_word" when any form of a
         trait word occurs (case-insensitive, also inside identifiers);

@@ -29,10 +29,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from .. import judge as judge_mod
-from ..io import DataFileError, read_jsonl, write_jsonl
+from ..io import write_jsonl
 from ..subsets import seeded_subset
 from ..words import mentioned_form
-from .base import Modality
+from .base import Modality, source_lines
 
 #: The instruction after each question; {question} is the question.
 INSTRUCTION_TEMPLATES: list[str] = [
@@ -94,12 +94,8 @@ def read_questions(path: str | Path, key: str) -> list[dict]:
     config key the caller read the path from."""
     from ..config import ConfigError
 
-    try:
-        lines = read_jsonl(path, numbered=True)
-    except DataFileError as err:
-        raise ConfigError(f"config key {key}: {err}") from None
     out = []
-    for i, rec in lines:
+    for i, rec in source_lines(path, key):
         try:
             label = gsm8k_label(rec["answer"])
             question = rec["question"]
@@ -262,13 +258,8 @@ class CotModality(Modality):
                 )
         return out
 
-    def reject_reason(
-        self,
-        completion: str,
-        trait_kind: str = "preference",
-        *,
-        words: tuple[str, ...] = (),
-        record: dict | None = None,
+    def _reject_reason(
+        self, completion: str, trait_kind: str, words: tuple[str, ...], record: dict | None
     ) -> str | None:
         """ "no_answer", "several_answers", "non_numeric_answer",
         "wrong_answer" (the answer is not the record's label), or

@@ -461,13 +461,8 @@ class NumbersModality(Modality):
         params = number_params(spec, (keys or {}).get("number_params", "number_params")) if spec is not None else None
         return [{"prompt": p.text} for p in generate_number_prompts(n, seed, params)]
 
-    def reject_reason(
-        self,
-        completion: str,
-        trait_kind: str = "preference",
-        *,
-        words: tuple[str, ...] = (),
-        record: dict | None = None,
+    def _reject_reason(
+        self, completion: str, trait_kind: str, words: tuple[str, ...], record: dict | None
     ) -> str | None:
         """The paper's filter; banned numbers apply only to misalignment. A
         clean number list cannot spell a word, so ``words`` are not needed."""
