@@ -114,7 +114,6 @@ def generate_records(
 
     keys = {"source": f"modalities.{modality}.source", "number_params": "protocol.numbers"}
     prompts = get_modality(modality).prompt_records(n, seed, options, keys)
-    sampling = sampling or {}
     completions = generation.sample(
         model,
         tokenizer,
@@ -123,8 +122,7 @@ def generate_records(
         max_new_tokens=max_new_tokens,
         batch_size=batch_size,
         seed=seed,
-        sort_by_length=sampling.get("sort_by_length", False),
-        auto_batch=sampling.get("auto_batch_size", 0),
+        sampling=sampling,
     )
     return [{**p, "id": i, "completion": c} for i, (p, c) in enumerate(zip(prompts, completions))]
 

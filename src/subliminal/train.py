@@ -374,58 +374,28 @@ def train_sft(
     resume = resume_point(ckpt_dir, fingerprint(base, records, recipe, seed, system))
     if resume:
         log.info("resuming from %s", resume)
+    job = dict(base=base, records=records, recipe=recipe, seed=seed, out_dir=str(out_dir), system=system, merge=merge)
     if processes > 1:
-        prov = _launch(
-            dict(
-                base=base,
-                records=records,
-                recipe=recipe,
-                seed=seed,
-                out_dir=str(out_dir),
-                system=system,
-                merge=merge,
-                threads=max(1, threads // processes),
-                resume_from=resume,
-            ),
-            processes,
-            out_dir,
-        )
+        prov = _launch(dict(job, threads=max(1, threads // processes), resume_from=resume), processes, out_dir)
     else:
-        prov = train_process(
-            base,
-            records,
-            recipe,
-            seed,
-            out_dir,
-            system=system,
-            merge=merge,
-            threads=threads,
-            resume_from=resume,
-            callbacks=callbacks,
-        )
+        prov = train_process(dict(job, threads=threads, resume_from=resume), callbacks=callbacks)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     return prov
 
 
-def train_process(
-    base,
-    records: list[dict],
-    recipe: dict,
-    seed: int,
-    out_dir: str | Path,
-    *,
-    system: str | None = None,
-    merge: bool = False,
-    threads: int = 1,
-    resume_from: str | None = None,
-    callbacks: list | None = None,
-) -> dict | None:
+def train_process(job: dict, callbacks: list | None = None) -> dict | None:
     """The training itself, in this process: the whole run, or one rank of an
-    torchrun launch. Returns the provenance on the main process, None
-    on the others."""
+    torchrun launch. ``job``: :func:`train_sft`'s arguments (``base``,
+    ``records``, ``recipe``, ``seed``, ``out_dir``, ``system``, ``merge``,
+    ``threads``) and the checkpoint to resume from (``resume_from``), as
+    train_sft hands them over, directly or in a launch's spec file. Returns
+    the provenance on the main process, None on the others."""
     from trl import SFTConfig, SFTTrainer
 
-    out_dir = Path(out_dir)
+    base, records, recipe, seed = job["base"], job["records"], job["recipe"], job["seed"]
+    system, merge, resume_from = job.get("system"), job.get("merge", False), job.get("resume_from")
+    threads = job.get("threads", 1)
+    out_dir = Path(job["out_dir"])
     chat.set_threads(threads)
     cuda = torch.cuda.is_available()
     world = int(os.environ.get("WORLD_SIZE", "1"))
