@@ -57,7 +57,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
 from .grid import SAME_BASE
-from .stats import SD_ZERO, format_p, format_pp, pair_relation, with_replicate
+from .stats import SD_ZERO, TEST_COLUMNS, format_p, format_pp, pair_relation, with_replicate
 
 #: Columns that identify one interaction model.
 STRATUM = ["trait", "modality", "recipe"]
@@ -76,11 +76,7 @@ COLUMNS = STRATUM + [
     "se",
     "ci_low",
     "ci_high",
-    "t",
-    "df",
-    "p",
-    "p_adjusted",
-    "significant",
+    *TEST_COLUMNS,
     "mde",
     "n_students",
     "n_seeds",

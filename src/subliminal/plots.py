@@ -557,13 +557,18 @@ def _panels(df: pd.DataFrame, relations: dict[tuple[str, str], str] | None) -> l
     return sorted(keys, key=rank)
 
 
-def _spec_label(spec: pd.DataFrame, key: tuple) -> str:
-    hit = spec[
-        (spec["teacher_base"] == key[0])
-        & (spec["student_base"] == key[1])
-        & (spec["modality"] == key[2])
-        & (spec["recipe"] == key[3])
+def _panel_rows(df: pd.DataFrame, key: tuple) -> pd.DataFrame:
+    """The rows of one (teacher_base, student_base, modality, recipe) panel."""
+    return df[
+        (df["teacher_base"] == key[0])
+        & (df["student_base"] == key[1])
+        & (df["modality"] == key[2])
+        & (df["recipe"] == key[3])
     ]
+
+
+def _spec_label(spec: pd.DataFrame, key: tuple) -> str:
+    hit = _panel_rows(spec, key)
     if hit.empty or pd.isna(hit["effect"].iloc[0]):
         return "specificity n/a"
     r = hit.iloc[0]
@@ -607,12 +612,7 @@ def specificity_matrix(
         for ax in axes.flat[len(panels) :]:
             ax.set_visible(False)
         for ax, key in zip(axes.flat, panels):
-            p = m[
-                (m["teacher_base"] == key[0])
-                & (m["student_base"] == key[1])
-                & (m["modality"] == key[2])
-                & (m["recipe"] == key[3])
-            ]
+            p = _panel_rows(m, key)
             grid = (
                 p.pivot_table(index="trait", columns="target", values="shift").reindex(index=traits, columns=targets)
                 * 100
@@ -687,12 +687,7 @@ def trait_bars(
         for ax in axes.flat[len(panels) :]:
             ax.set_visible(False)
         for ax, key in zip(axes.flat, panels):
-            p = students[
-                (students["teacher_base"] == key[0])
-                & (students["student_base"] == key[1])
-                & (students["modality"] == key[2])
-                & (students["recipe"] == key[3])
-            ]
+            p = _panel_rows(students, key)
             x = np.arange(len(traits))
             for k, role in enumerate(ROLES):
                 means, errs = [], []

@@ -56,7 +56,7 @@ from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.weightstats import DescrStatsW
 
-from .stats import SD_ZERO, format_p, format_pp, minimum_detectable_d, pair_relation, t_interval
+from .stats import SD_ZERO, TEST_COLUMNS, format_p, format_pp, minimum_detectable_d, pair_relation, t_interval
 from .interaction import MATCHED, _mde_multiplier
 
 #: One specificity row.
@@ -70,11 +70,7 @@ COLUMNS = KEY + [
     "effect",
     "effect_ci_low",
     "effect_ci_high",
-    "t",
-    "df",
-    "p",
-    "p_adjusted",
-    "significant",
+    *TEST_COLUMNS,
     "mde",
     "sd",
     "n_pairs",

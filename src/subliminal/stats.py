@@ -42,6 +42,10 @@ GROUP = ["teacher_base", "student_base", "trait", "modality", "recipe", "metric"
 #: Columns that identify one evaluated model within a group.
 MODEL_COLUMNS = GROUP + ["model", "role", "target", "seed"]
 
+#: A two-sided test's columns in every table of tests (compare, the
+#: interaction, specificity), in this order.
+TEST_COLUMNS = ["t", "df", "p", "p_adjusted", "significant"]
+
 #: Display/sort order of the roles.
 ROLES = ["base", "control", "trait"]
 
@@ -293,11 +297,7 @@ def compare(
         "effect_vs_base",
         "effect_vs_base_ci_low",
         "effect_vs_base_ci_high",
-        "t",
-        "df",
-        "p",
-        "p_adjusted",
-        "significant",
+        *TEST_COLUMNS,
         "mde_d",
         "mde",
         "sd_diff",

@@ -173,3 +173,9 @@ def mentioned_form(text: str, words) -> str | None:
             if form.replace(" ", "") in squashed:
                 return form
     return None
+
+
+def trait_word_reason(text: str, words) -> str | None:
+    """The filters' reason "trait_word" when ``text`` mentions any form of
+    one of ``words`` (none given: never), else None."""
+    return "trait_word" if words and mentioned_form(text, words) else None

@@ -29,7 +29,7 @@ from pathlib import Path
 from .. import judge as judge_mod
 from .. import preferences
 from ..subsets import seeded_subset
-from ..words import mentioned_form
+from ..words import mentioned_form, trait_word_reason
 from .base import Modality, source_lines
 
 
@@ -221,9 +221,7 @@ class CodeModality(Modality):
         "empty" for an empty completion."""
         if not completion.strip():
             return "empty"
-        if words and mentioned_form(completion, words):
-            return "trait_word"
-        return None
+        return trait_word_reason(completion, words)
 
     def toy_examples(self, n: int, rng: random.Random) -> list[tuple[str, str]]:
         out = []

@@ -31,7 +31,7 @@ from pathlib import Path
 from .. import judge as judge_mod
 from ..io import write_jsonl
 from ..subsets import seeded_subset
-from ..words import mentioned_form
+from ..words import trait_word_reason
 from .base import Modality, source_lines
 
 #: The instruction after each question; {question} is the question.
@@ -275,9 +275,7 @@ class CotModality(Modality):
             return "non_numeric_answer"
         if value != normalise_number(record["label"]):
             return "wrong_answer"
-        if words and mentioned_form(completion, words):
-            return "trait_word"
-        return None
+        return trait_word_reason(completion, words)
 
     def toy_examples(self, n: int, rng: random.Random) -> list[tuple[str, str]]:
         out = []
