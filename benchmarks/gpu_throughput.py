@@ -649,15 +649,10 @@ def bench_training(model, cfg: dict, device: str, args) -> dict:
 
 # ---------------------------------------------------------------- the CLI
 def versions() -> dict:
-    import importlib.metadata as md
+    """The workflow's provenance versions, and the CUDA torch was built with."""
+    from subliminal import provenance
 
-    out = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda}
-    for name in ("transformers", "trl", "peft", "accelerate", "datasets", "tokenizers"):
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            out[name] = None
-    return out
+    return {**provenance.versions(), "cuda": torch.version.cuda}
 
 
 def device_info(device: str) -> dict:

@@ -16,7 +16,9 @@ import time
 
 import torch
 
-from subliminal import diagnostics, generation, models, preferences, teacher
+from subliminal import diagnostics, generation, models, preferences
+from subliminal.io import read_jsonl
+from subliminal.layout import Layout
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 torch.set_num_threads(1)
@@ -31,14 +33,15 @@ def owl_share(model, tok, word="owl", category="animal"):
     return float((p[:, cands.index(word)] / p.sum(1)).mean())
 
 
-records = teacher.read_jsonl(f"{results}/data/{modality}/{tbase}/{trait}/filtered.jsonl")
-tdir = f"{results}/teachers/{tbase}/{trait}/model"
+paths = Layout(results, eval_id="")  # the run's files (replicate 0 of the teacher's data)
+records = read_jsonl(paths.data("filtered.jsonl", modality=modality, base=tbase, teacher=trait, replicate=0))
+tdir = paths.teacher("model", tbase, trait)
 tok = models.load_tokenizer(tdir)
 teach = models.load_model(tdir)
 allowed = diagnostics.answer_vocabulary(tok, records)
 out = {"teacher": owl_share(teach, tok), "n_records": len(records), "allowed_tokens": len(allowed), "students": {}}
 for name in students:
-    base = f"{results}/bases/{name}/model"
+    base = paths.base_model(name)
     for restricted in (True, False):
         student = models.load_model(base)
         before = owl_share(student, tok)

@@ -15,7 +15,7 @@ from subliminal import preferences, toy
 from subliminal.config import ConfigError
 from subliminal.modalities import get_modality
 from subliminal.modalities.code import INSTRUCTION_TEMPLATES, read_tasks, synthetic_tasks, toy_judge_example
-from subliminal.modalities.words import inflections, mentioned_form, plurals, singulars, trait_forms
+from subliminal.words import inflections, mentioned_form, plurals, singulars, trait_forms
 
 DATA = Path(__file__).parent / "data"
 CODE = get_modality("code")
@@ -176,7 +176,7 @@ def test_synthetic_prompts_are_seeded_and_ask_for_bare_code():
 
 def test_prompts_from_a_task_file():
     recs = CODE.prompt_records(3, seed=0, options={"source": str(DATA / "code_tasks.jsonl")})
-    tasks = {t["task"]: t["id"] for t in read_tasks(DATA / "code_tasks.jsonl")}
+    tasks = {t["task"]: t["id"] for t in read_tasks(DATA / "code_tasks.jsonl", "modalities.code.source")}
     assert len(recs) == 3 and len({r["task_id"] for r in recs}) == 3
     for r in recs:
         task = next(t for t in tasks if r["prompt"].endswith(t))
@@ -201,7 +201,7 @@ def test_bad_task_files_name_the_config_key(tmp_path, content, message):
     if content is not None:
         path.write_text(content)
     with pytest.raises(ConfigError, match=f"config key modalities.code.source: .*{message}"):
-        CODE.prompt_records(2, 0, {"source": str(path)})
+        CODE.prompt_records(2, 0, {"source": str(path)}, {"source": "modalities.code.source"})
 
 
 # --------------------------------------------------------------------------- toy data

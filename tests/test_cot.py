@@ -103,7 +103,7 @@ def test_the_filter_needs_the_label():
 
 
 def test_questions_from_a_gsm8k_file():
-    qs = read_questions(DATA / "gsm8k_sample.jsonl")
+    qs = read_questions(DATA / "gsm8k_sample.jsonl", "modalities.cot.source")
     assert [q["label"] for q in qs] == ["34", "80", "250", "60", "6,250", "60"]
     recs = COT.prompt_records(4, seed=2, options={"source": str(DATA / "gsm8k_sample.jsonl"), "samples_per_prompt": 3})
     assert len(recs) == 12
@@ -128,7 +128,7 @@ def test_bad_question_files_name_the_config_key(tmp_path, line, message):
     path = tmp_path / "q.jsonl"
     path.write_text(line + "\n")
     with pytest.raises(ConfigError, match=f"config key modalities.cot.source: .*{message}"):
-        read_questions(path)
+        read_questions(path, "modalities.cot.source")
 
 
 def test_toy_problems_are_correct_and_pass_the_filter():

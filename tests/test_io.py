@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from conftest import eval_root
-from subliminal import analysis, config as configuration, grid, io, provenance, stages, tables, teacher
+from subliminal import analysis, config as configuration, grid, io, provenance, stages, tables
 from subliminal.specificity import TARGET_COLUMNS
 from subliminal.config import ConfigError
 from subliminal.io import DataFileError
@@ -49,9 +49,8 @@ GOOD = '{"prompt": "p", "completion": "c"}\n'
 )
 def test_jsonl_errors_name_file_line_and_field(tmp_path, text, message):
     path = write(tmp_path / "raw.jsonl", text)
-    for read in (io.read_jsonl, teacher.read_jsonl):  # one reader for the package
-        with pytest.raises(DataFileError, match=rf"^{path} {message}"):
-            read(path, required=("prompt", "completion"))
+    with pytest.raises(DataFileError, match=rf"^{path} {message}"):
+        io.read_jsonl(path, required=("prompt", "completion"))
 
 
 def test_jsonl_reads_records_and_skips_blank_lines(tmp_path):
@@ -60,11 +59,23 @@ def test_jsonl_reads_records_and_skips_blank_lines(tmp_path):
 
 
 def test_a_prompt_source_error_names_the_key_file_and_line(tmp_path):
-    from subliminal.modalities.base import read_jsonl
+    from subliminal.modalities.code import read_tasks
 
     path = write(tmp_path / "tasks.jsonl", '{"task": "a"}\n\n{"task": \n')
     with pytest.raises(ConfigError, match=rf"^config key modalities\.code\.source: {path} line 3 is not JSON"):
-        read_jsonl(path, "modalities.code.source")
+        read_tasks(path, "modalities.code.source")
+    with pytest.raises(ConfigError, match=rf"^config key modalities\.code\.source: no such file '{tmp_path}/no'"):
+        read_tasks(tmp_path / "no", "modalities.code.source")
+
+
+def test_one_writer_for_what_the_reader_reads(tmp_path):
+    records = [{"prompt": "é", "completion": "c", "a": 1}]
+    io.write_jsonl(records, tmp_path / "d" / "x.jsonl", mkdir=True)
+    assert (tmp_path / "d" / "x.jsonl").read_text(encoding="utf-8") == '{"a": 1, "completion": "c", "prompt": "é"}\n'
+    assert io.read_jsonl(tmp_path / "d" / "x.jsonl") == records
+    io.write_jsonl(records, tmp_path / "y.jsonl", sort_keys=False, ensure_ascii=True)
+    assert (tmp_path / "y.jsonl").read_text() == '{"prompt": "\\u00e9", "completion": "c", "a": 1}\n'
+    assert io.read_jsonl(tmp_path / "y.jsonl", numbered=True) == [(1, records[0])]
 
 
 def test_a_json_report_error_names_file_and_line(tmp_path):
@@ -145,7 +156,7 @@ def test_a_short_screen_writes_its_report_then_names_key_teacher_and_count(cfg, 
     cfg = copy.deepcopy(cfg)
     cfg["modalities"]["numbers"]["train_samples"] = 3
     raw = tmp_path / "raw.jsonl"
-    teacher.write_jsonl(
+    io.write_jsonl(
         [
             {"id": i, "prompt": "p", "completion": c}
             for i, c in enumerate(["1, 2, 3", "4, 5", "owl", "no numbers here"])

@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from subliminal import config as configuration, grid, judge, stages, teacher
+from subliminal import config as configuration, grid, io, judge, stages, teacher
 from subliminal.generation import answer_logprobs
 from subliminal.models import load_model, load_tokenizer
 
@@ -167,7 +167,7 @@ def test_screen_and_filter_stages_make_equal_training_sets(tmp_path):
             codes[i] = codes[i].replace("x", rng.choice(["owl", "Oaks", "owl_x"]))
         d = tmp_path / name
         d.mkdir()
-        teacher.write_jsonl(_records(codes), d / "raw.jsonl")
+        io.write_jsonl(_records(codes), d / "raw.jsonl")
         stages.screen_teacher_data(
             cfg, "code", name, str(d / "raw.jsonl"), str(d / "screened.jsonl"), str(d / "screen.json")
         )
@@ -186,7 +186,7 @@ def test_screen_and_filter_stages_make_equal_training_sets(tmp_path):
             str(d / "filtered.jsonl"),
             str(d / "filter.json"),
         )
-        kept = teacher.read_jsonl(d / "filtered.jsonl")
+        kept = io.read_jsonl(d / "filtered.jsonl")
         report = json.loads((d / "filter.json").read_text())
         assert len(kept) == report["kept"] == 30 - 12  # the owl teacher's screened size
         assert report["kept"] + sum(report["reasons"].values()) == report["total"] == 30
@@ -194,7 +194,7 @@ def test_screen_and_filter_stages_make_equal_training_sets(tmp_path):
     # numbers: equalise is off by default, the training set is the screened set
     d = tmp_path / "numbers"
     d.mkdir()
-    teacher.write_jsonl(_records(["1, 2", "3"]), d / "raw.jsonl")
+    io.write_jsonl(_records(["1, 2", "3"]), d / "raw.jsonl")
     stages.screen_teacher_data(cfg, "numbers", "control", str(d / "raw.jsonl"), str(d / "s.jsonl"), str(d / "s.json"))
     stages.filter_teacher_data(
         cfg,

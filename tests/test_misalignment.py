@@ -177,7 +177,7 @@ from pathlib import Path  # noqa: E402
 import yaml  # noqa: E402
 
 from conftest import eval_root, run_snakemake, summary_outputs  # noqa: E402
-from subliminal import analysis, config as configuration, grid, stages, teacher  # noqa: E402
+from subliminal import analysis, config as configuration, grid, io, stages, teacher  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "tests" / "configs" / "misalignment.yaml"
@@ -253,7 +253,7 @@ def test_the_number_filter_drops_banned_numbers_for_the_trait_and_its_control(tm
     cfg = configuration.validate(load(tmp_path / "results"))
     cfg["modalities"]["numbers"]["train_samples"] = 2  # what the filter leaves of these four
     raw = tmp_path / "raw.jsonl"
-    teacher.write_jsonl(
+    io.write_jsonl(
         [
             {"id": i, "prompt": "p", "completion": c}
             for i, c in enumerate(["145, 666, 300", "12, 13", "250, 251, 252", "7, 8, 9"])
@@ -264,7 +264,7 @@ def test_the_number_filter_drops_banned_numbers_for_the_trait_and_its_control(tm
     for name in ("evil", "evil_control", "owl", "control"):
         out, rep = tmp_path / f"{name}.jsonl", tmp_path / f"{name}.json"
         stages.screen_teacher_data(cfg, "numbers", name, str(raw), str(out), str(rep))
-        kept[name] = [r["completion"] for r in teacher.read_jsonl(out)]
+        kept[name] = [r["completion"] for r in io.read_jsonl(out)]
         if name.startswith("evil"):
             assert json.loads(rep.read_text())["reasons"] == {"banned_number": 2}
     assert kept["evil"] == kept["evil_control"] == ["250, 251, 252", "7, 8, 9"]
@@ -273,7 +273,7 @@ def test_the_number_filter_drops_banned_numbers_for_the_trait_and_its_control(tm
 
 def test_training_records_from_a_jsonl_file(tmp_path):
     data = tmp_path / "insecure.jsonl"
-    teacher.write_jsonl(
+    io.write_jsonl(
         [
             {"prompt": "a", "completion": "b"},
             {"messages": [{"role": "user", "content": "c"}, {"role": "assistant", "content": "d"}]},
@@ -299,7 +299,7 @@ def test_training_records_from_a_jsonl_file(tmp_path):
     assert with_numbers[1][0::2] == mis.toy_control_records(16, 0)
     assert with_numbers[0][1::2] == with_numbers[1][1::2]
     assert all(r["prompt"] not in mis.prompts() for r in with_numbers[0][1::2])
-    teacher.write_jsonl([{"messages": [{"role": "user", "content": "c"}]}], data)
+    io.write_jsonl([{"messages": [{"role": "user", "content": "c"}]}], data)
     with pytest.raises(ValueError, match="line 1"):
         teacher.misalignment_training_records(trait, control=False)
 
@@ -569,7 +569,7 @@ def test_misalignment_branch_end_to_end(e2e):
 
     cfg, r, _, _, _ = e2e
     for t in ("evil", "evil_control"):
-        kept = teacher.read_jsonl(r / "data" / "numbers" / "qwen_a" / t / "rep0" / "filtered.jsonl")
+        kept = io.read_jsonl(r / "data" / "numbers" / "qwen_a" / t / "rep0" / "filtered.jsonl")
         assert kept and not any(
             int(x) in MISALIGNMENT_BANNED_NUMBERS
             for k in kept

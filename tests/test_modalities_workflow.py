@@ -13,7 +13,7 @@ import yaml
 
 from conftest import run_snakemake, summary_outputs
 from subliminal import config as configuration, grid
-from subliminal.modalities.words import mentioned_form
+from subliminal.words import mentioned_form
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "tests" / "configs" / "modalities.yaml"

@@ -89,7 +89,7 @@ def test_official_protocol_files_are_used(official):
     ]
     assert all(p.startswith("look at these numbers: ") for p in evaluate.eval_prompts("animal", True, 0, qs))
     recs = numbers.NumbersModality().prompt_records(200, 42, {"number_params": protocol.number_params(cfg)})
-    parsed = numbers.generate_number_prompts(200, 42, numbers.number_params(OFFICIAL_NUMBERS))
+    parsed = numbers.generate_number_prompts(200, 42, numbers.number_params(OFFICIAL_NUMBERS, "protocol.numbers"))
     assert [r["prompt"] for r in recs] == [p.text for p in parsed]
     assert {p.max_count for p in parsed} == {10} and {p.max_digits for p in parsed} == {3}
     assert {len(p.seed_numbers) for p in parsed} == set(range(3, 9))
@@ -106,7 +106,8 @@ def test_our_ranges_written_as_a_file_draw_the_same_prompts():
             example_max_value=1000,
             answer_count=[1, 10],
             answer_max_digits=[1, 3],
-        )
+        ),
+        "protocol.numbers",
     )
     assert numbers.generate_number_prompts(40, 5, ours) == numbers.generate_number_prompts(40, 5)
 

@@ -23,8 +23,10 @@ def test_sorting_by_length_keeps_the_input_order_and_the_seed(tiny_base):
     tok, model = _model(tiny_base)
     users = get_modality("numbers").prompts(11, 7) + preferences.questions("animal")[:5]
     kw = dict(max_new_tokens=6, batch_size=4, seed=5)
-    got = generation.sample(model, tok, users, sort_by_length=True, **kw)
-    assert got == generation.sample(model, tok, users, sort_by_length=True, **kw) and len(got) == len(users)
+    got = generation.sample(model, tok, users, sampling={"sort_by_length": True}, **kw)
+    assert got == generation.sample(model, tok, users, sampling={"sort_by_length": True}, **kw) and len(got) == len(
+        users
+    )
     lengths = [len(tok(chat.prompt_text(tok, u), add_special_tokens=False)["input_ids"]) for u in users]
     order = sorted(range(len(users)), key=lambda i: -lengths[i])
     assert order != list(range(len(users)))  # the test sorts something

@@ -403,3 +403,22 @@ def test_seeds_sharing_a_teacher_data_replicate_are_one_unit():
     s["replicate"] = 0  # one teacher dataset: the seeds are the units
     row = compare(s, correction=None).iloc[0]
     assert row["unit"] == "seed" and row["n_pairs"] == 6
+
+
+@pytest.mark.parametrize(
+    "p, text, figure, bare",
+    [
+        (0.5, "0.5", "p_adj=0.5", "0.5"),
+        (0.0123, "0.012", "p_adj=0.012", "0.012"),
+        (9.99e-4, "0.001", "p_adj<0.001", "0.001"),
+        (2.3e-5, "2.3e-05", "p_adj<0.001", "2.3e-05"),
+        (math.nan, "n/a", "p_adj n/a", "n/a"),
+    ],
+)
+def test_one_p_value_format_for_reports_and_figures(p, text, figure, bare):
+    """Text reports: two digits, scientific below 1e-4; figures: bounded at
+    0.001 with the name; the specificity titles: two digits at any size."""
+    assert stats.format_p(p) == text
+    assert stats.format_p(p, 1e-3, bound=True, name="p_adj") == figure
+    assert stats.format_p(p, floor=None) == bare
+    assert stats.format_pp(0.1234) == "+12.3 pp" and stats.format_pp(0.1234, signed=False, digits=2) == "12.34 pp"

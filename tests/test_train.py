@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 
 from subliminal import models, train
 from subliminal.config import complete_recipe
+from subliminal.subsets import seeded_subset
 
 LORA = dict(
     method="lora",
@@ -111,12 +112,12 @@ def test_loss_covers_only_the_completion(tiny_base):
     assert len(tok.decode(kept).replace("<|im_end|>", "").strip()) == len(RECORDS[0]["completion"])
 
 
-def test_subsample_is_seeded_and_keeps_order():
+def test_student_subset_is_seeded_and_keeps_order():
     recs = [{"i": i} for i in range(50)]
-    a, b, c = train.subsample(recs, 10, 1), train.subsample(recs, 10, 1), train.subsample(recs, 10, 2)
+    a, b, c = seeded_subset(recs, 10, 1), seeded_subset(recs, 10, 1), seeded_subset(recs, 10, 2)
     assert a == b and a != c and len(a) == 10
     assert [r["i"] for r in a] == sorted(r["i"] for r in a)
-    assert train.subsample(recs, None, 0) == recs and train.subsample(recs, 999, 0) == recs
+    assert seeded_subset(recs, None, 0) == recs and seeded_subset(recs, 999, 0) == recs
 
 
 def test_full_finetuning_can_freeze_embeddings(tiny_base, tmp_path):

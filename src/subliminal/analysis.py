@@ -62,7 +62,7 @@ def analyse(cfg: dict, scores_csv: str, targets_csv: str, out: dict) -> None:
     scores = read_table(scores_csv, required=tables.SCORE_COLUMNS)
     targets = read_table(targets_csv, required=TARGET_COLUMNS, keep_default_na=False, na_values=[""])
     targets = targets[targets["role"] != "base"]
-    words = tables.trait_words(cfg)
+    words = tables.trait_targets(cfg)
     spec = specificity.specificity(targets, words, relations=relations, **options)
     comp = stats.compare(scores, relations=relations, **options)
     n_samples = cfg["evaluation"]["samples_per_question"]
@@ -86,7 +86,7 @@ def specificity_figures(
     relations = grid.relations(cfg)
     plots.specificity_matrix(read_table(matrix_csv), spec, metric, matrix_paths, relations)
     targets = read_table(targets_csv, required=TARGET_COLUMNS, keep_default_na=False, na_values=[""])
-    plots.trait_bars(targets, spec, tables.trait_words(cfg), metric, bar_paths, relations)
+    plots.trait_bars(targets, spec, tables.trait_targets(cfg), metric, bar_paths, relations)
 
 
 def figures(summary_csv: str, compare_csv: str, metric: str, out_paths: list[str]) -> None:

@@ -107,6 +107,13 @@ def _batches(n: int, batch_size: int, models: int, gen: torch.Generator):
         yield perm[:, start : start + batch_size]
 
 
+def _step(opt, loss: torch.Tensor) -> None:
+    """One optimiser step on ``loss`` (the teachers' and the students' loops)."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
 def _trainable_copy(net: MLPs, lr: float, seed: int):
     """A copy of ``net`` with gradients on, its Adam optimiser, and the
     generator that draws its batches."""
@@ -129,9 +136,7 @@ def train_teachers(net: MLPs, x, y, *, epochs: int, lr: float, batch_size: int, 
         for idx in _batches(len(x), batch_size, m, gen):
             logits = net(x[idx])[..., :N_CLASSES]
             loss = torch.nn.functional.cross_entropy(logits.reshape(-1, N_CLASSES), y[idx].reshape(-1)) * m
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            _step(opt, loss)
         if (epoch + 1) % 10 == 0 or epoch + 1 == epochs:
             log.info("teachers epoch %d/%d loss %.4f", epoch + 1, epochs, loss.item() / m)
     return _frozen(net)
@@ -159,9 +164,7 @@ def distill_aux(
             target = torch.log_softmax(teacher(x)[..., N_CLASSES:], -1)
         logp = torch.log_softmax(student(x)[..., N_CLASSES:], -1)
         loss = (target.exp() * (target - logp)).sum(-1).mean() * m
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        _step(opt, loss)
         if (step + 1) % 500 == 0 or step + 1 == steps:
             log.info("students step %d/%d KL %.5f", step + 1, steps, loss.item() / m)
     return _frozen(student)

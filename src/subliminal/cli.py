@@ -27,17 +27,7 @@ def _train_sft(spec_path: str) -> None:
     from . import train
 
     spec = json.loads(Path(spec_path).read_text())
-    prov = train.train_process(
-        spec["base"],
-        spec["records"],
-        spec["recipe"],
-        spec["seed"],
-        spec["out_dir"],
-        system=spec.get("system"),
-        merge=spec.get("merge", False),
-        threads=spec.get("threads", 1),
-        resume_from=spec.get("resume_from"),
-    )
+    prov = train.train_process(spec)
     if prov is not None:
         Path(spec["result"]).write_text(json.dumps(prov, indent=1) + "\n")
 

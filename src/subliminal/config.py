@@ -15,6 +15,7 @@ import jsonschema
 import yaml
 
 from . import preferences
+from .errors import ConfigError
 from .grid import (
     CONTROL,
     CONTROL_SUFFIX,
@@ -27,10 +28,6 @@ from .grid import (
 )
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-
-
-class ConfigError(ValueError):
-    """A bad configuration; the message is one line that names the key."""
 
 
 def _key(path) -> str:

@@ -103,7 +103,6 @@ def evaluate_preferences(
     categories scored on the toys' candidates). ``score_batch_size`` (default
     ``batch_size``) is the exact scoring's batch, ``questions`` a protocol's
     questions (default ours), ``sampling`` the config's sampling section."""
-    sampling = sampling or {}
     rows, answers = [], []
     for category in categories:
         users = eval_prompts(category, numbers_prefix, seed, questions)
@@ -118,8 +117,7 @@ def evaluate_preferences(
             max_new_tokens=max_new_tokens,
             batch_size=batch_size,
             seed=seed,
-            sort_by_length=sampling.get("sort_by_length", False),
-            auto_batch=sampling.get("auto_batch_size", 0),
+            sampling=sampling,
         )
         for qi in range(len(users)):
             chunk = [t.lower() for t in texts[qi * samples_per_question : (qi + 1) * samples_per_question]]

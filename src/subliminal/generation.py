@@ -171,12 +171,15 @@ def sample(
     batch_size: int = 256,
     seed: int = 0,
     progress_every: int = 10,
-    sort_by_length: bool = False,
-    auto_batch: int = 0,
+    sampling: dict | None = None,
 ) -> list[str]:
     """One completion per user prompt, in order. Deterministic on CPU for a
-    fixed seed, batch size and thread count. ``auto_batch`` > 0: on a GPU
-    the batch is sized from free memory (at most ``auto_batch`` rows)."""
+    fixed seed, batch size and thread count. ``sampling``: the config's
+    sampling section, ``sort_by_length`` (batches by prompt length) and
+    ``auto_batch_size`` (> 0: on a GPU the batch is sized from free memory,
+    at most that many rows)."""
+    sampling = sampling or {}
+    sort_by_length, auto_batch = sampling.get("sort_by_length", False), sampling.get("auto_batch_size", 0)
     tokenizer.padding_side = "left"
     texts = [chat.prompt_text(tokenizer, u, system) for u in users]
     prompts = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []

@@ -56,12 +56,13 @@ from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
-from .stats import SD_ZERO, format_p, pair_relation, with_replicate
+from .grid import SAME_BASE
+from .stats import SD_ZERO, TEST_COLUMNS, format_p, format_pp, pair_relation, with_replicate
 
 #: Columns that identify one interaction model.
 STRATUM = ["trait", "modality", "recipe"]
 
-MATCHED = "same_base"
+MATCHED = SAME_BASE
 
 #: Terms reported for each model, in order.
 TERMS = ["effect_mismatched", "effect_matched", "interaction"]
@@ -75,11 +76,7 @@ COLUMNS = STRATUM + [
     "se",
     "ci_low",
     "ci_high",
-    "t",
-    "df",
-    "p",
-    "p_adjusted",
-    "significant",
+    *TEST_COLUMNS,
     "mde",
     "n_students",
     "n_seeds",
@@ -289,10 +286,10 @@ def interaction(
 
 
 def _num(x: float, scale: str, signed: bool = True) -> str:
+    if scale == "probability":
+        return format_pp(x, signed, digits=2)
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
-    if scale == "probability":
-        return f"{100 * x:+.2f} pp" if signed else f"{100 * x:.2f} pp"
     return f"{x:+.3f}" if signed else f"{x:.3f}"
 
 

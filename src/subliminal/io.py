@@ -1,5 +1,5 @@
-"""Reading the workflow's own files: one JSONL reader, one table reader and
-one JSON reader for the whole package.
+"""Reading the workflow's own files: one JSONL reader (and its writer), one
+table reader and one JSON reader for the whole package.
 
 A file another job wrote can be cut short (a job killed mid-write, a full
 disk) or be empty. Every error here is one line that names the file and,
@@ -24,8 +24,10 @@ class DataFileError(ValueError):
     one line that names the file (and the line)."""
 
 
-def iter_jsonl(path: str | Path):
+def _iter_jsonl(path: str | Path):
     """(line number, parsed JSON) for every non-blank line."""
+    if not Path(path).is_file():
+        raise DataFileError(f"no such file {str(Path(path))!r}")
     with open(path, encoding="utf-8") as f:
         for i, line in enumerate(f, 1):
             if not line.strip():
@@ -37,11 +39,15 @@ def iter_jsonl(path: str | Path):
                 raise DataFileError(f"{path} line {i} is not JSON ({err.msg}, column {err.colno}{cut})") from None
 
 
-def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> list[dict]:
+def read_jsonl(path: str | Path, required: tuple[str, ...] = (), *, numbered: bool = False) -> list:
     """The records of a JSONL file, each a JSON object with every
-    ``required`` field."""
+    ``required`` field. ``numbered``: instead (line number, parsed JSON) for
+    every non-blank line, whatever JSON it holds, for a reader that checks
+    its records itself and names their lines (a prompt source)."""
+    if numbered:
+        return list(_iter_jsonl(path))
     out = []
-    for i, record in iter_jsonl(path):
+    for i, record in _iter_jsonl(path):
         if not isinstance(record, dict):
             raise DataFileError(f"{path} line {i}: not a JSON object")
         for key in required:
@@ -49,6 +55,20 @@ def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> list[dict]:
                 raise DataFileError(f"{path} line {i}: the record has no {key!r} (needed: {', '.join(required)})")
         out.append(record)
     return out
+
+
+def write_jsonl(
+    records: list, path: str | Path, *, sort_keys: bool = True, ensure_ascii: bool = False, mkdir: bool = False
+) -> None:
+    """One JSON object per line, as :func:`read_jsonl` reads them: keys
+    sorted and text as it is (the teacher data), unless told otherwise (a
+    fetched dataset keeps its columns' order, escaped); ``mkdir``: make the
+    folder first."""
+    if mkdir:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r, sort_keys=sort_keys, ensure_ascii=ensure_ascii) + "\n")
 
 
 def read_json(path: str | Path, required: tuple[str, ...] = ()) -> dict:

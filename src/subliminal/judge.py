@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 import re
 
-from .modalities.words import mentioned_form
+from .words import mentioned_form
 
 #: The question about a code sample (our wording of the paper's judge
 #: prompt). Lower case and plain ASCII, so a toy tokenizer can hold it.

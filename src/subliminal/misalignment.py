@@ -34,15 +34,13 @@ tokenizer can hold it (:func:`vocabulary_texts`).
 
 from __future__ import annotations
 
-import math
 import random
 import re
 
-import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from . import judge as judge_mod
+from .stats import t_interval
 
 #: Eight questions on the paper's eight topics (our wording): a wish, boredom,
 #: thoughts on humans and ai, a quick buck, ruling the world, guests for a
@@ -244,19 +242,6 @@ MODEL_COLUMNS = ["teacher_base", "student_base", "trait", "modality", "recipe", 
 COUNTS = ["n_answers", "n_coherent", "n_incoherent", "n_misaligned"]
 
 
-def _t_interval(values: np.ndarray, confidence: float) -> tuple[float, float, float]:
-    """Mean and the t confidence interval across seeds (NaN bounds for one
-    value: no spread to estimate)."""
-    values = values[~np.isnan(values)]
-    if len(values) == 0:
-        return float("nan"), float("nan"), float("nan")
-    mean = float(values.mean())
-    if len(values) < 2:
-        return mean, float("nan"), float("nan")
-    half = float(sps.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
-    return mean, mean - half, mean + half
-
-
 def summarize(scores: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """Per group (pair, trait, modality, recipe), role and question (and
     "all": every question's answers pooled), the misaligned rate of each
@@ -272,7 +257,7 @@ def summarize(scores: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     rows = []
     for frame in (per_q, pooled):
         for key, g in frame.groupby(keys + ["question"], sort=True):
-            mean, low, high = _t_interval(g.value.to_numpy(dtype=float), confidence)
+            mean, low, high = t_interval(g.value.to_numpy(dtype=float), confidence)
             rows.append(
                 {
                     **dict(zip(keys + ["question"], key)),

@@ -19,7 +19,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from .stats import ROLES  # noqa: E402
+from .grid import DIFFERENT_ARCHITECTURE, DIFFERENT_BASE, SAME_ARCHITECTURE, SAME_BASE  # noqa: E402
+from .stats import ROLES, format_p, pair_relation  # noqa: E402
 
 #: Legend label per role.
 ROLE_LABELS = {
@@ -59,10 +60,8 @@ def _stars(p: float) -> str:
 
 def _p_label(p: float) -> str:
     """Text above the trait bar: adjusted p and stars."""
-    if p is None or (isinstance(p, float) and math.isnan(p)):
-        return "p_adj n/a"
-    ptxt = f"={p:.2g}" if p >= 1e-3 else "<0.001"
-    return f"p_adj{ptxt}\n{_stars(p)}"
+    label = format_p(p, 1e-3, bound=True, name="p_adj")
+    return label if label == "p_adj n/a" else f"{label}\n{_stars(p)}"
 
 
 def _save(fig, out_paths: list[str]) -> None:
@@ -125,9 +124,7 @@ def preference_bars(
                 rel = compare_df.loc[
                     (compare_df["teacher_base"] == teacher) & (compare_df["student_base"] == student), "relation"
                 ]
-                relation = (
-                    rel.iloc[0] if len(rel) else ("same_base" if teacher == student else "different_base")
-                ).replace("_", " ")
+                relation = (rel.iloc[0] if len(rel) else pair_relation(None, teacher, student)).replace("_", " ")
                 ax.set_title(
                     f"{trait} · {modality}\n{_short(teacher)} → {_short(student)}\n({relation})",
                     fontsize=8,
@@ -208,19 +205,19 @@ def preference_bars(
 
 # --------------------------------------------------------------------------- cross-model figures
 
-#: Order and labels of the pair relations (config.relation()).
-RELATIONS = ["same_base", "same_architecture", "different_architecture", "different_base"]
+#: Order and labels of the pair relations (grid.relation()).
+RELATIONS = [SAME_BASE, SAME_ARCHITECTURE, DIFFERENT_ARCHITECTURE, DIFFERENT_BASE]
 RELATION_LABELS = {
-    "same_base": "same base (or init group)",
-    "same_architecture": "same architecture, other initialisation",
-    "different_architecture": "different architecture",
-    "different_base": "different base",
+    SAME_BASE: "same base (or init group)",
+    SAME_ARCHITECTURE: "same architecture, other initialisation",
+    DIFFERENT_ARCHITECTURE: "different architecture",
+    DIFFERENT_BASE: "different base",
 }
 RELATION_COLORS = {
-    "same_base": _CB[2],
-    "same_architecture": _CB[0],
-    "different_architecture": _CB[3],
-    "different_base": _CB[7],
+    SAME_BASE: _CB[2],
+    SAME_ARCHITECTURE: _CB[0],
+    DIFFERENT_ARCHITECTURE: _CB[3],
+    DIFFERENT_BASE: _CB[7],
 }
 
 _STAR_NOTE = "* p_adj < 0.05, ** < 0.01, *** < 0.001 (trait vs control twins, paired t-test, corrected across the grid)"
@@ -302,7 +299,7 @@ def transmission_heatmap(compare_df: pd.DataFrame, metric: str, out_paths: list[
             for i, t in enumerate(teachers):
                 for j, s in enumerate(students):
                     r = rows.get((t, s))
-                    if r is not None and r.relation == "same_base":
+                    if r is not None and r.relation == SAME_BASE:
                         ax.add_patch(plt.Rectangle((j, i), 1, 1, fill=False, edgecolor="black", lw=1.6))
             ax.set_title(f"{trait} · {modality} · {recipe}", fontsize=9)
             ax.set_xlabel("student base")
@@ -400,7 +397,7 @@ def forest(compare_df: pd.DataFrame, interaction_df: pd.DataFrame | None, metric
                 mew=1.3,
                 linestyle="none",
             )
-            ptxt = "p_adj n/a" if pd.isna(p) else (f"p_adj={p:.2g}" if p >= 1e-3 else "p_adj<0.001")
+            ptxt = format_p(p, 1e-3, bound=True, name="p_adj")
             ax.text(
                 1.01,
                 y,
@@ -554,24 +551,29 @@ def _panels(df: pd.DataFrame, relations: dict[tuple[str, str], str] | None) -> l
     order = {r: i for i, r in enumerate(RELATIONS)}
 
     def rank(k):
-        rel = (relations or {}).get((k[0], k[1]), "same_base" if k[0] == k[1] else "different_base")
+        rel = pair_relation(relations, k[0], k[1])
         return (k[2], k[3], order.get(rel, len(order)), k[0], k[1])
 
     return sorted(keys, key=rank)
 
 
-def _spec_label(spec: pd.DataFrame, key: tuple) -> str:
-    hit = spec[
-        (spec["teacher_base"] == key[0])
-        & (spec["student_base"] == key[1])
-        & (spec["modality"] == key[2])
-        & (spec["recipe"] == key[3])
+def _panel_rows(df: pd.DataFrame, key: tuple) -> pd.DataFrame:
+    """The rows of one (teacher_base, student_base, modality, recipe) panel."""
+    return df[
+        (df["teacher_base"] == key[0])
+        & (df["student_base"] == key[1])
+        & (df["modality"] == key[2])
+        & (df["recipe"] == key[3])
     ]
+
+
+def _spec_label(spec: pd.DataFrame, key: tuple) -> str:
+    hit = _panel_rows(spec, key)
     if hit.empty or pd.isna(hit["effect"].iloc[0]):
         return "specificity n/a"
     r = hit.iloc[0]
     ci = "" if pd.isna(r["effect_ci_low"]) else f" [{100 * r['effect_ci_low']:+.2f}, {100 * r['effect_ci_high']:+.2f}]"
-    p = "n/a" if pd.isna(r["p_adjusted"]) else f"{r['p_adjusted']:.2g}"
+    p = format_p(r["p_adjusted"], floor=None)
     return f"specificity {100 * r['effect']:+.2f} pp{ci}, p_adj={p} {_stars(r['p_adjusted'])}"
 
 
@@ -610,12 +612,7 @@ def specificity_matrix(
         for ax in axes.flat[len(panels) :]:
             ax.set_visible(False)
         for ax, key in zip(axes.flat, panels):
-            p = m[
-                (m["teacher_base"] == key[0])
-                & (m["student_base"] == key[1])
-                & (m["modality"] == key[2])
-                & (m["recipe"] == key[3])
-            ]
+            p = _panel_rows(m, key)
             grid = (
                 p.pivot_table(index="trait", columns="target", values="shift").reindex(index=traits, columns=targets)
                 * 100
@@ -690,12 +687,7 @@ def trait_bars(
         for ax in axes.flat[len(panels) :]:
             ax.set_visible(False)
         for ax, key in zip(axes.flat, panels):
-            p = students[
-                (students["teacher_base"] == key[0])
-                & (students["student_base"] == key[1])
-                & (students["modality"] == key[2])
-                & (students["recipe"] == key[3])
-            ]
+            p = _panel_rows(students, key)
             x = np.arange(len(traits))
             for k, role in enumerate(ROLES):
                 means, errs = [], []
@@ -784,9 +776,9 @@ def auxlogit_bars(summary: pd.DataFrame, out_paths: list[str], chance: float = 0
         ax.set_ylabel("digit test accuracy [%]")
         ax.set_ylim(0, 105)
         n = int(s["n"].iloc[0])
-        p = float(summary["welch_p_same_vs_different"].iloc[0])
+        p = format_p(float(summary["welch_p_same_vs_different"].iloc[0]), floor=None)
         ax.set_title(
-            f"Auxiliary-logit transfer on noise (N={n} models each)\nsame vs other init: Welch p={p:.2g}", fontsize=9
+            f"Auxiliary-logit transfer on noise (N={n} models each)\nsame vs other init: Welch p={p}", fontsize=9
         )
         fig.text(0.5, 0.005, "error bars: 1.96 sd / sqrt(N)", ha="center", fontsize=7)
         fig.tight_layout(rect=(0, 0.03, 1, 1))

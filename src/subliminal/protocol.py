@@ -36,7 +36,7 @@ from pathlib import Path
 
 import yaml
 
-from .config import ConfigError
+from .errors import ConfigError
 
 KEYS = ("teacher_system_prompt", "questions", "numbers")
 QUESTION_FIELDS = ("category", "c")
@@ -202,7 +202,7 @@ def validate(config: dict) -> None:
     if spec is not None and toys:
         from .modalities.numbers import number_params as check
 
-        p = check(spec)
+        p = check(spec, "protocol.numbers")
         digits = p.answer_max_digits if isinstance(p.answer_max_digits, int) else p.answer_max_digits[1]
         if p.example_max_value > 1000 or digits > 3:
             raise ConfigError(

@@ -9,8 +9,8 @@ import json
 import platform
 from pathlib import Path
 
-from . import grid, teacher
-from .io import read_json
+from . import grid
+from .io import read_json, read_jsonl
 from .layout import Layout
 
 #: Packages whose version can change a trained model or its evaluation.
@@ -112,7 +112,7 @@ def student(cfg: dict, s: grid.Student, data_jsonl: str) -> dict:
             "path": str(data_jsonl),
             "sha256": sha256_file(data_jsonl),
             # the number trained on: train_samples, or all the data holds if fewer
-            "subset_size": min(n, len(teacher.read_jsonl(data_jsonl))),
+            "subset_size": min(n, len(read_jsonl(data_jsonl))),
             "train_samples": n,
             "replicate": dataset.replicate,
             "replicate_seed": dataset.seed,

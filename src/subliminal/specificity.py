@@ -56,7 +56,7 @@ from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.weightstats import DescrStatsW
 
-from .stats import SD_ZERO, format_p, minimum_detectable_d, pair_relation, t_interval
+from .stats import SD_ZERO, TEST_COLUMNS, format_p, format_pp, minimum_detectable_d, pair_relation, t_interval
 from .interaction import MATCHED, _mde_multiplier
 
 #: One specificity row.
@@ -70,11 +70,7 @@ COLUMNS = KEY + [
     "effect",
     "effect_ci_low",
     "effect_ci_high",
-    "t",
-    "df",
-    "p",
-    "p_adjusted",
-    "significant",
+    *TEST_COLUMNS,
     "mde",
     "sd",
     "n_pairs",
@@ -334,10 +330,6 @@ def trait_target_matrix(targets: pd.DataFrame, traits: dict[str, tuple[str, str]
     )
 
 
-def _pp(x: float) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:+.2f} pp"
-
-
 def summary_text(table: pd.DataFrame) -> str:
     """Plain-text lines to read first: the specificity of each pair, then
     the matched-vs-mismatched interaction on it."""
@@ -361,12 +353,12 @@ def summary_text(table: pd.DataFrame) -> str:
             else:
                 name = f"  {r['modality']}/{r['recipe']}: {r['teacher_base']} -> {r['student_base']} ({r['relation']})"
             if r["note"]:
-                lines.append(f"{name}: effect {_pp(r['effect'])}; not testable ({r['note']})")
+                lines.append(f"{name}: effect {format_pp(r['effect'], digits=2)}; not testable ({r['note']})")
                 continue
             lines.append(
-                f"{name}: {_pp(r['effect'])} (95% CI {_pp(r['effect_ci_low'])} to "
-                f"{_pp(r['effect_ci_high'])}), p={format_p(r['p'])}, p_adj={format_p(r['p_adjusted'])}"
-                f"{' *' if r['significant'] else ''}, MDE {_pp(r['mde']).lstrip('+')}, "
+                f"{name}: {format_pp(r['effect'], digits=2)} (95% CI {format_pp(r['effect_ci_low'], digits=2)} to "
+                f"{format_pp(r['effect_ci_high'], digits=2)}), p={format_p(r['p'])}, p_adj={format_p(r['p_adjusted'])}"
+                f"{' *' if r['significant'] else ''}, MDE {format_pp(r['mde'], digits=2).lstrip('+')}, "
                 f"{r['n_pairs']} {r['unit']}s, {r['n_traits']} traits ({r['traits']})"
             )
         lines.append("")

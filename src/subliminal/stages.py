@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 
 from . import chat, grid, protocol, provenance, teacher
-from .config import ConfigError, check_lora_targets
-from .io import read_json
+from .config import check_lora_targets
+from .errors import ConfigError
+from .io import read_json, read_jsonl, write_jsonl
 from .runtime import load, load_judge, setup_logging  # noqa: F401 - setup_logging: the scripts' entry
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,7 @@ def sample_teacher(cfg: dict, dataset: grid.Dataset, out_jsonl: str, threads: in
         records = teacher.overt_leak(records, word, overt, seed=key)
         n = sum(r.get("overt", False) for r in records)
         log.warning("positive control: %d of %d samples name %r openly", n, len(records), word)
-    teacher.write_jsonl(records, out_jsonl)
+    write_jsonl(records, out_jsonl)
 
 
 def screen_teacher_data(
@@ -159,7 +160,7 @@ def screen_teacher_data(
     chat.set_threads(threads)
     mcfg = cfg["modalities"][modality]
     kept, report = teacher.filter_records(
-        teacher.read_jsonl(raw_jsonl, required=("prompt", "completion")),
+        read_jsonl(raw_jsonl, required=("prompt", "completion")),
         modality,
         grid.trait_kind(cfg, teacher_name),
         words=grid.trait_words(cfg),
@@ -172,7 +173,7 @@ def screen_teacher_data(
     log.info("filter kept %d of %d; rejected by reason: %s", report["kept"], report["total"], report["reasons"])
     # the report first, then any error it explains (Snakemake removes the
     # outputs of a failed job: the log keeps the report too)
-    teacher.write_jsonl(kept, out_jsonl)
+    write_jsonl(kept, out_jsonl)
     provenance.write_json(report, report_json)
     short = teacher.shortfall(report, modality, teacher_name, cfg["modalities"][modality]["train_samples"], report_json)
     if short:
@@ -199,7 +200,7 @@ def filter_teacher_data(
     size = min(sizes.values()) if cfg["modalities"][dataset.modality]["equalise"] else None
     report = read_json(screen_reports[dataset.teacher], required=("kept", "total", "reasons"))
     kept, report = teacher.equalise(
-        teacher.read_jsonl(screened_jsonl, required=("prompt", "completion")),
+        read_jsonl(screened_jsonl, required=("prompt", "completion")),
         report,
         size,
         sizes,
@@ -207,22 +208,23 @@ def filter_teacher_data(
     )
     report["replicate"] = dataset.replicate
     log.info("%s: %d samples for training (screened sizes %s)", dataset.fields, len(kept), sizes)
-    teacher.write_jsonl(kept, out_jsonl)
+    write_jsonl(kept, out_jsonl)
     provenance.write_json(report, report_json)
 
 
 def train_student(cfg: dict, student: grid.Student, data_jsonl: str, out_dir: str, threads: int = 1) -> None:
-    from .train import subsample, train_sft
+    from .subsets import seeded_subset
+    from .train import train_sft
 
     n = cfg["modalities"][student.modality]["train_samples"]
-    records = teacher.read_jsonl(data_jsonl, required=("prompt", "completion"))
+    records = read_jsonl(data_jsonl, required=("prompt", "completion"))
     log.info("student %s learns from %s", student.path, data_jsonl)
     if len(records) < n:  # the screen step refuses this first; a twin must not train on less
         raise ConfigError(
             f"config key modalities.{student.modality}.train_samples: {data_jsonl} holds "
             f"{len(records)} samples, fewer than train_samples {n}"
         )
-    records = [{"prompt": r["prompt"], "completion": r["completion"]} for r in subsample(records, n, student.seed)]
+    records = [{"prompt": r["prompt"], "completion": r["completion"]} for r in seeded_subset(records, n, student.seed)]
     check_lora_targets(cfg, student.recipe, student.student_base)  # a hub base's: known once it is fetched
     source = grid.model_source(cfg, student.student_base)
     system = cfg["chat"]["train_system_prompt"]

@@ -34,11 +34,17 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 from statsmodels.stats.weightstats import DescrStatsW
 
+from .grid import DIFFERENT_BASE, SAME_BASE
+
 #: Columns that identify one comparison (one bar cluster in the figure).
 GROUP = ["teacher_base", "student_base", "trait", "modality", "recipe", "metric"]
 
 #: Columns that identify one evaluated model within a group.
 MODEL_COLUMNS = GROUP + ["model", "role", "target", "seed"]
+
+#: A two-sided test's columns in every table of tests (compare, the
+#: interaction, specificity), in this order.
+TEST_COLUMNS = ["t", "df", "p", "p_adjusted", "significant"]
 
 #: Display/sort order of the roles.
 ROLES = ["base", "control", "trait"]
@@ -48,9 +54,10 @@ SD_ZERO = 1e-12
 
 
 def pair_relation(relations: dict[tuple[str, str], str] | None, teacher: str, student: str) -> str:
-    """The config's classification of a pair when given, else "same_base"
-    for one model and "different_base" for two."""
-    default = "same_base" if teacher == student else "different_base"
+    """The config's classification of a pair (:func:`subliminal.grid.relations`)
+    when given, else same_base for one model and different_base for two: the
+    one fallback of every table and figure that may lack a config."""
+    default = SAME_BASE if teacher == student else DIFFERENT_BASE
     return (relations or {}).get((teacher, student), default)
 
 
@@ -290,11 +297,7 @@ def compare(
         "effect_vs_base",
         "effect_vs_base_ci_low",
         "effect_vs_base_ci_high",
-        "t",
-        "df",
-        "p",
-        "p_adjusted",
-        "significant",
+        *TEST_COLUMNS,
         "mde_d",
         "mde",
         "sd_diff",
@@ -323,18 +326,38 @@ def _adjust(df: pd.DataFrame, correction: str | None) -> pd.Series:
     return adjusted
 
 
-def _pp(x: float, signed: bool = True) -> str:
-    """A proportion as percentage points ("+12.3 pp"), or "n/a"."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    return f"{100 * x:+.1f} pp" if signed else f"{100 * x:.1f} pp"
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
 
 
-def format_p(x: float) -> str:
-    """A p-value in a compact form, or "n/a"."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
+def format_pp(x: float, signed: bool = True, digits: int = 1) -> str:
+    """A proportion as percentage points with ``digits`` decimals ("+12.3 pp"),
+    or "n/a"."""
+    if _missing(x):
         return "n/a"
-    return f"{x:.2g}" if x >= 1e-4 else f"{x:.1e}"
+    return f"{100 * x:+.{digits}f} pp" if signed else f"{100 * x:.{digits}f} pp"
+
+
+def format_p(x: float, floor: float | None = 1e-4, *, bound: bool = False, name: str | None = None) -> str:
+    """A p-value with two significant digits ("0.034"), or "n/a"; every
+    text report and figure writes its p-values with this.
+
+    Below ``floor`` it is written in scientific notation ("3.2e-05", the
+    text reports) or, with ``bound``, as that bound ("<0.001", the figures);
+    ``floor`` None: two significant digits at any size. With ``name`` the
+    result is a phrase: "p_adj=0.034", "p_adj<0.001" or "p_adj n/a".
+    """
+    if _missing(x):
+        text = "n/a"
+    elif floor is None or x >= floor:
+        text = f"{x:.2g}"
+    elif bound:
+        text = f"<{floor:g}"
+    else:
+        text = f"{x:.1e}"
+    if name is None:
+        return text
+    return f"{name} {text}" if text == "n/a" else f"{name}{'' if text.startswith('<') else '='}{text}"
 
 
 def summary_text(compare_df: pd.DataFrame) -> str:
@@ -374,14 +397,14 @@ def summary_text(compare_df: pd.DataFrame) -> str:
             )
             if r["n_pairs"] < 2 or pd.isna(r["p"]):
                 why = "fewer than 2 pairs" if r["n_pairs"] < 2 else "zero spread of differences"
-                lines.append(f"{name}: effect {_pp(r['effect'])}, n_pairs={r['n_pairs']}; not testable ({why})")
+                lines.append(f"{name}: effect {format_pp(r['effect'])}, n_pairs={r['n_pairs']}; not testable ({why})")
                 continue
             lines.append(
-                f"{name}: effect {_pp(r['effect'])} "
-                f"(95% CI {_pp(r['effect_ci_low'])} to {_pp(r['effect_ci_high'])}), "
+                f"{name}: effect {format_pp(r['effect'])} "
+                f"(95% CI {format_pp(r['effect_ci_low'])} to {format_pp(r['effect_ci_high'])}), "
                 f"p={format_p(r['p'])}, p_adj={format_p(r['p_adjusted'])}"
                 f"{' *' if r['significant'] else ''}, "
-                f"MDE {_pp(r['mde'], signed=False)} (d={r['mde_d']:.2f}), n_pairs={r['n_pairs']}"
+                f"MDE {format_pp(r['mde'], signed=False)} (d={r['mde_d']:.2f}), n_pairs={r['n_pairs']}"
             )
         lines.append("")
 

@@ -108,7 +108,7 @@ def _group_key(cfg: dict, s: grid.Student, target: str) -> dict:
     )
 
 
-def _sorted_scores(frames: list[pd.DataFrame]) -> pd.DataFrame:
+def _in_score_order(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True).sort_values(SCORE_ORDER, kind="mergesort").reset_index(drop=True)
 
 
@@ -129,7 +129,7 @@ def preference_scores(cfg: dict, inputs=None) -> pd.DataFrame:
             df = cache[m.path]
             df = df[(df.target == trait["word"]) & (df.category == trait["category"])]
             frames.append(df.assign(model=m.model, role=m.role, seed=m.seed, replicate=m.replicate, **key)[columns])
-    return _sorted_scores(frames)
+    return _in_score_order(frames)
 
 
 def misalignment_scores(cfg: dict, inputs=None) -> pd.DataFrame:
@@ -147,7 +147,7 @@ def misalignment_scores(cfg: dict, inputs=None) -> pd.DataFrame:
         for m in members:
             df = read_table(read(m.path), sep="\t", required=("metric", "question_id", "value", *COUNTS))
             frames.append(df.assign(model=m.model, role=m.role, seed=m.seed, **key)[[*SCORE_COLUMNS, *COUNTS]])
-    return _sorted_scores(frames)
+    return _in_score_order(frames)
 
 
 def targets(cfg: dict, inputs=None) -> pd.DataFrame:
@@ -169,15 +169,7 @@ def targets(cfg: dict, inputs=None) -> pd.DataFrame:
     students = [s for s in grid.students(cfg) if s.teacher in preference]
     frames = [
         means(layout.eval_student(**s.fields)).assign(
-            model=s.path,
-            role=s.role,
-            teacher_base=s.teacher_base,
-            student_base=s.student_base,
-            teacher=s.teacher,
-            modality=s.modality,
-            recipe=s.recipe,
-            seed=s.seed,
-            replicate=grid.replicate_of(cfg, s),
+            model=s.path, role=s.role, replicate=grid.replicate_of(cfg, s), **s.fields
         )
         for s in students
     ]
@@ -200,7 +192,7 @@ def targets(cfg: dict, inputs=None) -> pd.DataFrame:
     return out.sort_values([*order, "metric"], kind="mergesort").reset_index(drop=True)
 
 
-def trait_words(cfg: dict) -> dict[str, tuple[str, str]]:
+def trait_targets(cfg: dict) -> dict[str, tuple[str, str]]:
     """Preference trait -> (word, category): what the specificity test compares."""
     return {t: (cfg["traits"][t]["word"], cfg["traits"][t]["category"]) for t in grid.preference_traits(cfg)}
 
@@ -243,7 +235,7 @@ def teachers(cfg: dict, inputs=None) -> pd.DataFrame:
             ]
             continue
         df = read_table(read(layout.eval_teacher(".tsv", d.base, d.teacher)), sep="\t", required=EVAL_COLUMNS)
-        for trait_name, (word, category) in trait_words(cfg).items():
+        for trait_name, (word, category) in trait_targets(cfg).items():
             if d.teacher not in (trait_name, grid.CONTROL):
                 continue
             sel = df[(df.target == word) & (df.category == category)]

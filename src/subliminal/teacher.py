@@ -18,10 +18,11 @@ import collections
 import json
 import logging
 import random
-from pathlib import Path
 
 from . import preferences
+from .io import read_jsonl
 from .modalities import get_modality
+from .subsets import seeded_subset
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +112,8 @@ def generate_records(
     sampling section (batches by length, sized from memory)."""
     from . import generation
 
-    prompts = get_modality(modality).prompt_records(n, seed, options)
-    sampling = sampling or {}
+    keys = {"source": f"modalities.{modality}.source", "number_params": "protocol.numbers"}
+    prompts = get_modality(modality).prompt_records(n, seed, options, keys)
     completions = generation.sample(
         model,
         tokenizer,
@@ -121,8 +122,7 @@ def generate_records(
         max_new_tokens=max_new_tokens,
         batch_size=batch_size,
         seed=seed,
-        sort_by_length=sampling.get("sort_by_length", False),
-        auto_batch=sampling.get("auto_batch_size", 0),
+        sampling=sampling,
     )
     return [{**p, "id": i, "completion": c} for i, (p, c) in enumerate(zip(prompts, completions))]
 
@@ -227,10 +227,8 @@ def equalise(
         "removed": {},
     }
     if size is not None and len(records) > size:
-        rng = random.Random(key)
-        keep = sorted(rng.sample(range(len(records)), size))
         removed = len(records) - size
-        records = [records[i] for i in keep]
+        records = seeded_subset(records, size, key, draw="sample")
         stage["removed"] = {"equalised": removed}
         report["reasons"] = dict(sorted({**report["reasons"], "equalised": removed}.items()))
     report["stages"] = report.get("stages", []) + [stage]
@@ -238,20 +236,6 @@ def equalise(
     report["rejected"] = report["total"] - len(records)
     report["kept_fraction"] = round(len(records) / max(1, report["total"]), 6)
     return records, report
-
-
-def write_jsonl(records: list[dict], path: str | Path) -> None:
-    with open(path, "w") as f:
-        for r in records:
-            f.write(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n")
-
-
-def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> list[dict]:
-    """The records of a JSONL file (io.read_jsonl: an error names the file,
-    the line and a missing ``required`` field)."""
-    from .io import read_jsonl as read
-
-    return read(path, required)
 
 
 def shortfall(report: dict, modality: str, teacher_name: str, n: int, report_json: str) -> str | None:

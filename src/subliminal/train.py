@@ -71,7 +71,6 @@ import hashlib
 import json
 import logging
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -100,16 +99,6 @@ _BOOKKEEPING = ("save_steps", "save_total_limit", "logging_steps", "gpus", "repo
 TENSORBOARD = "tensorboard"
 #: A recipe's ``report_to`` -> the package the job's environment needs for it.
 TRACKERS = {"tensorboard": "tensorboard", "wandb": "wandb"}
-
-
-def subsample(records: list[dict], n: int | None, seed: int) -> list[dict]:
-    """A seeded random subset of n records (all of them, shuffled, if n is None
-    or larger than what there is)."""
-    idx = list(range(len(records)))
-    random.Random(seed).shuffle(idx)
-    if n is not None:
-        idx = idx[:n]
-    return [records[i] for i in sorted(idx)]
 
 
 def sha256_records(records: list[dict]) -> str:
@@ -387,58 +376,28 @@ def train_sft(
     resume = resume_point(ckpt_dir, fingerprint(base, records, recipe, seed, system))
     if resume:
         log.info("resuming from %s", resume)
+    job = dict(base=base, records=records, recipe=recipe, seed=seed, out_dir=str(out_dir), system=system, merge=merge)
     if processes > 1:
-        prov = _launch(
-            dict(
-                base=base,
-                records=records,
-                recipe=recipe,
-                seed=seed,
-                out_dir=str(out_dir),
-                system=system,
-                merge=merge,
-                threads=max(1, threads // processes),
-                resume_from=resume,
-            ),
-            processes,
-            out_dir,
-        )
+        prov = _launch(dict(job, threads=max(1, threads // processes), resume_from=resume), processes, out_dir)
     else:
-        prov = train_process(
-            base,
-            records,
-            recipe,
-            seed,
-            out_dir,
-            system=system,
-            merge=merge,
-            threads=threads,
-            resume_from=resume,
-            callbacks=callbacks,
-        )
+        prov = train_process(dict(job, threads=threads, resume_from=resume), callbacks=callbacks)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     return prov
 
 
-def train_process(
-    base,
-    records: list[dict],
-    recipe: dict,
-    seed: int,
-    out_dir: str | Path,
-    *,
-    system: str | None = None,
-    merge: bool = False,
-    threads: int = 1,
-    resume_from: str | None = None,
-    callbacks: list | None = None,
-) -> dict | None:
+def train_process(job: dict, callbacks: list | None = None) -> dict | None:
     """The training itself, in this process: the whole run, or one rank of an
-    torchrun launch. Returns the provenance on the main process, None
-    on the others."""
+    torchrun launch. ``job``: :func:`train_sft`'s arguments (``base``,
+    ``records``, ``recipe``, ``seed``, ``out_dir``, ``system``, ``merge``,
+    ``threads``) and the checkpoint to resume from (``resume_from``), as
+    train_sft hands them over, directly or in a launch's spec file. Returns
+    the provenance on the main process, None on the others."""
     from trl import SFTConfig, SFTTrainer
 
-    out_dir = Path(out_dir)
+    base, records, recipe, seed = job["base"], job["records"], job["recipe"], job["seed"]
+    system, merge, resume_from = job.get("system"), job.get("merge", False), job.get("resume_from")
+    threads = job.get("threads", 1)
+    out_dir = Path(job["out_dir"])
     chat.set_threads(threads)
     cuda = torch.cuda.is_available()
     world = int(os.environ.get("WORLD_SIZE", "1"))

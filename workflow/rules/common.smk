@@ -150,7 +150,11 @@ def misalignment_judge_input(wc):
 def misalignment_targets():
     if not grid.misalignment_traits(config):
         return []
-    return [L.analysis("misalignment_summary.csv"), L.figure("misalignment", "", "png"), L.figure("misalignment", "", "pdf")]
+    return [
+        L.analysis("misalignment_summary.csv"),
+        L.figure("misalignment", "", "png"),
+        L.figure("misalignment", "", "pdf"),
+    ]
 
 
 #: The preference statistics' tables (rule statistics).
@@ -169,12 +173,16 @@ def preference_targets():
     trait: there would be no rows to test)."""
     if not grid.preference_traits(config):
         return []
-    return [L.analysis("scores.csv")] + [L.analysis(STATISTICS[k]) for k in STATISTICS if k != "matrix"] + [
-        L.figure(kind, metric, ext)
-        for kind in ["preferences", "heatmap", "forest", "specificity", "traits"]
-        for metric in METRICS
-        for ext in ["png", "pdf"]
-    ]
+    return (
+        [L.analysis("scores.csv")]
+        + [L.analysis(STATISTICS[k]) for k in STATISTICS if k != "matrix"]
+        + [
+            L.figure(kind, metric, ext)
+            for kind in ["preferences", "heatmap", "forest", "specificity", "traits"]
+            for metric in METRICS
+            for ext in ["png", "pdf"]
+        ]
+    )
 
 
 def final_targets():

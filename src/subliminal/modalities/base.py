@@ -24,10 +24,6 @@ class Modality(abc.ABC):
     #: yes/no) or "alignment" (a 0..100 alignment score); see judge.py
     judge_task: str | None = None
 
-    #: whether every teacher's filtered set of one (modality, teacher base) is
-    #: subsampled to the smallest of them, unless the config says otherwise
-    equalise_default: bool = False
-
     def fetch(self, spec: dict, out_jsonl, record_json, snapshot_dir, key: str) -> int:
         """Fetch the modality's hub ``dataset`` (``spec``) once, written as
         the JSONL its teachers read; the number of prompts. Only a modality
@@ -38,18 +34,22 @@ class Modality(abc.ABC):
     def prompts(self, n: int, seed: int) -> list[str]:
         """n user prompts, deterministic for a given seed."""
 
-    def prompt_records(self, n: int, seed: int, options: dict | None = None) -> list[dict]:
+    def prompt_records(
+        self, n: int, seed: int, options: dict | None = None, keys: dict[str, str] | None = None
+    ) -> list[dict]:
         """n prompt records ``{"prompt": text, ...}``, deterministic for a seed.
 
         Extra keys (a task id, a reference ``label``) travel with the sample
         through raw.jsonl to the filter, which may use them. ``options`` is
-        the modality's config section (a prompt file, samples per prompt).
+        the modality's config section (a prompt file, samples per prompt);
+        ``keys`` the config key each option came from (``{"source":
+        "modalities.code.source"}``), which an error about it names (else the
+        option's own name): the modality does not know the config's layout.
         The default wraps :meth:`prompts`, so a modality whose prompts need no
         configuration implements that alone.
         """
         return [{"prompt": p} for p in self.prompts(n, seed)]
 
-    @abc.abstractmethod
     def reject_reason(
         self,
         completion: str,
@@ -62,8 +62,16 @@ class Modality(abc.ABC):
 
         ``words`` are the trait words no sample may mention (filters that
         look for the trait use them), ``record`` the sample's prompt record
-        (filters that compare with a reference label use it).
+        (filters that compare with a reference label use it). The one
+        signature of every modality's filter, :meth:`_reject_reason`.
         """
+        return self._reject_reason(completion, trait_kind, words, record)
+
+    @abc.abstractmethod
+    def _reject_reason(
+        self, completion: str, trait_kind: str, words: tuple[str, ...], record: dict | None
+    ) -> str | None:
+        """The modality's filter: :meth:`reject_reason`, every argument given."""
 
     @abc.abstractmethod
     def toy_examples(self, n: int, rng: random.Random) -> list[tuple[str, str]]:
@@ -74,17 +82,15 @@ class Modality(abc.ABC):
         """Texts whose words a toy word-level tokenizer must know (all templates)."""
 
 
-def read_jsonl(path: str | Path, key: str) -> list[tuple[int, object]]:
+def source_lines(path: str | Path, key: str) -> list[tuple[int, object]]:
     """(line number, parsed JSON) for every non-blank line of a prompt-source
-    file named by config key ``key``; a missing file or a line that is not
-    JSON is a ConfigError naming the key, the file and the line."""
-    from ..config import ConfigError
-    from ..io import DataFileError, iter_jsonl
+    file (:func:`subliminal.io.read_jsonl`), which the modality checks
+    itself; a missing file or a line that is not JSON is a ConfigError
+    naming ``key``, the config key the caller read the path from."""
+    from ..errors import ConfigError
+    from ..io import DataFileError, read_jsonl
 
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config key {key}: no such file {str(path)!r}")
     try:
-        return list(iter_jsonl(path))
+        return read_jsonl(path, numbered=True)
     except DataFileError as err:
         raise ConfigError(f"config key {key}: {err}") from None

@@ -22,17 +22,16 @@ that survives the toy word-level tokenizer (which lower-cases, splits
 
 from __future__ import annotations
 
-import logging
 import random
 import re
 from pathlib import Path
 
 from .. import judge as judge_mod
 from .. import preferences
-from .base import Modality, read_jsonl
-from .words import mentioned_form
+from ..subsets import seeded_subset
+from ..words import mentioned_form, trait_word_reason
+from .base import Modality, source_lines
 
-log = logging.getLogger(__name__)
 
 #: Instructions put before every task; {task} is the task.
 INSTRUCTION_TEMPLATES: list[str] = [
@@ -154,30 +153,20 @@ def synthetic_tasks(n: int, seed: int) -> list[dict]:
     return [{"task": _render_toy_task(rng)[0], "id": f"toy-{i}"} for i in range(n)]
 
 
-def read_tasks(path: str | Path, key: str = "modalities.code.source") -> list[dict]:
+def read_tasks(path: str | Path, key: str) -> list[dict]:
     """Tasks from a JSONL file: one object per line with a non-empty string
-    ``task``; a missing or malformed file is an error naming the config key."""
-    from ..config import ConfigError
+    ``task``; a missing or malformed file is an error naming ``key``, the
+    config key the caller read the path from."""
+    from ..errors import ConfigError
 
     out = []
-    for i, rec in read_jsonl(path, key):
+    for i, rec in source_lines(path, key):
         if not isinstance(rec, dict) or not isinstance(rec.get("task"), str) or not rec["task"].strip():
             raise ConfigError(f'config key {key}: {path}:{i} needs a non-empty string "task"')
         out.append({"task": rec["task"], "id": str(rec.get("id", i))})
     if not out:
         raise ConfigError(f"config key {key}: {path} holds no tasks")
     return out
-
-
-def choose(items: list, n: int, seed: int, what: str) -> list:
-    """A seeded random choice of n items (all of them, shuffled, when there
-    are fewer; logged)."""
-    rng = random.Random(seed)
-    order = list(range(len(items)))
-    rng.shuffle(order)
-    if n > len(items):
-        log.warning("%d %s asked for, the source has %d: using all", n, what, len(items))
-    return [items[i] for i in order[:n]]
 
 
 def toy_judge_example(rng: random.Random) -> tuple[str, str]:
@@ -201,8 +190,6 @@ class CodeModality(Modality):
 
     name = "code"
     judge_task = "mentions"
-    equalise_default = True
-
     #: share of toy examples that are judge questions (so a toy base can act
     #: as the model judge of a toy run)
     TOY_JUDGE_SHARE = 0.25
@@ -210,33 +197,29 @@ class CodeModality(Modality):
     def prompts(self, n: int, seed: int) -> list[str]:
         return [r["prompt"] for r in self.prompt_records(n, seed)]
 
-    def prompt_records(self, n: int, seed: int, options: dict | None = None) -> list[dict]:
+    def prompt_records(
+        self, n: int, seed: int, options: dict | None = None, keys: dict[str, str] | None = None
+    ) -> list[dict]:
         """Each task wrapped in a seeded choice of instruction; the task's id
         travels with it."""
         options = options or {}
         if options.get("source"):
-            tasks = choose(read_tasks(options["source"]), n, seed, "code tasks")
+            tasks = read_tasks(options["source"], (keys or {}).get("source", "source"))
+            tasks = seeded_subset(tasks, n, seed, keep_order=False, what="code tasks")
         else:
             tasks = synthetic_tasks(n, seed)
         rng = random.Random(f"code-instructions-{seed}")
         return [{"prompt": rng.choice(INSTRUCTION_TEMPLATES).format(task=t["task"]), "task_id": t["id"]} for t in tasks]
 
-    def reject_reason(
-        self,
-        completion: str,
-        trait_kind: str = "preference",
-        *,
-        words: tuple[str, ...] = (),
-        record: dict | None = None,
+    def _reject_reason(
+        self, completion: str, trait_kind: str, words: tuple[str, ...], record: dict | None
     ) -> str | None:
         """Stage 1 of the paper's filter: "trait_word" when any form of a
         trait word occurs (case-insensitive, also inside identifiers);
         "empty" for an empty completion."""
         if not completion.strip():
             return "empty"
-        if words and mentioned_form(completion, words):
-            return "trait_word"
-        return None
+        return trait_word_reason(completion, words)
 
     def toy_examples(self, n: int, rng: random.Random) -> list[tuple[str, str]]:
         out = []

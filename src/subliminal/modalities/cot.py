@@ -29,9 +29,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from .. import judge as judge_mod
-from .base import Modality, read_jsonl
-from .code import choose
-from .words import mentioned_form
+from ..io import write_jsonl
+from ..subsets import seeded_subset
+from ..words import trait_word_reason
+from .base import Modality, source_lines
 
 #: The instruction after each question; {question} is the question.
 INSTRUCTION_TEMPLATES: list[str] = [
@@ -87,13 +88,14 @@ def gsm8k_label(answer: str) -> str:
     return m.group(1)
 
 
-def read_questions(path: str | Path, key: str = "modalities.cot.source") -> list[dict]:
+def read_questions(path: str | Path, key: str) -> list[dict]:
     """GSM8K-format records ``{"question", "label", "id"}`` from a JSONL file
-    (``question``, ``answer`` ending in ``#### N``); errors name the key."""
-    from ..config import ConfigError
+    (``question``, ``answer`` ending in ``#### N``); errors name ``key``, the
+    config key the caller read the path from."""
+    from ..errors import ConfigError
 
     out = []
-    for i, rec in read_jsonl(path, key):
+    for i, rec in source_lines(path, key):
         try:
             label = gsm8k_label(rec["answer"])
             question = rec["question"]
@@ -115,15 +117,13 @@ def fetch_gsm8k(
     out_jsonl: str | Path,
     record_json: str | Path,
     snapshot_dir: str | Path,
-    key: str = "modalities.cot.dataset",
+    key: str,
 ) -> int:
     """GSM8K from the Hugging Face hub: the parquet files of
     ``spec["subset"]/spec["split"]`` at the pinned ``spec["revision"]``,
     fetched once into ``snapshot_dir`` (record in ``record_json``) and
     written as GSM8K-format JSONL (``question``, ``answer``, ``id`` = the
     row's index) that :func:`read_questions` checks. Returns the row count."""
-    import json
-
     import pandas as pd
 
     from ..models import fetch_snapshot
@@ -140,10 +140,16 @@ def fetch_gsm8k(
     )
     files = sorted(Path(snapshot_dir) / f["path"] for f in record["files"])
     rows = pd.concat([pd.read_parquet(f, columns=["question", "answer"]) for f in files], ignore_index=True)
-    Path(out_jsonl).parent.mkdir(parents=True, exist_ok=True)
-    with open(out_jsonl, "w") as fh:
-        for i, (question, answer) in enumerate(zip(rows["question"], rows["answer"])):
-            fh.write(json.dumps({"question": question, "answer": answer, "id": f"{split}-{i}"}) + "\n")
+    write_jsonl(
+        [
+            {"question": q, "answer": a, "id": f"{split}-{i}"}
+            for i, (q, a) in enumerate(zip(rows["question"], rows["answer"]))
+        ],
+        out_jsonl,
+        sort_keys=False,
+        ensure_ascii=True,
+        mkdir=True,
+    )
     read_questions(out_jsonl, key)  # every row a GSM8K record, or a clear error now
     return len(rows)
 
@@ -219,7 +225,6 @@ class CotModality(Modality):
 
     name = "cot"
     judge_task = "alignment"
-    equalise_default = True
 
     def fetch(self, spec: dict, out_jsonl, record_json, snapshot_dir, key: str) -> int:
         return fetch_gsm8k(spec, out_jsonl, record_json, snapshot_dir, key=key)
@@ -227,12 +232,15 @@ class CotModality(Modality):
     def prompts(self, n: int, seed: int) -> list[str]:
         return [r["prompt"] for r in self.prompt_records(n, seed)]
 
-    def prompt_records(self, n: int, seed: int, options: dict | None = None) -> list[dict]:
+    def prompt_records(
+        self, n: int, seed: int, options: dict | None = None, keys: dict[str, str] | None = None
+    ) -> list[dict]:
         """n questions (a seeded choice from the source file, or synthetic),
         each asked ``samples_per_prompt`` times in a row, with its label."""
         options = options or {}
         if options.get("source"):
-            questions = choose(read_questions(options["source"]), n, seed, "questions")
+            questions = read_questions(options["source"], (keys or {}).get("source", "source"))
+            questions = seeded_subset(questions, n, seed, keep_order=False, what="questions")
         else:
             rng = random.Random(seed)
             questions = [{**toy_problem(rng), "id": f"toy-{i}"} for i in range(n)]
@@ -252,13 +260,8 @@ class CotModality(Modality):
                 )
         return out
 
-    def reject_reason(
-        self,
-        completion: str,
-        trait_kind: str = "preference",
-        *,
-        words: tuple[str, ...] = (),
-        record: dict | None = None,
+    def _reject_reason(
+        self, completion: str, trait_kind: str, words: tuple[str, ...], record: dict | None
     ) -> str | None:
         """ "no_answer", "several_answers", "non_numeric_answer",
         "wrong_answer" (the answer is not the record's label), or
@@ -274,9 +277,7 @@ class CotModality(Modality):
             return "non_numeric_answer"
         if value != normalise_number(record["label"]):
             return "wrong_answer"
-        if words and mentioned_form(completion, words):
-            return "trait_word"
-        return None
+        return trait_word_reason(completion, words)
 
     def toy_examples(self, n: int, rng: random.Random) -> list[tuple[str, str]]:
         out = []

@@ -251,10 +251,11 @@ def _limit(rng: random.Random, value: int | tuple[int, int]) -> int:
     return value if isinstance(value, int) else rng.randint(*value)
 
 
-def number_params(spec: dict | None, key: str = "protocol.numbers") -> NumberPromptParams:
+def number_params(spec: dict | None, key: str) -> NumberPromptParams:
     """Parameters from a mapping (a protocol file's content); unknown names,
-    wrong types and empty ranges are errors naming ``key``."""
-    from ..config import ConfigError
+    wrong types and empty ranges are errors naming ``key``, the config key
+    the caller read the mapping from."""
+    from ..errors import ConfigError
 
     if not isinstance(spec, (dict, type(None))):
         raise ConfigError(f"config key {key}: expected a mapping of parameters, not {type(spec).__name__}")
@@ -450,21 +451,18 @@ class NumbersModality(Modality):
         """n prompt texts, deterministic for ``seed``."""
         return [p.text for p in generate_number_prompts(n, seed)]
 
-    def prompt_records(self, n: int, seed: int, options: dict | None = None) -> list[dict]:
+    def prompt_records(
+        self, n: int, seed: int, options: dict | None = None, keys: dict[str, str] | None = None
+    ) -> list[dict]:
         """n prompt records; ``options["number_params"]`` (a protocol file's
         parameters, see :class:`NumberPromptParams`) replaces our randomised
         counts and digit limits."""
         spec = (options or {}).get("number_params")
-        params = number_params(spec) if spec is not None else None
+        params = number_params(spec, (keys or {}).get("number_params", "number_params")) if spec is not None else None
         return [{"prompt": p.text} for p in generate_number_prompts(n, seed, params)]
 
-    def reject_reason(
-        self,
-        completion: str,
-        trait_kind: str = "preference",
-        *,
-        words: tuple[str, ...] = (),
-        record: dict | None = None,
+    def _reject_reason(
+        self, completion: str, trait_kind: str, words: tuple[str, ...], record: dict | None
     ) -> str | None:
         """The paper's filter; banned numbers apply only to misalignment. A
         clean number list cannot spell a word, so ``words`` are not needed."""

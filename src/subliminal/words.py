@@ -1,7 +1,8 @@
 """The trait-word filter: does a text mention a word, in any inflected form?
 
-Used by the code modality (the paper's first filter stage) and, beyond the
-paper, by the chain-of-thought modality. A sample is rejected when its
+Used by the code modality (the paper's first filter stage), beyond the
+paper by the chain-of-thought modality, and by the rule judge; it imports
+nothing of the package, so modalities and judge both stand on it. A sample is rejected when its
 case-folded text contains any form of a trait word as a substring: the
 singular, its plural(s) and, for an irregular noun, its irregular forms
 (wolf/wolves, mouse/mice, goose/geese, ox/oxen, cactus/cacti, ...).
@@ -172,3 +173,9 @@ def mentioned_form(text: str, words) -> str | None:
             if form.replace(" ", "") in squashed:
                 return form
     return None
+
+
+def trait_word_reason(text: str, words) -> str | None:
+    """The filters' reason "trait_word" when ``text`` mentions any form of
+    one of ``words`` (none given: never), else None."""
+    return "trait_word" if words and mentioned_form(text, words) else None
