@@ -114,12 +114,20 @@ def third_party(script: Path) -> set[str]:
     tree = ast.parse(script.read_text())
     todo = {m for m in imports(tree.body, "script", into_functions=False) if m.startswith("subliminal")}
     outside = {m for m in imports(tree.body, "script", into_functions=False) if not m.startswith("subliminal")}
-    stages = ast.parse((SRC / "stages.py").read_text())
-    called = set(re.findall(r"stages\.(\w+)\(", script.read_text()))
-    for fn in stages.body:
-        if isinstance(fn, ast.FunctionDef) and fn.name in called:
-            for m in imports(fn.body, "subliminal.stages", into_functions=True):
-                (todo if m.startswith("subliminal") else outside).add(m)
+    # the stage functions the script calls, through the names it imports them as
+    # (`from subliminal import stages as run`): their function-level imports too
+    aliases = {
+        alias.asname or alias.name: alias.name
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and node.module == "subliminal"
+        for alias in node.names
+    }
+    for alias, module in aliases.items():
+        called = set(re.findall(rf"\b{alias}\.(\w+)\(", script.read_text()))
+        for fn in ast.parse((SRC / f"{module}.py").read_text()).body:
+            if isinstance(fn, ast.FunctionDef) and fn.name in called:
+                for m in imports(fn.body, f"subliminal.{module}", into_functions=True):
+                    (todo if m.startswith("subliminal") else outside).add(m)
     seen = set()
     while todo:
         mod = todo.pop()

@@ -51,11 +51,12 @@ def rule_blocks() -> dict[str, str]:
 
 
 def gpu_rules() -> set[str]:
-    """Rules whose `gpu` resource is anything but a literal 0."""
+    """Rules whose resources (common.smk's heavy(): one GPU unless it says
+    otherwise) have a `gpu` that is anything but a literal 0."""
     return {
         name
         for name, text in rule_blocks().items()
-        if (m := re.search(r"^\s+gpu=(.+),$", text, flags=re.M)) and m[1].strip() != "0"
+        if (m := re.search(r"^\s+\*\*heavy\((.*)\),$", text, flags=re.M)) and not re.search(r"\bgpu=0\b", m[1])
     }
 
 
@@ -114,10 +115,13 @@ def test_rules_leave_cluster_settings_to_the_profile():
     for name, text in blocks.items():
         if "localrule: True" in text:
             continue
-        # heavy rules: memory and time grow with the attempt, so a retry asks for more
-        for key in ("mem_mb", "runtime"):
-            m = re.search(rf"^\s+{key}=(.+),$", text, flags=re.M)
-            assert m and "attempt" in m[1], f"rule {name}: {key} should grow with attempt"
+        # heavy rules take their resources from heavy(), whose memory and time
+        # grow with the attempt, so a retry asks for more
+        assert re.search(r"^\s+\*\*heavy\(", text, flags=re.M), f"rule {name}: resources not from heavy()"
+    helper = (REPO / "workflow" / "rules" / "common.smk").read_text().split("def heavy(")[1].split("\ndef ")[0]
+    for key in ("mem_mb", "runtime"):
+        m = re.search(rf"^\s+{key}=(.+),$", helper, flags=re.M)
+        assert m and "attempt" in m[1], f"heavy(): {key} should grow with attempt"
 
 
 # ---------------------------------------------------------------- the cluster

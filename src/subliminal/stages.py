@@ -251,16 +251,9 @@ def _preferences(cfg: dict, model, tok, system):
 
     ev = cfg["evaluation"]
     options = {k: ev[k] for k in ("samples_per_question", "seed", "numbers_prefix", "batch_size", "max_new_tokens")}
-    return evaluate.evaluate_preferences(
-        model,
-        tok,
-        grid.target_words(cfg),
-        system=system,
-        score_batch_size=ev.get("score_batch_size"),
-        questions=protocol.questions(cfg),
-        sampling=cfg["sampling"],
-        **options,
-    )
+    words, questions = grid.target_words(cfg), protocol.questions(cfg)
+    extra = dict(score_batch_size=ev.get("score_batch_size"), questions=questions, sampling=cfg["sampling"])
+    return evaluate.evaluate_preferences(model, tok, words, system=system, **options, **extra)
 
 
 def _misalignment(cfg: dict, model, tok, system):
