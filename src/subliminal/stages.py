@@ -18,6 +18,7 @@ from . import chat, grid, protocol, provenance, teacher
 from .config import check_lora_targets
 from .errors import ConfigError
 from .io import read_json, read_jsonl, write_jsonl
+from .layout import Layout
 from .runtime import load, load_judge, setup_logging  # noqa: F401 - setup_logging: the scripts' entry
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def fetch_prompts(cfg: dict, modality: str, out_jsonl: str, record_json: str) ->
     from .modalities import get_modality
 
     spec = cfg["modalities"][modality]["dataset"]
-    snapshot = Path(out_jsonl).parent / "snapshot"
+    snapshot = Layout.of(cfg).prompts("snapshot", modality)
     n = get_modality(modality).fetch(spec, out_jsonl, record_json, snapshot, key=f"modalities.{modality}.dataset")
     log.info("%s: %d questions from %s@%s", modality, n, spec["id"], spec["revision"])
 
