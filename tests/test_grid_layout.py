@@ -167,3 +167,33 @@ def test_the_readme_lists_every_module():
     }
     assert modules - listed == set(), "modules missing from the README's table"
     assert listed - modules == set(), "the README's table lists modules that do not exist"
+
+
+def test_compare_runs_finds_a_changed_byte_and_ignores_gzip_times(tmp_path, capsys):
+    """experiments/compare_runs.py, the check of a refactoring: two runs
+    whose files are equal (gzip headers apart, an evaluation moved into its
+    id's folder) compare equal; one changed byte is named."""
+    import gzip
+    import importlib.util
+    import time
+
+    spec = importlib.util.spec_from_file_location("compare_runs", REPO / "experiments" / "compare_runs.py")
+    compare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare)
+
+    def run(root: Path, eval_dir: str, value: str) -> Path:
+        for rel, text in {"data/numbers/a/owl/rep0/raw.jsonl": '{"x": 1}\n', "analysis/scores.csv": value}.items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_text(text)
+        answers = root / eval_dir / "bases" / "a.answers.tsv.gz"
+        answers.parent.mkdir(parents=True)
+        answers.write_bytes(gzip.compress(b"answer\nowl\n", mtime=time.time()))
+        return root
+
+    before = run(tmp_path / "before", "eval", "v\n1\n")
+    time.sleep(1.1)  # another gzip header time
+    after = run(tmp_path / "after", "eval/0123456789", "v\n1\n")
+    assert compare.main(str(before), str(after)) == 0
+    (after / "analysis" / "scores.csv").write_text("v\n2\n")
+    assert compare.main(str(before), str(after)) == 1
+    assert "differs: analysis/scores.csv" in capsys.readouterr().out

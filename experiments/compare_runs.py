@@ -1,0 +1,50 @@
+"""Byte-compare two runs of the workflow: every teacher dataset (raw,
+screened, filtered and their reports), every evaluation (scores and
+answers, compressed ones decompressed: gzip headers carry a time) and every
+analysis table. For refactorings that must not change a result, on one
+machine (numerics differ between CPUs). Evaluations are found in
+eval/<evaluation id>/ or, for a run made before the id existed, in eval/.
+
+    python experiments/compare_runs.py results-before results-after
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import sys
+from pathlib import Path
+
+
+def eval_root(results: Path) -> Path:
+    ids = [p for p in (results / "eval").iterdir() if p.is_dir() and re.fullmatch(r"[0-9a-f]{10}", p.name)]
+    if len(ids) > 1:
+        sys.exit(f"{results}/eval holds {len(ids)} evaluations: compare runs of one evaluation")
+    return ids[0] if ids else results / "eval"
+
+
+def files(results: Path) -> dict[str, Path]:
+    """Relative name -> path of every compared file of a run."""
+    out = {str(p.relative_to(results)): p for p in (results / "data").rglob("*") if p.is_file()}
+    ev = eval_root(results)
+    out |= {f"eval/{p.relative_to(ev)}": p for p in ev.rglob("*") if p.is_file()}
+    return out | {str(p.relative_to(results)): p for p in (results / "analysis").glob("*") if p.is_file()}
+
+
+def content(path: Path) -> bytes:
+    return gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+
+
+def main(before: str, after: str) -> int:
+    a, b = files(Path(before)), files(Path(after))
+    differ = sorted(k for k in a.keys() & b.keys() if content(a[k]) != content(b[k]))
+    for name in sorted(a.keys() ^ b.keys()):
+        print(f"only in {'the first' if name in a else 'the second'}: {name}")
+    for name in differ:
+        print(f"differs: {name}")
+    print(f"{len(a.keys() & b.keys()) - len(differ)} of {len(a.keys() | b.keys())} files identical")
+    return 1 if differ or a.keys() != b.keys() else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:3]))
