@@ -275,14 +275,19 @@ def _validate_misalignment_trait(config: dict, name: str, trait: dict) -> None:
     for k in ("data", "control_data"):
         if t[k] != "toy" and not Path(t[k]).is_file():
             raise ConfigError(f'config key {key}.teacher.{k}: no such file {t[k]!r} (a JSONL file, or "toy")')
-    judge = config["evaluation"]["misalignment"].get("judge") or {}
+    _check_judge(config, "evaluation.misalignment.judge", config["evaluation"]["misalignment"].get("judge"))
+
+
+def _check_judge(config: dict, key: str, judge: dict | None) -> None:
+    """A model judge names a defined model; a rule judge names none."""
+    judge = judge or {}
     if judge.get("kind") == "model" and judge.get("model") not in config["models"]:
         raise ConfigError(
-            f"config key evaluation.misalignment.judge.model: unknown model {judge.get('model')!r} "
+            f"config key {key}.model: unknown model {judge.get('model')!r} "
             f"(defined: {', '.join(sorted(config['models']))})"
         )
     if judge.get("kind") == "rule" and "model" in judge:
-        raise ConfigError("config key evaluation.misalignment.judge.model: only used with kind model")
+        raise ConfigError(f"config key {key}.model: only used with kind model")
 
 
 def _validate_modalities(config: dict) -> None:
@@ -296,14 +301,7 @@ def _validate_modalities(config: dict) -> None:
                     f"config key modalities.{name}.pairs: {pair[0]} -> {pair[1]} is not one of the "
                     f"study's pairs (config key pairs)"
                 )
-        judge = mcfg.get("judge") or {}
-        if judge.get("kind") == "model" and judge.get("model") not in config["models"]:
-            raise ConfigError(
-                f"config key modalities.{name}.judge.model: unknown model {judge.get('model')!r} "
-                f"(defined: {', '.join(sorted(config['models']))})"
-            )
-        if judge.get("kind") == "rule" and "model" in judge:
-            raise ConfigError(f"config key modalities.{name}.judge.model: only used with kind model")
+        _check_judge(config, f"modalities.{name}.judge", mcfg.get("judge"))
         if mcfg.get("source") and not Path(mcfg["source"]).is_file():
             raise ConfigError(f"config key modalities.{name}.source: no such file {mcfg['source']!r}")
         if mcfg.get("dataset") and mcfg.get("source"):
