@@ -84,7 +84,7 @@ def trait_kind(config: dict, teacher: str) -> str:
     """The filter kind of a teacher's data: its trait's kind (a misalignment
     trait's control teacher is filtered like the trait teacher)."""
     trait, _ = teacher_trait(config, teacher)
-    return "preference" if trait is None else config["traits"][trait]["kind"]
+    return PREFERENCE if trait is None else config["traits"][trait]["kind"]
 
 
 def teacher_names(config: dict) -> list[str]:
@@ -265,14 +265,14 @@ def teacher(config: dict, base: str, name: str) -> Teacher:
 
     trait, role = teacher_trait(config, name)
     spec = None if trait is None else config["traits"][trait]
-    method = "control" if spec is None else spec["teacher"]["method"]
+    method = teacher_method(config, name)
     layout = Layout.of(config)
     return Teacher(
         base=base,
         name=name,
         trait=trait,
         role=role,
-        kind=PREFERENCE if spec is None else spec["kind"],
+        kind=trait_kind(config, name),
         method=method,
         system_prompt=teacher_system_prompt(
             spec, config["chat"]["teacher_system_prompt"], protocol.teacher_template(config)
@@ -297,12 +297,6 @@ class Pair:
 
 def study_pairs(config: dict) -> list[Pair]:
     return [Pair(t, s, relation(config, t, s)) for t, s in pairs(config)]
-
-
-def steering_teachers(config: dict) -> list[tuple[str, str]]:
-    """(base, trait) for every teacher given by a steering vector."""
-    names = [t for t, spec in sorted(config["traits"].items()) if spec["teacher"]["method"] == "steering"]
-    return [(b, t) for b in teacher_bases(config) for t in names]
 
 
 def teacher_method(config: dict, teacher: str) -> str:
