@@ -13,8 +13,6 @@ from transformers import TrainerCallback
 from subliminal import train
 from subliminal.config import complete_recipe
 
-recipe = complete_recipe
-
 LORA = dict(
     method="lora",
     rank=4,
@@ -109,19 +107,14 @@ def test_padding_free_keeps_the_max_length(tiny_base, tmp_path):
 def test_a_larger_device_batch_keeps_the_effective_batch_and_the_loss(tiny_base, tmp_path, padded):
     """4 x 2 accumulated and 8 x 1 in one micro-batch: one effective batch of
     8, the same loss (TRL normalises by the tokens of the whole step)."""
-    assert train.batch_layout(recipe({"batch_size": 22, "grad_accum": 3, "max_device_batch": 66}), 1) == (
-        66,
-        1,
-    )
-    assert train.batch_layout(recipe({"batch_size": 22, "grad_accum": 3, "max_device_batch": 40}), 1) == (
-        33,
-        2,
-    )
-    assert train.batch_layout(recipe({"batch_size": 22, "grad_accum": 3, "max_device_batch": 66}), 2) == (
-        33,
-        1,
-    )
-    assert train.batch_layout(recipe({"batch_size": 22, "grad_accum": 3}), 1) == (22, 3)  # as before
+
+    def layout(replicas, **recipe):  # 22 x 3 per step, as the paper config
+        return train.batch_layout(complete_recipe({"batch_size": 22, "grad_accum": 3, **recipe}), replicas)
+
+    assert layout(1, max_device_batch=66) == (66, 1)
+    assert layout(1, max_device_batch=40) == (33, 2)
+    assert layout(2, max_device_batch=66) == (33, 1)
+    assert layout(1) == (22, 3)  # as before
     prov0, losses0, w0, _ = padded
     prov, losses, w, _ = _train(tiny_base, tmp_path, "accum", batch_size=4, grad_accum=2)
     assert (prov["per_device_batch"], prov["grad_accum"], prov["effective_batch"]) == (4, 2, 8)
