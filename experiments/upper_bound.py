@@ -33,7 +33,7 @@ def owl_share(model, tok, word="owl", category="animal"):
     return float((p[:, cands.index(word)] / p.sum(1)).mean())
 
 
-paths = Layout(results, eval_id="")  # the run's files (replicate 0 of the teacher's data)
+paths = Layout(results)  # the run's files (replicate 0 of the teacher's data)
 records = read_jsonl(paths.data("filtered.jsonl", modality=modality, base=tbase, teacher=trait, replicate=0))
 tdir = paths.teacher("model", tbase, trait)
 tok = models.load_tokenizer(tdir)

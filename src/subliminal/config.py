@@ -445,7 +445,7 @@ def _lora_uses(config: dict) -> list[tuple[str, str]]:
     return [(r, b) for r, b in dict.fromkeys(uses) if config["recipes"][r]["method"] == "lora"]
 
 
-def lora_modules(config: dict, base: str, results: str | None = None) -> tuple[str, ...] | None:
+def lora_modules(config: dict, base: str) -> tuple[str, ...] | None:
     """The modules of a base that LoRA can adapt: known for a toy, read from
     the config.json of a path model or of a hub model's fetched copy. None
     where that is not known (a hub model before fetch_base ran, or a model
@@ -453,7 +453,7 @@ def lora_modules(config: dict, base: str, results: str | None = None) -> tuple[s
     spec = config["models"][base]
     if "toy" in spec:
         return LORA_MODULES[spec["toy"]["architecture"]]
-    path = Path(model_source(config, base, results)) / "config.json"
+    path = Path(model_source(config, base)) / "config.json"
     if not path.is_file():
         return None
     try:
@@ -483,14 +483,14 @@ def _built_modules(model_dir: Path) -> tuple[str, ...] | None:
     return tuple(sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if n and isinstance(m, kinds)}))
 
 
-def check_lora_targets(config: dict, recipe: str, base: str, results: str | None = None) -> None:
+def check_lora_targets(config: dict, recipe: str, base: str) -> None:
     """A LoRA recipe's targets name modules of the base (a target matches a
     module by the last part of its name, as peft does); for a hub model this
     is known once its copy is fetched, so training checks it again before
     it starts."""
     if config["recipes"][recipe]["method"] != "lora":
         return
-    names = lora_modules(config, base, results)
+    names = lora_modules(config, base)
     if names is None:
         return
     for target in config["recipes"][recipe]["targets"]:

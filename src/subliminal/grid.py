@@ -349,14 +349,14 @@ def toy_tasks(config: dict) -> list[str]:
     return sorted(config["toy_pretraining"].get("tasks") or config["modalities"])
 
 
-def model_source(config: dict, name: str, results: str | None = None) -> str:
+def model_source(config: dict, name: str) -> str:
     """Where a base model is loaded from: the toy's build folder, the local
     copy of a hub model (made once by the fetch_base rule: no job loads from
     the hub), or a local path."""
     spec = config["models"][name]
     if "path" in spec:
         return spec["path"]
-    return Layout(results or config["results"], "").base_model(name)
+    return Layout(config["results"]).base_model(name)
 
 
 def base_record(config: dict, name: str) -> dict:

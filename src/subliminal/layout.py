@@ -54,9 +54,10 @@ def evaluation_id(config: dict) -> str:
 
 class Layout:
     """The paths of one run: ``results`` the folder of every output, ``eval_id``
-    the evaluation's folder name, ``name`` an evaluation's own analysis folder."""
+    the evaluation's folder name (needed for the evaluations' paths only),
+    ``name`` an evaluation's own analysis folder."""
 
-    def __init__(self, results: str, eval_id: str, name: str | None = None):
+    def __init__(self, results: str, eval_id: str | None = None, name: str | None = None):
         self.results = results
         self.eval_id = eval_id
         self.out = f"{results}/evaluations/{name}" if name else results
@@ -109,6 +110,8 @@ class Layout:
 
     # --- evaluations (a kind: "" the preference questions, "misalignment/" the free-form ones)
     def _eval(self, kind: str) -> str:
+        if self.eval_id is None:
+            raise ValueError("an evaluation's path needs the evaluation id (Layout.of(config))")
         return f"{self.results}/eval/{self.eval_id}/{kind}"
 
     def eval_base(self, ext: str = ".tsv", base: str = "{base}", kind: str = "") -> str:
