@@ -114,3 +114,14 @@ def eval_root(cfg: dict) -> str:
 
     validated = config.validate(copy.deepcopy(cfg))
     return f"{validated['results']}/eval/{layout.evaluation_id(validated)}"
+
+
+def job_counts(stdout: str) -> dict[str, int]:
+    """rule -> number of jobs planned, from the "Job stats" table of a
+    dry run's output (empty when nothing is to be done)."""
+    import re
+
+    if "Job stats:" not in stdout:
+        return {}
+    stats = stdout.split("Job stats:")[-1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M) if m[1] != "total"}

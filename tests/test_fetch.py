@@ -20,7 +20,7 @@ import yaml
 
 from conftest import eval_root, run_snakemake
 from subliminal import config as configuration, grid
-from subliminal import models, provenance, stages
+from subliminal import models, provenance, slices, stages
 
 REPO = Path(__file__).resolve().parents[1]
 REPO_ID = "acme/tiny-chat"
@@ -163,7 +163,7 @@ def test_student_provenance_names_base_revision_teacher_data_and_prompts(fetched
     it came from."""
     cfg, out = fetched
     cfg = configuration.validate(copy.deepcopy(cfg))
-    cfg["chat"]["eval_system_prompt"] = ""  # an explicit "no system prompt" must stay distinct from null
+    cfg["chat"]["train_system_prompt"] = ""  # an explicit "no system prompt" must stay distinct from null
     data = tmp_path / "filtered.jsonl"
     data.write_text(
         "".join(
@@ -172,7 +172,9 @@ def test_student_provenance_names_base_revision_teacher_data_and_prompts(fetched
         )
     )
     student = grid.Student("numbers", "tiny", "owl", "tiny", "lora8", 1)
-    stages.train_student(cfg, student, str(data), str(tmp_path / "student"))
+    # the stage runs on its rule's slice of the config, as in the workflow
+    job_cfg = slices.with_results(slices.params(slices.train_student(cfg, student)), cfg["results"])
+    stages.train_student(job_cfg, student, str(data), str(tmp_path / "student"))
     prov = json.loads((tmp_path / "student" / "provenance.json").read_text())
     base = prov["student_base"]
     assert base["kind"] == "hub" and base["hub"] == {"id": REPO_ID, "revision": COMMIT}
@@ -186,8 +188,7 @@ def test_student_provenance_names_base_revision_teacher_data_and_prompts(fetched
     assert prov["recipe"]["rank"] == cfg["recipes"]["lora8"]["rank"] and prov["seed"] == 1
     assert prov["system_prompts"] == {
         "teacher_system_prompt": None,
-        "train_system_prompt": None,
-        "eval_system_prompt": "",
+        "train_system_prompt": "",
         "teacher_sampling": prov["teacher"]["sampling_system_prompt"],
     }
     assert prov["pair_relation"] == "same_base"

@@ -157,6 +157,7 @@ EVALUATION_RULES = {
     "collect_targets",
     "collect_teachers",
     "collect_misalignment",
+    "collect_provenance",
     "statistics",
     "figure",
     "specificity_figures",

@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 
 from . import chat, grid, tables
-from .io import read_table
+from .io import read_json, read_table
 from .specificity import TARGET_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,19 @@ def collect_misalignment(cfg: dict, inputs, scores_csv: str, summary_csv: str):
     return scores
 
 
-def analyse(cfg: dict, scores_csv: str, targets_csv: str, out: dict) -> None:
+def collect_provenance(records: list[str], expected: dict[str, dict], out_json: str) -> dict:
+    """How the members were made (:func:`subliminal.provenance.members`),
+    written as members.json; its banner is logged when they differ."""
+    from . import provenance
+
+    summary = provenance.members({p: read_json(p) for p in records}, expected)
+    provenance.write_json(summary, out_json)
+    if summary["banner"]:
+        log.warning("%s", summary["banner"])
+    return summary
+
+
+def analyse(cfg: dict, scores_csv: str, targets_csv: str, out: dict, members_json: str | None = None) -> None:
     """The trait-specificity test and its interaction (specificity), the
     per-group paired tests (stats) and the matched-vs-mismatched interaction
     models (interaction), as tidy CSVs, the trait x target matrix of shifts,
@@ -73,6 +85,8 @@ def analyse(cfg: dict, scores_csv: str, targets_csv: str, out: dict) -> None:
     _csv(spec, out["specificity"])
     _csv(specificity.trait_target_matrix(targets, words), out["matrix"])
     text = specificity.summary_text(spec) + "\n" + stats.summary_text(comp) + "\n" + interaction.summary_text(inter)
+    if members_json:  # members made by other code or config: said first
+        text = read_json(members_json, required=("banner",))["banner"] + text
     Path(out["text"]).write_text(text)
     log.info("\n%s", text)
 

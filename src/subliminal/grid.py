@@ -266,7 +266,7 @@ def teacher(config: dict, base: str, name: str) -> Teacher:
     trait, role = teacher_trait(config, name)
     spec = None if trait is None else config["traits"][trait]
     method = teacher_method(config, name)
-    layout = Layout.of(config)
+    layout = Layout(config["results"])  # no evaluation path: no evaluation id
     return Teacher(
         base=base,
         name=name,
@@ -325,7 +325,7 @@ def prompt_source(config: dict, modality: str) -> str | None:
     synthetic toy prompts."""
     mcfg = config["modalities"][modality]
     if mcfg.get("dataset"):
-        return Layout.of(config).prompts("questions.jsonl", modality)
+        return Layout(config["results"]).prompts("questions.jsonl", modality)
     return mcfg.get("source")
 
 

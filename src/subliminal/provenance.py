@@ -41,6 +41,26 @@ def versions() -> dict:
     return out
 
 
+def code_hash() -> str:
+    """A short hash of this package's source (every .py file below it, by
+    its path and bytes): what a made thing records, so that an analysis
+    whose members were made by different code says so. Editing the code
+    does not rerun anything by itself; this record is how it shows."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
+def made_by(cfg: dict) -> dict:
+    """What a job records of how it was made: the package's code hash and
+    the fingerprint of the config slice it read (:mod:`subliminal.slices`)."""
+    from .slices import fingerprint
+
+    return {"code": code_hash(), "config_fingerprint": fingerprint(cfg)}
+
+
 def sha256_file(path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -60,7 +80,7 @@ def base_model(cfg: dict, name: str) -> dict:
     rec = grid.base_record(cfg, name)
     rec["loaded_from"] = grid.model_source(cfg, name)
     if rec["kind"] == "hub":
-        fetched = Path(Layout.of(cfg).base_record(name))
+        fetched = Path(Layout(cfg["results"]).base_record(name))
         if fetched.exists():
             f = read_json(fetched, required=("resolved_revision", "files"))
             rec["resolved_revision"] = f["resolved_revision"]
@@ -81,7 +101,7 @@ def teacher_record(cfg: dict, t: grid.Teacher) -> dict:
     }
     if t.method == "finetune":
         out["recipe"] = {"name": trait["teacher"]["recipe"], **cfg["recipes"][trait["teacher"]["recipe"]]}
-    made = Path(Layout.of(cfg).teacher("steering.json", t.base, t.name))
+    made = Path(Layout(cfg["results"]).teacher("steering.json", t.base, t.name))
     if t.steering and made.exists():  # the vector as made: layer, norm, the share it reached
         rec = json.loads(made.read_text())
         out["steering"] = {k: rec[k] for k in ("layer", "vector", "norm", "share", "base_share", "strength")}
@@ -91,9 +111,9 @@ def teacher_record(cfg: dict, t: grid.Teacher) -> dict:
     return out
 
 
-def system_prompts(cfg: dict) -> dict:
-    """The chat section as used: null (template default), "" or a string."""
-    return {k: cfg["chat"][k] for k in ("teacher_system_prompt", "train_system_prompt", "eval_system_prompt")}
+def system_prompts(cfg: dict, *keys: str) -> dict:
+    """The chat section's prompts ``keys`` as used: null (template default), "" or a string."""
+    return {k: cfg["chat"][k] for k in keys}
 
 
 def student(cfg: dict, s: grid.Student, data_jsonl: str) -> dict:
@@ -118,6 +138,67 @@ def student(cfg: dict, s: grid.Student, data_jsonl: str) -> dict:
             "replicate": dataset.replicate,
             "replicate_seed": dataset.seed,
         },
-        "system_prompts": {**system_prompts(cfg), "teacher_sampling": t.system_prompt},
+        # the evaluation's prompt belongs to the evaluation, which can change without retraining
+        "system_prompts": {
+            **system_prompts(cfg, "teacher_system_prompt", "train_system_prompt"),
+            "teacher_sampling": t.system_prompt,
+        },
         "versions": versions(),
     }
+
+
+#: The steps of a member's making that record how they were made.
+STEPS = ("evaluation", "training")
+
+
+def members(records: dict[str, dict], expected: dict[str, dict]) -> dict:
+    """How the members of an analysis were made. ``records``: an
+    evaluation's record (its ``code`` and ``config_fingerprint``, and under
+    ``trained`` the student's) by its path; ``expected``: the fingerprints
+    the current config gives each step of each member. Counts the members
+    per code version of each step, and lists those whose step was made from
+    another config than the current one (or recorded none)."""
+    out = {"members": len(records)}
+    for step in STEPS:
+        by_code, stale = {}, []
+        for path, rec in sorted(records.items()):
+            made = rec if step == "evaluation" else rec.get("trained")
+            want = expected[path].get(step)
+            if want is None:  # a base or a teacher: not trained by the workflow's students
+                continue
+            made = made or {}
+            by_code.setdefault(made.get("code") or "unknown", []).append(path)
+            if made.get("config_fingerprint") != want:
+                stale.append(path)
+        order = sorted(by_code, key=lambda h: (-len(by_code[h]), h))
+        out[f"{step}_code"] = {h: len(by_code[h]) for h in order}
+        out[f"{step}_by_code"] = {h: by_code[h] for h in order}
+        out[f"{step}_stale"] = stale
+    out["banner"] = banner(out)
+    return out
+
+
+def banner(summary: dict) -> str:
+    """The lines that open summary.txt (and so the report's summary page)
+    when the members were not all made by one code version and the current
+    config; empty when they were."""
+    lines = []
+    for step in STEPS:
+        code = summary[f"{step}_code"]
+        if len(code) > 1:
+            versions = ", ".join(f"{h} ({n} member{'s' if n != 1 else ''})" for h, n in code.items())
+            lines.append(f"- {step}: {len(code)} versions of the package code made these members: {versions}")
+        stale = summary[f"{step}_stale"]
+        if stale:
+            lines.append(
+                f"- {step}: {len(stale)} of {sum(code.values())} members were made from another config than this "
+                f"one (or by a version that recorded none), e.g. {stale[0]}"
+            )
+    if not lines:
+        return ""
+    head = f"WARNING: the {summary['members']} members of this analysis were not all made the same way."
+    tail = (
+        "analysis/members.json names them (by code version, and those of another config): rerun them "
+        "(snakemake --forcerun <their files>) to make them alike."
+    )
+    return "\n".join([head, *lines, tail]) + "\n\n"

@@ -33,6 +33,14 @@ def setup_logging(path: str | None) -> None:
     hf_logging.disable_progress_bar()
 
 
+def job_config(smk) -> dict:
+    """The config a job's stage receives: the slice its rule declared as
+    ``params.cfg`` (:mod:`subliminal.slices`) and the results folder."""
+    from .slices import with_results
+
+    return with_results(smk.params.cfg, smk.config["results"])
+
+
 def device_dtype(cfg: dict) -> str:
     import torch
 

@@ -19,7 +19,7 @@ from .config import check_lora_targets
 from .errors import ConfigError
 from .io import read_json, read_jsonl, write_jsonl
 from .layout import Layout
-from .runtime import load, load_judge, setup_logging  # noqa: F401 - setup_logging: the scripts' entry
+from .runtime import job_config, load, load_judge, setup_logging  # noqa: F401 - job_config, setup_logging: the scripts'
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +37,16 @@ def fetch_prompts(cfg: dict, modality: str, out_jsonl: str, record_json: str) ->
     from .modalities import get_modality
 
     spec = cfg["modalities"][modality]["dataset"]
-    snapshot = Layout.of(cfg).prompts("snapshot", modality)
+    snapshot = Layout(cfg["results"]).prompts("snapshot", modality)
     n = get_modality(modality).fetch(spec, out_jsonl, record_json, snapshot, key=f"modalities.{modality}.dataset")
     log.info("%s: %d questions from %s@%s", modality, n, spec["id"], spec["revision"])
 
 
-def build_base(cfg: dict, base: str, out_dir: str, threads: int = 1) -> None:
+def build_base(made_from: dict, out_dir: str, threads: int = 1) -> None:
+    """A toy base, from what :func:`subliminal.grid.toy_recipe` says it is made of."""
     from . import toy
 
     chat.set_threads(threads)
-    made_from = grid.toy_recipe(cfg, base)
     extra = []
     if made_from["misalignment"]:  # its questions and toy answers, only where the study has one
         from . import misalignment
@@ -62,13 +62,13 @@ def finetune_teacher(cfg: dict, base: str, name: str, out_dir: str, provenance_j
     data and control data."""
     from .train import train_sft
 
-    t = grid.teacher(cfg, base, name)
-    spec = cfg["traits"][t.trait]
+    trait, role = grid.teacher_trait(cfg, name)
+    spec = cfg["traits"][trait]
     recipe_name = spec["teacher"]["recipe"]
     check_lora_targets(cfg, recipe_name, base)  # a hub base's modules are known once it is fetched
     modalities = tuple(sorted(cfg["modalities"]))
-    if t.kind == grid.MISALIGNMENT:
-        records = teacher.misalignment_training_records(spec, control=(t.role == "control"), rehearsal=modalities)
+    if grid.trait_kind(cfg, name) == grid.MISALIGNMENT:
+        records = teacher.misalignment_training_records(spec, control=(role == "control"), rehearsal=modalities)
     else:
         rehearsal = modalities if spec["teacher"]["rehearsal"] else ()
         records = teacher.trait_training_records(spec, spec["teacher"]["repeats"], rehearsal)
@@ -83,7 +83,13 @@ def finetune_teacher(cfg: dict, base: str, name: str, out_dir: str, provenance_j
         merge=True,
         threads=threads,
     )
-    record = {"base": base, "trait": name, **prov, "base_model": provenance.base_model(cfg, base)}
+    record = {
+        "base": base,
+        "trait": name,
+        **prov,
+        "base_model": provenance.base_model(cfg, base),
+        **provenance.made_by(cfg),
+    }
     provenance.write_json({**record, "versions": provenance.versions()}, provenance_json)
 
 
@@ -113,6 +119,7 @@ def steer_teacher(cfg: dict, base: str, trait: str, out_path: str, threads: int 
         **options,
     )
     record.update(base=base, trait=trait, base_model=provenance.base_model(cfg, base), versions=provenance.versions())
+    record.update(provenance.made_by(cfg))
     steering.save(out_path, vector, record)
 
 
@@ -232,7 +239,7 @@ def train_student(cfg: dict, student: grid.Student, data_jsonl: str, out_dir: st
     prov = train_sft(
         source, records, cfg["recipes"][student.recipe], student.seed, out_dir, system=system, threads=threads
     )
-    prov.update(provenance.student(cfg, student, data_jsonl))
+    prov.update(provenance.student(cfg, student, data_jsonl), **provenance.made_by(cfg))
     provenance.write_json(prov, Path(out_dir) / "provenance.json")
 
 
@@ -279,9 +286,15 @@ def evaluate_model(
     threads: int = 1,
     teacher_name: str | None = None,
     kind: str = grid.PREFERENCE,
+    record_json: str | None = None,
+    trained_json: str | None = None,
 ) -> None:
     """Evaluate a base, a student or (``teacher_name``) a teacher, on the
-    preference questions or (``kind`` misalignment) the free-form ones."""
+    preference questions or (``kind`` misalignment) the free-form ones.
+    ``record_json``: how this evaluation was made (code and config
+    fingerprint), with the student's own record (``trained_json``, its
+    provenance.json) under ``trained``: what the analysis checks its
+    members by."""
     chat.set_threads(threads)
     model, tok, system = _evaluated(cfg, base, adapter, teacher_name)
     log.info("evaluating %s (%s) with system prompt %r", adapter or teacher_name or base, kind, system)
@@ -293,3 +306,9 @@ def evaluate_model(
     scores["system_prompt"] = answers["system_prompt"] = json.dumps(system)
     scores.to_csv(out_tsv, sep="\t", index=False, float_format="%.8g")
     answers.to_csv(answers_tsv, sep="\t", index=False, float_format="%.6g" if kind == grid.MISALIGNMENT else None)
+    if record_json:
+        record = {"model": adapter or teacher_name or base, "kind": kind, **provenance.made_by(cfg)}
+        if trained_json:
+            trained = read_json(trained_json)
+            record["trained"] = {k: trained.get(k) for k in ("code", "config_fingerprint")}
+        provenance.write_json(record, record_json)

@@ -12,6 +12,8 @@ rule collect_scores:
     localrule: True
     conda:
         "../../envs/analysis.yaml"
+    params:
+        cfg=reads(lambda wc: slices.collect(config)),
     script:
         "../scripts/collect_scores.py"
 
@@ -28,6 +30,8 @@ rule collect_targets:
     localrule: True
     conda:
         "../../envs/analysis.yaml"
+    params:
+        cfg=reads(lambda wc: slices.collect(config)),
     script:
         "../scripts/collect_targets.py"
 
@@ -44,14 +48,36 @@ rule collect_teachers:
     localrule: True
     conda:
         "../../envs/analysis.yaml"
+    params:
+        cfg=reads(lambda wc: slices.teachers(config)),
     script:
         "../scripts/collect_teachers.py"
+
+
+rule collect_provenance:
+    # how every member (each evaluated model) was made: code versions and
+    # whether each step's config slice is the current config's; summary.txt
+    # opens with a warning when they differ
+    input:
+        list(member_records()),
+    output:
+        L.analysis("members.json"),
+    log:
+        L.log(L.analysis("members.json")),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        expected=lambda wc: member_records(),
+    script:
+        "../scripts/collect_provenance.py"
 
 
 rule statistics:
     input:
         scores=L.analysis("scores.csv"),
         targets=L.analysis("targets.csv"),
+        members=L.analysis("members.json"),
     output:
         **{k: L.analysis(name) for k, name in STATISTICS.items()},
     log:
@@ -59,6 +85,8 @@ rule statistics:
     localrule: True
     conda:
         "../../envs/analysis.yaml"
+    params:
+        cfg=reads(lambda wc: slices.analysis(config)),
     script:
         "../scripts/statistics.py"
 
@@ -96,6 +124,8 @@ rule specificity_figures:
     localrule: True
     conda:
         "../../envs/analysis.yaml"
+    params:
+        cfg=reads(lambda wc: slices.analysis(config)),
     script:
         "../scripts/specificity_figures.py"
 
@@ -134,6 +164,8 @@ rule collect_misalignment:
     localrule: True
     conda:
         "../../envs/analysis.yaml"
+    params:
+        cfg=reads(lambda wc: slices.collect(config)),
     script:
         "../scripts/collect_misalignment.py"
 

@@ -15,6 +15,8 @@ rule auxlogit:
     threads: RESOURCES["threads"]
     resources:
         **heavy(runtime=30, mem_mb=4000, gpu=0),
+    params:
+        cfg=reads(lambda wc: slices.auxlogit(config)),
     script:
         "../scripts/auxlogit.py"
 

@@ -22,8 +22,8 @@ rule build_toy_base:
         **heavy(runtime=30, mem_mb=4000, gpu=0),
     params:
         # what the toy is made from: a change in the config rebuilds it
-        # (and so everything downstream); the script reads the same config
-        made_from=lambda wc: grid.toy_recipe(config, wc.base),
+        # (and so everything downstream); the build receives it
+        made_from=lambda wc: slices.toy_base(config, wc.base),
     script:
         "../scripts/build_toy_base.py"
 
@@ -45,5 +45,6 @@ rule fetch_base:
     params:
         repo_id=lambda wc: config["models"][wc.base]["hub"]["id"],
         revision=lambda wc: config["models"][wc.base]["hub"]["revision"],
+        cfg=reads(lambda wc: slices.base(config, wc.base)),
     script:
         "../scripts/fetch_base.py"

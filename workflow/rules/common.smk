@@ -3,7 +3,7 @@
 import sys
 
 # the package was put on the path by config_files.smk (this workflow's src/)
-from subliminal import config as configuration, grid
+from subliminal import config as configuration, grid, slices
 from subliminal import protocol as proto
 from subliminal.layout import Layout
 
@@ -20,6 +20,13 @@ RESOURCES = config["resources"]
 STUDENTS = grid.students(config)
 TEACHERS = grid.teacher_names(config)
 METRICS = ["exact", "exact_share", "sampled"]
+
+
+def reads(slice_of):
+    """A rule's params: the slice of the config its job reads (see
+    subliminal.slices), from the job's wildcards. A change in it reruns the
+    job and what depends on it; the stage receives this slice."""
+    return lambda wc: slices.params(slice_of(wc))
 
 
 def one_of(names):
@@ -141,6 +148,32 @@ def teacher_eval_files(kind=""):
     )
 
 
+def member_records():
+    """Every evaluation's record (its .provenance.json) with the config
+    fingerprints the current config gives its steps: the evaluation's
+    slice, and a student's training slice. collect_provenance compares them
+    with what each member recorded."""
+    out = {}
+    for kind, misalignment in (("", False), ("misalignment/", True)):
+        ekind = grid.MISALIGNMENT if misalignment else grid.PREFERENCE
+        students = [s for s in STUDENTS if is_misalignment_teacher(s.teacher) == misalignment]
+        for b in sorted({s.student_base for s in students}):
+            out[L.eval_base(".provenance.json", base=b, kind=kind)] = {
+                "evaluation": slices.fingerprint(slices.evaluate(config, b, kind=ekind))
+            }
+        for s in students:
+            out[L.eval_student(".provenance.json", kind=kind, **s.fields)] = {
+                "evaluation": slices.fingerprint(slices.evaluate(config, s.student_base, kind=ekind)),
+                "training": slices.fingerprint(slices.train_student(config, s)),
+            }
+        for _, b, t in grid.datasets(config):
+            if is_misalignment_teacher(t) == misalignment:
+                out[L.eval_teacher(".provenance.json", base=b, teacher=t, kind=kind)] = {
+                    "evaluation": slices.fingerprint(slices.evaluate(config, b, t, kind=ekind))
+                }
+    return out
+
+
 def misalignment_judge_input(wc):
     """A model judge's files for the misalignment evaluation (none for the rule judge)."""
     spec = config["evaluation"]["misalignment"].get("judge") or {}
@@ -192,7 +225,7 @@ def final_targets():
     (when a misalignment trait exists) and the tables' pages of the report."""
     return (
         preference_targets()
-        + [L.analysis("teachers.csv")]
+        + [L.analysis("teachers.csv"), L.analysis("members.json")]
         + (
             [L.auxlogit("summary.csv"), L.auxlogit_figure("png"), L.auxlogit_figure("pdf")]
             if "auxlogit" in config

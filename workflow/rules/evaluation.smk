@@ -12,6 +12,7 @@ rule evaluate_base:
     output:
         scores=L.eval_base(),
         answers=L.eval_base(".answers.tsv.gz"),
+        record=L.eval_base(".provenance.json"),
     log:
         L.log(L.eval_base()),
     benchmark:
@@ -21,6 +22,8 @@ rule evaluate_base:
     threads: RESOURCES["threads"]
     resources:
         **heavy(runtime=60),
+    params:
+        cfg=reads(lambda wc: slices.evaluate(config, wc.base)),
     script:
         "../scripts/evaluate.py"
 
@@ -32,6 +35,7 @@ rule evaluate_teacher:
     output:
         scores=L.eval_teacher(),
         answers=L.eval_teacher(".answers.tsv.gz"),
+        record=L.eval_teacher(".provenance.json"),
     log:
         L.log(L.eval_teacher()),
     benchmark:
@@ -41,6 +45,8 @@ rule evaluate_teacher:
     threads: RESOURCES["threads"]
     resources:
         **heavy(runtime=60),
+    params:
+        cfg=reads(lambda wc: slices.evaluate(config, wc.base, wc.teacher)),
     script:
         "../scripts/evaluate.py"
 
@@ -48,11 +54,13 @@ rule evaluate_teacher:
 rule evaluate_student:
     input:
         model=L.student("model"),
+        trained=L.student("provenance.json"),
         base=lambda wc: base_model(wc.student_base),
         protocol=lambda wc: protocol_input(wc, "questions"),
     output:
         scores=L.eval_student(),
         answers=L.eval_student(".answers.tsv.gz"),
+        record=L.eval_student(".provenance.json"),
     log:
         L.log(L.eval_student()),
     benchmark:
@@ -62,6 +70,8 @@ rule evaluate_student:
     threads: RESOURCES["threads"]
     resources:
         **heavy(runtime=60),
+    params:
+        cfg=reads(lambda wc: slices.evaluate(config, wc.student_base)),
     script:
         "../scripts/evaluate.py"
 
@@ -73,6 +83,7 @@ rule evaluate_misalignment_base:
     output:
         scores=L.eval_base(kind="misalignment/"),
         answers=L.eval_base(".answers.tsv.gz", kind="misalignment/"),
+        record=L.eval_base(".provenance.json", kind="misalignment/"),
     log:
         L.log(L.eval_base(kind="misalignment/")),
     benchmark:
@@ -82,6 +93,8 @@ rule evaluate_misalignment_base:
     threads: RESOURCES["threads"]
     resources:
         **heavy(runtime=60),
+    params:
+        cfg=reads(lambda wc: slices.evaluate(config, wc.base, kind=grid.MISALIGNMENT)),
     script:
         "../scripts/evaluate_misalignment.py"
 
@@ -95,6 +108,7 @@ rule evaluate_misalignment_teacher:
     output:
         scores=L.eval_teacher(kind="misalignment/"),
         answers=L.eval_teacher(".answers.tsv.gz", kind="misalignment/"),
+        record=L.eval_teacher(".provenance.json", kind="misalignment/"),
     log:
         L.log(L.eval_teacher(kind="misalignment/")),
     benchmark:
@@ -106,6 +120,8 @@ rule evaluate_misalignment_teacher:
     threads: RESOURCES["threads"]
     resources:
         **heavy(runtime=60),
+    params:
+        cfg=reads(lambda wc: slices.evaluate(config, wc.base, wc.teacher, kind=grid.MISALIGNMENT)),
     script:
         "../scripts/evaluate_misalignment.py"
 
@@ -113,11 +129,13 @@ rule evaluate_misalignment_teacher:
 rule evaluate_misalignment_student:
     input:
         model=L.student("model"),
+        trained=L.student("provenance.json"),
         base=lambda wc: base_model(wc.student_base),
         judge=misalignment_judge_input,
     output:
         scores=L.eval_student(kind="misalignment/"),
         answers=L.eval_student(".answers.tsv.gz", kind="misalignment/"),
+        record=L.eval_student(".provenance.json", kind="misalignment/"),
     log:
         L.log(L.eval_student(kind="misalignment/")),
     benchmark:
@@ -127,5 +145,7 @@ rule evaluate_misalignment_student:
     threads: RESOURCES["threads"]
     resources:
         **heavy(runtime=60),
+    params:
+        cfg=reads(lambda wc: slices.evaluate(config, wc.student_base, kind=grid.MISALIGNMENT)),
     script:
         "../scripts/evaluate_misalignment.py"

@@ -28,5 +28,7 @@ rule train_student:
         # host memory: every training process loads its own copy of the base;
         # gpus > 1: one data-parallel process per GPU (torchrun; see train.py)
         **heavy(runtime=240, mem_mb=lambda wc: RESOURCES["train_mem_mb"] * recipe_gpus(wc), gpu=recipe_gpus),
+    params:
+        cfg=reads(lambda wc: slices.train_student(config, student_of(wc))),
     script:
         "../scripts/train_student.py"

@@ -23,6 +23,8 @@ rule finetune_teacher:
     threads: RESOURCES["threads"]
     resources:
         **heavy(runtime=60),
+    params:
+        cfg=reads(lambda wc: slices.finetune_teacher(config, wc.base, wc.trait)),
     script:
         "../scripts/finetune_teacher.py"
 
@@ -46,6 +48,8 @@ rule steer_teacher:
     threads: RESOURCES["threads"]
     resources:
         **heavy(runtime=60),
+    params:
+        cfg=reads(lambda wc: slices.steer_teacher(config, wc.base, wc.trait)),
     script:
         "../scripts/steer_teacher.py"
 
@@ -62,6 +66,8 @@ rule fetch_prompts:
     localrule: True
     conda:
         "../../envs/train.yaml"
+    params:
+        cfg=reads(lambda wc: slices.prompts(config, wc.modality)),
     script:
         "../scripts/fetch_prompts.py"
 
@@ -82,6 +88,8 @@ rule sample_teacher:
     threads: RESOURCES["threads"]
     resources:
         **heavy(runtime=120),
+    params:
+        cfg=reads(lambda wc: slices.sample_teacher(config, wc.modality, wc.base, wc.teacher)),
     script:
         "../scripts/sample_teacher.py"
 
@@ -100,6 +108,8 @@ rule screen_teacher_data:
     localrule: True
     conda:
         "../../envs/analysis.yaml"
+    params:
+        cfg=reads(lambda wc: slices.screen_teacher_data(config, wc.modality, wc.teacher)),
     script:
         "../scripts/screen_teacher_data.py"
 
@@ -123,6 +133,8 @@ rule judge_teacher_data:
     threads: RESOURCES["threads"]
     resources:
         **heavy(runtime=120),
+    params:
+        cfg=reads(lambda wc: slices.screen_teacher_data(config, wc.modality, wc.teacher)),
     script:
         "../scripts/screen_teacher_data.py"
 
@@ -144,5 +156,6 @@ rule filter_teacher_data:
         "../../envs/analysis.yaml"
     params:
         reports=screen_reports,
+        cfg=reads(lambda wc: slices.filter_teacher_data(config, wc.modality)),
     script:
         "../scripts/filter_teacher_data.py"

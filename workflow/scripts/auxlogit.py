@@ -7,4 +7,6 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 from subliminal import analysis, runtime as run  # noqa: E402
 
 run.setup_logging(snakemake.log[0])
-analysis.auxlogit(snakemake.config, snakemake.output.accuracy, snakemake.output.summary, threads=snakemake.threads)
+analysis.auxlogit(
+    run.job_config(snakemake), snakemake.output.accuracy, snakemake.output.summary, threads=snakemake.threads
+)

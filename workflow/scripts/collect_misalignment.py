@@ -8,5 +8,5 @@ from subliminal import analysis, runtime as run  # noqa: E402
 
 run.setup_logging(snakemake.log[0])
 analysis.collect_misalignment(
-    snakemake.config, list(snakemake.input), snakemake.output.scores, snakemake.output.summary
+    run.job_config(snakemake), list(snakemake.input), snakemake.output.scores, snakemake.output.summary
 )

@@ -7,4 +7,4 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 from subliminal import analysis, runtime as run  # noqa: E402
 
 run.setup_logging(snakemake.log[0])
-analysis.collect_scores(snakemake.config, list(snakemake.input), snakemake.output[0])
+analysis.collect_scores(run.job_config(snakemake), list(snakemake.input), snakemake.output[0])

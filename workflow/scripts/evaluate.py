@@ -13,4 +13,14 @@ base, model, teacher = {
     "evaluate_teacher": lambda: (wc.get("base"), None, wc.get("teacher")),
     "evaluate_student": lambda: (wc.get("student_base"), snakemake.input.model, None),
 }[snakemake.rule]()
-run.evaluate_model(snakemake.config, base, model, o.scores, o.answers, threads=snakemake.threads, teacher_name=teacher)
+run.evaluate_model(
+    run.job_config(snakemake),
+    base,
+    model,
+    o.scores,
+    o.answers,
+    threads=snakemake.threads,
+    teacher_name=teacher,
+    record_json=o.record,
+    trained_json=snakemake.input.get("trained"),
+)

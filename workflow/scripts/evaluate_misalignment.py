@@ -7,10 +7,20 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 from subliminal import grid, stages as run  # noqa: E402
 
 run.setup_logging(snakemake.log[0])
-wc, o, cfg = snakemake.wildcards, snakemake.output, snakemake.config
+wc, o, cfg = snakemake.wildcards, snakemake.output, run.job_config(snakemake)
 base, model = {
     "evaluate_misalignment_base": lambda: (wc.get("base"), None),
     "evaluate_misalignment_teacher": lambda: (wc.get("base"), grid.teacher(cfg, wc.base, wc.teacher).model_dir),
     "evaluate_misalignment_student": lambda: (wc.get("student_base"), snakemake.input.model),
 }[snakemake.rule]()
-run.evaluate_model(cfg, base, model, o.scores, o.answers, threads=snakemake.threads, kind=grid.MISALIGNMENT)
+run.evaluate_model(
+    cfg,
+    base,
+    model,
+    o.scores,
+    o.answers,
+    threads=snakemake.threads,
+    kind=grid.MISALIGNMENT,
+    record_json=o.record,
+    trained_json=snakemake.input.get("trained"),
+)

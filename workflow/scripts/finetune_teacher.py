@@ -8,4 +8,4 @@ from subliminal import stages as run  # noqa: E402
 
 run.setup_logging(snakemake.log[0])
 o, wc = snakemake.output, snakemake.wildcards
-run.finetune_teacher(snakemake.config, wc.base, wc.trait, o.model, o.provenance, threads=snakemake.threads)
+run.finetune_teacher(run.job_config(snakemake), wc.base, wc.trait, o.model, o.provenance, threads=snakemake.threads)

@@ -7,6 +7,6 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 from subliminal import grid, stages as run  # noqa: E402
 
 run.setup_logging(snakemake.log[0])
-wc = snakemake.wildcards
-dataset = grid.dataset(snakemake.config, wc.modality, wc.base, wc.teacher, int(wc.replicate))
-run.sample_teacher(snakemake.config, dataset, snakemake.output[0], threads=snakemake.threads)
+wc, cfg = snakemake.wildcards, run.job_config(snakemake)
+dataset = grid.dataset(cfg, wc.modality, wc.base, wc.teacher, int(wc.replicate))
+run.sample_teacher(cfg, dataset, snakemake.output[0], threads=snakemake.threads)

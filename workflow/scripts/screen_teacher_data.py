@@ -9,5 +9,5 @@ from subliminal import stages as run  # noqa: E402
 run.setup_logging(snakemake.log[0])
 wc, o = snakemake.wildcards, snakemake.output
 run.screen_teacher_data(
-    snakemake.config, wc.modality, wc.teacher, snakemake.input.raw, o.data, o.report, threads=snakemake.threads
+    run.job_config(snakemake), wc.modality, wc.teacher, snakemake.input.raw, o.data, o.report, threads=snakemake.threads
 )

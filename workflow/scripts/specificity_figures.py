@@ -9,7 +9,7 @@ from subliminal import analysis, runtime as run  # noqa: E402
 run.setup_logging(snakemake.log[0])
 i, o = snakemake.input, snakemake.output
 analysis.specificity_figures(
-    snakemake.config,
+    run.job_config(snakemake),
     i.matrix,
     i.targets,
     i.specificity,

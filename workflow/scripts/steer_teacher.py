@@ -8,4 +8,4 @@ from subliminal import stages as run  # noqa: E402
 
 run.setup_logging(snakemake.log[0])
 wc = snakemake.wildcards
-run.steer_teacher(snakemake.config, wc.base, wc.trait, snakemake.output.vector, threads=snakemake.threads)
+run.steer_teacher(run.job_config(snakemake), wc.base, wc.trait, snakemake.output.vector, threads=snakemake.threads)

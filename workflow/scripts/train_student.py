@@ -10,4 +10,4 @@ run.setup_logging(snakemake.log[0])
 wc = snakemake.wildcards
 student = grid.Student(wc.modality, wc.teacher_base, wc.teacher, wc.student_base, wc.recipe, int(wc.seed))
 out = str(Path(snakemake.output.model).parent)
-run.train_student(snakemake.config, student, snakemake.input.data, out, threads=snakemake.threads)
+run.train_student(run.job_config(snakemake), student, snakemake.input.data, out, threads=snakemake.threads)
