@@ -212,10 +212,11 @@ MAX_ANSWER_VALUE = 999
 #: workflow meets spends at least one character per token on such text
 #: (byte-level BPE, as Qwen2.5's and Llama 3's, one byte or more per token;
 #: SentencePiece, as Gemma's; the toy's words), so such an answer takes at
-#: most 60 tokens: Qwen2.5 writes the longest one (51 characters with ", ")
-#: in about 50, digits being single tokens there, Llama 3 in about 30. The
-#: filter would keep a longer answer only by leading zeros ("0007"), more
-#: whitespace, or special tokens that decoding drops.
+#: most 60 tokens. (The longest with ", ", 51 characters, is 22 toy tokens,
+#: and by their pre-tokenizers, which split digits or group up to 3, about 50
+#: for Qwen2.5 and 30 for Llama 3.) The filter would keep a longer answer
+#: only by leading zeros ("0007"), more whitespace, or special tokens that
+#: decoding drops.
 MAX_ANSWER_CHARS = MAX_ANSWER_NUMBERS * len(str(MAX_ANSWER_VALUE)) + (MAX_ANSWER_NUMBERS - 1) * 3 + 2 + 1
 
 # ASCII digits only: Python's \d also matches e.g. Arabic-Indic digits, and
