@@ -174,3 +174,17 @@ def test_every_generate_call_goes_through_the_sampler():
         if re.search(r"\.generate\(", p.read_text(encoding="utf-8"))
     ]
     assert callers == ["src/subliminal/generation.py"]
+
+
+def test_a_peft_wrapped_model_samples_the_same_way(tmp_path):
+    """An unmerged LoRA student (PEFT hands its wrapper's generation config
+    to the model inside): still softmax(logits / T), and the folder's
+    settings are back afterwards."""
+    from peft import LoraConfig, get_peft_model
+
+    path = _folder(tmp_path / "model", EXAGGERATED)
+    tok, base = models.load_tokenizer(str(path)), models.load_model(str(path), device="cpu")
+    model = get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj", "v_proj"])).eval()
+    p = _chi2_p(*_first_tokens(model, tok, 1.0))
+    assert p > 1e-3, p
+    assert base.generation_config.min_p == 0.2 and model.generation_config.top_k == 3

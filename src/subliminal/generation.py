@@ -195,7 +195,11 @@ def _folder_defaults_off(model):
     some settings (min_p, suppress_tokens, ...) have no neutral value but
     unset. The model's own config is put back afterwards."""
     modules = model.modules() if hasattr(model, "modules") else [model]
-    saved = [(m, m.__dict__["generation_config"]) for m in modules if "generation_config" in m.__dict__]
+    saved = [
+        (m, m.__dict__["generation_config"])
+        for m in modules
+        if isinstance(m.__dict__.get("generation_config"), GenerationConfig)
+    ]
     try:
         for m, _ in saved:
             m.generation_config = GenerationConfig()
