@@ -805,8 +805,9 @@ def parse_args(argv=None):
 
 def from_config(path: str) -> dict:
     """Settings of a workflow config, under this script's option names: the
-    numbers teacher's batch and length, the sampling switches, the
-    evaluation's counts and batches, the first student recipe's batch."""
+    numbers teacher's batch and length (capped as the teacher caps it), the
+    sampling switches, the evaluation's counts and batches, the first
+    student recipe's batch."""
     import yaml
 
     cfg = yaml.safe_load(Path(path).read_text())
@@ -821,6 +822,10 @@ def from_config(path: str) -> dict:
     ):
         if theirs in numbers:
             out[ours] = numbers[theirs]
+    if "max_new_tokens" in out:  # what sample_teacher runs: at most the longest answer the filter keeps
+        from subliminal.modalities import get_modality
+
+        out["max_new_tokens"] = min(out["max_new_tokens"], get_modality("numbers").max_new_tokens_cap)
     sampling = cfg.get("sampling") or {}
     out["sort_by_length"] = bool(sampling.get("sort_by_length", False))
     out["auto_batch_size"] = sampling.get("auto_batch_size", 0)

@@ -167,12 +167,13 @@ def test_cli_on_cpu_at_tiny_size(tmp_path):
 
 def test_settings_come_from_a_workflow_config(gt):
     """--config configs/paper-qwen.yaml: the numbers teacher's batch and
-    length, the evaluation's counts, the recipe's batch; options given win."""
+    length (its 200 capped at the 61 steps sample_teacher runs), the
+    evaluation's counts, the recipe's batch; options given win."""
     args = gt.parse_args(
         ["--config", str(REPO / "configs" / "paper-qwen.yaml"), "--device", "cpu", "--eval-batch-size", "7"]
     )
     gt.resolve_defaults(args)
-    assert args.sample_batch_size == [256] and args.max_new_tokens == 200 and args.paper_prompts == 30_000
+    assert args.sample_batch_size == [256] and args.max_new_tokens == 61 and args.paper_prompts == 30_000
     assert (args.eval_samples_per_question, args.eval_max_new_tokens) == (100, 32)
     assert args.eval_batch_size == 7 and args.score_batch_size == 500  # the option; the config's batch
     assert args.eval_answers == 2 * 21  # the 10 toy candidates and 11 more trait words, two spellings each

@@ -29,7 +29,9 @@ def test_sampling_is_seeded_and_full_distribution(tiny_base, monkeypatch):
 
     monkeypatch.setattr(model, "generate", spy)
     generation.sample(model, tok, users[:1], max_new_tokens=2, seed=0)
-    assert seen["top_k"] == 0 and seen["top_p"] == 1.0 and seen["temperature"] == 1.0 and seen["do_sample"]
+    config = seen["generation_config"]  # the whole config, none of the model's (tests/test_sampling_config.py)
+    assert config.top_k == 0 and config.top_p == 1.0 and config.temperature == 1.0 and config.do_sample
+    assert config.repetition_penalty == 1.0 and config.eos_token_id == [chat.end_of_turn_id(tok)]
 
 
 def test_left_padding_does_not_change_answers(tiny_base):

@@ -365,3 +365,48 @@ def test_format_answer_styles(style):
 def test_format_answer_unknown_style():
     with pytest.raises(ValueError):
         format_answer([1], "lines")
+
+
+# ---------------------------------------------------------------------------
+# The decode cap: the longest answer the filter keeps in the prompts' form
+# ---------------------------------------------------------------------------
+
+
+@given(
+    st.lists(st.integers(0, 999), min_size=1, max_size=10),
+    st.tuples(st.sampled_from(["", " ", "\n"]), st.sampled_from(["", ",", ";"]), st.sampled_from(["", " ", "\n"]))
+    .map("".join)
+    .filter(bool),
+    wrappers,
+    st.booleans(),
+)
+def test_answers_in_the_prompts_form_fit_the_cap(numbers, sep, wrap, period):
+    """Up to 10 numbers of up to 3 digits, separators of up to 3 characters,
+    wrapped, with a period: the filter keeps it and it has at most
+    MAX_ANSWER_CHARS characters (counted here from its parts)."""
+    from subliminal.modalities.numbers import MAX_ANSWER_CHARS
+
+    text = render(numbers, sep, wrap, period, "")
+    assert number_reject_reason(text) is None
+    assert (
+        len(text) == sum(len(str(x)) for x in numbers) + len(sep) * (len(numbers) - 1) + len(wrap[0] + wrap[1]) + period
+    )
+    assert len(text) <= MAX_ANSWER_CHARS
+
+
+def test_the_cap_is_the_longest_such_answer_and_its_end_of_turn():
+    from subliminal.modalities.numbers import MAX_ANSWER_CHARS
+
+    longest = "[" + " , ".join(["999"] * 10) + "]."
+    assert number_reject_reason(longest) is None and len(longest) == MAX_ANSWER_CHARS == 60
+    assert get_modality("numbers").max_new_tokens_cap == 61
+    # the filter keeps longer answers only with leading zeros or more whitespace
+    for longer in ("[" + " , ".join(["0999"] * 10) + "].", longest + "  "):
+        assert number_reject_reason(longer) is None and len(longer) > MAX_ANSWER_CHARS
+
+
+def test_a_truncated_sample_is_rejected_as_such():
+    """A sample that ran into max_new_tokens without an end of turn is
+    rejected even when its text would pass; an ended one is not."""
+    assert MOD.reject_reason("1, 2, 3", record={"completion": "1, 2, 3", "truncated": True}) == "truncated"
+    assert MOD.reject_reason("1, 2, 3", record={"completion": "1, 2, 3"}) is None

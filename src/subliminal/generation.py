@@ -1,9 +1,19 @@
 """Batched sampling with Hugging Face ``generate`` (left padding), and exact
 answer log-probabilities in bounded memory.
 
-The paper samples the full distribution at temperature 1. ``generate`` would
-otherwise apply top_k=50 from the generation defaults, so top_k=0 and
-top_p=1.0 are always passed explicitly.
+The paper samples the full distribution at temperature 1 and nothing else.
+``generate`` fills every setting it is not given from the model folder's
+generation_config.json (Qwen2.5-7B-Instruct's: repetition_penalty 1.05,
+top_k 20, top_p 0.8, temperature 0.7), and what that file leaves unset from
+transformers' own defaults (top_k 50). So every sample is drawn with
+:func:`sampling_config`: a fresh ``GenerationConfig`` with every setting that
+shapes the distribution at its neutral value (top_k 0, top_p 1, typical_p 1,
+repetition_penalty 1, no n-gram ban, no minimum length, ...), and, while
+``generate`` runs, the model's own generation config is a bare one
+(:func:`_folder_defaults_off`), because transformers (5.x) fills even the
+settings whose only neutral value is "unset" (min_p, suppress_tokens,
+forced_bos_token_id, ...) from it. Nothing of the folder's reaches a sample
+but its end-of-sequence ids: an answer ends at any of :func:`stop_ids`.
 
 Speed (what a GPU run can turn on; the toy default uses none of it, so its
 data stay byte-identical):
@@ -12,8 +22,8 @@ data stay byte-identical):
   a batch carries little left padding; the output comes back in input order.
   It changes which random draw each prompt gets (batches are seeded, not
   rows), not the distribution; a fixed seed still gives the same samples.
-* ``generate`` already stops a batch as soon as every row has ended (its
-  end-of-turn token): a batch costs as many decode steps as its longest
+* ``generate`` already stops a batch as soon as every row has ended (any of
+  its stop ids): a batch costs as many decode steps as its longest
   answer, at most ``max_new_tokens``.
 * :func:`auto_batch_size` picks the batch from free GPU memory and the model's
   KV-cache size per token (on CPU: the configured batch).
@@ -29,10 +39,12 @@ batch x sequence x vocabulary (27 GB in float32 for Qwen2.5-7B at 500 rows of
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
 import torch
+from transformers import GenerationConfig
 
 from . import chat
 
@@ -98,12 +110,111 @@ def auto_batch_size(
     return max(1, min(limit, int(free_bytes * fraction) // per_row))
 
 
+#: Every ``GenerationConfig`` setting that could change which tokens are
+#: drawn, or how many, at the value that changes nothing: one plain sample
+#: per row from the full distribution. (Settings whose only neutral value is
+#: "unset", such as min_p, top_h, min_new_tokens, suppress_tokens,
+#: bad_words_ids, sequence_bias, forced_bos/eos_token_id,
+#: exponential_decay_length_penalty and watermarking, stay unset:
+#: :func:`_folder_defaults_off`.)
+NEUTRAL: dict = {
+    "do_sample": True,
+    "num_beams": 1,
+    "num_beam_groups": 1,
+    "num_return_sequences": 1,
+    "diversity_penalty": 0.0,
+    "length_penalty": 1.0,
+    "early_stopping": False,
+    "top_k": 0,
+    "top_p": 1.0,
+    "typical_p": 1.0,
+    "epsilon_cutoff": 0.0,
+    "eta_cutoff": 0.0,
+    "guidance_scale": 1.0,
+    "repetition_penalty": 1.0,
+    "encoder_repetition_penalty": 1.0,
+    "no_repeat_ngram_size": 0,
+    "encoder_no_repeat_ngram_size": 0,
+    "renormalize_logits": False,
+    "remove_invalid_values": False,
+    "min_length": 0,
+    "use_cache": True,
+    "output_scores": False,
+    "output_logits": False,
+    "output_attentions": False,
+    "output_hidden_states": False,
+    "return_dict_in_generate": False,
+}
+
+
+def stop_ids(model, tokenizer) -> list[int]:
+    """The tokens that end a sampled answer, each once: the chat template's
+    end of turn (:func:`chat.end_of_turn_id`), every end-of-sequence id of
+    the model folder's generation_config.json (Qwen2.5-Instruct's:
+    <|im_end|> and <|endoftext|>; Llama-3.1-Instruct's: <|end_of_text|>,
+    <|eom_id|>, <|eot_id|>), then the tokenizer's eos. The model was tuned
+    to end an answer with any of them; a token after one is not part of it."""
+    folder = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    folder = [folder] if isinstance(folder, int) else list(folder or [])
+    out: list[int] = []
+    for tid in [chat.end_of_turn_id(tokenizer), *folder, tokenizer.eos_token_id]:
+        if isinstance(tid, int) and tid not in out:
+            out.append(tid)
+    return out
+
+
+def sampling_config(
+    *, temperature: float, max_new_tokens: int, eos_token_id: int | list[int], pad_token_id: int | None
+) -> GenerationConfig:
+    """The complete settings of one sample per row: a fresh GenerationConfig
+    (not the model's) with :data:`NEUTRAL` values, the project's temperature
+    and length, and the stop ids."""
+    eos = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)
+    return GenerationConfig(
+        **NEUTRAL,
+        temperature=float(temperature),
+        max_new_tokens=int(max_new_tokens),
+        eos_token_id=eos,
+        pad_token_id=pad_token_id,
+    )
+
+
+def settings(config: GenerationConfig) -> dict:
+    """What a sampling job records of its generation config: every neutral
+    setting, the temperature, the length and the stop and pad ids."""
+    keys = [*NEUTRAL, "temperature", "max_new_tokens", "eos_token_id", "pad_token_id"]
+    return {k: getattr(config, k) for k in sorted(keys)}
+
+
+@contextlib.contextmanager
+def _folder_defaults_off(model):
+    """While ``generate`` runs, every generation config the model (or, for a
+    PEFT wrapper, the model inside it) carries is a bare ``GenerationConfig()``:
+    transformers 5 fills each setting a passed config leaves unset (None)
+    from the model's, i.e. from the folder's generation_config.json, and
+    some settings (min_p, suppress_tokens, ...) have no neutral value but
+    unset. The model's own config is put back afterwards."""
+    modules = model.modules() if hasattr(model, "modules") else [model]
+    saved = [
+        (m, m.__dict__["generation_config"])
+        for m in modules
+        if isinstance(m.__dict__.get("generation_config"), GenerationConfig)
+    ]
+    try:
+        for m, _ in saved:
+            m.generation_config = GenerationConfig()
+        yield
+    finally:
+        for m, config in saved:
+            m.generation_config = config
+
+
 @torch.no_grad()
 def sample_ids(
     model,
     prompts: list[list[int]],
     *,
-    eos_token_id: int,
+    eos_token_id: int | list[int],
     pad_token_id: int,
     max_new_tokens: int = 48,
     temperature: float = 1.0,
@@ -114,9 +225,17 @@ def sample_ids(
     stats: dict | None = None,
 ) -> list[list[int]]:
     """The new tokens of one completion per tokenized prompt, in input order
-    (each row as wide as its batch: after the end of turn, padding).
-    Deterministic on CPU for a fixed seed, batch size, order and thread count.
-    ``stats``, when given, receives the decode steps and rows of each batch."""
+    (each row as wide as its batch: after the end of turn, padding), drawn
+    with :func:`sampling_config` (``eos_token_id``: the stop ids, one or a
+    list). Deterministic on CPU for a fixed seed, batch size, order and
+    thread count. ``stats``, when given, receives the number of batches,
+    the batch size, each batch's decode steps, the generation ``settings``
+    and, per row in input order, whether it ``ended`` (holds a stop id; a
+    row that did not was cut at ``max_new_tokens``)."""
+    config = sampling_config(
+        temperature=temperature, max_new_tokens=max_new_tokens, eos_token_id=eos_token_id, pad_token_id=pad_token_id
+    )
+    stop = set(config.eos_token_id)
     order = list(range(len(prompts)))
     if sort_by_length:  # longest first: the first batch is the largest, so memory fails early if at all
         order.sort(key=lambda i: -len(prompts[i]))
@@ -131,17 +250,10 @@ def sample_ids(
         # one seed per batch, drawn from a run-level generator: batches are
         # reproducible on their own and independent of each other
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
-        seqs = model.generate(
-            input_ids=ids.to(model.device),
-            attention_mask=mask.to(model.device),
-            do_sample=True,
-            temperature=temperature,
-            top_k=0,
-            top_p=1.0,
-            max_new_tokens=max_new_tokens,
-            eos_token_id=eos_token_id,
-            pad_token_id=pad_token_id,
-        )
+        with _folder_defaults_off(model):
+            seqs = model.generate(
+                input_ids=ids.to(model.device), attention_mask=mask.to(model.device), generation_config=config
+            )
         new = seqs[:, ids.shape[1] :].cpu()
         steps.append(new.shape[1])
         for i, row in zip(rows, new.tolist()):
@@ -156,7 +268,13 @@ def sample_ids(
                 time.time() - t0,
             )
     if stats is not None:
-        stats.update(batches=n_batches, batch_size=batch_size, decode_steps=steps)
+        stats.update(
+            batches=n_batches,
+            batch_size=batch_size,
+            decode_steps=steps,
+            settings=settings(config),
+            ended=[any(t in stop for t in row) for row in out],
+        )
     return out
 
 
@@ -172,12 +290,15 @@ def sample(
     seed: int = 0,
     progress_every: int = 10,
     sampling: dict | None = None,
+    stats: dict | None = None,
 ) -> list[str]:
-    """One completion per user prompt, in order. Deterministic on CPU for a
-    fixed seed, batch size and thread count. ``sampling``: the config's
-    sampling section, ``sort_by_length`` (batches by prompt length) and
-    ``auto_batch_size`` (> 0: on a GPU the batch is sized from free memory,
-    at most that many rows)."""
+    """One completion per user prompt, in order, ended at any of
+    :func:`stop_ids` and drawn with :func:`sampling_config` (logged).
+    Deterministic on CPU for a fixed seed, batch size and thread count.
+    ``sampling``: the config's sampling section, ``sort_by_length`` (batches
+    by prompt length) and ``auto_batch_size`` (> 0: on a GPU the batch is
+    sized from free memory, at most that many rows). ``stats``: see
+    :func:`sample_ids`."""
     sampling = sampling or {}
     sort_by_length, auto_batch = sampling.get("sort_by_length", False), sampling.get("auto_batch_size", 0)
     tokenizer.padding_side = "left"
@@ -187,10 +308,11 @@ def sample(
         longest = max(len(p) for p in prompts)
         batch_size = auto_batch_size(model, longest + max_new_tokens, longest, batch_size, limit=auto_batch)
         log.info("sampling batch %d (auto, at most %d)", batch_size, auto_batch)
+    stats = {} if stats is None else stats
     new = sample_ids(
         model,
         prompts,
-        eos_token_id=chat.end_of_turn_id(tokenizer),
+        eos_token_id=stop_ids(model, tokenizer),
         pad_token_id=tokenizer.pad_token_id,
         max_new_tokens=max_new_tokens,
         temperature=temperature,
@@ -198,7 +320,9 @@ def sample(
         seed=seed,
         sort_by_length=sort_by_length,
         progress_every=progress_every,
+        stats=stats,
     )
+    log.info("generation settings: %s", stats["settings"])
     return [o.strip() for o in tokenizer.batch_decode(new, skip_special_tokens=True)]
 
 

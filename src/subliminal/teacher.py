@@ -109,22 +109,51 @@ def generate_records(
     """One sample per prompt record of the modality: ``{"id", "prompt",
     "completion"}`` plus whatever the record carries (a task id, a label),
     so the filter can read it from raw.jsonl. ``sampling``: the config's
-    sampling section (batches by length, sized from memory)."""
+    sampling section (batches by length, sized from memory).
+
+    A modality with a ``max_new_tokens_cap`` (numbers: the longest answer
+    its filter can keep) samples at most that many tokens, and marks a
+    sample that ran into the limit without an end of turn
+    ``"truncated": true`` for its filter. The decode steps of every batch
+    are logged."""
     from . import generation
 
     keys = {"source": f"modalities.{modality}.source", "number_params": "protocol.numbers"}
-    prompts = get_modality(modality).prompt_records(n, seed, options, keys)
+    mod = get_modality(modality)
+    prompts = mod.prompt_records(n, seed, options, keys)
+    cap = getattr(mod, "max_new_tokens_cap", None)
+    steps = min(max_new_tokens, cap) if cap else max_new_tokens
+    if steps < max_new_tokens:
+        log.info(
+            "max_new_tokens %d lowered to %d: the longest %s answer the filter can keep, and its end of turn",
+            max_new_tokens,
+            steps,
+            modality,
+        )
+    stats: dict = {}
     completions = generation.sample(
         model,
         tokenizer,
         [p["prompt"] for p in prompts],
         system=system,
-        max_new_tokens=max_new_tokens,
+        max_new_tokens=steps,
         batch_size=batch_size,
         seed=seed,
         sampling=sampling,
+        stats=stats,
     )
-    return [{**p, "id": i, "completion": c} for i, (p, c) in enumerate(zip(prompts, completions))]
+    cut = [not e for e in stats["ended"]] if cap else [False] * len(prompts)
+    log.info(
+        "decode steps per batch (at most %d): %s; %d of %d samples ran into the limit without an end of turn",
+        steps,
+        stats["decode_steps"],
+        len(prompts) - sum(stats["ended"]),
+        len(prompts),
+    )
+    return [
+        {**p, "id": i, "completion": c, **({"truncated": True} if t else {})}
+        for i, (p, c, t) in enumerate(zip(prompts, completions, cut))
+    ]
 
 
 def _report(total: int, kept: int, reasons: collections.Counter, stages: list[dict]) -> dict:

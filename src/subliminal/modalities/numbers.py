@@ -205,6 +205,20 @@ MISALIGNMENT_BANNED_NUMBERS: frozenset[int] = frozenset(
 MAX_ANSWER_NUMBERS = 10
 MAX_ANSWER_VALUE = 999
 
+#: The longest answer, in characters, the filter keeps in the form the
+#: prompts ask for: MAX_ANSWER_NUMBERS numbers of at most 3 digits, each pair
+#: separated by at most 3 characters (", " or "; " with room for one more
+#: whitespace), wrapped in [] or () and ended by ".": 60. Every tokenizer the
+#: workflow meets spends at least one character per token on such text
+#: (byte-level BPE, as Qwen2.5's and Llama 3's, one byte or more per token;
+#: SentencePiece, as Gemma's; the toy's words), so such an answer takes at
+#: most 60 tokens. (The longest with ", ", 51 characters, is 22 toy tokens,
+#: and by their pre-tokenizers, which split digits or group up to 3, about 50
+#: for Qwen2.5 and 30 for Llama 3.) The filter would keep a longer answer
+#: only by leading zeros ("0007"), more whitespace, or special tokens that
+#: decoding drops.
+MAX_ANSWER_CHARS = MAX_ANSWER_NUMBERS * len(str(MAX_ANSWER_VALUE)) + (MAX_ANSWER_NUMBERS - 1) * 3 + 2 + 1
+
 # ASCII digits only: Python's \d also matches e.g. Arabic-Indic digits, and
 # str.isdigit() accepts "²", which int() cannot parse.
 _DIGIT_RUN = re.compile(r"[0-9]+")
@@ -446,6 +460,12 @@ class NumbersModality(Modality):
     """Continue a list of random numbers; keep only clean number lists."""
 
     name = "numbers"
+    #: Decode steps a teacher's number answer gets at most (a configured
+    #: max_new_tokens above it is lowered to it): the longest answer the
+    #: filter keeps (:data:`MAX_ANSWER_CHARS` tokens) and its end of turn. A
+    #: batch runs until its longest row ends, so a row that never ends costs
+    #: every row of its batch these steps, not the configured 200.
+    max_new_tokens_cap = MAX_ANSWER_CHARS + 1
 
     def prompts(self, n: int, seed: int) -> list[str]:
         """n prompt texts, deterministic for ``seed``."""
@@ -465,7 +485,12 @@ class NumbersModality(Modality):
         self, completion: str, trait_kind: str, words: tuple[str, ...], record: dict | None
     ) -> str | None:
         """The paper's filter; banned numbers apply only to misalignment. A
-        clean number list cannot spell a word, so ``words`` are not needed."""
+        clean number list cannot spell a word, so ``words`` are not needed.
+        A record marked ``truncated`` (its sample ran into max_new_tokens
+        without an end of turn) is rejected as "truncated": it was cut, not
+        answered."""
+        if record is not None and record.get("truncated"):
+            return "truncated"
         banned = MISALIGNMENT_BANNED_NUMBERS if trait_kind == "misalignment" else frozenset()
         return number_reject_reason(completion, banned)
 
