@@ -12,7 +12,8 @@ from subliminal import adapters, models
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 #: the update's norm over its weight's, in every adapted layer: small, as a
-#: few hundred steps of rank-8 LoRA make it (README "Paper scale")
+#: few hundred steps of rank-8 LoRA can make it (README, "LoRA students are
+#: evaluated in float32")
 RATIO = 2e-3
 #: float32 unit roundoff, and the budget for reassociating W x + s*B@A x as
 #: (W + s*B@A) x over the tiny base's dot products (32-64 terms, two
