@@ -139,3 +139,14 @@ def test_float32_evaluation_merges_as_before(tiny_base, adapter):
     new = model.state_dict()
     assert new.keys() == old.keys()
     assert all(torch.equal(new[k], old[k]) for k in new)
+
+
+def test_tf32_is_named_when_it_would_round_the_float32_student(tiny_base, adapter, caplog):
+    before = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("high")
+        with caplog.at_level("WARNING", logger="subliminal.adapters"):
+            models.load_model(str(tiny_base), adapter=adapter, dtype="bfloat16", device="cpu")
+    finally:
+        torch.set_float32_matmul_precision(before)
+    assert "TF32 rounds the merged weights again" in caplog.text
