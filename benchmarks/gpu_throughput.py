@@ -15,7 +15,8 @@ what the evaluation's memory depends on), then
    bound (a batch runs until its longest answer ends);
 2. evaluates it end to end as an evaluation job does: saves it and a LoRA
    adapter, loads the base and merges the adapter
-   (``subliminal.models.load_model``), samples ``questions x
+   (``subliminal.models.load_model``: in float32 when the base is bf16, as
+   a LoRA student is evaluated), samples ``questions x
    samples_per_question`` answers and scores ``questions x answers`` rows
    exactly (``subliminal.generation.sequence_logprobs``, the bounded-memory
    scoring);
@@ -430,6 +431,8 @@ def bench_evaluation(model, cfg: dict, device: str, dtype: torch.dtype, args) ->
         sync(device)
         out["load_seconds"] = time.perf_counter() - t0
         out["load_peak_memory_gib"], out["load_host_peak_gib"] = peak_memory_gib(device), host_peak_gib()
+    # a LoRA student on a bf16 base is evaluated in float32 (subliminal.adapters)
+    out["model_dtype"] = str(next(model.parameters()).dtype).replace("torch.", "")
     model.eval()
     # the sampled metric: every question asked samples_per_question times
     questions = random_prompts(cfg, args.eval_questions, tuple(args.eval_prompt_len), rng)
@@ -498,7 +501,8 @@ def bench_evaluation(model, cfg: dict, device: str, dtype: torch.dtype, args) ->
         v
         for v in (out.get("load_host_peak_gib", 0.0), out["sampling"]["host_peak_gib"], out["scoring"]["host_peak_gib"])
     )
-    return out, model
+    # back to the benchmark's dtype for training (exact: B = 0, so the weights are the base's)
+    return out, model.to(dtype)
 
 
 def bench_training(model, cfg: dict, device: str, args) -> dict:

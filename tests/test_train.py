@@ -89,6 +89,9 @@ def test_training_moved_the_model_and_records_provenance(tiny_base, lora_runs):
     student = models.load_model(str(tiny_base), adapter=path / "model", device="cpu")
     assert not torch.allclose(base(**x).logits, student(**x).logits)
     assert not (path / "checkpoints").exists()  # removed once the final model is saved
+    update = prov["lora_update"]  # q, v and down of the tiny base's one block
+    assert update["layers"] == 3 and 0 < update["update_weight_ratio"]["median"] <= update["update_weight_ratio"]["max"]
+    assert 0 < update["bf16_merge_cosine"]["min"] <= 1
 
 
 def test_loss_covers_only_the_completion(tiny_base):
@@ -124,7 +127,8 @@ def test_full_finetuning_can_freeze_embeddings(tiny_base, tmp_path):
     recipe = dict(
         method="full", epochs=1, learning_rate=1e-2, batch_size=8, max_length=96, freeze_embeddings=True, warmup_steps=0
     )
-    train.train_sft(str(tiny_base), RECORDS, recipe, 0, tmp_path)
+    prov = train.train_sft(str(tiny_base), RECORDS, recipe, 0, tmp_path)
+    assert "lora_update" not in prov  # the full fine-tuning record is as it was
     before = load_file(str(tiny_base / "model.safetensors"))
     after = load_file(str(tmp_path / "model" / "model.safetensors"))
     assert torch.equal(before["model.embed_tokens.weight"], after["model.embed_tokens.weight"])

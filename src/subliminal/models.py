@@ -60,7 +60,8 @@ def load_model(
     device: str | None = None,
     attn_implementation: str | None = None,
 ):
-    """A causal LM in eval mode; with ``adapter``, a LoRA adapter merged on top;
+    """A causal LM in eval mode; with ``adapter``, a LoRA adapter merged on top
+    (in float32: a bf16/fp16 base comes back upcast, adapters.attach);
     ``attn_implementation`` None: transformers' default (sdpa where supported)."""
     name, revision = _source(source)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -75,9 +76,9 @@ def load_model(
         **extra,
     )
     if adapter is not None:
-        from peft import PeftModel
+        from .adapters import attach
 
-        model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+        model = attach(model.to(device), adapter)  # upcast where the memory is
     return model.to(device).eval()
 
 

@@ -81,7 +81,7 @@ import torch
 from datasets import Dataset
 from transformers import TrainerCallback
 
-from . import chat
+from . import adapters, chat
 from .config import complete_recipe
 from .models import load_model, load_tokenizer
 
@@ -480,6 +480,8 @@ def train_process(job: dict, callbacks: list | None = None) -> dict | None:
         return None
     final = trainer.model
     model_dir = out_dir / "model"
+    # the update's size, and what a merge into bf16 would keep of it (adapters.py)
+    lora_update = adapters.update_summary(final) if recipe["method"] == "lora" else None
     if recipe["method"] == "lora" and merge:
         final = final.merge_and_unload()
     final.save_pretrained(model_dir, safe_serialization=True)
@@ -507,6 +509,7 @@ def train_process(job: dict, callbacks: list | None = None) -> dict | None:
         "padding_free": padding_free,
         "liger_kernel": liger,
         "report_to": tracker,
+        **({"lora_update": lora_update} if lora_update else {}),
     }
 
 
