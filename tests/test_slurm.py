@@ -16,10 +16,12 @@ slurm_extra, no partition or account in the rules) need no cluster.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -161,6 +163,10 @@ def slurm_env() -> dict[str, str]:
     names = ("SUBLIMINAL_SLURM_PARTITION", "SUBLIMINAL_SLURM_GPU_PARTITION")
     if {"cpu", "gpu"} <= partitions() and not any(env.get(n) for n in names):
         env.update(SUBLIMINAL_SLURM_PARTITION="cpu", SUBLIMINAL_SLURM_GPU_PARTITION="gpu")
+    # the reduced grid's GPU jobs run on CPU by design (the CI node's GPUs are
+    # /dev/null and /dev/zero), so the start-of-job GPU check is off for this
+    # run; test_a_gpu_allocation_is_checked shows it on
+    env.setdefault("SUBLIMINAL_GPU_CHECK", "off")
     return env
 
 
@@ -369,6 +375,49 @@ def test_cancelled_training_job_was_resubmitted(runs):
     assert seconds(retry["TimeLimit"]) > seconds(first["TimeLimit"])
     assert mem_mb(retry) > mem_mb(first)
     assert runs["slurm"].returncode == 0
+
+
+GPU_CHECK = """
+import json, torch
+from subliminal import gpucheck
+given, error = gpucheck.gpu_given(), None
+try:
+    gpucheck.check(None, "bfloat16", bf16=True)
+except gpucheck.GPUUnusableError as err:
+    error = str(err)
+print(json.dumps({"given": given, "cuda": torch.cuda.is_available(), "error": error}))
+"""
+
+
+def checked_in(*srun_args: str) -> dict:
+    """What the GPU check sees and says in a SLURM allocation of these arguments."""
+    env = {k: v for k, v in slurm_env().items() if k != "SUBLIMINAL_GPU_CHECK"}
+    env["PYTHONPATH"] = str(REPO / "src")
+    proc = subprocess.run(
+        ["srun", "-t", "5", *srun_args, sys.executable, "-c", GPU_CHECK],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_a_gpu_allocation_is_checked(cluster):
+    """A job SLURM gives a GPU (--gpus, what the plugin asks for a rule's
+    gpu resource) counts as given one, and the start-of-job check stops it
+    exactly when torch cannot use CUDA there (on the CI node, whose GPUs are
+    fake: always, naming the cause); a job without a GPU is not checked."""
+    gpu_partition = ["-p", "gpu"] if "gpu" in partitions() else []
+    on_gpu = checked_in(*gpu_partition, "--gpus=1")
+    assert on_gpu["given"], on_gpu
+    assert (on_gpu["error"] is None) == on_gpu["cuda"], on_gpu
+    if on_gpu["error"]:
+        assert on_gpu["error"].startswith(f"this job was given a GPU ({on_gpu['given']}) but "), on_gpu
+    on_cpu = checked_in(*(["-p", "cpu"] if "cpu" in partitions() else []))
+    assert on_cpu == {"given": None, "cuda": on_cpu["cuda"], "error": None}
 
 
 def unzipped(path: Path) -> bytes:
