@@ -10,7 +10,8 @@ locally at the same time, and the two runs must produce the same teacher
 data, evaluations and statistics.
 
 The profile's static checks (every GPU rule mapped, nothing through
-slurm_extra, no partition or account in the rules) need no cluster.
+slurm_extra, no partition or account in the rules, the requeue setting, the
+pinned-card example) need no cluster.
 """
 
 from __future__ import annotations
@@ -105,6 +106,42 @@ def test_profile_reads_account_partition_and_gpu_model_from_the_environment(
     for res in profile["set-resources"].values():
         assert value(res["slurm_partition"]) == gpu_partition
         assert value(res["gpu_model"]) == gpu_model
+
+
+PINNED = REPO / "slurm" / "pinned-card" / "config.yaml"
+
+
+def test_profile_requeues_preempted_jobs_with_an_option_the_plugin_has():
+    """`slurm-requeue: true` is the plugin's own `requeue` setting (it adds
+    sbatch --requeue): a setting the installed plugin does not know would
+    stop Snakemake at start."""
+    import dataclasses
+
+    from snakemake_executor_plugin_slurm import ExecutorSettings
+
+    profile = yaml.safe_load(PROFILE.read_text())
+    assert profile["slurm-requeue"] is True and "slurm-no-requeue" not in profile
+    fields = {f.name: f for f in dataclasses.fields(ExecutorSettings)}
+    assert "requeue" in fields and "--requeue" in fields["requeue"].metadata["help"]
+    plugin_keys = {k for k in profile if k.startswith("slurm-")}
+    assert {k.removeprefix("slurm-").replace("-", "_") for k in plugin_keys} <= set(fields)
+
+
+def test_pinned_card_profile_is_the_profile_with_a_gpu_model(monkeypatch):
+    """slurm/pinned-card/ differs from slurm/ only in the GPU jobs' model:
+    h100 unless SUBLIMINAL_SLURM_GPU_MODEL names another."""
+    main, pinned = yaml.safe_load(PROFILE.read_text()), yaml.safe_load(PINNED.read_text())
+    strip = lambda p: {k: v for k, v in p.items() if k != "set-resources"}  # noqa: E731
+    assert strip(pinned) == strip(main)
+    assert pinned["set-resources"].keys() == main["set-resources"].keys()
+    for rule, res in pinned["set-resources"].items():
+        assert {k: v for k, v in res.items() if k != "gpu_model"} == {
+            k: v for k, v in main["set-resources"][rule].items() if k != "gpu_model"
+        }, rule
+        monkeypatch.delenv("SUBLIMINAL_SLURM_GPU_MODEL", raising=False)
+        assert eval(res["gpu_model"], {}) == "h100" and eval(main["set-resources"][rule]["gpu_model"], {}) == ""
+        monkeypatch.setenv("SUBLIMINAL_SLURM_GPU_MODEL", "a100")
+        assert eval(res["gpu_model"], {}) == "a100"
 
 
 def test_rules_leave_cluster_settings_to_the_profile():
@@ -337,6 +374,7 @@ def test_jobs_went_through_sbatch(runs):
     assert {r: rules.count(r) for r in set(rules)} == expected
     for jobid, rec in records.items():
         assert rec["JobState"] == ("CANCELLED" if jobid == runs["cancelled"] else "COMPLETED"), rec
+        assert rec["Requeue"] == "1", rec  # the profile's slurm-requeue: sbatch --requeue
         # the job's own log, where the plugin put it, shows Snakemake running the rule inside the job
         (log,) = (runs["logdir"] / f"rule_{rule_of(rec)}").glob(f"*/{jobid}.log")
         assert f"rule {rule_of(rec)}:" in log.read_text()
