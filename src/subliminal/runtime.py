@@ -49,7 +49,7 @@ def load(cfg: dict, source: str, adapter: str | None = None, steering: str | Non
     if adapter is not None and not is_adapter(adapter):  # a fully fine-tuned model
         source, adapter = adapter, None
     # a job given a GPU stops here if it cannot use it (no silent CPU run)
-    dtype = cfg["resources"]["gpu_dtype"]
+    dtype = (cfg.get("resources") or {}).get("gpu_dtype", "bfloat16")  # the schema's default
     gpucheck.check(source if isinstance(source, (str, Path)) else None, dtype, bf16=dtype == "bfloat16")
     tok = load_tokenizer(source)
     model = load_model(source, adapter=adapter, dtype=device_dtype(cfg))
