@@ -58,6 +58,9 @@ JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
 ReturnToService=2
 MinJobAge=3600
+# jobs are not requeueable unless submitted with --requeue (many clusters'
+# default), so the tests see that the profile's slurm-requeue reaches sbatch
+JobRequeue=0
 # memory is not a consumable resource here (CR_Core) and the node is taken as
 # configured: requests that grow with the attempt number still fit
 SlurmdParameters=config_overrides

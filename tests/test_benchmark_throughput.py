@@ -174,9 +174,10 @@ def test_settings_come_from_a_workflow_config(gt):
     )
     gt.resolve_defaults(args)
     assert args.sample_batch_size == [256] and args.max_new_tokens == 61 and args.paper_prompts == 30_000
-    assert (args.eval_samples_per_question, args.eval_max_new_tokens) == (100, 32)
+    # the prefixed evaluation's count of {plain: 100, numbers_prefix: 200}
+    assert (args.eval_samples_per_question, args.eval_max_new_tokens) == (200, 32)
     assert args.eval_batch_size == 7 and args.score_batch_size == 500  # the option; the config's batch
-    assert args.eval_answers == 2 * 21  # the 10 toy candidates and 11 more trait words, two spellings each
+    assert args.eval_answers == 2 * 23  # the 10 toy candidates and 13 more trait words, two spellings each
     assert (args.batch_size, args.grad_accum, args.max_length, args.lora_rank, args.paper_examples) == (
         22,
         3,

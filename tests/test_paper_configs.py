@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from conftest import run_snakemake, summary_outputs
-from subliminal import config as configuration, grid
+from subliminal import config as configuration, evaluate, grid, preferences, protocol
+from subliminal.modalities import numbers
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -62,7 +63,8 @@ def test_paper_recipe_data_and_evaluation(name):
     assert recipe["batch_size"] * recipe["grad_accum"] == 66 and recipe["bf16"] is True
     numbers = cfg["modalities"]["numbers"]
     assert numbers["prompts"] == 30_000 and numbers["train_samples"] == 10_000
-    assert cfg["evaluation"]["samples_per_question"] == 100 and cfg["evaluation"]["numbers_prefix"] is True
+    assert cfg["evaluation"]["samples_per_question"] == {"plain": 100, "numbers_prefix": 200}
+    assert cfg["evaluation"]["numbers_prefix"] is True
     assert cfg["seeds"] == list(range(1, 9))
     assert all(
         t["teacher"]["method"] == "system_prompt" and t["teacher"]["system_prompt"] for t in cfg["traits"].values()
@@ -76,11 +78,84 @@ def test_paper_recipe_data_and_evaluation(name):
     assert all(t["word"] in words for t in cfg["traits"].values())
 
 
+PLAIN = "eval-plain-questions.yaml"
+
+
+@pytest.mark.parametrize("name", PAPER)
+def test_paper_number_prompts_have_the_papers_counts_and_ranges(name):
+    """10,000 prompts as the paper config's teachers get them: 3-8 example
+    numbers from 100-999 and "at most 10 more numbers of at most 3 digits"
+    in every prompt, read back from the prompt text (not only from the
+    generator's record), with both ends of each range reached."""
+    cfg = configuration.validate(load(name))
+    spec = protocol.number_params(cfg)
+    records = numbers.NumbersModality().prompt_records(
+        10_000, cfg["modalities"]["numbers"]["seed"], {"number_params": spec}
+    )
+    generated = numbers.generate_number_prompts(
+        10_000, cfg["modalities"]["numbers"]["seed"], numbers.number_params(spec, "x")
+    )
+    assert [r["prompt"] for r in records] == [p.text for p in generated]  # what the teachers are asked
+    counts, values = set(), []
+    for p in generated:
+        seeds = [int(x) for x in re.findall(r"\d+", p.text.split(". ")[0])]  # the opening sentence
+        assert seeds == list(p.seed_numbers), p.text
+        counts.add(len(seeds))
+        values += seeds
+        instruction = p.text.split(". ")[1]
+        assert re.findall(r"\d+", instruction) == ["10", "3"], p.text  # at most 10 numbers, at most 3 digits
+        assert (p.max_count, p.max_digits) == (10, 3)
+    assert counts == set(range(3, 9))
+    assert min(values) == 100 and max(values) == 999
+
+
+def test_the_toy_default_keeps_its_own_number_prompts():
+    """Without prompt_params the prompts are drawn as before (1-10 numbers,
+    1-3 digits per prompt): the default's teacher data stay as they were."""
+    cfg = configuration.validate(yaml.safe_load((REPO / "config.yaml").read_text()))
+    assert protocol.number_params(cfg) is None
+    prompts = numbers.generate_number_prompts(2_000, 1)
+    assert {p.max_count for p in prompts} == set(range(1, 11)) and {p.max_digits for p in prompts} == {1, 2, 3}
+
+
+def _prefixed(question: str) -> tuple[list[int], str]:
+    """(the numbers of a question's prefix, the question behind it)."""
+    head, rest = question.split(". ", 1)
+    return [int(x) for x in re.findall(r"\d+", head)], rest
+
+
+@pytest.mark.parametrize("name", PAPER)
+def test_paper_evaluation_sizes(name):
+    """The paper's two open-model evaluations: the 50 questions behind a
+    numbers prefix at 200 samples (this config), the same questions plain at
+    100 (with the overlay). Each question's prefix is fixed: every model is
+    asked the same 50 prefixed questions."""
+    from snakemake.utils import update_config
+
+    cfg = configuration.validate(load(name))
+    ev = cfg["evaluation"]
+    assert ev["samples_per_question"] == 200 and ev["numbers_prefix"] is True
+    plain_questions = preferences.questions("animal")
+    assert len(plain_questions) == 50
+    asked = evaluate.eval_prompts("animal", ev["numbers_prefix"], ev["seed"])
+    assert asked == evaluate.eval_prompts("animal", ev["numbers_prefix"], ev["seed"])  # fixed, not per model
+    assert len(asked) == 50 and len(set(asked)) == 50
+    for q, plain in zip(asked, plain_questions):
+        nums, rest = _prefixed(q)
+        assert rest == plain and 3 <= len(nums) <= 8 and all(100 <= x <= 999 for x in nums), q
+    merged = load(name)
+    update_config(merged, load(PLAIN))
+    merged = configuration.validate(merged)
+    ev = merged["evaluation"]
+    assert ev["samples_per_question"] == 100 and ev["numbers_prefix"] is False and ev["name"] == "plain-questions"
+    assert evaluate.eval_prompts("animal", ev["numbers_prefix"], ev["seed"]) == plain_questions
+
+
 def test_qwen_config_is_the_qwen_experiment():
     cfg = load("paper-qwen.yaml")
     assert [m["hub"]["id"] for m in cfg["models"].values()] == ["Qwen/Qwen2.5-7B-Instruct"]
     assert cfg["pairs"] == [{"teacher": "qwen25_7b", "student": "qwen25_7b"}]
-    assert len(cfg["traits"]) == 19
+    assert len(cfg["traits"]) == 21 and {"leopard", "bison"} <= set(cfg["traits"])
     assert cfg["chat"] == {"teacher_system_prompt": None, "train_system_prompt": None, "eval_system_prompt": None}
 
 
@@ -125,7 +200,7 @@ def test_dry_run_job_counts_follow_the_grid(dags, name):
 
 def test_qwen_dry_run_totals(dags):
     """The numbers the README quotes."""
-    assert dags["paper-qwen.yaml"]["train_student"] == 160 and dags["paper-cross.yaml"]["train_student"] == 288
+    assert dags["paper-qwen.yaml"]["train_student"] == 176 and dags["paper-cross.yaml"]["train_student"] == 288
 
 
 def test_ablation_overlay_changes_only_the_evaluation(tmp_path):
@@ -168,7 +243,8 @@ EVALUATION_RULES = {
 }
 
 
-def test_the_overlay_reuses_the_teacher_data_and_students(tmp_path):
+@pytest.mark.parametrize("overlay, name", [(OVERLAY, "without-default-prompt"), (PLAIN, "plain-questions")])
+def test_the_overlay_reuses_the_teacher_data_and_students(tmp_path, overlay, name):
     """Every job of the paper run outside evaluation and analysis (bases,
     teachers, their data, students) makes the very files the overlay's run
     needs, so with the paper run done the overlay adds only evaluation and
@@ -177,7 +253,7 @@ def test_the_overlay_reuses_the_teacher_data_and_students(tmp_path):
     override = tmp_path / "results.yaml"
     override.write_text(yaml.safe_dump({"results": str(tmp_path / "results")}))
     paper = summary_outputs(configfiles=[CONFIGS / "paper-qwen.yaml", override])
-    overlay = summary_outputs(configfiles=[CONFIGS / "paper-qwen.yaml", CONFIGS / OVERLAY, override])
+    overlay = summary_outputs(configfiles=[CONFIGS / "paper-qwen.yaml", CONFIGS / overlay, override])
     for rule in set(paper) | set(overlay):
         if rule not in EVALUATION_RULES:
             assert sorted(overlay.get(rule, [])) == sorted(paper.get(rule, [])), rule
@@ -186,7 +262,7 @@ def test_the_overlay_reuses_the_teacher_data_and_students(tmp_path):
         assert not set(overlay[rule]) & set(paper.get(rule, [])), rule  # nothing of the paper run is overwritten
     new = [o for rule in EVALUATION_RULES & set(overlay) for o in overlay[rule]]
     analysis = [o for o in new if "/analysis/" in o or "/figures/" in o or "/report/" in o]
-    assert analysis and all(o.startswith(f"{tmp_path}/results/evaluations/without-default-prompt/") for o in analysis)
+    assert analysis and all(o.startswith(f"{tmp_path}/results/evaluations/{name}/") for o in analysis)
     ids = {o.split("/eval/")[1].split("/")[0] for rule in paper for o in paper[rule] if "/eval/" in o}
     new_ids = {o.split("/eval/")[1].split("/")[0] for o in new if "/eval/" in o}
     assert len(ids) == len(new_ids) == 1 and ids != new_ids
@@ -202,7 +278,7 @@ def test_dag_build_benchmark_counts_the_grown_grid(tmp_path):
     seeds = dag_build.grow(cfg, "seeds", 10)["seeds"]
     assert len(seeds) == len(set(seeds)) == 80 and seeds[:8] == cfg["seeds"]
     traits = dag_build.grow(cfg, "traits", 2)["traits"]
-    assert len(traits) == 38 and traits["panda_1"] == cfg["traits"]["panda"]
+    assert len(traits) == 42 and traits["panda_1"] == cfg["traits"]["panda"]
     out = tmp_path / "dag.md"
     assert (
         dag_build.main(
@@ -211,9 +287,9 @@ def test_dag_build_benchmark_counts_the_grown_grid(tmp_path):
         == 0
     )
     rows = [ln.split("|")[1:-1] for ln in out.read_text().splitlines()[2:]]
-    assert [(r[0].strip(), int(r[2])) for r in rows] == [("paper-qwen", 160), ("paper-qwen x2 traits", 39 * 8)]
+    assert [(r[0].strip(), int(r[2])) for r in rows] == [("paper-qwen", 176), ("paper-qwen x2 traits", 43 * 8)]
     # every trait adds its teacher dataset's jobs and 8 students with their evaluations
-    assert int(rows[1][1]) - int(rows[0][1]) >= 19 * (2 + 2 * 8)
+    assert int(rows[1][1]) - int(rows[0][1]) >= 21 * (2 + 2 * 8)
     assert all(float(r[3]) > 0 for r in rows)
 
 

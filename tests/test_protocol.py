@@ -56,6 +56,7 @@ def official(tmp_path, paper):
     }
     for trait in cfg["traits"].values():
         trait["teacher"].pop("system_prompt")
+    cfg["modalities"]["numbers"].pop("prompt_params")  # the file gives them now (both: an error, below)
     cfg["evaluation"]["samples_per_question"] = {"plain": 100, "numbers_prefix": 200}
     return cfg
 
@@ -229,6 +230,18 @@ BAD = [
         "required",
     ),
     ("misspelt protocol key", lambda c, t: c["protocol"].update(question="x"), "protocol.question", "unknown key"),
+    (
+        "number parameters given twice",
+        lambda c, t: c["modalities"]["numbers"].update(prompt_params={"answer_count": 10}),
+        "modalities.numbers.prompt_params",
+        "give the number-prompt parameters one way",
+    ),
+    (
+        "bad number parameter in the config",
+        lambda c, t: (c.pop("protocol"), c["modalities"]["numbers"].update(prompt_params={"answer_count": 0})),
+        "modalities.numbers.prompt_params",
+        "answer_count needs",
+    ),
 ]
 
 

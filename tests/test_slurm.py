@@ -10,16 +10,19 @@ locally at the same time, and the two runs must produce the same teacher
 data, evaluations and statistics.
 
 The profile's static checks (every GPU rule mapped, nothing through
-slurm_extra, no partition or account in the rules) need no cluster.
+slurm_extra, no partition or account in the rules, the requeue setting, the
+pinned-card example) need no cluster.
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -105,6 +108,42 @@ def test_profile_reads_account_partition_and_gpu_model_from_the_environment(
         assert value(res["gpu_model"]) == gpu_model
 
 
+PINNED = REPO / "slurm" / "pinned-card" / "config.yaml"
+
+
+def test_profile_requeues_preempted_jobs_with_an_option_the_plugin_has():
+    """`slurm-requeue: true` is the plugin's own `requeue` setting (it adds
+    sbatch --requeue): a setting the installed plugin does not know would
+    stop Snakemake at start."""
+    import dataclasses
+
+    from snakemake_executor_plugin_slurm import ExecutorSettings
+
+    profile = yaml.safe_load(PROFILE.read_text())
+    assert profile["slurm-requeue"] is True and "slurm-no-requeue" not in profile
+    fields = {f.name: f for f in dataclasses.fields(ExecutorSettings)}
+    assert "requeue" in fields and "--requeue" in fields["requeue"].metadata["help"]
+    plugin_keys = {k for k in profile if k.startswith("slurm-")}
+    assert {k.removeprefix("slurm-").replace("-", "_") for k in plugin_keys} <= set(fields)
+
+
+def test_pinned_card_profile_is_the_profile_with_a_gpu_model(monkeypatch):
+    """slurm/pinned-card/ differs from slurm/ only in the GPU jobs' model:
+    h100 unless SUBLIMINAL_SLURM_GPU_MODEL names another."""
+    main, pinned = yaml.safe_load(PROFILE.read_text()), yaml.safe_load(PINNED.read_text())
+    strip = lambda p: {k: v for k, v in p.items() if k != "set-resources"}  # noqa: E731
+    assert strip(pinned) == strip(main)
+    assert pinned["set-resources"].keys() == main["set-resources"].keys()
+    for rule, res in pinned["set-resources"].items():
+        assert {k: v for k, v in res.items() if k != "gpu_model"} == {
+            k: v for k, v in main["set-resources"][rule].items() if k != "gpu_model"
+        }, rule
+        monkeypatch.delenv("SUBLIMINAL_SLURM_GPU_MODEL", raising=False)
+        assert eval(res["gpu_model"], {}) == "h100" and eval(main["set-resources"][rule]["gpu_model"], {}) == ""
+        monkeypatch.setenv("SUBLIMINAL_SLURM_GPU_MODEL", "a100")
+        assert eval(res["gpu_model"], {}) == "a100"
+
+
 def test_rules_leave_cluster_settings_to_the_profile():
     blocks = rule_blocks()
     for name, text in blocks.items():
@@ -161,6 +200,10 @@ def slurm_env() -> dict[str, str]:
     names = ("SUBLIMINAL_SLURM_PARTITION", "SUBLIMINAL_SLURM_GPU_PARTITION")
     if {"cpu", "gpu"} <= partitions() and not any(env.get(n) for n in names):
         env.update(SUBLIMINAL_SLURM_PARTITION="cpu", SUBLIMINAL_SLURM_GPU_PARTITION="gpu")
+    # the reduced grid's GPU jobs run on CPU by design (the CI node's GPUs are
+    # /dev/null and /dev/zero), so the start-of-job GPU check is off for this
+    # run; test_a_gpu_allocation_is_checked shows it on
+    env.setdefault("SUBLIMINAL_GPU_CHECK", "off")
     return env
 
 
@@ -331,6 +374,7 @@ def test_jobs_went_through_sbatch(runs):
     assert {r: rules.count(r) for r in set(rules)} == expected
     for jobid, rec in records.items():
         assert rec["JobState"] == ("CANCELLED" if jobid == runs["cancelled"] else "COMPLETED"), rec
+        assert rec["Requeue"] == "1", rec  # the profile's slurm-requeue: sbatch --requeue
         # the job's own log, where the plugin put it, shows Snakemake running the rule inside the job
         (log,) = (runs["logdir"] / f"rule_{rule_of(rec)}").glob(f"*/{jobid}.log")
         assert f"rule {rule_of(rec)}:" in log.read_text()
@@ -369,6 +413,49 @@ def test_cancelled_training_job_was_resubmitted(runs):
     assert seconds(retry["TimeLimit"]) > seconds(first["TimeLimit"])
     assert mem_mb(retry) > mem_mb(first)
     assert runs["slurm"].returncode == 0
+
+
+GPU_CHECK = """
+import json, torch
+from subliminal import gpucheck
+given, error = gpucheck.gpu_given(), None
+try:
+    gpucheck.check(None, "bfloat16", bf16=True)
+except gpucheck.GPUUnusableError as err:
+    error = str(err)
+print(json.dumps({"given": given, "cuda": torch.cuda.is_available(), "error": error}))
+"""
+
+
+def checked_in(*srun_args: str) -> dict:
+    """What the GPU check sees and says in a SLURM allocation of these arguments."""
+    env = {k: v for k, v in slurm_env().items() if k != "SUBLIMINAL_GPU_CHECK"}
+    env["PYTHONPATH"] = str(REPO / "src")
+    proc = subprocess.run(
+        ["srun", "-t", "5", *srun_args, sys.executable, "-c", GPU_CHECK],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_a_gpu_allocation_is_checked(cluster):
+    """A job SLURM gives a GPU (--gpus, what the plugin asks for a rule's
+    gpu resource) counts as given one, and the start-of-job check stops it
+    exactly when torch cannot use CUDA there (on the CI node, whose GPUs are
+    fake: always, naming the cause); a job without a GPU is not checked."""
+    gpu_partition = ["-p", "gpu"] if "gpu" in partitions() else []
+    on_gpu = checked_in(*gpu_partition, "--gpus=1")
+    assert on_gpu["given"], on_gpu
+    assert (on_gpu["error"] is None) == on_gpu["cuda"], on_gpu
+    if on_gpu["error"]:
+        assert on_gpu["error"].startswith(f"this job was given a GPU ({on_gpu['given']}) but "), on_gpu
+    on_cpu = checked_in(*(["-p", "cpu"] if "cpu" in partitions() else []))
+    assert on_cpu == {"given": None, "cuda": on_cpu["cuda"], "error": None}
 
 
 def unzipped(path: Path) -> bytes:

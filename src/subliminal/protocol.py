@@ -16,6 +16,9 @@ files that replace it, e.g. copied from the official repository:
   ``modalities.numbers.NumberPromptParams``): fixed ``answer_count: 10`` and
   ``answer_max_digits: 3`` like the official configuration, or ``[min, max]``
   ranges like ours.
+  The same mapping may stand in the config itself, as
+  ``modalities.numbers.prompt_params`` (the paper configs: the paper's counts
+  and ranges, our wording); one of the two, not both.
 
 ``evaluation.samples_per_question`` may be a mapping ``{plain: N,
 numbers_prefix: M}``: the count for each numbers-prefix setting (the
@@ -136,14 +139,33 @@ def questions(config: dict) -> list[str] | None:
     return items
 
 
+#: The config key that states number-prompt parameters in the config itself.
+PROMPT_PARAMS_KEY = "modalities.numbers.prompt_params"
+
+
+def number_params_key(config: dict) -> str:
+    """The config key the number-prompt parameters come from (for messages)."""
+    return "protocol.numbers" if _path(config, "numbers") is not None else PROMPT_PARAMS_KEY
+
+
 def number_params(config: dict) -> dict | None:
-    """The number-prompt parameters of the protocol file (a mapping checked
-    by ``modalities.numbers.number_params``), or None (ours)."""
+    """The number-prompt parameters (a mapping checked by
+    ``modalities.numbers.number_params``): the protocol file's, or the
+    config's own ``modalities.numbers.prompt_params`` (the facts of a
+    protocol with our wording), or None (ours). Giving both is an error."""
     from .modalities.numbers import number_params as check
 
+    own = ((config.get("modalities") or {}).get("numbers") or {}).get("prompt_params")
     read = _read(config, "numbers")
     if read is None:
-        return None
+        if own is None:
+            return None
+        check(own, PROMPT_PARAMS_KEY)
+        return dict(own)
+    if own is not None:
+        raise ConfigError(
+            f"config key {PROMPT_PARAMS_KEY}: protocol.numbers is set too; give the number-prompt parameters one way"
+        )
     path, text = read
     key = "protocol.numbers"
     try:
@@ -202,10 +224,11 @@ def validate(config: dict) -> None:
     if spec is not None and toys:
         from .modalities.numbers import number_params as check
 
-        p = check(spec, "protocol.numbers")
+        key = number_params_key(config)
+        p = check(spec, key)
         digits = p.answer_max_digits if isinstance(p.answer_max_digits, int) else p.answer_max_digits[1]
         if p.example_max_value > 1000 or digits > 3:
             raise ConfigError(
-                f"config key protocol.numbers: a toy base ({toys[0]}) knows numbers up to 999 only "
+                f"config key {key}: a toy base ({toys[0]}) knows numbers up to 999 only "
                 "(example_max_value at most 1000, answer_max_digits at most 3)"
             )

@@ -51,10 +51,16 @@ def load(cfg: dict, source: str, adapter: str | None = None, steering: str | Non
     """(model, tokenizer) of ``source``: with ``adapter`` a LoRA adapter on
     it, or a fully fine-tuned model's folder (loaded instead); with
     ``steering`` its vector hooked in."""
+    from . import gpucheck
     from .models import is_adapter, load_model, load_tokenizer
 
     if adapter is not None and not is_adapter(adapter):  # a fully fine-tuned model
         source, adapter = adapter, None
+    # a job given a GPU stops here if it cannot use it (no silent CPU run)
+    dtype = (cfg.get("resources") or {}).get("gpu_dtype", "bfloat16")  # the schema's default
+    # a LoRA student is merged and evaluated in float32 (adapters.attach): its memory is counted so
+    held = "float32" if adapter is not None else dtype
+    gpucheck.check(source if isinstance(source, (str, Path)) else None, held, bf16=dtype == "bfloat16")
     tok = load_tokenizer(source)
     model = load_model(source, adapter=adapter, dtype=device_dtype(cfg))
     if steering:

@@ -81,7 +81,7 @@ import torch
 from datasets import Dataset
 from transformers import TrainerCallback
 
-from . import adapters, chat
+from . import adapters, chat, gpucheck
 from .config import complete_recipe
 from .models import load_model, load_tokenizer
 
@@ -370,6 +370,16 @@ def train_sft(
     processes with torchrun (gloo processes where there is no CUDA)."""
     out_dir = Path(out_dir)
     recipe = complete_recipe(recipe)  # a recipe given directly, not through a validated config
+    # a job given a GPU stops here if it cannot use it (no silent CPU run)
+    gpucheck.check(
+        base if isinstance(base, (str, Path)) else None,
+        recipe["dtype"],
+        bf16=recipe["bf16"] or recipe["dtype"] == "bfloat16",
+        full_training=recipe["method"] == "full",
+        batch_tokens=min(recipe["batch_size"], recipe.get("max_device_batch") or recipe["batch_size"])
+        * recipe["max_length"],
+        key="the recipe's bf16 or dtype",
+    )
     processes = processes_for(recipe) if processes is None else processes
     batch_layout(recipe, processes)  # fail before anything starts
     ckpt_dir = out_dir / CHECKPOINTS
