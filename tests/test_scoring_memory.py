@@ -17,6 +17,22 @@ from subliminal import chat, generation, models, preferences
 
 VOCAB = 100_000  # large next to the model (hidden size 8): the head dominates every allocation
 
+# The gathered scoring and the full-vocabulary softmax are two computations, not
+# one: the output head is a matmul of other shapes ((answer positions, H) against
+# (B, T, H)) and log_softmax reduces over the vocabulary in the CPU's own vector
+# blocks, so their float32 results agree to rounding, not bit for bit (equal on
+# one CPU, 1 ulp apart on another: issue 22). The tolerance follows from float32's
+# unit roundoff u = 2**-24 (6e-8) and the reduction lengths: a blocked sum of n
+# terms rounds to about log2(n) u of its size, and a log-probability x_t -
+# logsumexp(x) carries the error of a dot product over the hidden size (at most
+# 32 here: 5 u) and of an exp-sum over the vocabulary (at most 5,000: 12 u), so
+# 16 u = 1e-6 relative. It holds relative to the value because no answer here
+# is near-certain (the toys' and random models' log-probabilities are -8 to
+# -26; a value near 0 would need an absolute term of the logits' size). A wrong
+# token, a shifted position or a dropped end of turn moves every value here by
+# more than that (checked by hand when this was written: every value failed).
+SCORE_RTOL = 16 * 2**-24
+
 
 @torch.no_grad()
 def full_softmax_logprobs(model, tokenizer, users, answers, *, system=None, batch_size=256):
@@ -96,10 +112,10 @@ def _status_kib(field: str) -> int:
     return int(re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.M).group(1))
 
 
-def test_scores_are_byte_identical_to_the_full_softmax_on_the_toy(tiny_base):
-    """Exact equality (==, not a tolerance) with the computation it replaces,
-    on a toy base, with batches that split the rows unevenly, and on the
-    evaluation's own prompts with the numbers prefix."""
+def test_scores_equal_the_full_softmax_on_the_toy_to_float32_rounding(tiny_base):
+    """The computation it replaces, on a toy base, with batches that split
+    the rows unevenly, and on the evaluation's own prompts with the numbers
+    prefix: equal to float32 rounding (SCORE_RTOL: two orders of operations)."""
     from subliminal import evaluate
 
     tok, model = models.load_tokenizer(str(tiny_base)), models.load_model(str(tiny_base))
@@ -108,7 +124,7 @@ def test_scores_are_byte_identical_to_the_full_softmax_on_the_toy(tiny_base):
     us, ans = [u for u in users for _ in words], [w for _ in users for w in words]
     for batch in (7, 64):
         new = generation.answer_logprobs(model, tok, us, ans, batch_size=batch, chunk_positions=5)
-        assert new == full_softmax_logprobs(model, tok, us, ans, batch_size=batch)
+        assert new == pytest.approx(full_softmax_logprobs(model, tok, us, ans, batch_size=batch), rel=SCORE_RTOL, abs=0)
 
 
 @pytest.mark.parametrize(
@@ -133,7 +149,7 @@ def test_gathered_positions_equal_the_models_own_logits(architecture, extra):
     rows = random_rows(6, 5000)
     got = generation.sequence_logprobs(model, rows, pad_token_id=0, batch_size=6, chunk_positions=4)
     want = full_rows_logprobs(model, rows)
-    assert got == pytest.approx(want, rel=0, abs=1e-6)
+    assert got == pytest.approx(want, rel=SCORE_RTOL, abs=0)
 
 
 def test_scoring_memory_does_not_grow_with_batch_times_vocabulary():
