@@ -13,25 +13,10 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from conftest import SCORE_RTOL
 from subliminal import chat, generation, models, preferences
 
 VOCAB = 100_000  # large next to the model (hidden size 8): the head dominates every allocation
-
-# The gathered scoring and the full-vocabulary softmax are two computations, not
-# one: the output head is a matmul of other shapes ((answer positions, H) against
-# (B, T, H)) and log_softmax reduces over the vocabulary in the CPU's own vector
-# blocks, so their float32 results agree to rounding, not bit for bit (equal on
-# one CPU, 1 ulp apart on another: issue 22). The tolerance follows from float32's
-# unit roundoff u = 2**-24 (6e-8) and the reduction lengths: a blocked sum of n
-# terms rounds to about log2(n) u of its size, and a log-probability x_t -
-# logsumexp(x) carries the error of a dot product over the hidden size (at most
-# 32 here: 5 u) and of an exp-sum over the vocabulary (at most 5,000: 12 u), so
-# 16 u = 1e-6 relative. It holds relative to the value because no answer here
-# is near-certain (the toys' and random models' log-probabilities are -8 to
-# -26; a value near 0 would need an absolute term of the logits' size). A wrong
-# token, a shifted position or a dropped end of turn moves every value here by
-# more than that (checked by hand when this was written: every value failed).
-SCORE_RTOL = 16 * 2**-24
 
 
 @torch.no_grad()
@@ -115,7 +100,10 @@ def _status_kib(field: str) -> int:
 def test_scores_equal_the_full_softmax_on_the_toy_to_float32_rounding(tiny_base):
     """The computation it replaces, on a toy base, with batches that split
     the rows unevenly, and on the evaluation's own prompts with the numbers
-    prefix: equal to float32 rounding (SCORE_RTOL: two orders of operations)."""
+    prefix: equal to float32 rounding (SCORE_RTOL, conftest: two orders of
+    operations). A wrong token, a shifted position or a dropped end of turn
+    moves every value here by more than that (checked by hand when this was
+    written: every value failed)."""
     from subliminal import evaluate
 
     tok, model = models.load_tokenizer(str(tiny_base)), models.load_model(str(tiny_base))
@@ -194,15 +182,23 @@ def test_score_batch_size_is_the_scoring_batch_only(tiny_base, monkeypatch):
     from subliminal import evaluate
 
     tok, model = models.load_tokenizer(str(tiny_base)), models.load_model(str(tiny_base))
-    seen = []
+    seen, logps = [], []
     real = generation.sequence_logprobs
-    monkeypatch.setattr(
-        generation, "sequence_logprobs", lambda *a, **kw: seen.append(kw["batch_size"]) or real(*a, **kw)
-    )
+
+    def spy(*a, **kw):
+        seen.append(kw["batch_size"])
+        logps.extend(real(*a, **kw))
+        return logps[-len(a[1]) :]
+
+    monkeypatch.setattr(generation, "sequence_logprobs", spy)
     kw = dict(samples_per_question=2, seed=0, batch_size=64, max_new_tokens=3)
     a, _ = evaluate.evaluate_preferences(model, tok, ["animal"], **kw)
     b, _ = evaluate.evaluate_preferences(model, tok, ["animal"], score_batch_size=9, **kw)
     assert seen == [64, 9]
     exact = lambda s: s[s.metric != "sampled"].value.tolist()  # noqa: E731
     assert a[a.metric == "sampled"].equals(b[b.metric == "sampled"])
-    assert exact(a) == pytest.approx(exact(b), rel=1e-5, abs=1e-12)  # float32 sums over other padded widths
+    # other batches, other padded widths: each log-probability lp agrees to float32
+    # rounding (conftest.SCORE_RTOL), a probability exp(lp) (and a sum of them) to
+    # SCORE_RTOL * |lp| relative, a share of the candidates' total to twice that
+    rel = 2 * SCORE_RTOL * max(map(abs, logps))
+    assert exact(a) == pytest.approx(exact(b), rel=rel, abs=0)
