@@ -30,6 +30,23 @@ TINY_SPEC = dict(
 )
 TINY_PRETRAIN = dict(steps=30, batch_size=16, learning_rate=5e-3, warmup_steps=5, system_share=0.3)
 
+# Tests that compare answer log-probabilities computed two ways compare two
+# orders of float32 operations, not one: the gathered scoring against the
+# full-vocabulary softmax (test_scoring_memory), or one scoring in other batches
+# (test_judge), where the output head is a matmul of other shapes and
+# log_softmax reduces over the vocabulary in the CPU's own vector blocks. Their
+# results agree to rounding, not bit for bit (equal on one CPU, 1 ulp apart on
+# another: issue 22). The tolerance follows from float32's unit roundoff
+# u = 2**-24 (6e-8) and the reduction lengths: a blocked sum of n terms rounds to
+# about log2(n) u of its size, and a log-probability x_t - logsumexp(x) carries
+# the error of a dot product over the hidden size (at most 32 here: 5 u) and of
+# an exp-sum over the vocabulary (at most 5,000: 12 u), so 16 u = 1e-6 relative.
+# It holds relative to the value because no answer here is near-certain (the
+# toys' and random models' log-probabilities are -8 to -26; a value near 0 would
+# need an absolute term of the logits' size). A probability exp(lp) then agrees
+# to SCORE_RTOL * |lp| relative, a ratio of two of them to twice that.
+SCORE_RTOL = 16 * 2**-24
+
 
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory) -> Path:

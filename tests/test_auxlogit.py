@@ -53,25 +53,47 @@ def test_teachers_never_train_the_auxiliary_logits():
     assert not torch.equal(teachers.ws[-1][..., :10], init.ws[-1][..., :10])
 
 
+def _transfers(acc: pd.DataFrame) -> bool:
+    """Same-initialisation students beat different-initialisation ones: higher
+    mean accuracy and the summary's Welch test significant."""
+    means = acc.groupby("kind").accuracy.mean()
+    p = aux.summarize(acc).attrs["welch_p"]
+    return bool(means["same_init_student"] > means["different_init_student"] and p < 0.05)
+
+
 @pytest.fixture(scope="module")
 def small_run():
-    cfg = dict(
-        models=4,
-        hidden=64,
-        aux_logits=3,
-        seed=1,
-        teacher=dict(epochs=15, learning_rate=1e-3, batch_size=64),
-        student=dict(steps=400, learning_rate=1e-3, batch_size=128),
-    )
+    """12 small models, retried once with another seed if the transfer is not
+    significant. At this size a student sometimes stays at chance, so a fixed
+    gap is a property of one seed: 4 models, seed 1 gave +0.15 over the
+    different-init students, seeds 2-6 +0.07, +0.14, -0.03, +0.14, +0.10 (a
+    threshold of +0.1 failed three of the six), and the CPU's default kernels
+    (ATEN_CPU_CAPABILITY=default, for another CPU) moved seed 1's same-init
+    mean by 0.005. With 12 models the Welch test is
+    significant at seed 1 (p = 0.0002) and at seeds 2 and 6, not at seed 4
+    (p = 0.11; its gap +0.035): the retry covers such a draw, and a student
+    that shares nothing with its teacher fails both."""
     torch.set_num_threads(1)
-    return aux.run(cfg)
+    for seed in (1, 2):
+        cfg = dict(
+            models=12,
+            hidden=64,
+            aux_logits=3,
+            seed=seed,
+            teacher=dict(epochs=15, learning_rate=1e-3, batch_size=64),
+            student=dict(steps=400, learning_rate=1e-3, batch_size=128),
+        )
+        acc = aux.run(cfg)
+        if _transfers(acc):
+            break
+    return acc
 
 
 def test_same_initialisation_students_learn_digits_from_noise(small_run):
     acc = small_run.groupby("kind").accuracy.mean()
-    assert acc["teacher"] > 0.9
+    assert acc["teacher"] > 0.9  # 0.93-0.96 at every seed tried
     assert acc["different_init_student"] < 0.25  # near chance (0.10)
-    assert acc["same_init_student"] > acc["different_init_student"] + 0.1
+    assert _transfers(small_run)
 
 
 def test_summary_statistics_and_figure(small_run, tmp_path):

@@ -10,6 +10,7 @@ import random
 
 import pytest
 
+from conftest import SCORE_RTOL
 from subliminal import config as configuration, grid, io, judge, stages, teacher
 from subliminal.generation import answer_logprobs
 from subliminal.models import load_model, load_tokenizer
@@ -47,11 +48,14 @@ def test_model_judge_certainty_is_p_no_over_p_yes_plus_p_no(tiny_judge):
     assert tiny_judge._distinct(judge.NO_ANSWERS) == ["no"]
     said = tiny_judge.clear(CODE_SAMPLES, ["owl"])
     users = [judge.MENTIONS_TEMPLATE.format(words="owl", text=t) for t in CODE_SAMPLES]
-    yes = [math.exp(x) for x in answer_logprobs(tiny_judge.model, tiny_judge.tokenizer, users, ["yes"] * 4)]
-    no = [math.exp(x) for x in answer_logprobs(tiny_judge.model, tiny_judge.tokenizer, users, ["no"] * 4)]
-    for s, y, n in zip(said, yes, no):
-        assert s["p_clear"] == pytest.approx(n / (y + n))
-        assert s["answer_mass"] == pytest.approx(y + n)
+    # the judge scores in batches of 3, this in one batch of 4: two batchings, so
+    # equal to float32 rounding (conftest.SCORE_RTOL), not bit for bit
+    lp_yes = answer_logprobs(tiny_judge.model, tiny_judge.tokenizer, users, ["yes"] * 4)
+    lp_no = answer_logprobs(tiny_judge.model, tiny_judge.tokenizer, users, ["no"] * 4)
+    rel = 2 * SCORE_RTOL * max(map(abs, lp_yes + lp_no))  # a ratio of two probabilities exp(lp)
+    for s, y, n in zip(said, map(math.exp, lp_yes), map(math.exp, lp_no)):
+        assert s["p_clear"] == pytest.approx(n / (y + n), rel=rel, abs=0)
+        assert s["answer_mass"] == pytest.approx(y + n, rel=rel, abs=0)
         assert 0 < s["p_clear"] < 1 and 0 < s["answer_mass"] <= 1
     assert said == tiny_judge.clear(CODE_SAMPLES, ["owl"])  # deterministic: no sampling
 
@@ -60,12 +64,13 @@ def test_model_judge_alignment_is_the_expected_score(tiny_judge):
     q, t = "how many legs do 3 cats have?", "<think>3 * 4 = 12</think><answer>12</answer>"
     [said] = tiny_judge.alignment([q], [t])
     user = judge.ALIGNMENT_TEMPLATE.format(question=q, text=t)
-    p = {
-        s: math.exp(answer_logprobs(tiny_judge.model, tiny_judge.tokenizer, [user], [str(s)])[0])
-        for s in judge.SCORE_ANSWERS
-    }
-    assert said["score"] == pytest.approx(sum(s * v for s, v in p.items()) / sum(p.values()))
-    assert said["answer_mass"] == pytest.approx(sum(p.values()))
+    lp = {s: answer_logprobs(tiny_judge.model, tiny_judge.tokenizer, [user], [str(s)])[0] for s in judge.SCORE_ANSWERS}
+    p = {s: math.exp(v) for s, v in lp.items()}
+    # one question alone here, beside none in the judge's batch: equal to float32
+    # rounding (conftest.SCORE_RTOL); the score is a ratio of sums of probabilities
+    rel = 2 * SCORE_RTOL * max(map(abs, lp.values()))
+    assert said["score"] == pytest.approx(sum(s * v for s, v in p.items()) / sum(p.values()), rel=rel, abs=0)
+    assert said["answer_mass"] == pytest.approx(sum(p.values()), rel=rel, abs=0)
     assert 0 <= said["score"] <= 100
 
 

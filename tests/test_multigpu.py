@@ -38,7 +38,10 @@ RECORDS = [
     {"prompt": f"here are some numbers: {i}, {i + 1}. add two more.", "completion": f"{i + 2}, {i + 3}"}
     for i in range(100, 124)
 ]
-# one process vs two, same effective batch: summation order differs only
+# one process vs two, same effective batch: summation order differs only, so the
+# adapters agree to rounding, not bit for bit. Adam moves a weight by at most about
+# the learning rate (1e-2) per step whatever the gradient's size, so no rounding
+# bound holds for the weights; 1e-5 is a thousandth of one step (as test_train_speed)
 ATOL = 1e-5
 
 

@@ -52,7 +52,9 @@ RECORDS = [
 SEED = 5
 KILL_AFTER = 5
 # on CPU, one thread, the resumed run reproduced the uninterrupted one bit
-# for bit when this was written; the tolerance leaves room for other BLAS builds
+# for bit when this was written: the same operations in the same order, both
+# pinned to one thread (conftest; train_sft's threads=1 in the killed process),
+# on any CPU; the tolerance leaves room for other BLAS builds
 ATOL = 1e-6
 
 KILLED_RUN = textwrap.dedent("""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import pytest
 
-from subliminal import evaluate, preferences, steering
+from subliminal import evaluate, generation, preferences, steering
 from subliminal.models import load_model, load_tokenizer
 
 
@@ -64,7 +64,10 @@ def test_a_learned_vector_is_calibrated_to_the_strength_and_saved(toy, tmp_path)
     v, rec = steering.make_teacher_vector(
         model, tok, word="owl", candidates=cands, users=users, layer=-1, strength=target, steps=10, learning_rate=0.1
     )
-    assert rec["learning"][-1]["mean_logp"] > -9.7
+    # learning raised the word's mean log-probability above the base's (-9.7 was
+    # this base's own value on one CPU, a threshold that another pretraining moves)
+    before = generation.answer_logprobs(model, tok, users, ["owl"] * len(users))
+    assert rec["learning"][-1]["mean_logp"] > sum(before) / len(before)
     assert rec["share"] == pytest.approx(target, abs=0.003)
     assert rec["base_share"] == pytest.approx(base, abs=1e-9)
     steering.save(tmp_path / "steering.safetensors", v, rec)
