@@ -338,3 +338,60 @@ def test_the_statistics_read_every_member_of_the_design_and_no_other(evaluated, 
     assert str(err.value).startswith(f"{targets_csv} line {n}: model students/stale, category animal, target ")
     assert str(err.value).endswith("is not in the design of this config (a member of another config?)")
     assert not any(Path(f).exists() for f in out.values())
+
+
+# ----------------------------------------------------------------------------- issue 18: every load names its file
+
+
+def test_a_corrupt_model_adapter_or_steering_file_is_named(tiny_base, tmp_path):
+    """safetensors alone says "header too large" and names no file, though a
+    job loads two model folders."""
+    import shutil
+
+    import torch
+
+    from subliminal import models, steering
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_base, model)
+    models.load_model(str(model))  # intact: loads
+    weights = model / "model.safetensors"
+    weights.write_bytes(b"\xff" * 64)
+    with pytest.raises(models.ModelFileError) as err:
+        models.load_model(str(model))
+    assert str(err.value).startswith(f"{weights}: not a readable safetensors file (")
+    assert "header too large" in str(err.value)
+    # a truncated adapter, loaded on an intact base
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    steering.save(tmp_path / "v.safetensors", torch.ones(32), {"layer": 0, "norm": 1.0, "share": 0.5})
+    cut = (tmp_path / "v.safetensors").read_bytes()
+    (adapter / "adapter_model.safetensors").write_bytes(cut[: len(cut) // 2])
+    with pytest.raises(models.ModelFileError, match=rf"^{adapter}/adapter_model.safetensors: not a readable "):
+        models.load_model(str(tiny_base), adapter=adapter)
+    # a steering vector: intact, corrupt, without its vector, with a broken record
+    vector, record = steering.load(tmp_path / "v.safetensors")
+    assert record["layer"] == 0 and vector.shape == (32,)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(cut[: len(cut) // 2])
+    with pytest.raises(models.ModelFileError, match=rf"^{bad}: not a readable safetensors file \(.*not fully covered"):
+        steering.load(bad)
+    from safetensors.torch import save_file
+
+    save_file({"other": torch.ones(2)}, str(bad))
+    with pytest.raises(models.ModelFileError, match=rf"^{bad}: no tensor 'vector' \(it holds: other\)"):
+        steering.load(bad)
+    (tmp_path / "v.json").write_text('{"layer": 0,')
+    with pytest.raises(DataFileError, match=rf"^{tmp_path / 'v.json'} line 1 is not JSON"):
+        steering.load(tmp_path / "v.safetensors")
+
+
+def test_a_table_or_report_that_is_not_text_is_named(tmp_path):
+    binary = write(tmp_path / "scores.csv", "")
+    binary.write_bytes(b"a,b\n\xff\xfe,1\n")
+    with pytest.raises(DataFileError, match=rf"^{binary}: not UTF-8 text \(byte 4"):
+        io.read_table(binary)
+    binary.rename(tmp_path / "filter.json")
+    with pytest.raises(DataFileError, match=rf"^{tmp_path / 'filter.json'}: not UTF-8 text"):
+        io.read_json(tmp_path / "filter.json")
