@@ -395,3 +395,13 @@ def test_a_table_or_report_that_is_not_text_is_named(tmp_path):
     binary.rename(tmp_path / "filter.json")
     with pytest.raises(DataFileError, match=rf"^{tmp_path / 'filter.json'}: not UTF-8 text"):
         io.read_json(tmp_path / "filter.json")
+
+
+def test_a_broken_steering_record_is_named_in_the_provenance(cfg, tmp_path):
+    from subliminal.layout import Layout
+
+    cfg = {**cfg, "results": str(tmp_path / "results")}
+    teacher = grid.teacher(cfg, "qwen_a", "owl")
+    record = write(Path(Layout.of(cfg).teacher("steering.json", "qwen_a", "owl")), '{"layer": -1, "norm"')
+    with pytest.raises(DataFileError, match=rf"^{record} line 1 is not JSON"):
+        provenance.teacher_record(cfg, teacher)
