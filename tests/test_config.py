@@ -800,13 +800,25 @@ def test_lora_dropout_is_in_zero_one(default, dropout, ok):
         )
 
 
-def test_a_huge_grid_is_refused_at_once_unless_allowed(default):
+def test_a_huge_grid_is_refused_at_once_unless_allowed(default, tmp_path):
     import time
 
     start = time.perf_counter()
     msg = refusal(default, lambda c: c.update(seeds=list(range(100_000))))
     assert time.perf_counter() - start < 2
     assert msg.startswith("config key seeds: the grid plans about ") and "allow_large=true" in msg, msg
+    # from a config file, as the workflow reads it first: read once and refused before anything expands
+    text = (REPO / "config.yaml").read_text().replace("[1, 2, 3, 4]", "[" + ", ".join(map(str, range(100_000))) + "]")
+    f = write(tmp_path / "huge.yaml", text)
+    start = time.perf_counter()
+    with pytest.raises(configuration.ConfigError) as err:
+        configuration.check_config_files([f])
+    assert time.perf_counter() - start < 2
+    assert str(err.value) == (
+        "config key seeds: the grid plans about 1,800,108 jobs (100,000 seeds), more than 10,000; shrink it, "
+        "or give --config allow_large=true to plan it anyway"
+    )
+    configuration.check_config_files([f], {"allow_large": True})  # allowed: read, not refused
     # 1,000 seeds are about 18,000 jobs of the default grid
     assert "plans about 18,108 jobs (1,000 seeds), more than 10,000" in refusal(
         default, lambda c: c.update(seeds=list(range(1000)))

@@ -635,13 +635,13 @@ def _yaml_error(err: yaml.YAMLError, path) -> ConfigError:
     return ConfigError(f"config file {path}: not valid YAML: {str(err).splitlines()[0]}")
 
 
-def check_config_file(path: str | Path) -> dict:
+def check_config_file(path: str | Path, *, outline: bool = False) -> dict:
     """Read a config file once more, as Snakemake does not: a YAML error
     names the file and the line, a key given twice (where YAML lets the
     last one win without a word) is refused, and so is a file whose aliases
     stand for more than MAX_VALUES values or refer to themselves. Every node
     is visited once, aliases are not expanded: linear in the file's size.
-    Returns the config."""
+    Returns the config; ``outline``: its outline only (see _outline)."""
     text = Path(path).read_text(encoding="utf-8")
     try:
         return json.loads(text, object_pairs_hook=lambda pairs: _unique_json(pairs, path))
@@ -660,7 +660,26 @@ def check_config_file(path: str | Path) -> dict:
     if node is None:
         return {}
     _check_nodes(node, path)
-    return loader.construct_document(node) or {}
+    return (_outline(loader, node, {}) if outline else loader.construct_document(node)) or {}
+
+
+def _outline(loader, node: yaml.Node, memo: dict):
+    """What a YAML node stands for, enough to size its grid (check_grid_size)
+    in a moment: mappings and their scalars as YAML reads them, but a
+    sequence's scalars as None (100,000 seeds are a list of 100,000, not
+    100,000 numbers read one by one)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    if isinstance(node, yaml.MappingNode):
+        out = memo[id(node)] = {}
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.tag != "tag:yaml.org,2002:merge":
+                out[loader.construct_object(k)] = _outline(loader, v, memo)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        out = memo[id(node)] = [None if type(v) is yaml.ScalarNode else _outline(loader, v, memo) for v in node.value]
+        return out
+    return loader.construct_object(node)
 
 
 def _unique_json(pairs: list, path) -> dict:
@@ -702,10 +721,11 @@ def _check_nodes(root: yaml.Node, file) -> None:
                             f"{seen[(k.tag, name)]} and {line}; the last would silently win)"
                         )
                     seen[(k.tag, name)] = line
-                size += walk(k, path + [name]) + walk(v, path + [name])
+                size += walk(k, path + [name]) + (1 if type(v) is yaml.ScalarNode else walk(v, path + [name]))
         elif isinstance(node, yaml.SequenceNode):
             for i, v in enumerate(node.value):
-                size += walk(v, path + [i])
+                # a scalar is one value, wherever it is named: no walk (100,000 seeds are read in a moment)
+                size += 1 if type(v) is yaml.ScalarNode else walk(v, path + [i])
         if size > MAX_VALUES:
             raise ConfigError(
                 f"config key {_key(path)}: stands for more than {MAX_VALUES:,} values once its aliases are "
@@ -723,7 +743,7 @@ def check_config_files(paths, given: dict | None = None) -> None:
     (check_grid_size): for the default config.yaml, before Snakemake reads it."""
     merged: dict = {}
     for path in paths:
-        _merge(merged, check_config_file(path))
+        _merge(merged, check_config_file(path, outline=True))
     _merge(merged, dict(given or {}))
     check_grid_size(merged)
 
