@@ -22,6 +22,8 @@ if not workflow.overwrite_configfiles:
 
 
 include: "workflow/rules/common.smk"
+# --- one run at a time in the results folder, across working copies
+include: "workflow/rules/lock.smk"
 # --- the stages of the data's way
 include: "workflow/rules/bases.smk"
 include: "workflow/rules/teacher_data.smk"

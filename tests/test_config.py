@@ -630,8 +630,40 @@ def assert_refused(run: subprocess.CompletedProcess, start: str) -> None:
             "config key models.llama_c.toy.architecture: ",
         ),
         (lambda text: text.replace("word: owl", "word: Owl"), "config key traits.owl.word: "),
+        (
+            lambda text: text.replace("learning_rate: 5.0e-4", "learning_rate: .nan"),
+            "config key recipes.full.learning_rate: nan ",
+        ),
+        (
+            lambda text: text.replace("seeds: [1, 2, 3, 4]", "seeds: [1, 4294967296]"),
+            "config key seeds[1]: 4294967296 ",
+        ),
+        (
+            lambda text: text.replace("word: owl", 'word: "o\\u200bwl"'),
+            "config key traits.owl.word: 'o\\u200bwl' holds ",
+        ),
+        (lambda text: text.replace("alpha: 8", "alpha: 8\n    dropout: 1.0"), "config key recipes.lora8.dropout: "),
+        (
+            lambda text: text.replace("seeds: [1, 2, 3, 4]", "seeds: [" + ", ".join(map(str, range(5000))) + "]"),
+            "config key seeds: the grid plans about 90,108 jobs (5,000 seeds), more than 10,000",
+        ),
+        (lambda text: text.replace("seeds: [1, 2, 3, 4]", bomb(10) + "seeds: *l9"), "config key l6: stands for more "),
     ],
-    ids=["duplicate key", "results a file", "float count", "lora target", "scheduler", "architecture", "word case"],
+    ids=[
+        "duplicate key",
+        "results a file",
+        "float count",
+        "lora target",
+        "scheduler",
+        "architecture",
+        "word case",
+        "nan",
+        "seed 2^32",
+        "zero-width space",
+        "dropout 1",
+        "huge grid",
+        "alias bomb",
+    ],
 )
 def test_snakemake_refuses_bad_input_in_the_dry_run(tmp_path, edit, start):
     text = (REPO / "config.yaml").read_text()
@@ -680,3 +712,156 @@ def test_check_config_names_the_line_snakemake_cannot(tmp_path, capsys):
     with pytest.raises(SystemExit) as end:
         cli.main(["check-config", str(REPO / "config.yaml")])
     assert end.value.code == 0
+
+
+# ------------------------------------------------ issue 18: refused in the dry run, one line naming the key
+
+
+def refusal(default, mutate) -> str:
+    cfg = copy.deepcopy(default)
+    mutate(cfg)
+    with pytest.raises(configuration.ConfigError) as err:
+        configuration.validate(cfg)
+    msg = str(err.value)
+    assert "\n" not in msg, msg
+    return msg
+
+
+@pytest.mark.parametrize(
+    "mutate, start",
+    [
+        (lambda c: c["recipes"]["full"].update(learning_rate=float("nan")), "recipes.full.learning_rate: nan "),
+        (lambda c: c["recipes"]["full"].update(learning_rate=float("inf")), "recipes.full.learning_rate: inf "),
+        (lambda c: c["analysis"].update(alpha=float("-inf")), "analysis.alpha: -inf "),
+        (lambda c: c["traits"]["owl"]["teacher"].update(strength=float("nan")), "traits.owl.teacher.strength: nan "),
+        (lambda c: c.update(extra=[{"x": [1.0, float("nan")]}]), "extra[0].x[1]: nan "),
+    ],
+    ids=["learning rate nan", "learning rate inf", "alpha -inf", "strength nan", "nested, unknown key"],
+)
+def test_non_finite_numbers_are_refused_anywhere(default, mutate, start):
+    assert refusal(default, mutate).startswith(f"config key {start}is not a finite number")
+
+
+@pytest.mark.parametrize(
+    "mutate, key",
+    [
+        (lambda c: c.update(seeds=[1, 2**32]), "seeds[1]"),
+        (lambda c: c["modalities"]["numbers"].update(seed=2**40), "modalities.numbers.seed"),
+        (lambda c: c["models"]["qwen_a"]["toy"].update(seed=2**32), "models.qwen_a.toy.seed"),
+        (lambda c: c["evaluation"].update(seed=2**32), "evaluation.seed"),
+        (lambda c: c["auxlogit"].update(seed=2**32), "auxlogit.seed"),
+        (lambda c: c.update(seeds=[-1]), "seeds[0]"),
+    ],
+    ids=["student seed", "modality seed", "toy seed", "evaluation seed", "auxlogit seed", "negative"],
+)
+def test_seeds_outside_32_bits_are_refused(default, mutate, key):
+    assert refusal(default, mutate).startswith(f"config key {key}: ")
+
+
+def test_the_largest_seed_is_allowed(default):
+    cfg = copy.deepcopy(default)
+    cfg["seeds"] = [0, 2**32 - 1]
+    cfg["models"]["qwen_a"]["toy"]["seed"] = 2**32 - 1
+    configuration.validate(cfg)
+    assert "is not a seed (a seed is in [0, 2^32)" in refusal(default, lambda c: c.update(seeds=[2**32]))
+
+
+@pytest.mark.parametrize(
+    "word, char",
+    [
+        ("o\u200bwl", "'\\u200b' (U+200B)"),  # zero-width space
+        ("o\nwl", "'\\n' (U+000A)"),
+        ("o\x00wl", "'\\x00' (U+0000)"),
+        ("\u202eowl", "'\\u202e' (U+202E)"),  # right-to-left override
+        ("ow1", "'1' (U+0031)"),
+        ("o\twl", "'\\t' (U+0009)"),
+    ],
+    ids=["zero-width space", "newline", "NUL", "bidi override", "digit", "tab"],
+)
+def test_trait_words_are_letters_spaces_hyphens_and_apostrophes(default, word, char):
+    msg = refusal(default, lambda c: c["traits"]["owl"].update(word=word))
+    assert msg.startswith("config key traits.owl.word: ") and f"holds {char}" in msg, msg
+
+
+def test_trait_words_may_hold_spaces_hyphens_apostrophes_and_any_letters():
+    for word in ("snowy owl", "jack-o'-lantern", "mother\u2019s", "élan", "сова"):
+        configuration._check_word("t", word)  # no error
+
+
+@pytest.mark.parametrize("dropout, ok", [(0.0, True), (0.999, True), (1.0, False), (-0.1, False), (1.5, False)])
+def test_lora_dropout_is_in_zero_one(default, dropout, ok):
+    cfg = copy.deepcopy(default)
+    cfg["recipes"]["lora8"]["dropout"] = dropout
+    if ok:
+        configuration.validate(cfg)
+    else:
+        assert refusal(default, lambda c: c["recipes"]["lora8"].update(dropout=dropout)).startswith(
+            "config key recipes.lora8.dropout: "
+        )
+
+
+def test_a_huge_grid_is_refused_at_once_unless_allowed(default, tmp_path):
+    import time
+
+    start = time.perf_counter()
+    msg = refusal(default, lambda c: c.update(seeds=list(range(100_000))))
+    assert time.perf_counter() - start < 2
+    assert msg.startswith("config key seeds: the grid plans about ") and "allow_large=true" in msg, msg
+    # from a config file, as the workflow reads it first: read once and refused before anything expands
+    text = (REPO / "config.yaml").read_text().replace("[1, 2, 3, 4]", "[" + ", ".join(map(str, range(100_000))) + "]")
+    f = write(tmp_path / "huge.yaml", text)
+    start = time.perf_counter()
+    with pytest.raises(configuration.ConfigError) as err:
+        configuration.check_config_files([f])
+    assert time.perf_counter() - start < 2
+    assert str(err.value) == (
+        "config key seeds: the grid plans about 1,800,108 jobs (100,000 seeds), more than 10,000; shrink it, "
+        "or give --config allow_large=true to plan it anyway"
+    )
+    configuration.check_config_files([f], {"allow_large": True})  # allowed: read, not refused
+    # 1,000 seeds are about 18,000 jobs of the default grid
+    assert "plans about 18,108 jobs (1,000 seeds), more than 10,000" in refusal(
+        default, lambda c: c.update(seeds=list(range(1000)))
+    )
+    # allowed, it is planned (the estimate counts at least the students)
+    cfg = copy.deepcopy(default)
+    cfg.update(seeds=list(range(1000)), allow_large=True)
+    configuration.validate(cfg)
+    assert configuration.planned_jobs(cfg) >= 2 * len(grid.students(cfg))
+    # the paper-scale configs are far below the bound
+    for name in ("paper-qwen.yaml", "paper-cross.yaml"):
+        paper = yaml.safe_load((REPO / "configs" / name).read_text())
+        assert configuration.planned_jobs(paper) < configuration.MAX_JOBS
+
+
+def bomb(levels: int) -> str:
+    """A "billion laughs" YAML file: level i is nine aliases of level i - 1."""
+    lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_yaml_alias_bomb_is_refused_in_linear_time(tmp_path):
+    import time
+
+    text = (REPO / "config.yaml").read_text().replace("seeds: [1, 2, 3, 4]", bomb(10) + "seeds: *l9", 1)
+    f = write(tmp_path / "bomb.yaml", text)
+    start = time.perf_counter()
+    with pytest.raises(configuration.ConfigError) as err:
+        configuration.check_config_file(f)
+    assert time.perf_counter() - start < 1
+    assert str(err.value).startswith("config key l6: stands for more than 1,000,000 values once its aliases")
+    assert f"in {f} (line " in str(err.value)
+    # an alias used a few times, as configs do, is fine, and so is a file of 100,000 values
+    ok = write(tmp_path / "ok.yaml", bomb(5) + "seeds: [" + ", ".join(map(str, range(100_000))) + "]\n")
+    assert len(configuration.check_config_file(ok)["l4"]) == 9
+
+
+def test_an_alias_inside_its_own_node_is_refused(tmp_path):
+    f = write(tmp_path / "loop.yaml", "results: r\nseeds: &s [1, *s]\n")
+    with pytest.raises(configuration.ConfigError) as err:
+        configuration.check_config_file(f)
+    assert (
+        str(err.value)
+        == f"config key seeds[1]: an alias refers to a node that holds it, in {f} (line 2; a config is a tree)"
+    )

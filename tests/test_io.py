@@ -210,3 +210,198 @@ def test_a_student_never_trains_on_less_than_train_samples(cfg, tmp_path):
     # provenance records the number trained on, beside the configured one
     prov = provenance.student(cfg, student, str(data))
     assert prov["training_data"]["subset_size"] == 3 and prov["training_data"]["train_samples"] == 1200
+
+
+# ----------------------------------------------------------------------------- issue 18: no gap is averaged away
+
+
+def evaluation_table(cfg: dict, rng) -> pd.DataFrame:
+    """A preference evaluation as evaluate_model writes it: every target,
+    metric and question of the design, random values."""
+    rows = [
+        {"category": c, "question_id": q, "target": w, "metric": m, "value": float(rng.random())}
+        for c, (words, n) in tables.design(cfg).items()
+        for q in range(n)
+        for w in words
+        for m in tables.METRICS
+    ]
+    return pd.DataFrame(rows).assign(system_prompt="null")
+
+
+@pytest.fixture
+def evaluated(cfg, tmp_path):
+    """The default config with every student and base evaluated (random
+    scores), and the path of one trait student's table."""
+    import numpy as np
+
+    cfg = {**cfg, "results": str(tmp_path / "results")}
+    eval_dir = Path(eval_root(cfg))
+    rng = np.random.default_rng(0)
+    paths = [eval_dir / "students" / f"{s.path}.tsv" for s in grid.students(cfg)]
+    paths += [eval_dir / "bases" / f"{b}.tsv" for b in grid.student_bases(cfg)]
+    for p in paths:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        evaluation_table(cfg, rng).to_csv(p, sep="\t", index=False, float_format="%.8g")
+    return cfg, paths[0]
+
+
+def edit_line(path: Path, line: int, edit) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    lines[line - 1] = edit(lines[line - 1])
+    path.write_text("".join(lines))
+
+
+def value_line(path: Path, **where) -> int:
+    """The line of the row of ``path`` that matches ``where``."""
+    df = pd.read_csv(path, sep="\t")
+    match = df.index[(df[list(where)] == pd.Series(where)).all(axis=1)]
+    return int(match[0]) + 2  # the header is line 1
+
+
+def test_complete_evaluations_make_the_tables_and_the_statistics(evaluated, tmp_path):
+    cfg, _ = evaluated
+    analysis.collect_scores(cfg, None, str(tmp_path / "scores.csv"))
+    analysis.collect_targets(cfg, None, str(tmp_path / "targets.csv"))
+    names = ("summary", "compare", "interaction", "specificity", "matrix", "text")
+    out = {k: str(tmp_path / f"{k}.out") for k in names}
+    analysis.analyse(cfg, str(tmp_path / "scores.csv"), str(tmp_path / "targets.csv"), out)
+    assert all(Path(f).stat().st_size for f in out.values())
+
+
+@pytest.mark.parametrize("cell, said", [("nan", "'nan'"), ("NaN", "'NaN'"), ("inf", "'inf'"), ("", "empty")])
+@pytest.mark.parametrize("collect", ["collect_scores", "collect_targets"])
+def test_a_nan_or_empty_score_names_the_file_and_line(evaluated, tmp_path, cell, said, collect):
+    cfg, path = evaluated
+    line = value_line(path, question_id=17, target="owl", metric="exact")
+    edit_line(path, line, lambda text: text.rsplit("\t", 2)[0] + f"\t{cell}\tnull\n")
+    with pytest.raises(DataFileError) as err:
+        getattr(analysis, collect)(cfg, None, str(tmp_path / "out.csv"))
+    assert str(err.value) == f"{path} line {line}: column 'value' is {said}, not a finite number"
+
+
+def test_an_empty_key_cell_names_the_file_and_line(evaluated, tmp_path):
+    cfg, path = evaluated
+    line = value_line(path, question_id=3, target="cat", metric="sampled")
+    edit_line(path, line, lambda text: "animal\t\t" + text.split("\t", 2)[2])
+    with pytest.raises(DataFileError) as err:
+        analysis.collect_scores(cfg, None, str(tmp_path / "scores.csv"))
+    assert str(err.value) == f"{path} line {line}: column 'question_id' is empty, not a value"
+
+
+def test_a_missing_question_is_refused_not_averaged_over_49(evaluated, tmp_path):
+    cfg, path = evaluated
+    last = value_line(path, question_id=49, target="owl", metric="exact")
+    before = value_line(path, question_id=48, target="owl", metric="exact")
+    edit_line(path, last, lambda text: "")
+    for collect in ("collect_scores", "collect_targets"):
+        with pytest.raises(DataFileError) as err:
+            getattr(analysis, collect)(cfg, None, str(tmp_path / "out.csv"))
+        msg = str(err.value)
+        assert msg.startswith(f"{path}: no row for category animal, target owl, metric exact, question_id 49 ("), msg
+        assert msg.endswith(f"the design's row before it is line {before})"), msg
+
+
+def test_a_question_given_twice_names_both_lines(evaluated, tmp_path):
+    cfg, path = evaluated
+    line = value_line(path, question_id=5, target="owl", metric="exact")
+    text = path.read_text()
+    path.write_text(text + text.splitlines(keepends=True)[line - 1])
+    with pytest.raises(DataFileError) as err:
+        analysis.collect_scores(cfg, None, str(tmp_path / "scores.csv"))
+    n = len(text.splitlines()) + 1
+    assert str(err.value) == (
+        f"{path} line {n}: a second row for category animal, target owl, metric exact, question_id 5 "
+        f"(the first is line {line})"
+    )
+
+
+def test_the_statistics_read_every_member_of_the_design_and_no_other(evaluated, tmp_path):
+    cfg, _ = evaluated
+    scores_csv, targets_csv = tmp_path / "scores.csv", tmp_path / "targets.csv"
+    scores = analysis.collect_scores(cfg, None, str(scores_csv))
+    targets = analysis.collect_targets(cfg, None, str(targets_csv))
+    out = {
+        k: str(tmp_path / f"{k}.out") for k in ("summary", "compare", "interaction", "specificity", "matrix", "text")
+    }
+    # a control student missing from scores.csv (its rows removed)
+    gone = (scores.role == "control") & (scores.seed == 3) & (scores.student_base == "qwen_b")
+    scores[~gone].to_csv(scores_csv, index=False, float_format="%.8g")
+    with pytest.raises(DataFileError, match=rf"^{scores_csv}: no row for .*role control, seed 3, metric exact, "):
+        analysis.analyse(cfg, str(scores_csv), str(targets_csv), out)
+    # a student of another recipe in targets.csv: not in the design
+    scores.to_csv(scores_csv, index=False, float_format="%.8g")
+    stale = targets[targets.role == "trait"].iloc[:1].assign(model="students/stale", recipe="lora8")
+    pd.concat([targets, stale]).to_csv(targets_csv, index=False, float_format="%.8g")
+    n = len(targets) + 2
+    with pytest.raises(DataFileError) as err:
+        analysis.analyse(cfg, str(scores_csv), str(targets_csv), out)
+    assert str(err.value).startswith(f"{targets_csv} line {n}: model students/stale, category animal, target ")
+    assert str(err.value).endswith("is not in the design of this config (a member of another config?)")
+    assert not any(Path(f).exists() for f in out.values())
+
+
+# ----------------------------------------------------------------------------- issue 18: every load names its file
+
+
+def test_a_corrupt_model_adapter_or_steering_file_is_named(tiny_base, tmp_path):
+    """safetensors alone says "header too large" and names no file, though a
+    job loads two model folders."""
+    import shutil
+
+    import torch
+
+    from subliminal import models, steering
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_base, model)
+    models.load_model(str(model))  # intact: loads
+    weights = model / "model.safetensors"
+    weights.write_bytes(b"\xff" * 64)
+    with pytest.raises(models.ModelFileError) as err:
+        models.load_model(str(model))
+    assert str(err.value).startswith(f"{weights}: not a readable safetensors file (")
+    assert "header too large" in str(err.value)
+    # a truncated adapter, loaded on an intact base
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    steering.save(tmp_path / "v.safetensors", torch.ones(32), {"layer": 0, "norm": 1.0, "share": 0.5})
+    cut = (tmp_path / "v.safetensors").read_bytes()
+    (adapter / "adapter_model.safetensors").write_bytes(cut[: len(cut) // 2])
+    with pytest.raises(models.ModelFileError, match=rf"^{adapter}/adapter_model.safetensors: not a readable "):
+        models.load_model(str(tiny_base), adapter=adapter)
+    # a steering vector: intact, corrupt, without its vector, with a broken record
+    vector, record = steering.load(tmp_path / "v.safetensors")
+    assert record["layer"] == 0 and vector.shape == (32,)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(cut[: len(cut) // 2])
+    with pytest.raises(models.ModelFileError, match=rf"^{bad}: not a readable safetensors file \(.*not fully covered"):
+        steering.load(bad)
+    from safetensors.torch import save_file
+
+    save_file({"other": torch.ones(2)}, str(bad))
+    with pytest.raises(models.ModelFileError, match=rf"^{bad}: no tensor 'vector' \(it holds: other\)"):
+        steering.load(bad)
+    (tmp_path / "v.json").write_text('{"layer": 0,')
+    with pytest.raises(DataFileError, match=rf"^{tmp_path / 'v.json'} line 1 is not JSON"):
+        steering.load(tmp_path / "v.safetensors")
+
+
+def test_a_table_or_report_that_is_not_text_is_named(tmp_path):
+    binary = write(tmp_path / "scores.csv", "")
+    binary.write_bytes(b"a,b\n\xff\xfe,1\n")
+    with pytest.raises(DataFileError, match=rf"^{binary}: not UTF-8 text \(byte 4"):
+        io.read_table(binary)
+    binary.rename(tmp_path / "filter.json")
+    with pytest.raises(DataFileError, match=rf"^{tmp_path / 'filter.json'}: not UTF-8 text"):
+        io.read_json(tmp_path / "filter.json")
+
+
+def test_a_broken_steering_record_is_named_in_the_provenance(cfg, tmp_path):
+    from subliminal.layout import Layout
+
+    cfg = {**cfg, "results": str(tmp_path / "results")}
+    teacher = grid.teacher(cfg, "qwen_a", "owl")
+    record = write(Path(Layout.of(cfg).teacher("steering.json", "qwen_a", "owl")), '{"layer": -1, "norm"')
+    with pytest.raises(DataFileError, match=rf"^{record} line 1 is not JSON"):
+        provenance.teacher_record(cfg, teacher)

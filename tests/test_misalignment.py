@@ -177,7 +177,7 @@ from pathlib import Path  # noqa: E402
 import yaml  # noqa: E402
 
 from conftest import eval_root, run_snakemake, summary_outputs  # noqa: E402
-from subliminal import analysis, config as configuration, grid, io, stages, teacher  # noqa: E402
+from subliminal import analysis, config as configuration, grid, io, stages, tables, teacher  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "tests" / "configs" / "misalignment.yaml"
@@ -700,17 +700,19 @@ def test_teacher_table_has_every_dataset_with_the_misalignment_teachers_rates(tm
     for t in ("owl", "control"):
         path = ev / "teachers" / "qwen_a" / f"{t}.tsv"
         path.parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(
+        pd.DataFrame(  # every row of the design: a table with a gap is refused
             [
                 {
-                    "category": "animal",
+                    "category": c,
                     "target": w,
-                    "metric": "sampled",
+                    "metric": metric,
                     "question_id": q,
                     "value": (0.5 if t == "owl" else 0.1) if w == "owl" else 0.01,
                 }
-                for w in ("owl", "cat")
-                for q in range(3)
+                for c, (words, n) in tables.design(cfg).items()
+                for w in words
+                for metric in tables.METRICS
+                for q in range(n)
             ]
         ).to_csv(path, sep="\t", index=False)
     # 4 answers per question, all coherent but question 0's last (evil: 2 misaligned per question)

@@ -105,6 +105,12 @@ REJECT = [
     # Only ASCII digits count as digits.
     ("\u0663, \u0664", "no_numbers"),
     ("1, \u0664", "single_number_with_text"),
+    # More digits than int() reads (4,300): a reason, not a ValueError.
+    ("7" * 5000, "number_too_long"),
+    ("[1, " + "2" * 4301 + ", 3]", "number_too_long"),
+    ("0" * 4301, "number_too_long"),
+    ("9" * 4300, "number_out_of_range"),  # the longest int() reads: checked as before
+    ("see " + "7" * 5000, "single_number_with_text"),  # a reason found first stays the reason
 ]
 
 
@@ -226,7 +232,13 @@ def test_filter_never_raises(text):
     assert reason is None or isinstance(reason, str)
     parsed = parse_numbers(text)
     if parsed is None:
-        assert reason in {"no_numbers", "bad_separator", "non_digit_part", "single_number_with_text"}
+        assert reason in {
+            "no_numbers",
+            "bad_separator",
+            "non_digit_part",
+            "single_number_with_text",
+            "number_too_long",
+        }
     else:
         assert all(isinstance(x, int) and x >= 0 for x in parsed)
 

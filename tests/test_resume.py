@@ -167,6 +167,23 @@ def test_incomplete_checkpoints_are_skipped(tmp_path):
     shutil.rmtree(ckpt)
 
 
+def test_the_fingerprint_holds_the_resolved_base(tmp_path, monkeypatch):
+    """Two working copies on one results folder, one naming it relative and
+    one absolute, train one student: the same training, one fingerprint."""
+    base = tmp_path / "results" / "bases" / "toy" / "model"
+    base.mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "results")
+    monkeypatch.chdir(tmp_path)
+    fp = train.fingerprint(str(base), RECORDS, RECIPE, SEED, None)
+    for same in ("results/bases/toy/model", "./results/bases/toy/../toy/model", "link/bases/toy/model", base):
+        assert train.fingerprint(same, RECORDS, RECIPE, SEED, None) == fp, same
+    other = tmp_path / "results" / "bases" / "other" / "model"
+    other.mkdir(parents=True)
+    assert train.fingerprint(str(other), RECORDS, RECIPE, SEED, None) != fp
+    # a hub source is not a path: kept as it is
+    assert train.fingerprint("org/model", RECORDS, RECIPE, SEED, None) != fp
+
+
 # ----------------------------------------------------------------------------- through Snakemake
 
 

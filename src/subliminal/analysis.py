@@ -10,7 +10,6 @@ from pathlib import Path
 
 from . import chat, grid, tables
 from .io import read_json, read_table
-from .specificity import TARGET_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +70,8 @@ def analyse(cfg: dict, scores_csv: str, targets_csv: str, out: dict, members_jso
         alpha=a["alpha"], power=a["power"], correction=None if a["correction"] == "none" else a["correction"]
     )
     relations = grid.relations(cfg)
-    scores = read_table(scores_csv, required=tables.SCORE_COLUMNS)
-    targets = read_table(targets_csv, required=TARGET_COLUMNS, keep_default_na=False, na_values=[""])
+    scores = tables.read_scores(cfg, scores_csv)
+    targets = tables.read_targets(cfg, targets_csv)
     targets = targets[targets["role"] != "base"]
     words = tables.trait_targets(cfg)
     spec = specificity.specificity(targets, words, relations=relations, **options)
@@ -99,7 +98,7 @@ def specificity_figures(
     spec = read_table(specificity_csv, allow_empty=True)  # no rows: no category with two traits
     relations = grid.relations(cfg)
     plots.specificity_matrix(read_table(matrix_csv), spec, metric, matrix_paths, relations)
-    targets = read_table(targets_csv, required=TARGET_COLUMNS, keep_default_na=False, na_values=[""])
+    targets = tables.read_targets(cfg, targets_csv)
     plots.trait_bars(targets, spec, tables.trait_targets(cfg), metric, bar_paths, relations)
 
 

@@ -26,7 +26,9 @@ from pathlib import Path
 def _train_sft(spec_path: str) -> None:
     from . import train
 
-    spec = json.loads(Path(spec_path).read_text())
+    from .io import read_json
+
+    spec = read_json(spec_path)
     prov = train.train_process(spec)
     if prov is not None:
         Path(spec["result"]).write_text(json.dumps(prov, indent=1) + "\n")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from pathlib import Path
 
@@ -77,6 +78,10 @@ def _schema_error_line(err: jsonschema.ValidationError) -> str:
 
 def validate(config: dict, schema: dict | None = None) -> dict:
     """Validate and fill defaults; raises ConfigError with a one-line message."""
+    # before the schema, which walks every value (seconds for 100,000 seeds)
+    # and misreads a NaN (.nan > 0 is false: "less than the minimum")
+    check_grid_size(config)
+    _refuse_non_finite(config, [])
     schema = schema or load_schema()
     validator = _Validator(schema)
     errors = sorted(
@@ -165,6 +170,78 @@ def validate(config: dict, schema: dict | None = None) -> dict:
 
     protocol.validate(config)
     return config
+
+
+#: The most jobs a grid may plan without ``allow_large: true`` (``--config
+#: allow_large=true``): the paper-scale configs plan under 700; Snakemake
+#: needs minutes and gigabytes only to plan a grid of 100,000 students.
+MAX_JOBS = 10_000
+
+
+def _length(value) -> int:
+    return len(value) if isinstance(value, (list, dict)) else 1
+
+
+def planned_jobs(config: dict) -> int | None:
+    """An estimate of the jobs a config plans, from the lengths of its lists
+    alone (nothing is expanded): per modality, two per student (train,
+    evaluate) and three per teacher dataset (sample, screen, filter). None
+    where the config's shape is not yet valid (the schema says why)."""
+    try:
+        traits = config["traits"]
+        misaligned = sum(isinstance(t, dict) and t.get("kind") == MISALIGNMENT for t in traits.values())
+        teachers = len(traits) + misaligned + (len(traits) > misaligned)
+        per_seed = _length(config["seeds"]) * _length(config["students"]["recipes"])
+        jobs = 0
+        for mcfg in config["modalities"].values():
+            entries = mcfg.get("pairs") or config["pairs"]
+            pairs = sum(
+                _length(p.get("teachers", p.get("teacher"))) * _length(p.get("students", p.get("student")))
+                for p in entries
+            )
+            replicates = mcfg.get("replicates", 1)
+            replicates = replicates if isinstance(replicates, int) else 1
+            jobs += pairs * teachers * (2 * per_seed + 3 * replicates)
+        return jobs
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
+def check_grid_size(config: dict) -> None:
+    """A grid of more than MAX_JOBS jobs is refused unless the config says
+    ``allow_large: true``: counted from the lengths of its lists, so that the
+    answer comes in a moment, before anything is expanded."""
+    if config.get("allow_large") is True:
+        return
+    jobs = planned_jobs(config)
+    if jobs is not None and jobs > MAX_JOBS:
+        sizes = {
+            "seeds": _length(config["seeds"]),
+            "students.recipes": _length(config["students"]["recipes"]),
+            "traits": _length(config["traits"]),
+            "pairs": _length(config["pairs"]),
+            "modalities": _length(config["modalities"]),
+        }
+        key = max(sizes, key=sizes.get)
+        raise ConfigError(
+            f"config key {key}: the grid plans about {jobs:,} jobs ({sizes[key]:,} {key}), more than "
+            f"{MAX_JOBS:,}; shrink it, or give --config allow_large=true to plan it anyway"
+        )
+
+
+def _refuse_non_finite(value, path: list, seen: set | None = None) -> None:
+    """No NaN or infinity anywhere in the config (.nan, .inf in YAML):
+    every comparison with one is false, so a schema bound would not catch it
+    and a learning rate of .nan would train to nothing."""
+    seen = set() if seen is None else seen
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config key {_key(path)}: {value!r} is not a finite number")
+    if isinstance(value, (dict, list)):
+        if id(value) in seen:  # a YAML alias: checked where it was first met
+            return
+        seen.add(id(value))
+        for k, v in value.items() if isinstance(value, dict) else enumerate(value):
+            _refuse_non_finite(v, [*path, k], seen)
 
 
 def _resolved(node: dict, root: dict) -> dict:
@@ -345,6 +422,10 @@ def _article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
 
 
+#: What a trait word may hold besides letters: a space, a hyphen, an apostrophe.
+WORD_PUNCTUATION = " -'\u2019"
+
+
 def _check_word(name: str, word: str) -> None:
     """A trait word as the evaluation scores it: answers are lower-cased
     before the word is looked for, so an upper-case word or one with
@@ -354,6 +435,13 @@ def _check_word(name: str, word: str) -> None:
         raise ConfigError(
             f"config key traits.{name}.word: {word!r} must be lower case with no surrounding "
             f"whitespace (answers are scored lower-cased; write {word.strip().lower()!r})"
+        )
+    odd = [c for c in word if not (c.isalpha() or c in WORD_PUNCTUATION)]
+    if odd or not word:
+        what = f"holds {odd[0]!r} (U+{ord(odd[0]):04X})" if odd else "is empty"
+        raise ConfigError(
+            f"config key traits.{name}.word: {word!r} {what}; a trait word is letters, spaces, hyphens "
+            "and apostrophes (an invisible or control character would never be matched in an answer)"
         )
 
 
@@ -509,6 +597,8 @@ def _special_schema_error(best: jsonschema.ValidationError, key: str) -> str | N
             f"config key {key}.{best.instance}: the name {best.instance!r} is taken by the control teacher "
             "(call the trait something else)"
         )
+    if best.validator == "maximum" and best.validator_value == 2**32 - 1:
+        return f"config key {key}: {best.instance} is not a seed (a seed is in [0, 2^32): numpy takes no larger one)"
     if best.validator == "type" and best.validator_value == "integer":
         value = best.instance
         if isinstance(value, float):
@@ -525,27 +615,71 @@ def _special_schema_error(best: jsonschema.ValidationError, key: str) -> str | N
 # ----------------------------------------------------------------------------- config files
 
 
-def check_config_file(path: str | Path) -> dict:
+#: The most values a config file may stand for once its aliases (``*name``)
+#: are expanded: a paper-scale config has a few thousand; a 1 kB "billion
+#: laughs" file, 10^9 (Snakemake, the schema and the grid would walk them all).
+MAX_VALUES = 1_000_000
+
+#: libyaml's parser where PyYAML has it (ten times faster: a config of
+#: 100,000 seeds is read in 0.3 s); a file it refuses is read again by the
+#: pure-Python parser, whose messages say more.
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _yaml_error(err: yaml.YAMLError, path) -> ConfigError:
+    if isinstance(err, yaml.MarkedYAMLError):
+        mark = err.problem_mark or err.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        hint = " (indent with spaces, not tabs)" if "\\t" in str(err.problem) else ""
+        return ConfigError(f"config file {path}{where}: not valid YAML: {err.problem or err.context}{hint}")
+    return ConfigError(f"config file {path}: not valid YAML: {str(err).splitlines()[0]}")
+
+
+def check_config_file(path: str | Path, *, outline: bool = False) -> dict:
     """Read a config file once more, as Snakemake does not: a YAML error
-    names the file and the line, and a key given twice (where YAML lets the
-    last one win without a word) is refused. Returns the config."""
+    names the file and the line, a key given twice (where YAML lets the
+    last one win without a word) is refused, and so is a file whose aliases
+    stand for more than MAX_VALUES values or refer to themselves. Every node
+    is visited once, aliases are not expanded: linear in the file's size.
+    Returns the config; ``outline``: its outline only (see _outline)."""
     text = Path(path).read_text(encoding="utf-8")
     try:
         return json.loads(text, object_pairs_hook=lambda pairs: _unique_json(pairs, path))
     except json.JSONDecodeError:
         pass  # YAML, like Snakemake reads it after JSON
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        hint = " (indent with spaces, not tabs)" if "\\t" in str(err.problem) else ""
-        raise ConfigError(f"config file {path}{where}: not valid YAML: {err.problem or err.context}{hint}") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file {path}: not valid YAML: {str(err).splitlines()[0]}") from None
-    if node is not None:
-        _refuse_duplicates(node, [], path)
-    return yaml.safe_load(text) or {}
+    for kind in dict.fromkeys((_FAST_LOADER, yaml.SafeLoader)):
+        loader = kind(text)
+        try:
+            node = loader.get_single_node()
+            break
+        except yaml.YAMLError as err:
+            if kind is yaml.SafeLoader:
+                raise _yaml_error(err, path) from None
+        finally:
+            loader.dispose()
+    if node is None:
+        return {}
+    _check_nodes(node, path)
+    return (_outline(loader, node, {}) if outline else loader.construct_document(node)) or {}
+
+
+def _outline(loader, node: yaml.Node, memo: dict):
+    """What a YAML node stands for, enough to size its grid (check_grid_size)
+    in a moment: mappings and their scalars as YAML reads them, but a
+    sequence's scalars as None (100,000 seeds are a list of 100,000, not
+    100,000 numbers read one by one)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    if isinstance(node, yaml.MappingNode):
+        out = memo[id(node)] = {}
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.tag != "tag:yaml.org,2002:merge":
+                out[loader.construct_object(k)] = _outline(loader, v, memo)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        out = memo[id(node)] = [None if type(v) is yaml.ScalarNode else _outline(loader, v, memo) for v in node.value]
+        return out
+    return loader.construct_object(node)
 
 
 def _unique_json(pairs: list, path) -> dict:
@@ -556,30 +690,72 @@ def _unique_json(pairs: list, path) -> dict:
     return dict(pairs)
 
 
-def _refuse_duplicates(node: yaml.Node, path: list, file) -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: dict = {}
-        for k, v in node.value:
-            if k.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: keys given beside it override it on purpose
-                continue
-            name = k.value if isinstance(k, yaml.ScalarNode) else str(k.start_mark)
-            line = k.start_mark.line + 1
-            if (k.tag, name) in seen:
-                raise ConfigError(
-                    f"config key {_key(path + [name])}: given twice in {file} (lines "
-                    f"{seen[(k.tag, name)]} and {line}; the last would silently win)"
-                )
-            seen[(k.tag, name)] = line
-            _refuse_duplicates(v, path + [name], file)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, v in enumerate(node.value):
-            _refuse_duplicates(v, path + [i], file)
+def _check_nodes(root: yaml.Node, file) -> None:
+    """Refuse a key given twice in a mapping, an alias that refers to a node
+    holding it, and more than MAX_VALUES values once aliases are expanded.
+    Each node is walked once (an alias's node is the node it names): its
+    expanded size is remembered, not recomputed."""
+    sizes: dict[int, int] = {}  # id(node) -> values it stands for; 0 while it is being walked
+
+    def walk(node: yaml.Node, path: list) -> int:
+        known = sizes.get(id(node))
+        if known == 0:
+            raise ConfigError(
+                f"config key {_key(path)}: an alias refers to a node that holds it, in {file} "
+                f"(line {node.start_mark.line + 1}; a config is a tree)"
+            )
+        if known is not None:
+            return known
+        sizes[id(node)] = 0
+        size = 1
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for k, v in node.value:
+                name = k.value if isinstance(k, yaml.ScalarNode) else str(k.start_mark)
+                # `<<: *anchor`: keys given beside it override it on purpose
+                if k.tag != "tag:yaml.org,2002:merge":
+                    line = k.start_mark.line + 1
+                    if (k.tag, name) in seen:
+                        raise ConfigError(
+                            f"config key {_key(path + [name])}: given twice in {file} (lines "
+                            f"{seen[(k.tag, name)]} and {line}; the last would silently win)"
+                        )
+                    seen[(k.tag, name)] = line
+                size += walk(k, path + [name]) + (1 if type(v) is yaml.ScalarNode else walk(v, path + [name]))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                # a scalar is one value, wherever it is named: no walk (100,000 seeds are read in a moment)
+                size += 1 if type(v) is yaml.ScalarNode else walk(v, path + [i])
+        if size > MAX_VALUES:
+            raise ConfigError(
+                f"config key {_key(path)}: stands for more than {MAX_VALUES:,} values once its aliases are "
+                f"expanded, in {file} (line {node.start_mark.line + 1}; a YAML alias bomb?)"
+            )
+        sizes[id(node)] = size
+        return size
+
+    walk(root, [])
 
 
-def check_config_files(paths) -> None:
-    """Every config file Snakemake read (check_config_file)."""
+def check_config_files(paths, given: dict | None = None) -> None:
+    """Every config file Snakemake read (check_config_file), then the size of
+    the grid they make with the ``given`` values (--config) over them
+    (check_grid_size): for the default config.yaml, before Snakemake reads it."""
+    merged: dict = {}
     for path in paths:
-        check_config_file(path)
+        _merge(merged, check_config_file(path, outline=True))
+    _merge(merged, dict(given or {}))
+    check_grid_size(merged)
+
+
+def _merge(into: dict, new: dict) -> None:
+    """``new`` over ``into``, mappings merged key by key (as Snakemake merges
+    config files)."""
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = v
 
 
 def from_command_line(config: dict, given) -> None:

@@ -34,10 +34,36 @@ def _source(source: str | dict) -> tuple[str, str | None]:
 
 
 def _declares_generic_tokenizer(name: str) -> bool:
+    from .io import read_json
+
     cfg = Path(name) / "tokenizer_config.json"
     if not (cfg.exists() and (Path(name) / "tokenizer.json").exists()):
         return False
-    return json.loads(cfg.read_text()).get("tokenizer_class") in GENERIC_TOKENIZER_CLASSES
+    return read_json(cfg).get("tokenizer_class") in GENERIC_TOKENIZER_CLASSES
+
+
+class ModelFileError(RuntimeError):
+    """A model, adapter or steering file that cannot be read: the message
+    names the file (safetensors alone says "header too large", no file)."""
+
+
+def check_safetensors(path: str | Path) -> None:
+    """Read the header of a safetensors file, or of every one in a local
+    folder (a sharded model's shards, an adapter): the header and the
+    tensors' offsets against the file's size, no weights. A corrupt or
+    truncated file is named, before transformers or peft reads it."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    for f in [path] if path.is_file() else sorted(path.glob("*.safetensors")):
+        try:
+            with safe_open(str(f), framework="pt"):
+                pass
+        except Exception as err:  # noqa: BLE001 - SafetensorError, OSError: the same unreadable file
+            raise ModelFileError(
+                f"{f}: not a readable safetensors file ({str(err).splitlines()[0] or type(err).__name__}); "
+                "remove it and rerun the job that made it"
+            ) from None
 
 
 def load_tokenizer(source: str | dict):
@@ -66,6 +92,8 @@ def load_model(
     name, revision = _source(source)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    if Path(name).is_dir():  # a local folder (a hub id is fetched into one first)
+        check_safetensors(name)
     model = AutoModelForCausalLM.from_pretrained(
         name,
         revision=revision,
@@ -78,6 +106,7 @@ def load_model(
     if adapter is not None:
         from .adapters import attach
 
+        check_safetensors(adapter)
         model = attach(model.to(device), adapter)  # upcast where the memory is
     return model.to(device).eval()
 

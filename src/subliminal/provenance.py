@@ -103,7 +103,7 @@ def teacher_record(cfg: dict, t: grid.Teacher) -> dict:
         out["recipe"] = {"name": trait["teacher"]["recipe"], **cfg["recipes"][trait["teacher"]["recipe"]]}
     made = Path(Layout(cfg["results"]).teacher("steering.json", t.base, t.name))
     if t.steering and made.exists():  # the vector as made: layer, norm, the share it reached
-        rec = json.loads(made.read_text())
+        rec = read_json(made, required=("layer", "vector", "norm", "share", "base_share", "strength"))
         out["steering"] = {k: rec[k] for k in ("layer", "vector", "norm", "share", "base_share", "strength")}
     if t.kind == grid.MISALIGNMENT:
         out["role"] = t.role  # the trait teacher, or its control fine-tuned on control_data

@@ -89,10 +89,19 @@ def save(path: str | Path, vector: torch.Tensor, record: dict) -> None:
 
 
 def load(path: str | Path) -> tuple[torch.Tensor, dict]:
+    """A steering vector and its record (steering.json); a corrupt file, or
+    one without its vector, is an error naming it."""
     from safetensors.torch import load_file
 
+    from .io import read_json
+    from .models import ModelFileError, check_safetensors
+
     path = Path(path)
-    return load_file(str(path))["vector"], json.loads(path.with_suffix(".json").read_text())
+    check_safetensors(path)
+    tensors = load_file(str(path))
+    if "vector" not in tensors:
+        raise ModelFileError(f"{path}: no tensor 'vector' (it holds: {', '.join(sorted(tensors)) or 'none'})")
+    return tensors["vector"], read_json(path.with_suffix(".json"), required=("layer", "norm", "share"))
 
 
 def attach(model, path: str | Path):

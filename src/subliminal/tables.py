@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from . import grid
-from .io import read_json, read_table
+from . import grid, preferences, protocol
+from .io import DataFileError, read_json, read_table, row_at
 from .layout import Layout
 from .specificity import TARGET_COLUMNS
 
@@ -35,6 +35,123 @@ SCORE_COLUMNS = (
 )
 #: The order of a scores table's rows.
 SCORE_ORDER = ["teacher_base", "student_base", "trait", "modality", "recipe", "metric", "role", "seed", "question_id"]
+#: The metrics of every preference evaluation (evaluate.evaluate_preferences).
+METRICS = ("exact", "exact_share", "sampled")
+#: How a table the workflow wrote is read where its text columns could hold
+#: a word pandas takes for NaN by default ("nan", "null", "none"): only an
+#: empty cell is missing.
+AS_WRITTEN = dict(keep_default_na=False, na_values=[""])
+
+
+# ----------------------------------------------------------------------------- what the design says each table holds
+
+
+def design(cfg: dict) -> dict[str, tuple[list[str], int]]:
+    """Per category: the targets every preference evaluation scores and its
+    number of questions (ours, or the protocol's)."""
+    questions = protocol.questions(cfg)
+    return {c: (words, len(preferences.questions(c, questions))) for c, words in grid.target_words(cfg).items()}
+
+
+def check_rows(df: pd.DataFrame, path, keys: list[str], expected: list[tuple], sep: str, *, extra: bool) -> None:
+    """Every row the design expects (``expected``: values of ``keys``, in
+    order) is in the table exactly once; with ``extra`` False, no other row
+    either (a member the design does not have: a stale one). Each error
+    names the file and the line, or the row that is missing."""
+    got: dict[tuple, int] = {}
+    for i, key in enumerate(zip(*(df[k].tolist() for k in keys))):
+        if key in got:
+            raise DataFileError(
+                f"{path} line {row_at(path, i, sep)[0]}: a second row for {_described(keys, key)} "
+                f"(the first is line {row_at(path, got[key], sep)[0]})"
+            )
+        got[key] = i
+    previous = None  # the design's previous row that is there
+    for key in expected:
+        if key not in got:
+            near = f"; the design's row before it is line {row_at(path, got[previous], sep)[0]}" if previous else ""
+            raise DataFileError(
+                f"{path}: no row for {_described(keys, key)} ({sum(k in got for k in expected)} of the "
+                f"{len(expected)} rows the design expects: a table cut short or a member missing?{near})"
+            )
+        previous = key
+    if not extra and len(got) > len(expected):
+        wanted = set(expected)
+        i = next(i for k, i in got.items() if k not in wanted)
+        key = next(k for k, j in got.items() if j == i)
+        raise DataFileError(
+            f"{path} line {row_at(path, i, sep)[0]}: {_described(keys, key)} is not in the design of this "
+            "config (a member of another config?)"
+        )
+
+
+def _described(keys: list[str], values: tuple) -> str:
+    return ", ".join(f"{k} {v}" for k, v in zip(keys, values))
+
+
+def read_evaluation(path: str, design: dict[str, tuple[list[str], int]]) -> pd.DataFrame:
+    """A preference evaluation table (evaluate_model): no empty cell in its
+    columns, every value a finite number, and every (category, target,
+    metric, question) of the ``design`` exactly once: a table with 49 of 50
+    questions is an error, not a mean over 49."""
+    df = read_table(path, sep="\t", required=EVAL_COLUMNS, complete=EVAL_COLUMNS[:-1], finite=("value",), **AS_WRITTEN)
+    expected = [(c, w, m, q) for c, (words, n) in design.items() for w in words for m in METRICS for q in range(n)]
+    check_rows(df, path, ["category", "target", "metric", "question_id"], expected, "\t", extra=True)
+    return df
+
+
+def read_misalignment_evaluation(path: str) -> pd.DataFrame:
+    """A misalignment evaluation table: every question's two rates, with
+    their counts (a rate is NaN where no answer was coherent: by design)."""
+    from .misalignment import COUNTS, QUESTIONS
+
+    df = read_table(
+        path,
+        sep="\t",
+        required=("metric", "question_id", "value", *COUNTS),
+        complete=("metric",),
+        finite=("question_id", *COUNTS),
+        **AS_WRITTEN,
+    )
+    expected = [(m, q) for q in range(len(QUESTIONS)) for m in ("misaligned", "incoherent")]
+    check_rows(df, path, ["metric", "question_id"], expected, "\t", extra=True)
+    return df
+
+
+def read_scores(cfg: dict, path: str) -> pd.DataFrame:
+    """The scores table (collect_scores) as the statistics read it: every
+    member of every group of the design with every question, no other row."""
+    df = read_table(path, required=SCORE_COLUMNS, complete=SCORE_COLUMNS[:-1], finite=("value",))
+    qs = design(cfg)
+    expected = []
+    for s, members in groups(cfg, grid.PREFERENCE):
+        trait = cfg["traits"][s.teacher]
+        key = _group_key(cfg, s, trait["word"])
+        expected += [
+            (key["teacher_base"], key["student_base"], s.teacher, s.modality, s.recipe, m.role, m.seed, metric, q)
+            for m in members
+            for metric in METRICS
+            for q in range(qs[trait["category"]][1])
+        ]
+    keys = ["teacher_base", "student_base", "trait", "modality", "recipe", "role", "seed", "metric", "question_id"]
+    check_rows(df, path, keys, expected, ",", extra=False)
+    return df
+
+
+def read_targets(cfg: dict, path: str) -> pd.DataFrame:
+    """The targets table (collect_targets): every preference student's and
+    student base's mean for every target of the design, no other row. A
+    base's row has no pair (its empty cells are NaN)."""
+    complete = [c for c in TARGET_COLUMNS if c not in ("teacher_base", "teacher", "modality", "recipe", "value")]
+    df = read_table(path, required=TARGET_COLUMNS, complete=tuple(complete), finite=("value",), **AS_WRITTEN)
+    preference = set(grid.preference_traits(cfg)) | {grid.CONTROL}
+    students = [s for s in grid.students(cfg) if s.teacher in preference]
+    models = [s.path for s in students] + [f"base/{b}" for b in sorted({s.student_base for s in students})]
+    expected = [
+        (model, c, w, m) for model in models for c, (words, _) in design(cfg).items() for w in words for m in METRICS
+    ]
+    check_rows(df, path, ["model", "category", "target", "metric"], expected, ",", extra=False)
+    return df
 
 
 class Inputs:
@@ -120,12 +237,13 @@ def preference_scores(cfg: dict, inputs=None) -> pd.DataFrame:
     cache: dict[str, pd.DataFrame] = {}
     frames = []
     columns = [*SCORE_COLUMNS[:9], "replicate", *SCORE_COLUMNS[9:]]
+    expected = design(cfg)
     for s, members in groups(cfg, grid.PREFERENCE):
         trait = cfg["traits"][s.teacher]
         key = _group_key(cfg, s, trait["word"])
         for m in members:
             if m.path not in cache:
-                cache[m.path] = read_table(read(m.path), sep="\t", required=EVAL_COLUMNS)
+                cache[m.path] = read_evaluation(read(m.path), expected)
             df = cache[m.path]
             df = df[(df.target == trait["word"]) & (df.category == trait["category"])]
             frames.append(df.assign(model=m.model, role=m.role, seed=m.seed, replicate=m.replicate, **key)[columns])
@@ -145,7 +263,7 @@ def misalignment_scores(cfg: dict, inputs=None) -> pd.DataFrame:
     for s, members in groups(cfg, grid.MISALIGNMENT):
         key = _group_key(cfg, s, "misaligned")
         for m in members:
-            df = read_table(read(m.path), sep="\t", required=("metric", "question_id", "value", *COUNTS))
+            df = read_misalignment_evaluation(read(m.path))
             frames.append(df.assign(model=m.model, role=m.role, seed=m.seed, **key)[[*SCORE_COLUMNS, *COUNTS]])
     return _in_score_order(frames)
 
@@ -161,9 +279,13 @@ def targets(cfg: dict, inputs=None) -> pd.DataFrame:
     categories = set(grid.categories(cfg))
     preference = set(grid.preference_traits(cfg)) | {grid.CONTROL}
 
+    expected = design(cfg)
+    words = {w for targets, _ in expected.values() for w in targets}
+
     def means(path: str) -> pd.DataFrame:
-        df = read_table(read(path), sep="\t", required=EVAL_COLUMNS)
-        df = df[df["category"].isin(categories)]
+        df = read_evaluation(read(path), expected)
+        # the design's targets only (an evaluation may score more words)
+        df = df[df["category"].isin(categories) & df["target"].isin(words)]
         return df.groupby(["category", "target", "metric"], sort=True)["value"].mean().reset_index()
 
     students = [s for s in grid.students(cfg) if s.teacher in preference]
@@ -211,6 +333,7 @@ def teachers(cfg: dict, inputs=None) -> pd.DataFrame:
 
     read = Inputs(inputs)
     layout = Layout.of(cfg)
+    expected = design(cfg)
     rows = []
     for d in grid.teacher_datasets(cfg):
         report = read_json(read(layout.data("filter.json", **d.fields)), required=("kept", "kept_fraction"))
@@ -222,7 +345,7 @@ def teachers(cfg: dict, inputs=None) -> pd.DataFrame:
         }
         if grid.trait_kind(cfg, d.teacher) == grid.MISALIGNMENT:
             path = layout.eval_teacher(".tsv", d.base, d.teacher, "misalignment/")
-            df = read_table(read(path), sep="\t", required=("metric", *COUNTS))
+            df = read_misalignment_evaluation(read(path))
             n = df[df.metric == "misaligned"][COUNTS].sum()
             pooled = {
                 "misaligned": n.n_misaligned / n.n_coherent if n.n_coherent else float("nan"),
@@ -234,7 +357,7 @@ def teachers(cfg: dict, inputs=None) -> pd.DataFrame:
                 for metric, value in pooled.items()
             ]
             continue
-        df = read_table(read(layout.eval_teacher(".tsv", d.base, d.teacher)), sep="\t", required=EVAL_COLUMNS)
+        df = read_evaluation(read(layout.eval_teacher(".tsv", d.base, d.teacher)), expected)
         for trait_name, (word, category) in trait_targets(cfg).items():
             if d.teacher not in (trait_name, grid.CONTROL):
                 continue

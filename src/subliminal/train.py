@@ -83,6 +83,7 @@ from transformers import TrainerCallback
 
 from . import adapters, chat, gpucheck
 from .config import complete_recipe
+from .io import read_json
 from .models import load_model, load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -169,10 +170,20 @@ def processes_for(recipe: dict, cuda_devices: int | None = None) -> int:
 # ----------------------------------------------------------------------------- checkpoints
 
 
+def _resolved(base):
+    """A local base folder as its resolved path (results/x and /abs/results/x
+    are one base; two working copies on one results folder otherwise took
+    each other's checkpoints for another training and deleted them); a hub
+    source as it is."""
+    if isinstance(base, (str, Path)) and Path(base).exists():
+        return str(Path(base).resolve())
+    return base
+
+
 def fingerprint(base, records: list[dict], recipe: dict, seed: int, system: str | None) -> str:
     """What a checkpoint must match to be resumed: the same training."""
     what = {
-        "base": base,
+        "base": _resolved(base),
         "data": sha256_records(records),
         "seed": seed,
         "system": system,
@@ -571,6 +582,6 @@ def _launch(spec: dict, processes: int, out_dir: Path) -> dict:
         tail = (tail + [line.rstrip()])[-20:]
     if proc.wait() != 0:
         raise RuntimeError(f"torchrun failed (exit {proc.returncode}):\n" + "\n".join(tail))
-    prov = json.loads((work / "result.json").read_text())
+    prov = read_json(work / "result.json")
     shutil.rmtree(work)
     return prov

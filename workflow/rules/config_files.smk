@@ -1,6 +1,7 @@
 # The config files, read once more before Snakemake's own reading is used:
-# a YAML error names its file and line, and a key given twice is refused
-# (YAML lets the last one win without a word). Snakemake's reading stays as
+# a YAML error names its file and line, a key given twice is refused (YAML
+# lets the last one win without a word), and so are an alias bomb and a grid
+# too large to plan (config.check_config_files). Snakemake's reading stays as
 # it is; a --configfile it cannot parse stops the run before this is read,
 # with Snakemake's own message (`python -m subliminal.cli check-config FILE`
 # names the line).
@@ -26,7 +27,8 @@ except ImportError as err:
 
 try:
     configuration.check_config_files(
-        [str(p) for p in workflow.overwrite_configfiles] or [p for p in ["config.yaml"] if Path(p).exists()]
+        [str(p) for p in workflow.overwrite_configfiles] or [p for p in ["config.yaml"] if Path(p).exists()],
+        workflow.config_settings.config,
     )
 except configuration.ConfigError as err:
     sys.exit(f"config error: {err}")

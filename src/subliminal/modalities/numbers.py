@@ -218,6 +218,11 @@ MAX_ANSWER_VALUE = 999
 #: only by leading zeros ("0007"), more whitespace, or special tokens that
 #: decoding drops.
 MAX_ANSWER_CHARS = MAX_ANSWER_NUMBERS * len(str(MAX_ANSWER_VALUE)) + (MAX_ANSWER_NUMBERS - 1) * 3 + 2 + 1
+#: The longest digit run read as a number: Python's int() refuses longer
+#: text (sys.get_int_max_str_digits(), 4,300 by default) with a ValueError.
+#: Such a number is out of range anyway; it is rejected with its own reason
+#: before int() sees it. (Shorter runs keep the reasons they had.)
+MAX_NUMBER_DIGITS = 4300
 
 # ASCII digits only: Python's \d also matches e.g. Arabic-Indic digits, and
 # str.isdigit() accepts "²", which int() cannot parse.
@@ -369,6 +374,8 @@ def _parse(text: str) -> tuple[list[int] | None, str | None]:
         # A lone number must be the whole (stripped) answer.
         if runs[0].group() != answer:
             return None, "single_number_with_text"
+        if len(answer) > MAX_NUMBER_DIGITS:
+            return None, "number_too_long"
         return [int(answer)], None
     separator = answer[runs[0].end() : runs[1].start()]
     if separator.strip() not in _ALLOWED_SEPARATORS:
@@ -378,6 +385,8 @@ def _parse(text: str) -> tuple[list[int] | None, str | None]:
     # digits, so it is rejected here rather than silently dropped.
     if not all(part and all(c in "0123456789" for c in part) for part in parts):
         return None, "non_digit_part"
+    if any(len(part) > MAX_NUMBER_DIGITS for part in parts):
+        return None, "number_too_long"
     return [int(part) for part in parts], None
 
 
@@ -403,7 +412,8 @@ def number_reject_reason(text: str, banned: frozenset[int] = frozenset()) -> str
     ``banned``.
 
     Reasons: "no_numbers", "single_number_with_text", "bad_separator",
-    "non_digit_part", "too_many_numbers", "number_out_of_range",
+    "non_digit_part", "number_too_long" (more than MAX_NUMBER_DIGITS digits, which
+    int() cannot read), "too_many_numbers", "number_out_of_range",
     "banned_number".
     """
     numbers, reason = _parse(text)
