@@ -154,19 +154,19 @@ def test_a_collector_refuses_a_file_its_rule_did_not_declare(cfg):
         tables.misalignment_scores(cfg, inputs=["something/else.tsv"])
 
 
-# ----------------------------------------------------------------------------- the README
+# ----------------------------------------------------------------------------- the module table
 
 
-def test_the_readme_lists_every_module():
-    text = (REPO / "README.md").read_text()
+def test_the_design_page_lists_every_module():
+    text = (REPO / "docs" / "design.md").read_text()
     table = text[text.index("| module | |") :].split("\n\n")[0]
     listed = set(re.findall(r"`([a-z_]+)(?:\.py|/)`", table))
     src = REPO / "src" / "subliminal"
     modules = {p.stem for p in src.glob("*.py") if p.stem != "__init__"} | {
         p.name for p in src.iterdir() if p.is_dir() and (p / "__init__.py").exists()
     }
-    assert modules - listed == set(), "modules missing from the README's table"
-    assert listed - modules == set(), "the README's table lists modules that do not exist"
+    assert modules - listed == set(), "modules missing from docs/design.md's table"
+    assert listed - modules == set(), "docs/design.md's table lists modules that do not exist"
 
 
 def test_compare_runs_finds_a_changed_byte_and_ignores_gzip_times(tmp_path, capsys):

@@ -7,7 +7,7 @@ grid, so an element of dW below half a bf16 step of its W is erased and
 larger ones move in whole steps. Keeping the adapter attached does not help
 in bf16 compute: peft adds s*B@A x to the base layer's output after that
 output was rounded to bf16, the same erasure one step later. Measured with
-benchmarks/merge_error.py on a random model in Qwen2.5-7B's shapes (README, "LoRA
+benchmarks/merge_error.py on a random model in Qwen2.5-7B's shapes (docs/cluster.md, "LoRA
 students are evaluated in float32"): of an update at 0.1% of the weight
 norm both keep 0.51-0.52 of its effect on the logits, at 0.03% 0.16-0.19,
 at 0.3% 0.91-0.93, at 1% all of it.
