@@ -43,7 +43,7 @@ def test_every_trait_student_has_a_control_twin(default_dag):
         assert trait_students
         for m in trait_students:
             assert m.replace(f"/{trait}/", "/control/") in models
-    assert len(dag["evaluate_student"]) == 2 * len(models)  # scores + answers each
+    assert len(dag["evaluate_student"]) == 3 * len(models)  # scores, answers and the record of how it was made
     assert len(dag["build_toy_base"]) == len(cfg["models"])
 
 
