@@ -276,9 +276,9 @@ def summary_text(table: pd.DataFrame) -> str:
     a = table.attrs
     lines = [
         "Placebo targets: is the OWN target special? S for the true targets ranked among S for every assignment",
-        "of distinct candidate targets to the traits (primary: one-sided permutation p = rank / N, ties against",
-        f"the own target; p corrected ({a.get('correction') or 'none'}) per metric across pairs; secondary: the same",
-        "ranking of the studentised S across units, p_t).",
+        "of distinct candidate targets to the traits. Primary: one-sided permutation p = rank / N (ties count",
+        f"against the own target), corrected ({a.get('correction') or 'none'}) per metric across pairs; min p = 1 / N.",
+        "Secondary: p_t, the same ranking of S studentised across units.",
         "",
     ]
     if table.empty:
