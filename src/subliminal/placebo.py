@@ -324,6 +324,55 @@ def simulate_cells(
     return gamma[None] + rng.normal(0, unit_sd, (n_units, k, n_candidates))
 
 
+def components(targets: pd.DataFrame, traits: dict[str, tuple[str, str]]) -> pd.DataFrame:
+    """The two noise components of :func:`simulate_cells`, estimated per
+    stratum (KEY) from a run's targets table, on the targets that are no
+    trait's word (the own targets carry the effect): the shifts centred over
+    the traits of each unit (a shift common to every trait teacher, and the
+    control twin, cancel, as they do in S), c[u, t, j]. With k traits and n
+    units, E[var over units of c] = (1 - 1/k) unit_sd^2 and E[var over
+    cells of the unit mean of c] = (1 - 1/k) (interaction_sd^2 +
+    unit_sd^2 / n). KEY + n_traits, n_units, n_cells, unit_sd,
+    interaction_sd (0 when the estimate of its square is negative)."""
+    rows = []
+    for key, g in shifts(targets, traits).groupby(KEY, sort=True):
+        blocks, unit, names, note = _stratum_blocks(g, traits)
+        if blocks is None:
+            continue
+        unit_var, cell_var, n_cells = [], [], 0
+        for cat, c in g.groupby("category", sort=True):
+            tr = sorted(c["trait"].unique())
+            if len({traits[t][0] for t in tr}) < 2:
+                continue
+            off = sorted(set(c["target"]) - {traits[t][0] for t in tr})
+            cube = c[c["target"].isin(off)].pivot_table(index=["seed", "trait"], columns="target", values="shift")
+            seeds = sorted(c["seed"].unique())
+            arr = cube.reindex(pd.MultiIndex.from_product([seeds, tr]), columns=off).to_numpy(float)
+            arr = arr.reshape(len(seeds), len(tr), len(off))
+            rep = c.groupby("seed")["replicate"].first().reindex(seeds).to_numpy() if unit == "replicate" else seeds
+            arr = np.stack([arr[np.asarray(rep) == r].mean(axis=0) for r in sorted(set(rep))])
+            cen = arr - arr.mean(axis=1, keepdims=True)
+            k, n = len(tr), arr.shape[0]
+            if n >= 2:
+                unit_var.append(cen.var(axis=0, ddof=1).mean() / (1 - 1 / k))
+            cell_var.append(((cen.mean(axis=0)) ** 2).mean() / (1 - 1 / k))  # centred: mean 0 over traits
+            n_cells += k * len(off)
+        n_units = blocks[0][0].shape[0]
+        uv = float(np.mean(unit_var)) if unit_var else math.nan
+        iv = float(np.mean(cell_var)) - (uv / n_units if unit_var else 0.0)
+        rows.append(
+            dict(zip(KEY, key))
+            | {
+                "n_traits": len(names),
+                "n_units": n_units,
+                "n_cells": n_cells,
+                "unit_sd": math.sqrt(uv) if unit_var else math.nan,
+                "interaction_sd": math.sqrt(max(iv, 0.0)),
+            }
+        )
+    return pd.DataFrame(rows, columns=KEY + ["n_traits", "n_units", "n_cells", "unit_sd", "interaction_sd"])
+
+
 def power(
     ks=(2, 4, 6),
     n_candidates: int = 10,
@@ -377,10 +426,59 @@ def power(
     return pd.DataFrame(rows)
 
 
-if __name__ == "__main__":  # python -m subliminal.placebo: the power table at a few effect sizes
-    import sys
+def main(argv=None) -> None:
+    """python -m subliminal.placebo: the smallest p and the power by number
+    of traits, on a grid of assumed noise components or, with --targets and
+    --config, on the components estimated from a run's targets table (per
+    pair of --metric, :func:`components`)."""
+    import argparse
 
-    n_sim = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-    tabs = [power(effect=e, interaction_sd=s, n_sim=n_sim) for e in (0.01, 0.02) for s in (0.005, 0.01, 0.02)]
-    pd.set_option("display.width", 160)
-    print(pd.concat(tabs, ignore_index=True).to_string(index=False))
+    ap = argparse.ArgumentParser(prog="python -m subliminal.placebo", description=main.__doc__)
+    ap.add_argument("--targets", help="a run's analysis/targets.csv")
+    ap.add_argument("--config", help="that run's config (its traits)")
+    ap.add_argument("--metric", default="exact_share")
+    ap.add_argument("--effects", default="0.01,0.02", help="own-target effects to try (proportions)")
+    ap.add_argument("--ks", default="2,4,6", help="numbers of traits of one category")
+    ap.add_argument("--candidates", type=int, default=10)
+    ap.add_argument("--units", type=int, default=4, help="units (replicates) assumed without --targets")
+    ap.add_argument("--family", type=int, default=3, help="pairs in the Holm family")
+    ap.add_argument("--n-sim", type=int, default=200)
+    args = ap.parse_args(argv)
+    effects = [float(e) for e in args.effects.split(",")]
+    ks = [int(k) for k in args.ks.split(",")]
+    scenarios = [(None, s, 0.01, args.units) for s in (0.005, 0.01, 0.02)]
+    if args.targets:
+        import yaml
+
+        from . import config as configuration, tables
+
+        cfg = configuration.validate(yaml.safe_load(open(args.config).read()))
+        t = pd.read_csv(args.targets)
+        comp = components(t[t["role"] != "base"], tables.trait_targets(cfg))
+        comp = comp[comp["metric"] == args.metric]
+        print(comp.to_string(index=False), "\n")
+        scenarios = [
+            (f"{r.teacher_base}->{r.student_base}", r.interaction_sd, r.unit_sd, r.n_units)
+            for r in comp.itertuples()
+            if np.isfinite(r.unit_sd)
+        ]
+    out = []
+    for name, isd, usd, n in scenarios:
+        for e in effects:
+            p = power(
+                ks,
+                args.candidates,
+                effect=e,
+                interaction_sd=isd,
+                unit_sd=usd,
+                n_units=n,
+                family=args.family,
+                n_sim=args.n_sim,
+            )
+            out.append(p.assign(pair=name or "assumed"))
+    pd.set_option("display.width", 200)
+    print(pd.concat(out, ignore_index=True).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
