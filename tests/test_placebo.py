@@ -241,3 +241,31 @@ def test_the_noise_components_are_estimated_without_bias():
         inter_var.append(c.interaction_sd**2)
     assert np.mean(unit_var) == pytest.approx(0.004**2, rel=0.1)
     assert np.mean(inter_var) == pytest.approx(0.02**2, rel=0.1)
+
+
+def test_traits_of_one_word_share_their_placebo_target():
+    """Two teachers of owl (e.g. by prompt and by steering) and one of cat:
+    the assignments are of the two words (90), the owl teachers are no
+    contrast for each other, and S for the true targets is specificity's."""
+    rng = np.random.default_rng(17)
+    df = simulate(rng, traits=("owl", "owl2", "cat"), effect=0.01, interaction_sd=0.01)
+    df.loc[(df.teacher == "owl2") & (df.target == "owl"), "value"] += 0.01  # its own target is owl, not owl2
+    traits = {"owl": ("owl", "animal"), "owl2": ("owl", "animal"), "cat": ("cat", "animal")}
+    r = pl.placebo(df, traits).iloc[0]
+    assert r.n_assignments == 90 and r.n_traits == 3
+    assert r.S_true == pytest.approx(sp.specificity(df, traits).iloc[0].effect, abs=1e-12)
+
+
+def test_beyond_max_exact_a_sample_of_assignments_estimates_the_exact_p(monkeypatch):
+    rng = np.random.default_rng(19)
+    traits, animals = ("owl", "cat", "dog"), ["owl", "cat", "dog", "lion", "wolf"]
+    df = simulate(rng, traits=traits, animals=animals, effect=0.005, interaction_sd=0.01)
+    exact = pl.placebo(df, traits_of(traits)).iloc[0]
+    monkeypatch.setattr(pl, "MAX_EXACT", 10)
+    monkeypatch.setattr(pl, "N_SAMPLED", 3000)
+    sampled = pl.placebo(df, traits_of(traits)).iloc[0]
+    assert not sampled.exact and sampled.n_assignments == 3001
+    assert sampled.S_true == exact.S_true
+    se = math.sqrt(exact.p_perm * (1 - exact.p_perm) / 3000)
+    assert abs(sampled.p_perm - exact.p_perm) < 4 * se + 1 / 3001, (sampled.p_perm, exact.p_perm)
+    assert 0.05 < exact.p_perm < 0.95  # a p the sample has to estimate, not one at the floor

@@ -291,7 +291,7 @@ def summary_text(table: pd.DataFrame) -> str:
                 lines.append(f"{name}: not testable ({r['note']})")
                 continue
             lines.append(
-                f"{name}: S {format_pp(r['S_true'], digits=2)}, rank {r['rank']} of {r['n_assignments']}"
+                f"{name}: S {format_pp(r['S_true'], digits=2)}, rank {int(r['rank'])} of {int(r['n_assignments'])}"
                 f"{'' if r['exact'] else ' (sampled)'}, p_perm={format_p(r['p_perm'])}, "
                 f"p_adj={format_p(r['p_adjusted'])}{' *' if r['significant'] else ''} (min p {r['min_p']:.3g}); "
                 f"placebo {format_pp(r['placebo_mean'], digits=2)} "
