@@ -46,7 +46,9 @@ held fixed across the replicates (an assignment belongs to the teacher, not
 to one replicate; permuting within each replicate separately would average
 a teacher's systematic off-target movements away and make the test
 anticonservative). It gives a target whose shifts vary much across
-replicates less weight. Reported beside the primary, not corrected.
+replicates less weight; it rewards consistency rather than size, so with
+little replicate noise it can rank a small but steady own shift high. Reported
+beside the primary, not corrected, never instead of it.
 
 ``p_adjusted``: Holm (analysis.correction) across the pair rows of one
 metric, as in specificity.csv. When the assignments exceed
