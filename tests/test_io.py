@@ -134,7 +134,7 @@ def test_a_table_with_quoted_tabs_and_newlines_reads_as_pandas_wrote_it(tmp_path
 def test_a_header_only_scores_table_is_an_error_not_zero_groups(cfg, tmp_path):
     scores = write(tmp_path / "scores.csv", ",".join(tables.SCORE_COLUMNS) + "\n")
     targets = write(tmp_path / "targets.csv", ",".join(TARGET_COLUMNS) + "\n")
-    names = ("summary", "compare", "interaction", "specificity", "matrix", "text")
+    names = ("summary", "compare", "interaction", "specificity", "placebo", "matrix", "text")
     out = {k: str(tmp_path / f"{k}.out") for k in names}
     with pytest.raises(DataFileError, match=rf"^{scores}: a header and no rows"):
         analysis.analyse(cfg, str(scores), str(targets), out)
@@ -262,7 +262,7 @@ def test_complete_evaluations_make_the_tables_and_the_statistics(evaluated, tmp_
     cfg, _ = evaluated
     analysis.collect_scores(cfg, None, str(tmp_path / "scores.csv"))
     analysis.collect_targets(cfg, None, str(tmp_path / "targets.csv"))
-    names = ("summary", "compare", "interaction", "specificity", "matrix", "text")
+    names = ("summary", "compare", "interaction", "specificity", "placebo", "matrix", "text")
     out = {k: str(tmp_path / f"{k}.out") for k in names}
     analysis.analyse(cfg, str(tmp_path / "scores.csv"), str(tmp_path / "targets.csv"), out)
     assert all(Path(f).stat().st_size for f in out.values())
@@ -321,7 +321,8 @@ def test_the_statistics_read_every_member_of_the_design_and_no_other(evaluated, 
     scores = analysis.collect_scores(cfg, None, str(scores_csv))
     targets = analysis.collect_targets(cfg, None, str(targets_csv))
     out = {
-        k: str(tmp_path / f"{k}.out") for k in ("summary", "compare", "interaction", "specificity", "matrix", "text")
+        k: str(tmp_path / f"{k}.out")
+        for k in ("summary", "compare", "interaction", "specificity", "placebo", "matrix", "text")
     }
     # a control student missing from scores.csv (its rows removed)
     gone = (scores.role == "control") & (scores.seed == 3) & (scores.student_base == "qwen_b")

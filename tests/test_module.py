@@ -66,6 +66,7 @@ def test_the_workflow_as_a_module_plans_the_reduced_grid(tmp_path):
         "subliminal_sample_teacher",
         "subliminal_statistics",
         "subliminal_specificity_figures",
+        "subliminal_placebo_figure",
         "subliminal_report_table",
         "subliminal_all",
     ):

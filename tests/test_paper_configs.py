@@ -236,6 +236,7 @@ EVALUATION_RULES = {
     "statistics",
     "figure",
     "specificity_figures",
+    "placebo_figure",
     "cross_model_figures",
     "misalignment_figure",
     "report_table",

@@ -51,7 +51,7 @@ def test_every_caption_a_rule_names_exists_and_every_file_is_used():
 
 
 @pytest.mark.parametrize("metric", METRICS)
-@pytest.mark.parametrize("kind", ["preferences", "heatmap", "forest", "specificity", "traits"])
+@pytest.mark.parametrize("kind", ["preferences", "heatmap", "forest", "specificity", "traits", "placebo"])
 def test_figure_captions_render_for_every_metric(kind, metric):
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     text = flat(render(CAPTIONS / f"{kind}.rst", cfg, metric=metric))
@@ -59,7 +59,7 @@ def test_figure_captions_render_for_every_metric(kind, metric):
 
 
 @pytest.mark.parametrize(
-    "table", ["summary", "specificity", "compare", "interaction", "teachers", "misalignment", "auxlogit"]
+    "table", ["summary", "specificity", "placebo", "compare", "interaction", "teachers", "misalignment", "auxlogit"]
 )
 def test_table_captions_render(table):
     text = flat(render(CAPTIONS / "table.rst", {}, table=table))

@@ -95,6 +95,7 @@ ANALYSIS = {
     "statistics",
     "figure",
     "specificity_figures",
+    "placebo_figure",
     "cross_model_figures",
     "report_table",
     "all",
@@ -149,12 +150,12 @@ EDITS = {
     "analysis alpha": (
         [("analysis.alpha", 0.01)],
         {},
-        {"statistics", "figure", "specificity_figures", "cross_model_figures", "report_table", "all"},
+        {"statistics", "figure", "specificity_figures", "placebo_figure", "cross_model_figures", "report_table", "all"},
     ),
     "analysis correction": (
         [("analysis.correction", "bonferroni")],
         {},
-        {"statistics", "figure", "specificity_figures", "cross_model_figures", "report_table", "all"},
+        {"statistics", "figure", "specificity_figures", "placebo_figure", "cross_model_figures", "report_table", "all"},
     ),
     "evaluation samples": (
         [("evaluation.samples_per_question", 10)],

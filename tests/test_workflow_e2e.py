@@ -207,10 +207,10 @@ def test_the_report_opens_in_a_browser_with_every_figure_captioned(runs, tmp_pat
         results = driver.execute_script("return results")
         figures = {p for p, r in results.items() if r["mime_type"] == "image/png"}
         metrics = ("exact", "exact_share", "sampled")
-        kinds = ("preferences", "heatmap", "forest", "specificity", "traits")
+        kinds = ("preferences", "heatmap", "forest", "specificity", "traits", "placebo")
         assert figures == {str(first / "figures" / f"{k}_{m}.png") for k in kinds for m in metrics}
         tables = {Path(p).stem for p, r in results.items() if r["mime_type"] == "text/html"}
-        assert tables == {"summary", "specificity", "compare", "interaction", "teachers"}
+        assert tables == {"summary", "specificity", "placebo", "compare", "interaction", "teachers"}
         seen = []
         for category, subcategories in categories.items():
             for path in [p for paths in subcategories.values() for p in paths]:

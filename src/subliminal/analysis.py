@@ -59,11 +59,13 @@ def collect_provenance(records: list[str], expected: dict[str, dict], out_json: 
 
 def analyse(cfg: dict, scores_csv: str, targets_csv: str, out: dict, members_json: str | None = None) -> None:
     """The trait-specificity test and its interaction (specificity), the
-    per-group paired tests (stats) and the matched-vs-mismatched interaction
-    models (interaction), as tidy CSVs, the trait x target matrix of shifts,
-    and one text to read first, which leads with specificity. ``out``: the
-    paths of summary, compare, interaction, specificity, matrix and text."""
-    from . import interaction, specificity, stats
+    placebo-target test of the same statistic (placebo), the per-group
+    paired tests (stats) and the matched-vs-mismatched interaction models
+    (interaction), as tidy CSVs, the trait x target matrix of shifts, and
+    one text to read first, which leads with specificity and its placebo
+    test. ``out``: the paths of summary, compare, interaction, specificity,
+    placebo, matrix and text."""
+    from . import interaction, placebo, specificity, stats
 
     a = cfg["analysis"]
     options = dict(
@@ -75,6 +77,7 @@ def analyse(cfg: dict, scores_csv: str, targets_csv: str, out: dict, members_jso
     targets = targets[targets["role"] != "base"]
     words = tables.trait_targets(cfg)
     spec = specificity.specificity(targets, words, relations=relations, **options)
+    plac = placebo.placebo(targets, words, relations=relations, alpha=a["alpha"], correction=options["correction"])
     comp = stats.compare(scores, relations=relations, **options)
     n_samples = cfg["evaluation"]["samples_per_question"]
     inter = interaction.interaction(scores, relations=relations, n_samples=n_samples, **options)
@@ -82,8 +85,17 @@ def analyse(cfg: dict, scores_csv: str, targets_csv: str, out: dict, members_jso
     _csv(comp, out["compare"])
     _csv(inter, out["interaction"])
     _csv(spec, out["specificity"])
+    _csv(plac, out["placebo"])
     _csv(specificity.trait_target_matrix(targets, words), out["matrix"])
-    text = specificity.summary_text(spec) + "\n" + stats.summary_text(comp) + "\n" + interaction.summary_text(inter)
+    text = (
+        specificity.summary_text(spec)
+        + "\n"
+        + placebo.summary_text(plac)
+        + "\n"
+        + stats.summary_text(comp)
+        + "\n"
+        + interaction.summary_text(inter)
+    )
     if members_json:  # members made by other code or config: said first
         text = read_json(members_json, required=("banner",))["banner"] + text
     Path(out["text"]).write_text(text)
@@ -100,6 +112,30 @@ def specificity_figures(
     plots.specificity_matrix(read_table(matrix_csv), spec, metric, matrix_paths, relations)
     targets = tables.read_targets(cfg, targets_csv)
     plots.trait_bars(targets, spec, tables.trait_targets(cfg), metric, bar_paths, relations)
+
+
+def placebo_figure(cfg: dict, targets_csv: str, placebo_csv: str, metric: str, out_paths) -> None:
+    """The own targets' S beside its placebo distribution, per pair: the
+    distribution is recomputed from targets.csv as placebo.csv was."""
+    from . import placebo, plots
+
+    a = cfg["analysis"]
+    targets = tables.read_targets(cfg, targets_csv)
+    targets = targets[targets["role"] != "base"]
+    relations = grid.relations(cfg)
+    correction = None if a["correction"] == "none" else a["correction"]
+    table, dists = placebo.placebo(
+        targets,
+        tables.trait_targets(cfg),
+        relations=relations,
+        alpha=a["alpha"],
+        correction=correction,
+        with_distribution=True,
+    )
+    written = read_table(placebo_csv, allow_empty=True)
+    if len(written) != len(table):
+        raise ValueError(f"{placebo_csv}: {len(written)} rows, but targets.csv gives {len(table)}: rerun statistics")
+    plots.placebo_distributions(table, dists, metric, out_paths, relations)
 
 
 def figures(summary_csv: str, compare_csv: str, metric: str, out_paths: list[str]) -> None:

@@ -130,6 +130,26 @@ rule specificity_figures:
         "../scripts/specificity_figures.py"
 
 
+rule placebo_figure:
+    # the own targets' specificity beside its placebo distribution (every
+    # other assignment of distinct targets to the traits), per pair
+    input:
+        targets=L.analysis("targets.csv"),
+        placebo=L.analysis("placebo.csv"),
+    output:
+        png=report(L.figure("placebo", ext="png"), **report_figure("placebo")),
+        pdf=L.figure("placebo", ext="pdf"),
+    log:
+        L.log(L.figure("placebo", ext="png")),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        cfg=reads(lambda wc: slices.analysis(config)),
+    script:
+        "../scripts/placebo_figure.py"
+
+
 rule cross_model_figures:
     input:
         compare=L.analysis("compare.csv"),

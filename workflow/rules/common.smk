@@ -196,6 +196,7 @@ STATISTICS = {
     "compare": "compare.csv",
     "interaction": "interaction.csv",
     "specificity": "specificity.csv",
+    "placebo": "placebo.csv",
     "matrix": "specificity_matrix.csv",
     "text": "summary.txt",
 }
@@ -211,7 +212,7 @@ def preference_targets():
         + [L.analysis(STATISTICS[k]) for k in STATISTICS if k != "matrix"]
         + [
             L.figure(kind, metric, ext)
-            for kind in ["preferences", "heatmap", "forest", "specificity", "traits"]
+            for kind in ["preferences", "heatmap", "forest", "specificity", "traits", "placebo"]
             for metric in METRICS
             for ext in ["png", "pdf"]
         ]
@@ -246,9 +247,10 @@ def final_targets():
 REPORT_TABLES = {
     "summary": (L.analysis("summary.txt"), "1 · Results tables", "1 · summary.txt: read this first"),
     "specificity": (L.analysis("specificity.csv"), "1 · Results tables", "2 · specificity.csv: the lead result"),
-    "compare": (L.analysis("compare.csv"), "1 · Results tables", "3 · compare.csv: every effect"),
-    "interaction": (L.analysis("interaction.csv"), "1 · Results tables", "4 · interaction.csv: matched vs mismatched"),
-    "teachers": (L.analysis("teachers.csv"), "1 · Results tables", "5 · teachers.csv: the teachers and their data"),
+    "placebo": (L.analysis("placebo.csv"), "1 · Results tables", "3 · placebo.csv: own vs placebo targets"),
+    "compare": (L.analysis("compare.csv"), "1 · Results tables", "4 · compare.csv: every effect"),
+    "interaction": (L.analysis("interaction.csv"), "1 · Results tables", "5 · interaction.csv: matched vs mismatched"),
+    "teachers": (L.analysis("teachers.csv"), "1 · Results tables", "6 · teachers.csv: the teachers and their data"),
     "misalignment": (L.analysis("misalignment_summary.csv"), "5 · Misalignment", "2 · misalignment_summary.csv"),
     "auxlogit": (L.auxlogit("summary.csv"), "6 · Auxiliary logits", "2 · auxlogit/summary.csv"),
 }
@@ -259,10 +261,11 @@ REPORT_METRICS = {
 }
 REPORT_FIGURES = {
     "specificity": "1 · trait x target shifts (the lead result)",
-    "traits": "2 · each trait's animal",
-    "preferences": "3 · preference bars",
-    "heatmap": "4 · cross-model heatmap",
-    "forest": "5 · forest plot",
+    "placebo": "2 · own vs placebo targets",
+    "traits": "3 · each trait's animal",
+    "preferences": "4 · preference bars",
+    "heatmap": "5 · cross-model heatmap",
+    "forest": "6 · forest plot",
 }
 
 
@@ -270,7 +273,7 @@ def report_tables():
     """The tables this config's run writes, each shown as a page in the report."""
     tables = ["teachers"]
     if grid.preference_traits(config):
-        tables += ["summary", "specificity", "compare", "interaction"]
+        tables += ["summary", "specificity", "placebo", "compare", "interaction"]
     if grid.misalignment_traits(config):
         tables.append("misalignment")
     if "auxlogit" in config:
