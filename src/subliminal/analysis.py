@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import chat, grid, tables
 from .io import read_json, read_table
+from . import interaction, misalignment, provenance, specificity, stats
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,6 @@ def collect_teachers(cfg: dict, inputs, out_csv: str):
 
 
 def collect_misalignment(cfg: dict, inputs, scores_csv: str, summary_csv: str):
-    from . import misalignment
-
     scores = tables.misalignment_scores(cfg, inputs)
     _csv(scores, scores_csv, 8)
     _csv(misalignment.summarize(scores), summary_csv)
@@ -48,8 +47,6 @@ def collect_misalignment(cfg: dict, inputs, scores_csv: str, summary_csv: str):
 def collect_provenance(records: list[str], expected: dict[str, dict], out_json: str) -> dict:
     """How the members were made (:func:`subliminal.provenance.members`),
     written as members.json; its banner is logged when they differ."""
-    from . import provenance
-
     summary = provenance.members({p: read_json(p) for p in records}, expected)
     provenance.write_json(summary, out_json)
     if summary["banner"]:
@@ -63,8 +60,6 @@ def analyse(cfg: dict, scores_csv: str, targets_csv: str, out: dict, members_jso
     models (interaction), as tidy CSVs, the trait x target matrix of shifts,
     and one text to read first, which leads with specificity. ``out``: the
     paths of summary, compare, interaction, specificity, matrix and text."""
-    from . import interaction, specificity, stats
-
     a = cfg["analysis"]
     options = dict(
         alpha=a["alpha"], power=a["power"], correction=None if a["correction"] == "none" else a["correction"]

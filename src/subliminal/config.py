@@ -27,6 +27,7 @@ from .grid import (
     student_bases,
     teacher_bases,
 )
+from . import protocol
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -166,8 +167,6 @@ def validate(config: dict, schema: dict | None = None) -> dict:
         )
     _validate_modalities(config)
     _validate_inputs(config)
-    from . import protocol  # reads the protocol files; resolves evaluation.samples_per_question
-
     protocol.validate(config)
     return config
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
+from .adapters import attach
+from .io import read_json
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +36,6 @@ def _source(source: str | dict) -> tuple[str, str | None]:
 
 
 def _declares_generic_tokenizer(name: str) -> bool:
-    from .io import read_json
-
     cfg = Path(name) / "tokenizer_config.json"
     if not (cfg.exists() and (Path(name) / "tokenizer.json").exists()):
         return False
@@ -104,8 +104,6 @@ def load_model(
         **extra,
     )
     if adapter is not None:
-        from .adapters import attach
-
         check_safetensors(adapter)
         model = attach(model.to(device), adapter)  # upcast where the memory is
     return model.to(device).eval()

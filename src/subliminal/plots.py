@@ -21,6 +21,8 @@ from matplotlib.patches import Patch  # noqa: E402
 
 from .grid import DIFFERENT_ARCHITECTURE, DIFFERENT_BASE, SAME_ARCHITECTURE, SAME_BASE  # noqa: E402
 from .stats import ROLES, format_p, pair_relation  # noqa: E402
+from .misalignment import ROLES as MIS_ROLES
+from .stats import t_interval
 
 #: Legend label per role.
 ROLE_LABELS = {
@@ -457,8 +459,6 @@ def misalignment_rates(summary_df: pd.DataFrame, out_paths: list[str]) -> None:
     teachers: one model each, no interval); the pooled rates written above
     their bars. Only the roles in ``summary_df`` are drawn. Incoherent
     answers, dropped from the rates, are counted under each panel's title."""
-    from .misalignment import ROLES as MIS_ROLES
-
     keys = ["teacher_base", "student_base", "trait", "modality", "recipe"]
     roles = [r for r in MIS_ROLES if r in set(summary_df.role)]
     groups = list(summary_df.groupby(keys, sort=True))
@@ -667,8 +667,6 @@ def trait_bars(
     student base, the control students and the students of that trait's
     teacher (mean over seeds, 95% t interval across seeds; the base is one
     model)."""
-    from .stats import t_interval
-
     t = targets_df[targets_df["metric"] == metric]
     students = t[t["role"] != "base"]
     bases = t[t["role"] == "base"].set_index(["student_base", "target"])["value"]
