@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import chat, grid, tables
 from .io import read_json, read_table
+from .report import write_table_page
 from . import interaction, misalignment, provenance, specificity, stats
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,5 @@ def auxlogit_figure(summary_csv: str, out_paths: list[str]) -> None:
 
 def report_table(src: str, out_html: str, title: str) -> None:
     """A result table (or summary.txt) as an HTML page for the report."""
-    from .report import write_table_page
 
     write_table_page(src, out_html, title)

@@ -21,6 +21,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+
 from . import config as configuration
 from .io import read_json
 
