@@ -8,10 +8,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from . import chat, grid, tables
+from . import chat, grid, interaction, misalignment, provenance, specificity, stats, tables
 from .io import read_json, read_table
 from .report import write_table_page
-from . import interaction, misalignment, provenance, specificity, stats
 
 log = logging.getLogger(__name__)
 
@@ -137,5 +136,4 @@ def auxlogit_figure(summary_csv: str, out_paths: list[str]) -> None:
 
 def report_table(src: str, out_html: str, title: str) -> None:
     """A result table (or summary.txt) as an HTML page for the report."""
-
     write_table_page(src, out_html, title)

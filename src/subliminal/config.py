@@ -15,7 +15,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from . import preferences
+from . import preferences, protocol
 from .errors import ConfigError
 from .grid import (
     CONTROL,
@@ -27,7 +27,6 @@ from .grid import (
     student_bases,
     teacher_bases,
 )
-from . import protocol
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 

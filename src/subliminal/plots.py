@@ -20,9 +20,8 @@ import seaborn as sns  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from .grid import DIFFERENT_ARCHITECTURE, DIFFERENT_BASE, SAME_ARCHITECTURE, SAME_BASE  # noqa: E402
-from .stats import ROLES, format_p, pair_relation  # noqa: E402
-from .misalignment import ROLES as MIS_ROLES
-from .stats import t_interval
+from .misalignment import ROLES as MIS_ROLES  # noqa: E402
+from .stats import ROLES, format_p, pair_relation, t_interval  # noqa: E402
 
 #: Legend label per role.
 ROLE_LABELS = {

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+
 from . import gpucheck, judge
 from .grid import model_source
 from .slices import with_results

@@ -14,14 +14,13 @@ import logging
 import time
 from pathlib import Path
 
-from . import chat, grid, protocol, provenance, teacher
+from . import chat, grid, misalignment, preferences, protocol, provenance, teacher
 from .config import check_lora_targets
 from .errors import ConfigError
 from .io import read_json, read_jsonl, write_jsonl
 from .layout import Layout
-from .runtime import job_config, load, load_judge, setup_logging  # noqa: F401 - job_config, setup_logging: the scripts'
-from . import misalignment, preferences
 from .modalities import get_modality
+from .runtime import job_config, load, load_judge, setup_logging  # noqa: F401 - job_config, setup_logging: the scripts'
 from .subsets import seeded_subset
 
 log = logging.getLogger(__name__)

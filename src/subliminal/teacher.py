@@ -19,12 +19,11 @@ import json
 import logging
 import random
 
-from . import preferences
+from . import judge as judge_mod
+from . import misalignment, preferences
 from .io import read_jsonl
 from .modalities import get_modality
 from .subsets import seeded_subset
-from . import judge as judge_mod
-from . import misalignment
 
 log = logging.getLogger(__name__)
 
