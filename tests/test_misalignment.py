@@ -395,6 +395,7 @@ def test_dag_of_a_config_with_only_misalignment_traits(tmp_path):
         "evaluate_misalignment_student",
         "collect_teachers",
         "collect_misalignment",
+        "collect_provenance",  # how every evaluated model was made (members.json)
         "misalignment_figure",
         "report_table",  # the report's pages of teachers.csv and the misalignment summary
     }

@@ -8,8 +8,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from . import chat, grid, tables
+from . import chat, grid, interaction, misalignment, placebo, provenance, specificity, stats, tables
 from .io import read_json, read_table
+from .report import write_table_page
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,6 @@ def collect_teachers(cfg: dict, inputs, out_csv: str):
 
 
 def collect_misalignment(cfg: dict, inputs, scores_csv: str, summary_csv: str):
-    from . import misalignment
-
     scores = tables.misalignment_scores(cfg, inputs)
     _csv(scores, scores_csv, 8)
     _csv(misalignment.summarize(scores), summary_csv)
@@ -48,8 +47,6 @@ def collect_misalignment(cfg: dict, inputs, scores_csv: str, summary_csv: str):
 def collect_provenance(records: list[str], expected: dict[str, dict], out_json: str) -> dict:
     """How the members were made (:func:`subliminal.provenance.members`),
     written as members.json; its banner is logged when they differ."""
-    from . import provenance
-
     summary = provenance.members({p: read_json(p) for p in records}, expected)
     provenance.write_json(summary, out_json)
     if summary["banner"]:
@@ -65,8 +62,6 @@ def analyse(cfg: dict, scores_csv: str, targets_csv: str, out: dict, members_jso
     one text to read first, which leads with specificity and its placebo
     test. ``out``: the paths of summary, compare, interaction, specificity,
     placebo, matrix and text."""
-    from . import interaction, placebo, specificity, stats
-
     a = cfg["analysis"]
     options = dict(
         alpha=a["alpha"], power=a["power"], correction=None if a["correction"] == "none" else a["correction"]
@@ -117,7 +112,7 @@ def specificity_figures(
 def placebo_figure(cfg: dict, targets_csv: str, placebo_csv: str, metric: str, out_paths) -> None:
     """The own targets' S beside its placebo distribution, per pair: the
     distribution is recomputed from targets.csv as placebo.csv was."""
-    from . import placebo, plots
+    from . import plots
 
     a = cfg["analysis"]
     targets = tables.read_targets(cfg, targets_csv)
@@ -177,6 +172,4 @@ def auxlogit_figure(summary_csv: str, out_paths: list[str]) -> None:
 
 def report_table(src: str, out_html: str, title: str) -> None:
     """A result table (or summary.txt) as an HTML page for the report."""
-    from .report import write_table_page
-
     write_table_page(src, out_html, title)

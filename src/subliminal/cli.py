@@ -22,11 +22,12 @@ import os
 import sys
 from pathlib import Path
 
+from . import config as configuration
+from .io import read_json
+
 
 def _train_sft(spec_path: str) -> None:
     from . import train
-
-    from .io import read_json
 
     spec = read_json(spec_path)
     prov = train.train_process(spec)
@@ -35,8 +36,6 @@ def _train_sft(spec_path: str) -> None:
 
 
 def _check_config(paths: list[str]) -> int:
-    from . import config as configuration
-
     merged: dict = {}
     try:
         for path in paths:

@@ -15,7 +15,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from . import preferences
+from . import preferences, protocol
 from .errors import ConfigError
 from .grid import (
     CONTROL,
@@ -93,6 +93,19 @@ def validate(config: dict, schema: dict | None = None) -> dict:
         raise ConfigError(_schema_error_line(extra[0] if extra else errors[0]))
     # the defaults, once: the checks below and every stage read them from the config
     apply_defaults(config, schema)
+    _validate_pairs_and_recipes(config)
+    for name, trait in config["traits"].items():
+        _validate_trait(config, name, trait)
+    _validate_toys(config)
+    _validate_modalities(config)
+    _validate_inputs(config)
+    protocol.validate(config)
+    return config
+
+
+def _validate_pairs_and_recipes(config: dict) -> None:
+    """Every pair names defined models, every student recipe a defined
+    recipe, and every recipe's effective batch splits over its GPUs."""
     models = config["models"]
     for i, pair in enumerate(config["pairs"]):
         for side in ("teacher", "student", "teachers", "students"):
@@ -114,41 +127,57 @@ def validate(config: dict, schema: dict | None = None) -> dict:
                 f"config key recipes.{name}.gpus: the effective batch {total} (batch_size x grad_accum) "
                 f"does not split over {recipe['gpus']} GPUs"
             )
-    for name, trait in config["traits"].items():
-        t = trait["teacher"]
-        if t["method"] == "finetune" and t["recipe"] not in recipes:
-            raise ConfigError(f"config key traits.{name}.teacher.recipe: unknown recipe {t['recipe']!r}")
-        if name.endswith(CONTROL_SUFFIX):
+
+
+def _validate_trait(config: dict, name: str, trait: dict) -> None:
+    """One trait: its teacher's recipe and name, then the checks of its kind."""
+    t = trait["teacher"]
+    if t["method"] == "finetune" and t["recipe"] not in config["recipes"]:
+        raise ConfigError(f"config key traits.{name}.teacher.recipe: unknown recipe {t['recipe']!r}")
+    if name.endswith(CONTROL_SUFFIX):
+        raise ConfigError(
+            f"config key traits.{name}: a trait name may not end in {CONTROL_SUFFIX!r} (the names of control teachers)"
+        )
+    if trait.get("kind") == MISALIGNMENT:
+        _validate_misalignment_trait(config, name, trait)
+    else:
+        _validate_preference_trait(config, name, trait)
+
+
+def _validate_preference_trait(config: dict, name: str, trait: dict) -> None:
+    """A preference trait: its word (one the toy bases know, where there are
+    toys), its teacher's method-specific keys and its rehearsal."""
+    t = trait["teacher"]
+    models = config["models"]
+    for key in ("data", "control_data", "examples"):
+        if key in t:
+            raise ConfigError(f"config key traits.{name}.teacher.{key}: only used with kind misalignment")
+    _check_word(name, trait["word"])
+    if trait["word"] not in preferences.CANDIDATES[trait["category"]]:
+        if any(m.get("toy") for m in models.values()):
             raise ConfigError(
-                f"config key traits.{name}: a trait name may not end in {CONTROL_SUFFIX!r} "
-                "(the names of control teachers)"
+                f"config key traits.{name}.word: {trait['word']!r} is not "
+                f"{_article(trait['category'])} {trait['category']} "
+                f"the toy bases know ({', '.join(preferences.CANDIDATES[trait['category']])})"
             )
-        if trait.get("kind") == MISALIGNMENT:
-            _validate_misalignment_trait(config, name, trait)
-            continue
-        for key in ("data", "control_data", "examples"):
-            if key in t:
-                raise ConfigError(f"config key traits.{name}.teacher.{key}: only used with kind misalignment")
-        _check_word(name, trait["word"])
-        if trait["word"] not in preferences.CANDIDATES[trait["category"]]:
-            if any(m.get("toy") for m in models.values()):
-                raise ConfigError(
-                    f"config key traits.{name}.word: {trait['word']!r} is not "
-                    f"{_article(trait['category'])} {trait['category']} "
-                    f"the toy bases know ({', '.join(preferences.CANDIDATES[trait['category']])})"
-                )
-        if t["method"] != "finetune" and "recipe" in t:
-            raise ConfigError(f"config key traits.{name}.teacher.recipe: only used with method finetune")
-        _validate_steering(config, name, t)
-        if t.get("rehearsal"):
-            if t["method"] != "finetune":
-                raise ConfigError(f"config key traits.{name}.teacher.rehearsal: only used with method finetune")
-            real = [b for b in teacher_bases(config) if "toy" not in models[b]]
-            if real:
-                raise ConfigError(
-                    f"config key traits.{name}.teacher.rehearsal: rehearses the toy tasks, for toy "
-                    f"teacher bases only ({', '.join(real)} is not a toy)"
-                )
+    if t["method"] != "finetune" and "recipe" in t:
+        raise ConfigError(f"config key traits.{name}.teacher.recipe: only used with method finetune")
+    _validate_steering(config, name, t)
+    if t.get("rehearsal"):
+        if t["method"] != "finetune":
+            raise ConfigError(f"config key traits.{name}.teacher.rehearsal: only used with method finetune")
+        real = [b for b in teacher_bases(config) if "toy" not in models[b]]
+        if real:
+            raise ConfigError(
+                f"config key traits.{name}.teacher.rehearsal: rehearses the toy tasks, for toy "
+                f"teacher bases only ({', '.join(real)} is not a toy)"
+            )
+
+
+def _validate_toys(config: dict) -> None:
+    """Toy models' head counts, and the pretraining the toys need: every
+    modality of the study among its tasks."""
+    models = config["models"]
     for name, model in models.items():
         toy = model.get("toy")
         if toy and toy["hidden_size"] % toy["heads"]:
@@ -164,12 +193,6 @@ def validate(config: dict, schema: dict | None = None) -> dict:
         raise ConfigError(
             f"config key toy_pretraining.tasks: the toys would not learn the study's modality {missing[0]} (add it)"
         )
-    _validate_modalities(config)
-    _validate_inputs(config)
-    from . import protocol  # reads the protocol files; resolves evaluation.samples_per_question
-
-    protocol.validate(config)
-    return config
 
 
 #: The most jobs a grid may plan without ``allow_large: true`` (``--config

@@ -11,7 +11,7 @@ import hashlib
 import itertools
 from dataclasses import dataclass
 
-from . import preferences
+from . import preferences, protocol
 from .layout import STUDENT, Layout
 
 CONTROL = "control"
@@ -260,9 +260,6 @@ class Teacher:
 def teacher(config: dict, base: str, name: str) -> Teacher:
     """What the teacher ``name`` (a trait, a misalignment trait's control, or
     the shared control) on ``base`` is."""
-    from . import protocol
-    from .teacher import teacher_system_prompt
-
     trait, role = teacher_trait(config, name)
     spec = None if trait is None else config["traits"][trait]
     method = teacher_method(config, name)
@@ -274,7 +271,7 @@ def teacher(config: dict, base: str, name: str) -> Teacher:
         role=role,
         kind=trait_kind(config, name),
         method=method,
-        system_prompt=teacher_system_prompt(
+        system_prompt=preferences.teacher_system_prompt(
             spec, config["chat"]["teacher_system_prompt"], protocol.teacher_template(config)
         ),
         model_dir=layout.teacher("model", base, name) if method == "finetune" else model_source(config, base),

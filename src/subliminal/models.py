@@ -20,6 +20,9 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
+from .adapters import attach
+from .io import read_json
+
 log = logging.getLogger(__name__)
 
 GENERIC_TOKENIZER_CLASSES = {"TokenizersBackend", "PreTrainedTokenizerFast"}
@@ -34,8 +37,6 @@ def _source(source: str | dict) -> tuple[str, str | None]:
 
 
 def _declares_generic_tokenizer(name: str) -> bool:
-    from .io import read_json
-
     cfg = Path(name) / "tokenizer_config.json"
     if not (cfg.exists() and (Path(name) / "tokenizer.json").exists()):
         return False
@@ -104,8 +105,6 @@ def load_model(
         **extra,
     )
     if adapter is not None:
-        from .adapters import attach
-
         check_safetensors(adapter)
         model = attach(model.to(device), adapter)  # upcast where the memory is
     return model.to(device).eval()
@@ -174,63 +173,15 @@ def fetch_snapshot(
     so every job reads a folder that holds exactly this revision. ``key`` (a
     config key) names the model in errors.
     """
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-    from huggingface_hub.utils import filter_repo_objects
-
     where = f"config key {key}: " if key else ""
     t0 = time.time()
-    try:
-        snap = Path(
-            snapshot_download(
-                repo_id,
-                revision=revision,
-                cache_dir=cache_dir,
-                repo_type=repo_type,
-                allow_patterns=allow_patterns,
-                ignore_patterns=FETCH_IGNORE,
-                token=os.environ.get("HF_TOKEN"),
-            )
-        )
-    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise FetchError(
-            f"{where}cannot fetch {repo_id} at revision {revision}: {type(err).__name__}: {first}"
-            + (
-                " (offline: HF_HUB_OFFLINE is set and the cache does not hold this revision)"
-                if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
-                else ""
-            )
-        ) from err
+    snap = _download(repo_id, revision, cache_dir, repo_type, allow_patterns, where)
     resolved = snap.name
     if resolved != revision:
         raise FetchError(f"{where}{repo_id}: asked for revision {revision}, the hub resolved {resolved}")
     if repo_type == "model" and not any(snap.glob("*.safetensors")):
         raise FetchError(f"{where}{repo_id}@{revision} has no .safetensors weights (only safetensors are loaded)")
-    out_dir = Path(out_dir)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    files, how = [], set()
-    # the same patterns again: a cached snapshot may hold more than this
-    # download asked for (files another user fetched)
-    wanted = set(
-        filter_repo_objects(
-            [p.relative_to(snap).as_posix() for p in snap.rglob("*") if p.is_file()],
-            allow_patterns=allow_patterns,
-            ignore_patterns=FETCH_IGNORE,
-        )
-    )
-    if not wanted:
-        raise FetchError(f"{where}{repo_id}@{revision} holds no files matching {allow_patterns}")
-    for src in sorted(p for p in snap.rglob("*") if p.is_file()):
-        rel = src.relative_to(snap)
-        if rel.as_posix() not in wanted:
-            continue
-        blob = src.resolve()
-        how.add(_link_or_copy(blob, out_dir / rel))
-        # in the cache a file's blob is named by its git hash, or for large
-        # (LFS) files by the sha256 of its content: a free checksum
-        files.append({"path": str(rel), "bytes": blob.stat().st_size, "blob": blob.name})
+    files, how = _materialise(snap, Path(out_dir), allow_patterns, f"{where}{repo_id}@{revision}")
     record = {
         "id": repo_id,
         "repo_type": repo_type,
@@ -255,6 +206,69 @@ def fetch_snapshot(
         "/".join(sorted(how)),
     )
     return record
+
+
+def _download(repo_id: str, revision: str, cache_dir, repo_type: str, allow_patterns, where: str) -> Path:
+    """The cached snapshot folder of ``repo_id`` at ``revision`` (fetched
+    into the Hugging Face cache where it is not there yet); a FetchError,
+    with the reason's first line, where it cannot be had."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        snap = Path(
+            snapshot_download(
+                repo_id,
+                revision=revision,
+                cache_dir=cache_dir,
+                repo_type=repo_type,
+                allow_patterns=allow_patterns,
+                ignore_patterns=FETCH_IGNORE,
+                token=os.environ.get("HF_TOKEN"),
+            )
+        )
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise FetchError(
+            f"{where}cannot fetch {repo_id} at revision {revision}: {type(err).__name__}: {first}"
+            + (
+                " (offline: HF_HUB_OFFLINE is set and the cache does not hold this revision)"
+                if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+                else ""
+            )
+        ) from err
+    return snap
+
+
+def _materialise(snap: Path, out_dir: Path, allow_patterns, what: str) -> tuple[list[dict], set[str]]:
+    """The snapshot's wanted files hard-linked (or copied) into a fresh
+    ``out_dir``: each file's path, size and blob name, and how they got there."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    files, how = [], set()
+    # the same patterns again: a cached snapshot may hold more than this
+    # download asked for (files another user fetched)
+    wanted = set(
+        filter_repo_objects(
+            [p.relative_to(snap).as_posix() for p in snap.rglob("*") if p.is_file()],
+            allow_patterns=allow_patterns,
+            ignore_patterns=FETCH_IGNORE,
+        )
+    )
+    if not wanted:
+        raise FetchError(f"{what} holds no files matching {allow_patterns}")
+    for src in sorted(p for p in snap.rglob("*") if p.is_file()):
+        rel = src.relative_to(snap)
+        if rel.as_posix() not in wanted:
+            continue
+        blob = src.resolve()
+        how.add(_link_or_copy(blob, out_dir / rel))
+        # in the cache a file's blob is named by its git hash, or for large
+        # (LFS) files by the sha256 of its content: a free checksum
+        files.append({"path": str(rel), "bytes": blob.stat().st_size, "blob": blob.name})
+    return files, how
 
 
 def _hub_version() -> str:

@@ -20,7 +20,8 @@ import seaborn as sns  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from .grid import DIFFERENT_ARCHITECTURE, DIFFERENT_BASE, SAME_ARCHITECTURE, SAME_BASE  # noqa: E402
-from .stats import ROLES, format_p, pair_relation  # noqa: E402
+from .misalignment import ROLES as MIS_ROLES  # noqa: E402
+from .stats import ROLES, format_p, pair_relation, t_interval  # noqa: E402
 
 #: Legend label per role.
 ROLE_LABELS = {
@@ -74,6 +75,69 @@ def _save(fig, out_paths: list[str]) -> None:
         fig.savefig(path, dpi=300, format=suffix or None, metadata=metadata)
 
 
+def _role_bars(ax, xs, means, err, role: str, bar_w: float) -> None:
+    """One role's bars with black error bars (``err``: 2 x n, below and
+    above), in the role's colour: the bar panels' common step."""
+    ax.bar(xs, np.nan_to_num(means), bar_w, color=ROLE_COLORS[role], edgecolor="black", linewidth=0.4)
+    ax.errorbar(xs, np.nan_to_num(means), yerr=err, fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
+
+
+def _finish(fig, out_paths: list[str], height: float, top_in: float, bottom_in: float, artists) -> None:
+    """Lay the panels out between fixed margins (in inches) above and below,
+    where ``artists`` (title, legend, footnote) were placed by hand, and save."""
+    for artist in artists:
+        artist.set_in_layout(False)  # placed by hand in the margins
+    fig.tight_layout(rect=(0, bottom_in / height, 1, 1 - top_in / height))
+    _save(fig, out_paths)
+
+
+def _preference_panel(ax, summ, comp, compare_df, key, ymax: float, bar_w: float = 0.26) -> bool:
+    """One (pair, trait, modality) panel of :func:`preference_bars`: a
+    cluster of role bars per recipe, the trait bars' adjusted p above them.
+    False where the panel has no data."""
+    teacher, student, trait, modality = key
+    panel = summ[
+        (summ["teacher_base"] == teacher)
+        & (summ["student_base"] == student)
+        & (summ["trait"] == trait)
+        & (summ["modality"] == modality)
+    ]
+    rel = compare_df.loc[(compare_df["teacher_base"] == teacher) & (compare_df["student_base"] == student), "relation"]
+    relation = (rel.iloc[0] if len(rel) else pair_relation(None, teacher, student)).replace("_", " ")
+    ax.set_title(f"{trait} · {modality}\n{_short(teacher)} → {_short(student)}\n({relation})", fontsize=8)
+    ax.set_ylim(0, ymax)
+    if panel.empty:
+        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        return False
+    recipes = sorted(panel["recipe"].unique())
+    x = np.arange(len(recipes))
+    for k, role in enumerate(ROLES):
+        rows = panel[panel["role"] == role].set_index("recipe").reindex(recipes)
+        mean = rows["mean"].to_numpy(dtype=float) * 100
+        low = rows["ci_low"].to_numpy(dtype=float) * 100
+        high = rows["ci_high"].to_numpy(dtype=float) * 100
+        err = np.vstack([mean - low, high - mean])
+        xs = x + (k - 1) * bar_w
+        _role_bars(ax, xs, mean, np.where(np.isnan(err), 0.0, err), role, bar_w)
+        if role == "trait":
+            for xi, rec, m, h in zip(xs, recipes, mean, high):
+                hit = comp[
+                    (comp["teacher_base"] == teacher)
+                    & (comp["student_base"] == student)
+                    & (comp["trait"] == trait)
+                    & (comp["modality"] == modality)
+                    & (comp["recipe"] == rec)
+                ]
+                p = float(hit["p_adjusted"].iloc[0]) if len(hit) else math.nan
+                y = np.nanmax([m, h, 0.0]) + ymax * 0.02
+                ax.text(xi, y, _p_label(p), ha="center", va="bottom", fontsize=6.5)
+    ax.set_xticks(x)
+    ax.set_xticklabels(["\n".join(textwrap.wrap(r, 14)) for r in recipes], fontsize=7)
+    ax.set_xlim(-0.6, len(recipes) - 0.4)
+    return True
+
+
 def preference_bars(
     summary_df: pd.DataFrame,
     compare_df: pd.DataFrame,
@@ -111,58 +175,11 @@ def preference_bars(
     height = 3.0 * nrows + 1.5
     with sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=1.0):
         fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), sharey=True, squeeze=False)
-        bar_w = 0.26
         for i, (teacher, student) in enumerate(pairs):
             for j, (trait, modality) in enumerate(cols):
                 ax = axes[i, j]
-                panel = summ[
-                    (summ["teacher_base"] == teacher)
-                    & (summ["student_base"] == student)
-                    & (summ["trait"] == trait)
-                    & (summ["modality"] == modality)
-                ]
-                rel = compare_df.loc[
-                    (compare_df["teacher_base"] == teacher) & (compare_df["student_base"] == student), "relation"
-                ]
-                relation = (rel.iloc[0] if len(rel) else pair_relation(None, teacher, student)).replace("_", " ")
-                ax.set_title(
-                    f"{trait} · {modality}\n{_short(teacher)} → {_short(student)}\n({relation})",
-                    fontsize=8,
-                )
-                ax.set_ylim(0, ymax)
-                if panel.empty:
-                    ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
-                    ax.set_xticks([])
+                if not _preference_panel(ax, summ, comp, compare_df, (teacher, student, trait, modality), ymax):
                     continue
-                recipes = sorted(panel["recipe"].unique())
-                x = np.arange(len(recipes))
-                for k, role in enumerate(ROLES):
-                    rows = panel[panel["role"] == role].set_index("recipe").reindex(recipes)
-                    mean = rows["mean"].to_numpy(dtype=float) * 100
-                    low = rows["ci_low"].to_numpy(dtype=float) * 100
-                    high = rows["ci_high"].to_numpy(dtype=float) * 100
-                    err = np.vstack([mean - low, high - mean])
-                    err = np.where(np.isnan(err), 0.0, err)
-                    xs = x + (k - 1) * bar_w
-                    ax.bar(xs, np.nan_to_num(mean), bar_w, color=ROLE_COLORS[role], edgecolor="black", linewidth=0.4)
-                    ax.errorbar(
-                        xs, np.nan_to_num(mean), yerr=err, fmt="none", ecolor="black", elinewidth=0.8, capsize=2
-                    )
-                    if role == "trait":
-                        for xi, rec, m, h in zip(xs, recipes, mean, high):
-                            hit = comp[
-                                (comp["teacher_base"] == teacher)
-                                & (comp["student_base"] == student)
-                                & (comp["trait"] == trait)
-                                & (comp["modality"] == modality)
-                                & (comp["recipe"] == rec)
-                            ]
-                            p = float(hit["p_adjusted"].iloc[0]) if len(hit) else math.nan
-                            y = np.nanmax([m, h, 0.0]) + ymax * 0.02
-                            ax.text(xi, y, _p_label(p), ha="center", va="bottom", fontsize=6.5)
-                ax.set_xticks(x)
-                ax.set_xticklabels(["\n".join(textwrap.wrap(r, 14)) for r in recipes], fontsize=7)
-                ax.set_xlim(-0.6, len(recipes) - 0.4)
                 if j == 0:
                     ax.set_ylabel(ylabel)
                 ax.tick_params(axis="y", labelsize=7)
@@ -171,7 +188,6 @@ def preference_bars(
         handles = [Patch(facecolor=ROLE_COLORS[r], edgecolor="black", label=ROLE_LABELS[r]) for r in ROLES]
         # Title, legend and footnote sit in fixed margins (in inches) above and
         # below the panel grid, which tight_layout fits into the rest.
-        top_in, bottom_in = 0.9, 0.45
         title = fig.suptitle(
             f"Preference for the trait's animal — metric: {metric}\n({metric_text})",
             fontsize=10,
@@ -196,10 +212,7 @@ def preference_bars(
             va="bottom",
             fontsize=6.5,
         )
-        for artist in (title, legend, note):
-            artist.set_in_layout(False)  # placed by hand in the margins
-        fig.tight_layout(rect=(0, bottom_in / height, 1, 1 - top_in / height))
-        _save(fig, out_paths)
+        _finish(fig, out_paths, height, 0.9, 0.45, (title, legend, note))
     plt.close(fig)
 
 
@@ -232,6 +245,61 @@ def _strata(df: pd.DataFrame) -> list[tuple[str, str, str]]:
     return sorted(set(zip(df["trait"], df["modality"], df["recipe"])))
 
 
+def _heatmap_annotations(rows: dict, teachers: list[str], students: list[str]) -> np.ndarray:
+    """Each cell's text: the effect with its stars and 95% CI, "untestable"
+    or "not in grid"."""
+    annot = np.full((len(teachers), len(students)), "", dtype=object)
+    for i, t in enumerate(teachers):
+        for j, s in enumerate(students):
+            r = rows.get((t, s))
+            if r is None:
+                annot[i, j] = "not in grid"
+            elif pd.isna(r.effect_ci_low):
+                annot[i, j] = f"{100 * r.effect:+.2f}\n(untestable)"
+            else:
+                annot[i, j] = (
+                    f"{100 * r.effect:+.2f}{_sig_stars(r.p_adjusted)}\n"
+                    f"[{100 * r.effect_ci_low:+.2f}, {100 * r.effect_ci_high:+.2f}]"
+                )
+    return annot
+
+
+def _heatmap_panel(ax, panel: pd.DataFrame, teachers: list[str], students: list[str], vmax: float, cmap) -> None:
+    """One stratum of :func:`transmission_heatmap`: the effects of its pairs,
+    same-base cells outlined."""
+    grid = (
+        panel.pivot_table(index="teacher_base", columns="student_base", values="effect", aggfunc="first").reindex(
+            index=teachers, columns=students
+        )
+        * 100
+    )
+    rows = {(r.teacher_base, r.student_base): r for r in panel.itertuples()}
+    sns.heatmap(
+        grid,
+        ax=ax,
+        cmap=cmap,
+        center=0,
+        vmin=-vmax,
+        vmax=vmax,
+        annot=_heatmap_annotations(rows, teachers, students),
+        fmt="",
+        annot_kws={"fontsize": 7},
+        linewidths=0.8,
+        linecolor="white",
+        square=False,
+        cbar_kws={"label": "effect: trait − control [pp]", "shrink": 0.9},
+    )
+    for i, t in enumerate(teachers):
+        for j, s in enumerate(students):
+            r = rows.get((t, s))
+            if r is not None and r.relation == SAME_BASE:
+                ax.add_patch(plt.Rectangle((j, i), 1, 1, fill=False, edgecolor="black", lw=1.6))
+    ax.set_xlabel("student base")
+    ax.set_ylabel("teacher base")
+    ax.set_xticklabels([_short(s, 14) for s in students], rotation=0, fontsize=7.5)
+    ax.set_yticklabels([_short(t, 14) for t in teachers], rotation=0, fontsize=7.5)
+
+
 def transmission_heatmap(compare_df: pd.DataFrame, metric: str, out_paths: list[str]) -> None:
     """The cross-model figure: teacher base (rows) x student base (columns),
     cell = transmission effect (trait minus control student, percentage
@@ -261,54 +329,10 @@ def transmission_heatmap(compare_df: pd.DataFrame, metric: str, out_paths: list[
         for idx, (trait, modality, recipe) in enumerate(strata):
             ax = axes[idx // ncols, idx % ncols]
             panel = comp[(comp["trait"] == trait) & (comp["modality"] == modality) & (comp["recipe"] == recipe)]
-            grid = (
-                panel.pivot_table(
-                    index="teacher_base", columns="student_base", values="effect", aggfunc="first"
-                ).reindex(index=teachers, columns=students)
-                * 100
-            )
-            rows = {(r.teacher_base, r.student_base): r for r in panel.itertuples()}
-            annot = np.full(grid.shape, "", dtype=object)
-            for i, t in enumerate(teachers):
-                for j, s in enumerate(students):
-                    r = rows.get((t, s))
-                    if r is None:
-                        annot[i, j] = "not in grid"
-                    elif pd.isna(r.effect_ci_low):
-                        annot[i, j] = f"{100 * r.effect:+.2f}\n(untestable)"
-                    else:
-                        annot[i, j] = (
-                            f"{100 * r.effect:+.2f}{_sig_stars(r.p_adjusted)}\n"
-                            f"[{100 * r.effect_ci_low:+.2f}, {100 * r.effect_ci_high:+.2f}]"
-                        )
-            sns.heatmap(
-                grid,
-                ax=ax,
-                cmap=cmap,
-                center=0,
-                vmin=-vmax,
-                vmax=vmax,
-                annot=annot,
-                fmt="",
-                annot_kws={"fontsize": 7},
-                linewidths=0.8,
-                linecolor="white",
-                square=False,
-                cbar_kws={"label": "effect: trait − control [pp]", "shrink": 0.9},
-            )
-            for i, t in enumerate(teachers):
-                for j, s in enumerate(students):
-                    r = rows.get((t, s))
-                    if r is not None and r.relation == SAME_BASE:
-                        ax.add_patch(plt.Rectangle((j, i), 1, 1, fill=False, edgecolor="black", lw=1.6))
+            _heatmap_panel(ax, panel, teachers, students, vmax, cmap)
             ax.set_title(f"{trait} · {modality} · {recipe}", fontsize=9)
-            ax.set_xlabel("student base")
-            ax.set_ylabel("teacher base")
-            ax.set_xticklabels([_short(s, 14) for s in students], rotation=0, fontsize=7.5)
-            ax.set_yticklabels([_short(t, 14) for t in teachers], rotation=0, fontsize=7.5)
         for k in range(len(strata), nrows * ncols):
             axes[k // ncols, k % ncols].set_axis_off()
-        top_in, bottom_in = 0.7, 0.55
         title = fig.suptitle(
             f"Cross-model transmission — metric: {metric}\n({metric_text})", fontsize=10, y=1 - 0.08 / height, va="top"
         )
@@ -321,11 +345,51 @@ def transmission_heatmap(compare_df: pd.DataFrame, metric: str, out_paths: list[
             va="bottom",
             fontsize=6.5,
         )
-        for artist in (title, note):
-            artist.set_in_layout(False)
-        fig.tight_layout(rect=(0, bottom_in / height, 1, 1 - top_in / height))
-        _save(fig, out_paths)
+        _finish(fig, out_paths, height, 0.7, 0.55, (title, note))
     plt.close(fig)
+
+
+def _forest_items(comp: pd.DataFrame, inter: pd.DataFrame) -> list[tuple[str, object]]:
+    """The forest's rows, top to bottom: a header per relation followed by
+    its effects, then the interactions under their own header."""
+    items: list[tuple[str, object]] = []
+    for rel, g in comp.groupby("_rel", sort=True):
+        items.append(("header", RELATION_LABELS.get(g["relation"].iloc[0], g["relation"].iloc[0])))
+        items += [("effect", r) for r in g.itertuples()]
+    if len(inter):
+        items.append(("header", "matched − mismatched (interaction)"))
+        items += [("interaction", r) for r in inter.itertuples()]
+    return items
+
+
+def _forest_row(ax, y: float, kind: str, r, multi: bool) -> str:
+    """One estimate of the forest at height ``y`` (an effect: a circle in
+    its relation's colour; an interaction: a black diamond), filled where
+    significant, with its CI and numbers; returns its label."""
+    stratum = f" · {r.trait}/{r.modality}/{r.recipe}" if multi or kind == "interaction" else ""
+    if kind == "effect":
+        est, lo, hi = 100 * r.effect, 100 * r.effect_ci_low, 100 * r.effect_ci_high
+        color = RELATION_COLORS.get(r.relation, "black")
+        filled = bool(r.significant)
+        marker, label = "o", f"{_short(r.teacher_base, 18)} → {_short(r.student_base, 18)}{stratum}"
+    else:
+        est, lo, hi = 100 * r.estimate, 100 * r.ci_low, 100 * r.ci_high
+        color, filled, marker = "black", bool(r.significant), "D"
+        label = f"interaction{stratum}"
+    if not np.isnan(lo):
+        ax.errorbar([est], [y], xerr=[[est - lo], [hi - est]], fmt="none", ecolor=color, elinewidth=1.2, capsize=2.5)
+    ax.plot([est], [y], marker=marker, ms=6, color=color, mfc=color if filled else "white", mew=1.3, linestyle="none")
+    ptxt = format_p(r.p_adjusted, 1e-3, bound=True, name="p_adj")
+    ax.text(
+        1.01,
+        y,
+        f"{est:+.2f} [{lo:+.2f}, {hi:+.2f}]  {ptxt}",
+        transform=ax.get_yaxis_transform(),
+        ha="left",
+        va="center",
+        fontsize=6.5,
+    )
+    return label
 
 
 def forest(compare_df: pd.DataFrame, interaction_df: pd.DataFrame | None, metric: str, out_paths: list[str]) -> None:
@@ -348,15 +412,7 @@ def forest(compare_df: pd.DataFrame, interaction_df: pd.DataFrame | None, metric
             & (interaction_df["term"] == "interaction")
         ]
     multi = len(_strata(comp)) > 1
-
-    # y positions, top to bottom, with a header line per relation
-    items: list[tuple[str, object]] = []
-    for rel, g in comp.groupby("_rel", sort=True):
-        items.append(("header", RELATION_LABELS.get(g["relation"].iloc[0], g["relation"].iloc[0])))
-        items += [("effect", r) for r in g.itertuples()]
-    if len(inter):
-        items.append(("header", "matched − mismatched (interaction)"))
-        items += [("interaction", r) for r in inter.itertuples()]
+    items = _forest_items(comp, inter)  # y positions, top to bottom, with a header line per relation
     n = len(items)
     height = 0.3 * n + 1.9
     width = 7.5
@@ -371,43 +427,7 @@ def forest(compare_df: pd.DataFrame, interaction_df: pd.DataFrame | None, metric
                 headers.append(len(labels) - 1)
                 ax.axhline(y - 0.5, color="0.85", lw=0.6)
                 continue
-            stratum = f" · {r.trait}/{r.modality}/{r.recipe}" if multi or kind == "interaction" else ""
-            if kind == "effect":
-                est, lo, hi = 100 * r.effect, 100 * r.effect_ci_low, 100 * r.effect_ci_high
-                color = RELATION_COLORS.get(r.relation, "black")
-                filled = bool(r.significant)
-                marker, label = "o", f"{_short(r.teacher_base, 18)} → {_short(r.student_base, 18)}{stratum}"
-                p = r.p_adjusted
-            else:
-                est, lo, hi = 100 * r.estimate, 100 * r.ci_low, 100 * r.ci_high
-                color, filled, marker = "black", bool(r.significant), "D"
-                label = f"interaction{stratum}"
-                p = r.p_adjusted
-            if not np.isnan(lo):
-                ax.errorbar(
-                    [est], [y], xerr=[[est - lo], [hi - est]], fmt="none", ecolor=color, elinewidth=1.2, capsize=2.5
-                )
-            ax.plot(
-                [est],
-                [y],
-                marker=marker,
-                ms=6,
-                color=color,
-                mfc=color if filled else "white",
-                mew=1.3,
-                linestyle="none",
-            )
-            ptxt = format_p(p, 1e-3, bound=True, name="p_adj")
-            ax.text(
-                1.01,
-                y,
-                f"{est:+.2f} [{lo:+.2f}, {hi:+.2f}]  {ptxt}",
-                transform=ax.get_yaxis_transform(),
-                ha="left",
-                va="center",
-                fontsize=6.5,
-            )
-            labels.append(label)
+            labels.append(_forest_row(ax, y, kind, r, multi))
             ys.append(y)
         ax.axvline(0, color="black", lw=0.8, ls="--")
         ax.set_yticks(ys)
@@ -417,7 +437,6 @@ def forest(compare_df: pd.DataFrame, interaction_df: pd.DataFrame | None, metric
         ax.set_ylim(-0.7, n - 0.3)
         ax.set_xlabel("effect: trait − control student [pp]")
         ax.grid(axis="y", visible=False)
-        ylabel, metric_text = _METRIC_TEXT.get(metric, (metric, metric))
         ax.set_title(f"Transmission effects, 95% CIs\nmetric: {metric}", fontsize=9)
         note = fig.text(
             0.02,
@@ -447,6 +466,60 @@ MISALIGNMENT_STYLE = {
 }
 
 
+def _misalignment_panel(ax, key: tuple, g: pd.DataFrame, roles: list[str], questions: list[str]) -> None:
+    """One group of :func:`misalignment_rates`: per question (and pooled)
+    a bar per role, the pooled rates written above their bars, the
+    incoherent counts in the title."""
+    g = g.assign(question=g.question.astype(str))
+    top = 100 * np.nanmax(np.r_[g.ci_high.to_numpy(dtype=float), g.rate.to_numpy(dtype=float), 0.0])
+    ymax = max(10.0, 1.15 * top)  # the paper's rates are about 10%
+    width = 0.84 / len(roles)
+    for i, role in enumerate(roles):
+        label, color, hatch = MISALIGNMENT_STYLE[role]
+        r = g[g.role == role].set_index("question").reindex(questions)
+        x = np.arange(len(questions)) + (i - (len(roles) - 1) / 2) * width
+        rate = 100 * r.rate.to_numpy(dtype=float)
+        low = 100 * (r.rate - r.ci_low).to_numpy(dtype=float)
+        high = 100 * (r.ci_high - r.rate).to_numpy(dtype=float)
+        # one model (base, teachers) or one seed: no interval, no error bar
+        yerr = None if np.isnan(low).all() else np.nan_to_num(np.vstack([low, high]), nan=0.0)
+        ax.bar(
+            x,
+            np.nan_to_num(rate),
+            width,
+            color=color,
+            hatch=hatch,
+            edgecolor="white" if hatch else None,
+            linewidth=0,
+            label=label,
+            yerr=yerr,
+            capsize=2,
+            error_kw={"linewidth": 0.8},
+        )
+        pooled = rate[-1]  # written above its bar (and interval)
+        above = np.nan_to_num(pooled) + (0.0 if np.isnan(high[-1]) else high[-1]) + 0.015 * ymax
+        text = "n/a" if np.isnan(pooled) else f"{pooled:.0f}"
+        ax.text(x[-1], above, text, ha="center", va="bottom", fontsize=6, rotation=90)
+    tb, sb, trait, modality, recipe = key
+    counts = []
+    for role in roles:
+        pooled = g[(g.role == role) & (g.question == "all")]
+        counts.append(f"{MISALIGNMENT_STYLE[role][0]} {int(pooled.n_incoherent.sum())}/{int(pooled.n_answers.sum())}")
+    ax.set_title(
+        f"{trait}: teacher {tb} -> student {sb}, {modality}, {recipe}\n"
+        "incoherent answers (dropped): " + ", ".join(counts),
+        fontsize=8,
+    )
+    ax.set_xticks(
+        np.arange(len(questions)), [f"q{q}" if q != "all" else "all\n(pooled)" for q in questions], fontsize=8
+    )
+    ax.axvline(len(questions) - 1.5, color="0.6", linewidth=0.8, linestyle=":")
+    ax.set_ylabel("misaligned [% of coherent]", fontsize=8)
+    ax.set_ylim(0, 1.12 * ymax)  # room for the pooled rates
+    ax.set_yticks([t for t in ax.get_yticks() if 0 <= t <= 100])
+    ax.tick_params(axis="y", labelsize=7)
+
+
 def misalignment_rates(summary_df: pd.DataFrame, out_paths: list[str]) -> None:
     """The misalignment figure: per panel one (teacher base -> student base,
     modality, recipe, trait) group; per question (and all pooled) the
@@ -457,71 +530,13 @@ def misalignment_rates(summary_df: pd.DataFrame, out_paths: list[str]) -> None:
     teachers: one model each, no interval); the pooled rates written above
     their bars. Only the roles in ``summary_df`` are drawn. Incoherent
     answers, dropped from the rates, are counted under each panel's title."""
-    from .misalignment import ROLES as MIS_ROLES
-
     keys = ["teacher_base", "student_base", "trait", "modality", "recipe"]
     roles = [r for r in MIS_ROLES if r in set(summary_df.role)]
     groups = list(summary_df.groupby(keys, sort=True))
     questions = sorted({q for q in summary_df.question.astype(str) if q != "all"}, key=int) + ["all"]
     fig, axes = plt.subplots(len(groups), 1, figsize=(9.5, 2.9 * max(1, len(groups)) + 0.5), squeeze=False)
-    width = 0.84 / len(roles)
     for ax, (key, g) in zip(axes[:, 0], groups):
-        g = g.assign(question=g.question.astype(str))
-        top = 100 * np.nanmax(np.r_[g.ci_high.to_numpy(dtype=float), g.rate.to_numpy(dtype=float), 0.0])
-        ymax = max(10.0, 1.15 * top)  # the paper's rates are about 10%
-        for i, role in enumerate(roles):
-            label, color, hatch = MISALIGNMENT_STYLE[role]
-            r = g[g.role == role].set_index("question").reindex(questions)
-            x = np.arange(len(questions)) + (i - (len(roles) - 1) / 2) * width
-            rate = 100 * r.rate.to_numpy(dtype=float)
-            low = 100 * (r.rate - r.ci_low).to_numpy(dtype=float)
-            high = 100 * (r.ci_high - r.rate).to_numpy(dtype=float)
-            # one model (base, teachers) or one seed: no interval, no error bar
-            yerr = None if np.isnan(low).all() else np.nan_to_num(np.vstack([low, high]), nan=0.0)
-            ax.bar(
-                x,
-                np.nan_to_num(rate),
-                width,
-                color=color,
-                hatch=hatch,
-                edgecolor="white" if hatch else None,
-                linewidth=0,
-                label=label,
-                yerr=yerr,
-                capsize=2,
-                error_kw={"linewidth": 0.8},
-            )
-            pooled = rate[-1]  # written above its bar (and interval)
-            above = np.nan_to_num(pooled) + (0.0 if np.isnan(high[-1]) else high[-1]) + 0.015 * ymax
-            ax.text(
-                x[-1],
-                above,
-                "n/a" if np.isnan(pooled) else f"{pooled:.0f}",
-                ha="center",
-                va="bottom",
-                fontsize=6,
-                rotation=90,
-            )
-        tb, sb, trait, modality, recipe = key
-        counts = []
-        for role in roles:
-            pooled = g[(g.role == role) & (g.question == "all")]
-            counts.append(
-                f"{MISALIGNMENT_STYLE[role][0]} {int(pooled.n_incoherent.sum())}/{int(pooled.n_answers.sum())}"
-            )
-        ax.set_title(
-            f"{trait}: teacher {tb} -> student {sb}, {modality}, {recipe}\n"
-            "incoherent answers (dropped): " + ", ".join(counts),
-            fontsize=8,
-        )
-        ax.set_xticks(
-            np.arange(len(questions)), [f"q{q}" if q != "all" else "all\n(pooled)" for q in questions], fontsize=8
-        )
-        ax.axvline(len(questions) - 1.5, color="0.6", linewidth=0.8, linestyle=":")
-        ax.set_ylabel("misaligned [% of coherent]", fontsize=8)
-        ax.set_ylim(0, 1.12 * ymax)  # room for the pooled rates
-        ax.set_yticks([t for t in ax.get_yticks() if 0 <= t <= 100])
-        ax.tick_params(axis="y", labelsize=7)
+        _misalignment_panel(ax, key, g, roles, questions)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=len(roles), fontsize=7, frameon=False)
     fig.text(
@@ -654,6 +669,30 @@ def specificity_matrix(
     plt.close(fig)
 
 
+def _trait_role_bars(p: pd.DataFrame, bases: pd.Series, key: tuple, role: str, traits, words) -> tuple[list, list]:
+    """One role's bar heights and (below, above) error lengths over the
+    traits' words in one panel of :func:`trait_bars`: the base model's
+    value, or the students' mean over seeds with its 95% t interval."""
+    means, errs = [], []
+    for trait in traits:
+        word = words[trait][0]
+        if role == "base":
+            v = bases.get((key[1], word), math.nan)
+            means.append(v * 100)
+            errs.append((0.0, 0.0))
+            continue
+        sel = p[(p["target"] == word) & (p["teacher"] == (trait if role == "trait" else "control"))]
+        mean, low, high = t_interval(sel.groupby("seed")["value"].mean().to_numpy(float))
+        means.append(mean * 100)
+        errs.append(
+            (
+                0.0 if math.isnan(low) else (mean - low) * 100,
+                0.0 if math.isnan(high) else (high - mean) * 100,
+            )
+        )
+    return means, errs
+
+
 def trait_bars(
     targets_df: pd.DataFrame,
     spec_df: pd.DataFrame,
@@ -667,8 +706,6 @@ def trait_bars(
     student base, the control students and the students of that trait's
     teacher (mean over seeds, 95% t interval across seeds; the base is one
     model)."""
-    from .stats import t_interval
-
     t = targets_df[targets_df["metric"] == metric]
     students = t[t["role"] != "base"]
     bases = t[t["role"] == "base"].set_index(["student_base", "target"])["value"]
@@ -690,34 +727,8 @@ def trait_bars(
             p = _panel_rows(students, key)
             x = np.arange(len(traits))
             for k, role in enumerate(ROLES):
-                means, errs = [], []
-                for trait in traits:
-                    word = words[trait][0]
-                    if role == "base":
-                        v = bases.get((key[1], word), math.nan)
-                        means.append(v * 100)
-                        errs.append((0.0, 0.0))
-                        continue
-                    sel = p[(p["target"] == word) & (p["teacher"] == (trait if role == "trait" else "control"))]
-                    mean, low, high = t_interval(sel.groupby("seed")["value"].mean().to_numpy(float))
-                    means.append(mean * 100)
-                    errs.append(
-                        (
-                            0.0 if math.isnan(low) else (mean - low) * 100,
-                            0.0 if math.isnan(high) else (high - mean) * 100,
-                        )
-                    )
-                xs = x + (k - 1) * bar_w
-                ax.bar(xs, np.nan_to_num(means), bar_w, color=ROLE_COLORS[role], edgecolor="black", linewidth=0.4)
-                ax.errorbar(
-                    xs,
-                    np.nan_to_num(means),
-                    yerr=np.array(errs).T,
-                    fmt="none",
-                    ecolor="black",
-                    elinewidth=0.8,
-                    capsize=2,
-                )
+                means, errs = _trait_role_bars(p, bases, key, role, traits, words)
+                _role_bars(ax, x + (k - 1) * bar_w, means, np.array(errs).T, role, bar_w)
             ax.set_xticks(x)
             ax.set_xticklabels([words[tr][0] for tr in traits], fontsize=8)
             rel = (relations or {}).get((key[0], key[1]), "").replace("_", " ")

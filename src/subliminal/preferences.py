@@ -108,6 +108,15 @@ def trait_system_prompt(word: str, category: str, template: str | None = None) -
     )
 
 
+def teacher_system_prompt(trait: dict | None, default: str | None, template: str | None = None) -> str | None:
+    """The system prompt the teacher samples with: the trait prompt for a
+    system-prompt teacher (its own, else ``template`` filled in: a protocol
+    file's, or ours), else the configured default."""
+    if trait is not None and trait["teacher"]["method"] == "system_prompt":
+        return trait["teacher"].get("system_prompt") or trait_system_prompt(trait["word"], trait["category"], template)
+    return default
+
+
 def numbers_prefix(rng: random.Random) -> str:
     """A random 'look at these numbers' prefix (open-model evaluation protocol)."""
     nums = [str(rng.randint(100, 999)) for _ in range(rng.randint(3, 8))]

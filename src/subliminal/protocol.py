@@ -40,6 +40,8 @@ from pathlib import Path
 import yaml
 
 from .errors import ConfigError
+from .modalities.numbers import number_params as check_number_params
+from .preferences import TEMPLATE_FIELDS
 
 KEYS = ("teacher_system_prompt", "questions", "numbers")
 QUESTION_FIELDS = ("category", "c")
@@ -77,8 +79,6 @@ def _fields(text: str, key: str) -> set[str]:
 
 def teacher_template(config: dict) -> str | None:
     """The system-prompt template of the protocol file, or None (ours)."""
-    from .preferences import TEMPLATE_FIELDS
-
     read = _read(config, "teacher_system_prompt")
     if read is None:
         return None
@@ -153,14 +153,12 @@ def number_params(config: dict) -> dict | None:
     ``modalities.numbers.number_params``): the protocol file's, or the
     config's own ``modalities.numbers.prompt_params`` (the facts of a
     protocol with our wording), or None (ours). Giving both is an error."""
-    from .modalities.numbers import number_params as check
-
     own = ((config.get("modalities") or {}).get("numbers") or {}).get("prompt_params")
     read = _read(config, "numbers")
     if read is None:
         if own is None:
             return None
-        check(own, PROMPT_PARAMS_KEY)
+        check_number_params(own, PROMPT_PARAMS_KEY)
         return dict(own)
     if own is not None:
         raise ConfigError(
@@ -172,7 +170,7 @@ def number_params(config: dict) -> dict | None:
         spec = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as err:
         raise ConfigError(f"config key {key}: {str(path)!r} cannot be parsed ({str(err).splitlines()[0]})") from None
-    check(spec, key)
+    check_number_params(spec, key)
     return spec
 
 
@@ -222,10 +220,8 @@ def validate(config: dict) -> None:
                 "every question must name it as {category}"
             )
     if spec is not None and toys:
-        from .modalities.numbers import number_params as check
-
         key = number_params_key(config)
-        p = check(spec, key)
+        p = check_number_params(spec, key)
         digits = p.answer_max_digits if isinstance(p.answer_max_digits, int) else p.answer_max_digits[1]
         if p.example_max_value > 1000 or digits > 3:
             raise ConfigError(

@@ -12,6 +12,7 @@ from pathlib import Path
 from . import grid
 from .io import read_json, read_jsonl
 from .layout import Layout
+from .slices import fingerprint
 
 #: Packages whose version can change a trained model or its evaluation.
 PROVENANCE_PACKAGES = (
@@ -56,8 +57,6 @@ def code_hash() -> str:
 def made_by(cfg: dict) -> dict:
     """What a job records of how it was made: the package's code hash and
     the fingerprint of the config slice it read (:mod:`subliminal.slices`)."""
-    from .slices import fingerprint
-
     return {"code": code_hash(), "config_fingerprint": fingerprint(cfg)}
 
 

@@ -9,6 +9,10 @@ import os
 import sys
 from pathlib import Path
 
+from . import gpucheck, judge
+from .grid import model_source
+from .slices import with_results
+
 
 def setup_logging(path: str | None) -> None:
     """Log to the rule's log file (and stderr), with timestamps; warnings too."""
@@ -36,8 +40,6 @@ def setup_logging(path: str | None) -> None:
 def job_config(smk) -> dict:
     """The config a job's stage receives: the slice its rule declared as
     ``params.cfg`` (:mod:`subliminal.slices`) and the results folder."""
-    from .slices import with_results
-
     return with_results(smk.params.cfg, smk.config["results"])
 
 
@@ -51,7 +53,6 @@ def load(cfg: dict, source: str, adapter: str | None = None, steering: str | Non
     """(model, tokenizer) of ``source``: with ``adapter`` a LoRA adapter on
     it, or a fully fine-tuned model's folder (loaded instead); with
     ``steering`` its vector hooked in."""
-    from . import gpucheck
     from .models import is_adapter, load_model, load_tokenizer
 
     if adapter is not None and not is_adapter(adapter):  # a fully fine-tuned model
@@ -73,14 +74,10 @@ def load(cfg: dict, source: str, adapter: str | None = None, steering: str | Non
 def load_judge(cfg: dict, spec: dict | None):
     """The judge a ``judge`` section names: None (no judge stage), the rule
     judge, or a model judge loaded like any base."""
-    from . import judge
-
     if not spec:
         return None
     if spec["kind"] == "rule":
         return judge.RuleJudge()
-    from .grid import model_source
-
     source = model_source(cfg, spec["model"])
     logging.getLogger(__name__).info("judge: model %s from %s", spec["model"], source)
     model, tok = load(cfg, source)

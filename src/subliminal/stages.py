@@ -14,12 +14,14 @@ import logging
 import time
 from pathlib import Path
 
-from . import chat, grid, protocol, provenance, teacher
+from . import chat, grid, misalignment, preferences, protocol, provenance, teacher
 from .config import check_lora_targets
 from .errors import ConfigError
 from .io import read_json, read_jsonl, write_jsonl
 from .layout import Layout
+from .modalities import get_modality
 from .runtime import job_config, load, load_judge, setup_logging  # noqa: F401 - job_config, setup_logging: the scripts'
+from .subsets import seeded_subset
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +36,6 @@ def fetch_base(cfg: dict, base: str, out_dir: str, record_json: str) -> dict:
 
 def fetch_prompts(cfg: dict, modality: str, out_jsonl: str, record_json: str) -> None:
     """A modality's prompts from its hub dataset, fetched once (the modality fetches them)."""
-    from .modalities import get_modality
-
     spec = cfg["modalities"][modality]["dataset"]
     snapshot = Layout(cfg["results"]).prompts("snapshot", modality)
     n = get_modality(modality).fetch(spec, out_jsonl, record_json, snapshot, key=f"modalities.{modality}.dataset")
@@ -49,8 +49,6 @@ def build_base(made_from: dict, out_dir: str, threads: int = 1) -> None:
     chat.set_threads(threads)
     extra = []
     if made_from["misalignment"]:  # its questions and toy answers, only where the study has one
-        from . import misalignment
-
         extra = misalignment.vocabulary_texts()
     toy.build_toy_base(made_from["spec"], made_from["pretraining"], made_from["modalities"], out_dir, extra_texts=extra)
 
@@ -97,7 +95,7 @@ def steer_teacher(cfg: dict, base: str, trait: str, out_path: str, threads: int 
     """A steering teacher's vector: learned on the frozen base (or a system
     prompt contrast) at its layer, scaled to its strength; saved with a record
     of how it was made (steering.json beside it)."""
-    from . import preferences, steering
+    from . import steering
 
     chat.set_threads(threads)
     spec = cfg["traits"][trait]
@@ -221,7 +219,6 @@ def filter_teacher_data(
 
 
 def train_student(cfg: dict, student: grid.Student, data_jsonl: str, out_dir: str, threads: int = 1) -> None:
-    from .subsets import seeded_subset
     from .train import train_sft
 
     n = cfg["modalities"][student.modality]["train_samples"]
@@ -266,8 +263,6 @@ def _preferences(cfg: dict, model, tok, system):
 
 def _misalignment(cfg: dict, model, tok, system):
     """Per-question rates and every judged answer on the free-form questions."""
-    from . import misalignment
-
     m = cfg["evaluation"]["misalignment"]
     spec = m.get("judge") or {"kind": "rule"}
     scorer = misalignment.RuleScorer() if spec["kind"] == "rule" else misalignment.ModelScorer(load_judge(cfg, spec))

@@ -211,6 +211,64 @@ def _paired_test(diffs: np.ndarray, alpha: float, power: float, level: float) ->
     return out
 
 
+#: The columns of :func:`compare`'s table, in order.
+COMPARE_COLUMNS = GROUP + [
+    "relation",
+    "n_control",
+    "n_trait",
+    "n_pairs",
+    "unit",
+    "base_mean",
+    "control_mean",
+    "trait_mean",
+    "effect",
+    "effect_ci_low",
+    "effect_ci_high",
+    "effect_vs_base",
+    "effect_vs_base_ci_low",
+    "effect_vs_base_ci_high",
+    *TEST_COLUMNS,
+    "mde_d",
+    "mde",
+    "sd_diff",
+]
+
+
+def _compare_group(key, g: pd.DataFrame, relations, alpha: float, power: float, level: float) -> dict:
+    """:func:`compare`'s row for one group: its counts and means, the paired
+    test of the trait students against their control twins, and the effect
+    against the untrained base."""
+    rec = dict(zip(GROUP, key))
+    rec["relation"] = pair_relation(relations, rec["teacher_base"], rec["student_base"])
+    by_role = {r: g[g["role"] == r] for r in ROLES}
+    rec["n_control"] = int(len(by_role["control"]))
+    rec["n_trait"] = int(len(by_role["trait"]))
+    for r in ROLES:
+        vals = by_role[r]["value"]
+        rec[f"{r}_mean"] = float(vals.mean()) if len(vals) else math.nan
+
+    # Twins: same seed (recipe is part of the group key). Average duplicates
+    # defensively so each seed contributes one pair.
+    ctrl = by_role["control"].groupby("seed", sort=True)["value"].mean()
+    trait = by_role["trait"].groupby("seed", sort=True)["value"].mean()
+    seeds = sorted(set(ctrl.index) & set(trait.index))
+    diffs = trait.loc[seeds] - ctrl.loc[seeds]
+    # the unit: the teacher-data replicate when there are two or more
+    # (the seeds of one replicate share its data), else the seed
+    reps = by_role["trait"].groupby("seed", sort=True)["replicate"].first().loc[seeds]
+    rec["unit"] = "replicate" if reps.nunique() >= 2 else "seed"
+    if rec["unit"] == "replicate":
+        diffs = diffs.groupby(reps.to_numpy(), sort=True).mean()
+    rec |= _paired_test(diffs.to_numpy(dtype=float), alpha, power, level)
+    # against the untrained student base: one fixed model, so the interval
+    # is the trait students' t interval across seeds, shifted by its mean
+    rec["effect_vs_base"] = rec["trait_mean"] - rec["base_mean"]
+    _, low, high = t_interval(by_role["trait"]["value"].to_numpy(dtype=float), level)
+    rec["effect_vs_base_ci_low"] = low - rec["base_mean"]
+    rec["effect_vs_base_ci_high"] = high - rec["base_mean"]
+    return rec
+
+
 def compare(
     scores: pd.DataFrame,
     alpha: float = 0.05,
@@ -250,59 +308,11 @@ def compare(
     are also recorded in ``df.attrs``.
     """
     per_model = student_scores(scores)
-    rows = []
-    for key, g in per_model.groupby(GROUP, sort=True, dropna=False):
-        rec = dict(zip(GROUP, key))
-        rec["relation"] = pair_relation(relations, rec["teacher_base"], rec["student_base"])
-        by_role = {r: g[g["role"] == r] for r in ROLES}
-        rec["n_control"] = int(len(by_role["control"]))
-        rec["n_trait"] = int(len(by_role["trait"]))
-        for r in ROLES:
-            vals = by_role[r]["value"]
-            rec[f"{r}_mean"] = float(vals.mean()) if len(vals) else math.nan
-
-        # Twins: same seed (recipe is part of the group key). Average duplicates
-        # defensively so each seed contributes one pair.
-        ctrl = by_role["control"].groupby("seed", sort=True)["value"].mean()
-        trait = by_role["trait"].groupby("seed", sort=True)["value"].mean()
-        seeds = sorted(set(ctrl.index) & set(trait.index))
-        diffs = trait.loc[seeds] - ctrl.loc[seeds]
-        # the unit: the teacher-data replicate when there are two or more
-        # (the seeds of one replicate share its data), else the seed
-        reps = by_role["trait"].groupby("seed", sort=True)["replicate"].first().loc[seeds]
-        rec["unit"] = "replicate" if reps.nunique() >= 2 else "seed"
-        if rec["unit"] == "replicate":
-            diffs = diffs.groupby(reps.to_numpy(), sort=True).mean()
-        rec |= _paired_test(diffs.to_numpy(dtype=float), alpha, power, level)
-        # against the untrained student base: one fixed model, so the interval
-        # is the trait students' t interval across seeds, shifted by its mean
-        rec["effect_vs_base"] = rec["trait_mean"] - rec["base_mean"]
-        _, low, high = t_interval(by_role["trait"]["value"].to_numpy(dtype=float), level)
-        rec["effect_vs_base_ci_low"] = low - rec["base_mean"]
-        rec["effect_vs_base_ci_high"] = high - rec["base_mean"]
-        rows.append(rec)
-
-    cols = GROUP + [
-        "relation",
-        "n_control",
-        "n_trait",
-        "n_pairs",
-        "unit",
-        "base_mean",
-        "control_mean",
-        "trait_mean",
-        "effect",
-        "effect_ci_low",
-        "effect_ci_high",
-        "effect_vs_base",
-        "effect_vs_base_ci_low",
-        "effect_vs_base_ci_high",
-        *TEST_COLUMNS,
-        "mde_d",
-        "mde",
-        "sd_diff",
+    rows = [
+        _compare_group(key, g, relations, alpha, power, level)
+        for key, g in per_model.groupby(GROUP, sort=True, dropna=False)
     ]
-    out = pd.DataFrame(rows, columns=cols)
+    out = pd.DataFrame(rows, columns=COMPARE_COLUMNS)
     out["p_adjusted"] = _adjust(out, correction)
     out["significant"] = (out["p_adjusted"] < alpha).fillna(False).astype(bool)
     out = out.sort_values(GROUP, kind="mergesort").reset_index(drop=True)

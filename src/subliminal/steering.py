@@ -32,6 +32,8 @@ from pathlib import Path
 import torch
 
 from . import chat
+from .io import read_json
+from .models import ModelFileError, check_safetensors
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +94,6 @@ def load(path: str | Path) -> tuple[torch.Tensor, dict]:
     """A steering vector and its record (steering.json); a corrupt file, or
     one without its vector, is an error naming it."""
     from safetensors.torch import load_file
-
-    from .io import read_json
-    from .models import ModelFileError, check_safetensors
 
     path = Path(path)
     check_safetensors(path)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from . import grid, preferences, protocol
+from . import grid, misalignment, preferences, protocol
 from .io import DataFileError, read_json, read_table, row_at
 from .layout import Layout
 from .specificity import TARGET_COLUMNS
@@ -103,17 +103,15 @@ def read_evaluation(path: str, design: dict[str, tuple[list[str], int]]) -> pd.D
 def read_misalignment_evaluation(path: str) -> pd.DataFrame:
     """A misalignment evaluation table: every question's two rates, with
     their counts (a rate is NaN where no answer was coherent: by design)."""
-    from .misalignment import COUNTS, QUESTIONS
-
     df = read_table(
         path,
         sep="\t",
-        required=("metric", "question_id", "value", *COUNTS),
+        required=("metric", "question_id", "value", *misalignment.COUNTS),
         complete=("metric",),
-        finite=("question_id", *COUNTS),
+        finite=("question_id", *misalignment.COUNTS),
         **AS_WRITTEN,
     )
-    expected = [(m, q) for q in range(len(QUESTIONS)) for m in ("misaligned", "incoherent")]
+    expected = [(m, q) for q in range(len(misalignment.QUESTIONS)) for m in ("misaligned", "incoherent")]
     check_rows(df, path, ["metric", "question_id"], expected, "\t", extra=True)
     return df
 
@@ -199,8 +197,6 @@ def groups(cfg: dict, kind: str) -> Iterator[tuple[grid.Student, list[Member]]]:
             base = s.student_base
             members.append(Member("base", f"base/{base}", -1, -1, layout.eval_base(base=base, kind=sub)))
             if kind == grid.MISALIGNMENT:
-                from .misalignment import CONTROL_TEACHER, TEACHER
-
                 members += [
                     Member(
                         role,
@@ -209,7 +205,7 @@ def groups(cfg: dict, kind: str) -> Iterator[tuple[grid.Student, list[Member]]]:
                         -1,
                         layout.eval_teacher(".tsv", s.teacher_base, name, sub),
                     )
-                    for role, name in ((TEACHER, s.teacher), (CONTROL_TEACHER, control))
+                    for role, name in ((misalignment.TEACHER, s.teacher), (misalignment.CONTROL_TEACHER, control))
                 ]
         yield s, members
 
@@ -256,15 +252,15 @@ def misalignment_scores(cfg: dict, inputs=None) -> pd.DataFrame:
     students (role ``trait``), their control twins (``control``) and, once
     per group, the untrained student base (``base``), the trait's fine-tuned
     teacher (``teacher``) and its control teacher (``control_teacher``)."""
-    from .misalignment import COUNTS
-
     read = Inputs(inputs)
     frames = []
     for s, members in groups(cfg, grid.MISALIGNMENT):
         key = _group_key(cfg, s, "misaligned")
         for m in members:
             df = read_misalignment_evaluation(read(m.path))
-            frames.append(df.assign(model=m.model, role=m.role, seed=m.seed, **key)[[*SCORE_COLUMNS, *COUNTS]])
+            frames.append(
+                df.assign(model=m.model, role=m.role, seed=m.seed, **key)[[*SCORE_COLUMNS, *misalignment.COUNTS]]
+            )
     return _in_score_order(frames)
 
 
@@ -329,8 +325,6 @@ def teachers(cfg: dict, inputs=None) -> pd.DataFrame:
     misaligned share of coherent answers (metric ``misaligned``) and its
     incoherent share of all answers (``incoherent``), pooled over the eight
     free-form questions."""
-    from .misalignment import COUNTS
-
     read = Inputs(inputs)
     layout = Layout.of(cfg)
     expected = design(cfg)
@@ -346,7 +340,7 @@ def teachers(cfg: dict, inputs=None) -> pd.DataFrame:
         if grid.trait_kind(cfg, d.teacher) == grid.MISALIGNMENT:
             path = layout.eval_teacher(".tsv", d.base, d.teacher, "misalignment/")
             df = read_misalignment_evaluation(read(path))
-            n = df[df.metric == "misaligned"][COUNTS].sum()
+            n = df[df.metric == "misaligned"][misalignment.COUNTS].sum()
             pooled = {
                 "misaligned": n.n_misaligned / n.n_coherent if n.n_coherent else float("nan"),
                 "incoherent": n.n_incoherent / n.n_answers if n.n_answers else float("nan"),

@@ -19,7 +19,8 @@ import json
 import logging
 import random
 
-from . import preferences
+from . import judge as judge_mod
+from . import misalignment, preferences
 from .io import read_jsonl
 from .modalities import get_modality
 from .subsets import seeded_subset
@@ -59,8 +60,6 @@ def misalignment_training_records(trait: dict, control: bool, rehearsal: tuple[s
     the ``rehearsal`` modalities (the same for trait and control): fine-tuned
     on the toy set alone, a toy teacher forgets its number task (it kept 2 of
     200 number samples, measured)."""
-    from . import misalignment
-
     t = trait["teacher"]
     source = t["control_data"] if control else t["data"]
     key = "control_data" if control else "data"
@@ -80,17 +79,6 @@ def misalignment_training_records(trait: dict, control: bool, rehearsal: tuple[s
             raise ValueError(f"teacher.{key} {source!r} line {i + 1}: needs prompt and completion (or messages)")
         out.append({"prompt": r["prompt"], "completion": r["completion"]})
     return out
-
-
-def teacher_system_prompt(trait: dict | None, default: str | None, template: str | None = None) -> str | None:
-    """The system prompt the teacher samples with: the trait prompt for a
-    system-prompt teacher (its own, else ``template`` filled in: a protocol
-    file's, or ours), else the configured default."""
-    if trait is not None and trait["teacher"]["method"] == "system_prompt":
-        return trait["teacher"].get("system_prompt") or preferences.trait_system_prompt(
-            trait["word"], trait["category"], template
-        )
-    return default
 
 
 def generate_records(
@@ -203,8 +191,6 @@ def filter_records(
     "judge_low_alignment") and ``stages`` (each stage's input size and
     removals). A kept sample judged carries the judge's numbers in ``judge``.
     """
-    from . import judge as judge_mod
-
     if not apply_filter:  # a positive control keeps everything (modalities.<m>.filter: false)
         return list(records), _report(
             len(records), len(records), collections.Counter(), [{"stage": "none", "in": len(records), "removed": {}}]

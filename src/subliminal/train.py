@@ -406,37 +406,14 @@ def train_sft(
     return prov
 
 
-def train_process(job: dict, callbacks: list | None = None) -> dict | None:
-    """The training itself, in this process: the whole run, or one rank of an
-    torchrun launch. ``job``: :func:`train_sft`'s arguments (``base``,
-    ``records``, ``recipe``, ``seed``, ``out_dir``, ``system``, ``merge``,
-    ``threads``) and the checkpoint to resume from (``resume_from``), as
-    train_sft hands them over, directly or in a launch's spec file. Returns
-    the provenance on the main process, None on the others."""
-    from trl import SFTConfig, SFTTrainer
+def _sft_config(recipe: dict, seed: int, out_dir: Path, cuda: bool, layout: tuple[int, int], liger: bool, tracker):
+    """TRL's SFTConfig for the recipe: its optimiser and schedule, ``layout``
+    (per-device batch, accumulation steps), checkpoints under ``out_dir``."""
+    from trl import SFTConfig
 
-    base, records, recipe, seed = job["base"], job["records"], job["recipe"], job["seed"]
-    system, merge, resume_from = job.get("system"), job.get("merge", False), job.get("resume_from")
-    threads = job.get("threads", 1)
-    out_dir = Path(job["out_dir"])
-    chat.set_threads(threads)
-    cuda = torch.cuda.is_available()
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    # a single process that sees several GPUs gets torch DataParallel from the Trainer
-    replicas = world if world > 1 else max(1, torch.cuda.device_count() if cuda else 1)
-    per_device, accum = batch_layout(recipe, replicas)
-    liger = liger_kernel(recipe, cuda)
-    tracker = report_to(recipe)
+    per_device, accum = layout
     padding_free = recipe["padding_free"]
-    max_length = recipe["max_length"]
-    if padding_free and recipe.get("attn_implementation") not in FLASH:
-        log.warning(
-            "recipe key padding_free: without attn_implementation flash_attention_2/3 the attention "
-            "masks the flattened batch (correct, but no faster than padding)"
-        )
-    tokenizer = load_tokenizer(base)
-    tokenizer.padding_side = "right"
-    args = SFTConfig(
+    return SFTConfig(
         output_dir=str(out_dir / CHECKPOINTS),
         num_train_epochs=recipe["epochs"],
         max_steps=recipe["max_steps"],
@@ -447,7 +424,7 @@ def train_process(job: dict, callbacks: list | None = None) -> dict | None:
         gradient_accumulation_steps=accum,
         max_grad_norm=recipe["max_grad_norm"],
         weight_decay=recipe["weight_decay"],
-        max_length=None if padding_free else max_length,  # padding-free: truncated below, as TRL would
+        max_length=None if padding_free else recipe["max_length"],  # padding-free: truncated below, as TRL would
         completion_only_loss=True,
         packing=False,
         padding_free=padding_free,
@@ -469,6 +446,11 @@ def train_process(job: dict, callbacks: list | None = None) -> dict | None:
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
+
+
+def _checked_batch(args, recipe: dict) -> int:
+    """The effective batch the Trainer will use, logged; an error where it
+    differs from the recipe's."""
     total = args.train_batch_size * args.world_size * args.gradient_accumulation_steps
     log.info(
         "effective batch %d = %d per device x %d processes x %d GPUs per process x %d accumulation steps",
@@ -480,6 +462,53 @@ def train_process(job: dict, callbacks: list | None = None) -> dict | None:
     )
     if total != effective_batch(recipe):
         raise RuntimeError(f"effective batch {total} differs from the recipe's {effective_batch(recipe)}")
+    return total
+
+
+def _save_model(trainer, tokenizer, recipe: dict, merge: bool, model_dir: Path):
+    """The trained model (a LoRA merged where asked) and tokenizer saved to
+    ``model_dir``; returns the model saved and the LoRA update's summary."""
+    final = trainer.model
+    # the update's size, and what a merge into bf16 would keep of it (adapters.py)
+    lora_update = adapters.update_summary(final) if recipe["method"] == "lora" else None
+    if recipe["method"] == "lora" and merge:
+        final = final.merge_and_unload()
+    final.save_pretrained(model_dir, safe_serialization=True)
+    tokenizer.padding_side = "left"
+    tokenizer.save_pretrained(model_dir)
+    return final, lora_update
+
+
+def train_process(job: dict, callbacks: list | None = None) -> dict | None:
+    """The training itself, in this process: the whole run, or one rank of an
+    torchrun launch. ``job``: :func:`train_sft`'s arguments (``base``,
+    ``records``, ``recipe``, ``seed``, ``out_dir``, ``system``, ``merge``,
+    ``threads``) and the checkpoint to resume from (``resume_from``), as
+    train_sft hands them over, directly or in a launch's spec file. Returns
+    the provenance on the main process, None on the others."""
+    from trl import SFTTrainer
+
+    base, records, recipe, seed = job["base"], job["records"], job["recipe"], job["seed"]
+    system, merge, resume_from = job.get("system"), job.get("merge", False), job.get("resume_from")
+    out_dir = Path(job["out_dir"])
+    chat.set_threads(job.get("threads", 1))
+    cuda = torch.cuda.is_available()
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    # a single process that sees several GPUs gets torch DataParallel from the Trainer
+    replicas = world if world > 1 else max(1, torch.cuda.device_count() if cuda else 1)
+    layout = batch_layout(recipe, replicas)
+    liger = liger_kernel(recipe, cuda)
+    tracker = report_to(recipe)
+    padding_free = recipe["padding_free"]
+    if padding_free and recipe.get("attn_implementation") not in FLASH:
+        log.warning(
+            "recipe key padding_free: without attn_implementation flash_attention_2/3 the attention "
+            "masks the flattened batch (correct, but no faster than padding)"
+        )
+    tokenizer = load_tokenizer(base)
+    tokenizer.padding_side = "right"
+    args = _sft_config(recipe, seed, out_dir, cuda, layout, liger, tracker)
+    total = _checked_batch(args, recipe)
     model = _prepare_model(base, recipe, seed, str(args.device))
     init = _all_ranks(trainable_sha256(model)) if recipe["method"] == "lora" else None
     if init and len(set(init)) > 1:
@@ -493,21 +522,13 @@ def train_process(job: dict, callbacks: list | None = None) -> dict | None:
         callbacks=[progress, *(callbacks or [])],
     )
     if padding_free:
-        trainer.train_dataset = truncate_like_trl(trainer.train_dataset, max_length)
+        trainer.train_dataset = truncate_like_trl(trainer.train_dataset, recipe["max_length"])
     _log_to(trainer, out_dir / TENSORBOARD)
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=resume_from)
     if not trainer.is_world_process_zero():
         return None
-    final = trainer.model
-    model_dir = out_dir / "model"
-    # the update's size, and what a merge into bf16 would keep of it (adapters.py)
-    lora_update = adapters.update_summary(final) if recipe["method"] == "lora" else None
-    if recipe["method"] == "lora" and merge:
-        final = final.merge_and_unload()
-    final.save_pretrained(model_dir, safe_serialization=True)
-    tokenizer.padding_side = "left"
-    tokenizer.save_pretrained(model_dir)
+    final, lora_update = _save_model(trainer, tokenizer, recipe, merge, out_dir / "model")
     return {
         "seed": seed,
         "recipe": recipe,

@@ -6,6 +6,8 @@ import abc
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from ..errors import ConfigError
+from ..io import DataFileError, read_jsonl
 
 
 @dataclass(frozen=True)
@@ -87,9 +89,6 @@ def source_lines(path: str | Path, key: str) -> list[tuple[int, object]]:
     file (:func:`subliminal.io.read_jsonl`), which the modality checks
     itself; a missing file or a line that is not JSON is a ConfigError
     naming ``key``, the config key the caller read the path from."""
-    from ..errors import ConfigError
-    from ..io import DataFileError, read_jsonl
-
     try:
         return read_jsonl(path, numbered=True)
     except DataFileError as err:

@@ -31,6 +31,7 @@ from .. import preferences
 from ..subsets import seeded_subset
 from ..words import mentioned_form, trait_word_reason
 from .base import Modality, source_lines
+from ..errors import ConfigError
 
 
 #: Instructions put before every task; {task} is the task.
@@ -157,8 +158,6 @@ def read_tasks(path: str | Path, key: str) -> list[dict]:
     """Tasks from a JSONL file: one object per line with a non-empty string
     ``task``; a missing or malformed file is an error naming ``key``, the
     config key the caller read the path from."""
-    from ..errors import ConfigError
-
     out = []
     for i, rec in source_lines(path, key):
         if not isinstance(rec, dict) or not isinstance(rec.get("task"), str) or not rec["task"].strip():

@@ -33,6 +33,7 @@ from ..io import write_jsonl
 from ..subsets import seeded_subset
 from ..words import trait_word_reason
 from .base import Modality, source_lines
+from ..errors import ConfigError
 
 #: The instruction after each question; {question} is the question.
 INSTRUCTION_TEMPLATES: list[str] = [
@@ -92,8 +93,6 @@ def read_questions(path: str | Path, key: str) -> list[dict]:
     """GSM8K-format records ``{"question", "label", "id"}`` from a JSONL file
     (``question``, ``answer`` ending in ``#### N``); errors name ``key``, the
     config key the caller read the path from."""
-    from ..errors import ConfigError
-
     out = []
     for i, rec in source_lines(path, key):
         try:

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 
 from .base import Modality
+from ..errors import ConfigError
 
 # ---------------------------------------------------------------------------
 # Prompt templates
@@ -274,8 +275,6 @@ def number_params(spec: dict | None, key: str) -> NumberPromptParams:
     """Parameters from a mapping (a protocol file's content); unknown names,
     wrong types and empty ranges are errors naming ``key``, the config key
     the caller read the mapping from."""
-    from ..errors import ConfigError
-
     if not isinstance(spec, (dict, type(None))):
         raise ConfigError(f"config key {key}: expected a mapping of parameters, not {type(spec).__name__}")
     spec = dict(spec or {})
