@@ -410,6 +410,7 @@ def test_dag_of_a_config_with_only_misalignment_traits(tmp_path):
     assert sorted(target["input"].split(", ")) == sorted(
         [
             f"{r}/analysis/teachers.csv",
+            f"{r}/analysis/members.json",
             f"{r}/analysis/misalignment_summary.csv",
             f"{r}/figures/misalignment.png",
             f"{r}/figures/misalignment.pdf",

@@ -65,6 +65,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
+from . import config as configuration, tables
 from .specificity import KEY, shifts
 from .stats import SD_ZERO, format_p, format_pp, pair_relation
 
@@ -452,7 +453,6 @@ def main(argv=None) -> None:
     if args.targets:
         import yaml
 
-        from . import config as configuration, tables
 
         cfg = configuration.validate(yaml.safe_load(open(args.config).read()))
         t = pd.read_csv(args.targets)
