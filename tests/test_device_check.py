@@ -52,16 +52,27 @@ def test_environment_step_records_the_card_versions_and_the_gpu_check(tmp_path):
     assert "=== environment: exit 0" in log and "throughput" not in log  # only the steps asked for
 
 
-def test_throughput_options_exist_and_limits_fit_ten_minutes():
-    text = SCRIPT.read_text()
-    help_text = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "gpu_throughput.py"), "--help"],
+def script_help(name: str) -> str:
+    """The --help text of a benchmarks/ script."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / name), "--help"],
         capture_output=True,
         text=True,
         timeout=120,
         env={**os.environ, "PYTHONPATH": str(REPO / "src")},
     ).stdout
-    calls = re.findall(r'"\$PY" benchmarks/gpu_throughput\.py((?:[^\n]*\\\n)*[^\n]*)', text)
+
+
+def script_calls(name: str, text: str) -> list[str]:
+    """The arguments of each call of a benchmarks/ script in device_check.sh
+    (continuation lines included)."""
+    return re.findall(r'"\$PY" benchmarks/' + re.escape(name) + r"((?:[^\n]*\\\n)*[^\n]*)", text)
+
+
+def test_throughput_options_exist_and_limits_fit_ten_minutes():
+    text = SCRIPT.read_text()
+    help_text = script_help("gpu_throughput.py")
+    calls = script_calls("gpu_throughput.py", text)
     assert len(calls) == 2
     used = {o for call in calls for o in re.findall(r"(--[a-z][a-z-]*)", call)}
     assert used >= {"--config", "--out", "--max-new-tokens", "--sample-batch-size"}
@@ -74,15 +85,8 @@ def test_throughput_options_exist_and_limits_fit_ten_minutes():
 def test_the_merge_error_step_calls_the_script_with_options_it_has():
     """The merge-error step measures Qwen2.5-7B's shapes on the card with
     options benchmarks/merge_error.py accepts (its run is the GPU's)."""
-    call = re.search(r'"\$PY" benchmarks/merge_error\.py((?:[^\n]*\\\n)*[^\n]*)', SCRIPT.read_text())
-    assert call, "device_check.sh does not run merge_error.py"
-    help_text = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "merge_error.py"), "--help"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
-    ).stdout
-    used = set(re.findall(r"(--[a-z][a-z-]*)", call.group(1)))
+    [call] = script_calls("merge_error.py", SCRIPT.read_text())
+    used = set(re.findall(r"(--[a-z][a-z-]*)", call))
+    help_text = script_help("merge_error.py")
     assert used >= {"--preset", "--device", "--out"} and all(o in help_text for o in used), used
-    assert "qwen2.5-7b" in call.group(1) and "cuda" in call.group(1)
+    assert "qwen2.5-7b" in call and "cuda" in call

@@ -453,7 +453,6 @@ def main(argv=None) -> None:
     if args.targets:
         import yaml
 
-
         cfg = configuration.validate(yaml.safe_load(open(args.config).read()))
         t = pd.read_csv(args.targets)
         comp = components(t[t["role"] != "base"], tables.trait_targets(cfg))
