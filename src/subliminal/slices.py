@@ -8,12 +8,13 @@ does not declare fails with a KeyError in the tests instead of leaving a
 stale result behind. Changing a value reruns exactly the jobs whose slice
 holds it; a new seed, trait or pair only adds jobs.
 
-Two kinds of setting are kept out of the slices on purpose:
+Two kinds of setting are treated apart:
 
 - the evaluation settings (the ``evaluation`` section, the evaluation system
-  prompt, the protocol's questions, ``sampling``) also name the evaluations'
-  folder (:func:`subliminal.layout.evaluation_id`), so a changed evaluation
-  is written beside the old one and reuses the students;
+  prompt, the protocol's questions, ``sampling``) are in an evaluation's
+  slice, and they also name the evaluations' folder
+  (:func:`subliminal.layout.evaluation_id`): a changed evaluation is written
+  beside the old one, and the students are reused;
 - ``results`` is where the files are, not what they hold: it is in every
   slice the stage receives, but not in the params (a relative and an
   absolute spelling of one folder must not rerun a run).
@@ -37,7 +38,7 @@ NAMES = "<names>"
 #: A modality's keys that act after sampling (filtering, training, the grid):
 #: a teacher's sampling reads every other key of its modality.
 AFTER_SAMPLING = ("train_samples", "equalise", "replicates", "filter", "judge", "word_filter", "pairs")
-#: What the pretrained toy or the model a job loads depends on, beside the base's own entry.
+#: The dtype a job holds a model in on a GPU: it changes what a loaded model computes.
 DEVICE = ("resources", "gpu_dtype")
 #: The evaluation's own keys that name a folder and not what it holds.
 EVALUATION_NAME = "name"
