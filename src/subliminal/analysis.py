@@ -6,6 +6,7 @@ table pages, and the auxiliary-logit branch. Files in, files out, like
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from . import chat, grid, interaction, misalignment, placebo, provenance, specificity, stats, tables
@@ -44,10 +45,15 @@ def collect_misalignment(cfg: dict, inputs, scores_csv: str, summary_csv: str):
     return scores
 
 
-def collect_provenance(records: list[str], expected: dict[str, dict], out_json: str) -> dict:
+def collect_provenance(records: list[str], expected: dict[str, dict], out_json: str, root: str) -> dict:
     """How the members were made (:func:`subliminal.provenance.members`),
-    written as members.json; its banner is logged when they differ."""
-    summary = provenance.members({p: read_json(p) for p in records}, expected)
+    written as members.json with each member named by its path below
+    ``root`` (the results folder: a run in another folder writes the same
+    file); its banner is logged when they differ."""
+    name = lambda p: os.path.relpath(p, root)  # noqa: E731
+    summary = provenance.members(
+        {name(p): read_json(p) for p in records}, {name(p): want for p, want in expected.items()}
+    )
     provenance.write_json(summary, out_json)
     if summary["banner"]:
         log.warning("%s", summary["banner"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -302,7 +303,9 @@ def evaluate_model(
     scores.to_csv(out_tsv, sep="\t", index=False, float_format="%.8g")
     answers.to_csv(answers_tsv, sep="\t", index=False, float_format="%.6g" if kind == grid.MISALIGNMENT else None)
     if record_json:
-        record = {"model": adapter or teacher_name or base, "kind": kind, **provenance.made_by(cfg)}
+        # a student by its folder below the results (a run moved elsewhere records the same)
+        model = os.path.relpath(adapter, cfg["results"]) if adapter else teacher_name or base
+        record = {"model": model, "kind": kind, **provenance.made_by(cfg)}
         if trained_json:
             trained = read_json(trained_json)
             record["trained"] = {k: trained.get(k) for k in ("code", "config_fingerprint")}
