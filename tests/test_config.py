@@ -374,13 +374,14 @@ def test_replicates_seed_each_dataset_and_pick_by_seed(default):
     assert len(grid.teacher_datasets(cfg)) == 3 * len(grid.datasets(cfg))
 
 
-def test_toy_tasks_keep_the_bases_of_a_fuller_study(default):
-    """A numbers-only study that names all three tasks builds the same toys
-    (the same recipe) as a study of all three modalities."""
+def test_toy_tasks_default_to_the_study_modalities(default):
+    """The numbers-only default pretrains its toys on numbers alone; a study
+    that names all three tasks builds the toys of a three-modality study."""
     cfg = copy.deepcopy(default)
-    assert grid.toy_recipe(cfg, "qwen_a")["modalities"] == ["code", "cot", "numbers"]
-    cfg["toy_pretraining"].pop("tasks")
+    assert "tasks" not in cfg["toy_pretraining"]
     assert grid.toy_recipe(cfg, "qwen_a")["modalities"] == ["numbers"]
+    cfg["toy_pretraining"]["tasks"] = ["numbers", "code", "cot"]
+    assert grid.toy_recipe(cfg, "qwen_a")["modalities"] == ["code", "cot", "numbers"]
 
 
 # ------------------------------------------------ issue 12: bad input never runs silently wrong
