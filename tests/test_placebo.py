@@ -269,3 +269,61 @@ def test_beyond_max_exact_a_sample_of_assignments_estimates_the_exact_p(monkeypa
     se = math.sqrt(exact.p_perm * (1 - exact.p_perm) / 3000)
     assert abs(sampled.p_perm - exact.p_perm) < 4 * se + 1 / 3001, (sampled.p_perm, exact.p_perm)
     assert 0.05 < exact.p_perm < 0.95  # a p the sample has to estimate, not one at the floor
+
+
+# --------------------------------------------------------------------------- pooled over pretrainings
+
+
+def test_the_pooled_p_ranks_the_mean_over_runs_of_a_brute_force_s():
+    """Pooled over runs, S(a) is the mean over the runs of each run's S(a)
+    (the same assignment in every run): checked against brute_force."""
+    traits, animals = ["owl", "cat", "dog"], ANIMALS[:6]
+    runs = [simulate(np.random.default_rng(s), traits=traits, animals=animals, interaction_sd=0.01) for s in (1, 2, 3)]
+    table = pl.pooled(runs, traits_of(traits))
+    row = table.iloc[0]
+    per_run = [brute_force(r, traits, animals) for r in runs]
+    s = {a: np.mean([np.mean(b[a]) for b in per_run]) for a in per_run[0]}
+    true = np.mean([np.mean(b[tuple(traits)]) for b in per_run])
+    assert row["S_true"] == pytest.approx(true, abs=1e-12)
+    assert row["n_assignments"] == len(s) == math.perm(6, 3)
+    assert row["rank"] == sum(v >= true - 1e-12 for v in s.values())
+    assert row["p_perm"] == pytest.approx(row["rank"] / len(s))
+    assert row["n_runs"] == 3 and row["unit"] == "pretraining" and row["n_units"] == 12
+
+
+def test_pooling_runs_finds_an_own_target_shift_that_one_run_cannot():
+    """A +1 pp own-target shift under a 1 pp teacher x target drift drawn
+    anew in each run (each pretraining its own teachers): pooling four runs
+    finds it more often than one run does, and a null stays null."""
+    traits = ["owl", "cat", "dog", "lion"]
+
+    def rate(effect, n_runs, grids=30):
+        hits = 0
+        for g in range(grids):
+            rng = np.random.default_rng(1000 * n_runs + g + (7 if effect else 0))
+            runs = [simulate(rng, traits=traits, effect=effect, interaction_sd=0.01) for _ in range(n_runs)]
+            hits += pl.pooled(runs, traits_of(traits)).iloc[0]["p_perm"] <= 0.05
+        return hits / grids
+
+    one, four = rate(0.01, 1), rate(0.01, 4)
+    assert four >= 0.8 and four > one
+    assert rate(0.0, 4) <= 0.15
+
+
+def test_a_run_without_the_stratum_is_named_not_pooled():
+    traits = ["owl", "cat"]
+    a = simulate(np.random.default_rng(0), traits=traits)
+    b = simulate(np.random.default_rng(1), traits=traits, pairs=(("a", "c"),))
+    table = pl.pooled([a, b], traits_of(traits), relations=RELATIONS)
+    assert list(table["note"]) == ["testable in 1 of 2 runs"] * 2
+    assert table["p_perm"].isna().all()
+
+
+def test_averaged_components_average_the_variances():
+    traits = ["owl", "cat", "dog"]
+    runs = [simulate(np.random.default_rng(s), traits=traits, interaction_sd=0.01 * s) for s in (1, 2)]
+    each = [pl.components(r, traits_of(traits)) for r in runs]
+    both = pl.averaged_components(runs, traits_of(traits), "exact_share")
+    for col in ("unit_sd", "interaction_sd"):
+        want = math.sqrt((each[0][col].iloc[0] ** 2 + each[1][col].iloc[0] ** 2) / 2)
+        assert both[col].iloc[0] == pytest.approx(want)

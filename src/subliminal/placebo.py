@@ -274,6 +274,61 @@ def placebo(
     return (out, dists) if with_distribution else out
 
 
+def pooled(
+    runs: list[pd.DataFrame],
+    traits: dict[str, tuple[str, str]],
+    *,
+    relations: dict[tuple[str, str], str] | None = None,
+    alpha: float = 0.05,
+    correction: str | None = "holm",
+) -> pd.DataFrame:
+    """The placebo test pooled over independent runs (pretrainings of the
+    bases): S(a) averaged over the runs with the same assignment a, ranked
+    as in :func:`placebo`. Each run's teacher x target shifts are its own
+    (other bases, other teachers), so the pooled placebo S spreads less by
+    about the square root of the number of runs while an own-target effect
+    shared by the runs stays. Exact enumeration only (the runs must share
+    their assignments). ``p_perm_t`` here studentises across the runs.
+    Columns as :func:`placebo`'s, ``n_units`` the units summed over the runs,
+    ``unit`` "pretraining", and ``n_runs``."""
+    per_run = []
+    for t in runs:
+        stratum = {}
+        for key, g in shifts(t, traits).groupby(KEY, sort=True):
+            blocks, unit, names, note = _stratum_blocks(g, traits)
+            if blocks is not None:
+                S, exact = distribution(blocks)
+                stratum[key] = (S.mean(axis=1), exact, S.shape[1], names)
+        per_run.append(stratum)
+    rows = []
+    for key in sorted(set().union(*per_run)):
+        rec = dict(zip(KEY, key))
+        rec["relation"] = pair_relation(relations, rec["teacher_base"], rec["student_base"])
+        got = [r[key] for r in per_run if key in r]
+        names = got[0][3]
+        note = ""
+        if len(got) < len(runs):
+            note = f"testable in {len(got)} of {len(runs)} runs"
+        elif not all(g[1] for g in got) or len({len(g[0]) for g in got}) > 1 or any(g[3] != names for g in got):
+            note = "the runs do not share one exact set of assignments"
+        if note:
+            rows.append(rec | {"unit": "pretraining", "note": note, "n_traits": len(names), "traits": ""})
+            continue
+        res = rank_test(np.stack([g[0] for g in got], axis=1), True)
+        res["n_units"] = sum(g[2] for g in got)
+        rows.append(rec | res | {"unit": "pretraining", "n_traits": len(names), "traits": ",".join(names), "note": ""})
+    out = pd.DataFrame(rows, columns=COLUMNS).assign(n_runs=len(runs))
+    out["p_adjusted"] = out["p_perm"]
+    if correction is not None:
+        for _, fam in out.groupby("metric", sort=True):
+            p = fam["p_perm"].dropna()
+            if len(p) > 1:
+                out.loc[p.index, "p_adjusted"] = multipletests(p.to_numpy(), method=correction)[1]
+    out["significant"] = (out["p_adjusted"] <= alpha).fillna(False).astype(bool)
+    out.attrs.update(alpha=alpha, correction=correction)
+    return out.reset_index(drop=True)
+
+
 def summary_text(table: pd.DataFrame) -> str:
     """The block of summary.txt after the specificity block."""
     a = table.attrs
@@ -376,6 +431,17 @@ def components(targets: pd.DataFrame, traits: dict[str, tuple[str, str]]) -> pd.
     return pd.DataFrame(rows, columns=KEY + ["n_traits", "n_units", "n_cells", "unit_sd", "interaction_sd"])
 
 
+def averaged_components(runs: list[pd.DataFrame], traits: dict[str, tuple[str, str]], metric: str) -> pd.DataFrame:
+    """:func:`components` of ``metric`` averaged over runs per pair: the
+    variances are averaged (the sds are their square roots)."""
+    comp = pd.concat([components(t[t["role"] != "base"], traits) for t in runs], ignore_index=True)
+    comp = comp[comp["metric"] == metric]
+    var = comp.assign(unit_sd=comp["unit_sd"] ** 2, interaction_sd=comp["interaction_sd"] ** 2)
+    out = var.groupby(KEY + ["n_traits", "n_units"], as_index=False)[["unit_sd", "interaction_sd"]].mean()
+    out[["unit_sd", "interaction_sd"]] = np.sqrt(out[["unit_sd", "interaction_sd"]])
+    return out.assign(n_runs=len(runs))
+
+
 def power(
     ks=(2, 4, 6),
     n_candidates: int = 10,
@@ -437,8 +503,14 @@ def main(argv=None) -> None:
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m subliminal.placebo", description=main.__doc__)
-    ap.add_argument("--targets", help="a run's analysis/targets.csv")
-    ap.add_argument("--config", help="that run's config (its traits)")
+    ap.add_argument("--targets", nargs="+", help="runs' analysis/targets.csv (components averaged over them)")
+    ap.add_argument("--config", help="their config (its traits)")
+    ap.add_argument(
+        "--pretrainings",
+        type=int,
+        default=1,
+        help="power of the test pooled over this many pretrainings (pooled): both sds / sqrt(this)",
+    )
     ap.add_argument("--metric", default="exact_share")
     ap.add_argument("--effects", default="0.01,0.02", help="own-target effects to try (proportions)")
     ap.add_argument("--ks", default="2,4,6", help="numbers of traits of one category")
@@ -454,15 +526,15 @@ def main(argv=None) -> None:
         import yaml
 
         cfg = configuration.validate(yaml.safe_load(open(args.config).read()))
-        t = pd.read_csv(args.targets)
-        comp = components(t[t["role"] != "base"], tables.trait_targets(cfg))
-        comp = comp[comp["metric"] == args.metric]
+        comp = averaged_components([pd.read_csv(f) for f in args.targets], tables.trait_targets(cfg), args.metric)
         print(comp.to_string(index=False), "\n")
         scenarios = [
             (f"{r.teacher_base}->{r.student_base}", r.interaction_sd, r.unit_sd, r.n_units)
             for r in comp.itertuples()
             if np.isfinite(r.unit_sd)
         ]
+    shrink = math.sqrt(args.pretrainings)
+    scenarios = [(name, isd / shrink, usd / shrink, n) for name, isd, usd, n in scenarios]
     out = []
     for name, isd, usd, n in scenarios:
         for e in effects:
