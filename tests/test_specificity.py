@@ -201,3 +201,16 @@ def test_the_trait_target_matrix_is_the_mean_shift():
     w = df.pivot_table(index="seed", columns=["teacher", "target"], values="value")
     assert cell["shift"] == pytest.approx((w[("owl", "dog")] - w[("control", "dog")]).mean(), abs=1e-12)
     assert bool(m[(m.trait == "cat") & (m.target == "cat")].own.iloc[0])
+
+
+def test_the_summary_says_which_pretraining_it_ran():
+    """A run of toy bases is one pretraining of many: the summary names the
+    toys' seeds and points at the study over pretrainings; hub bases say
+    nothing of it."""
+    from subliminal.analysis import pretraining_text
+
+    toys = {"models": {"b": {"toy": {"seed": 22}}, "a": {"toy": {"seed": 111}}, "h": {"hub": {"id": "x"}}}}
+    text = pretraining_text(toys)
+    assert text.startswith("Pretraining: one pretraining of the toy bases (a seed 111, b seed 22;")
+    assert "python -m\nsubliminal.pretrainings" in text and "docs/findings.md" in text
+    assert pretraining_text({"models": {"h": {"hub": {"id": "x"}}}}) == ""

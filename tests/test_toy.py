@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 
 import pytest
 import torch
@@ -90,6 +92,10 @@ def test_pretraining_is_deterministic(tmp_path):
     toy.build_toy_base(spec, pre, ["numbers"], tmp_path / "a")
     toy.build_toy_base(spec, pre, ["numbers"], tmp_path / "b")
     assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
+    # another CPU pretrains the same seed to other weights: the build says where it ran
+    machine = json.loads((tmp_path / "a" / "toy_build.json").read_text())["machine"]
+    assert machine["torch"] == torch.__version__ and machine["threads"] == torch.get_num_threads()
+    assert machine["processor"] and machine["platform"]
 
 
 def test_hub_style_source_loads_through_the_same_code(tiny_base):

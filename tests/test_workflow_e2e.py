@@ -61,6 +61,7 @@ def test_tables_and_figures_exist_and_make_sense(runs):
     assert set(summary.role) == {"base", "control", "trait"}
     text = (first / "analysis" / "summary.txt").read_text()
     assert "MDE" in text and "correction" in text
+    assert "Pretraining: one pretraining of the toy bases" in text  # and where the claim is
     for metric in ("exact", "exact_share", "sampled"):
         img = mpimg.imread(first / "figures" / f"preferences_{metric}.png")
         assert img.shape[0] > 500 and img.shape[1] > 500 and img.std() > 0.01  # not blank

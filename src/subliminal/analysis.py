@@ -91,6 +91,7 @@ def analyse(cfg: dict, scores_csv: str, targets_csv: str, out: dict, members_jso
     text = (
         specificity.summary_text(spec)
         + "\n"
+        + pretraining_text(cfg)
         + placebo.summary_text(plac)
         + "\n"
         + stats.summary_text(comp)
@@ -101,6 +102,22 @@ def analyse(cfg: dict, scores_csv: str, targets_csv: str, out: dict, members_jso
         text = read_json(members_json, required=("banner",))["banner"] + text
     Path(out["text"]).write_text(text)
     log.info("\n%s", text)
+
+
+def pretraining_text(cfg: dict) -> str:
+    """Which pretraining of the toy bases this run is, and where the claim
+    is: toys pretrain to other weights with other seeds and on other CPUs,
+    and the toy finding moves with them. Empty without toy bases."""
+    toys = {name: spec["toy"]["seed"] for name, spec in cfg["models"].items() if "toy" in spec}
+    if not toys:
+        return ""
+    seeds = ", ".join(f"{name} seed {seed}" for name, seed in sorted(toys.items()))
+    return (
+        f"Pretraining: one pretraining of the toy bases ({seeds}; the machine that pretrained each:\n"
+        "bases/<name>/model/toy_build.json). Toys pretrain to other weights with other seeds and on other CPUs,\n"
+        "and their effects move with them: the claim is the study over pretrainings (python -m\n"
+        "subliminal.pretrainings; its pre-registration and table: docs/findings.md).\n\n"
+    )
 
 
 def specificity_figures(

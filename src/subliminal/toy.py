@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import platform
 import random
 import re
 import time
@@ -220,6 +221,13 @@ def build_toy_base(
     report = {
         "spec": spec,
         "pretraining": pretraining,
+        # where it was made: another CPU pretrains the same seeds to other weights
+        "machine": {
+            "processor": platform.processor() or platform.machine(),
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+        },
         "parameters": n_params,
         "vocabulary": len(tokenizer),
         "history": history,
