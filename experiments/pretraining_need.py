@@ -11,15 +11,20 @@ measures what the study needs of a base, on fixed prompts:
   evaluation's questions);
 * ``max_share``: the largest candidate's mean exact share (the pretraining
   answers uniformly at random, so about 1/10 is right);
+* with ``--steer WORD...``: whether a steering vector made as the default's
+  teachers make theirs brings each word to the teachers' share (0.6), and
+  its norm, or the largest share any scale reached;
 * the pretraining's wall time and last logged loss.
 
 Rule, fixed before any run of this script: the shortest pretraining whose
 ``valid`` is at most 5 points below the reference's and whose
-``candidate_mass`` is at least 90% of the reference's. The reference is the
+``candidate_mass`` is at least 90% of the reference's. Amended before any
+study result (docs/findings.md): and which every word of ``--steer`` reaches. The reference is the
 old default: 1,000 steps on numbers, code and chain of thought.
 
     python experiments/pretraining_need.py --steps 250 500 1000 --out /tmp/need
-    python experiments/pretraining_need.py --measure results/bases/qwen_a/model --out /tmp/need
+    python experiments/pretraining_need.py --measure results/bases/qwen_a/model --out /tmp/need \
+        --steer owl cat dog lion
 
 Each line of ``<out>/need.jsonl`` is one pretraining; the table is printed.
 """
@@ -58,6 +63,34 @@ def measure(model, tokenizer, n_prompts: int = 500) -> dict:
     }
 
 
+def steerable(model, tokenizer, words: list[str]) -> dict:
+    """Per word: the steering vector's norm at the default teachers' share,
+    or the largest share any scale reached (config.yaml's owl teacher)."""
+    from subliminal import config as configuration, steering
+
+    cfg = configuration.validate(yaml.safe_load((ROOT / "config.yaml").read_text()))
+    t = cfg["traits"]["owl"]["teacher"]
+    options = {k: t[k] for k in ("layer", "strength", "vector", "steps", "learning_rate")}
+    out = {}
+    for word in words:
+        try:
+            vector, _ = steering.make_teacher_vector(
+                model,
+                tokenizer,
+                word=word,
+                candidates=preferences.CANDIDATES["animal"],
+                users=preferences.questions("animal"),
+                system=None,
+                trait_system=preferences.trait_system_prompt(word, "animal"),
+                key="steer",
+                **options,
+            )
+            out[word] = f"norm {float(vector.norm()):.2f}"
+        except ValueError as err:  # names the largest share reached
+            out[word] = "not reached: " + str(err).split("(")[-1].split(")")[0]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, nargs="*", default=[])
@@ -65,6 +98,7 @@ def main() -> None:
     ap.add_argument("--tasks", nargs="+", default=["numbers"])
     ap.add_argument("--base", default="qwen_a")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--steer", nargs="*", default=[], help="words a steering vector must bring to the share")
     args = ap.parse_args()
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     spec = config["models"][args.base]["toy"]
@@ -74,7 +108,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     if args.measure:
         build = json.loads((Path(args.measure) / "toy_build.json").read_text())
-        row = {"measured": args.measure, "steps": build["pretraining"]["steps"], **measure(*_load(args.measure))}
+        model, tokenizer = _load(args.measure)
+        row = {"measured": args.measure, "steps": build["pretraining"]["steps"], **measure(model, tokenizer)}
+        row["steerable"] = steerable(model, tokenizer, args.steer)
         row["loss"] = round(build["history"][-1]["loss"], 4)
         print(json.dumps(row), flush=True)
         with open(out / "need.jsonl", "a") as fh:
@@ -88,6 +124,7 @@ def main() -> None:
         model, tokenizer = _load(folder)
         row = {"tasks": args.tasks, "steps": steps, "seconds": seconds, "loss": round(report["history"][-1]["loss"], 4)}
         row.update(measure(model, tokenizer))
+        row["steerable"] = steerable(model, tokenizer, args.steer)
         with open(out / "need.jsonl", "a") as fh:
             fh.write(json.dumps(row) + "\n")
         print(json.dumps(row), flush=True)
