@@ -65,6 +65,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True)
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    ap.add_argument("--reference", help="an existing base folder as the reference, instead of the first variant")
+    ap.add_argument("--compare", nargs="*", default=[], help="existing base folders to compare too (e.g. a workflow's)")
     args = ap.parse_args()
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     spec = config["models"]["qwen_a"]["toy"]
@@ -72,7 +74,7 @@ def main() -> None:
     tasks = sorted(config["toy_pretraining"].get("tasks") or config["modalities"])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    reference = None
+    reference = _load(args.reference)[0] if args.reference else None
     for name in args.variants:
         threads, deterministic, offset = VARIANTS[name]
         chat.set_threads(threads)
@@ -88,9 +90,19 @@ def main() -> None:
         row = {"variant": name, "threads": threads, "deterministic": deterministic, "seed_offset": offset}
         row |= {"seconds": seconds, **difference(reference, model), **shares(model, tokenizer)}
         row["valid"] = measure(model, tokenizer)["valid"]
-        print(json.dumps(row), flush=True)
-        with open(out / "drift.jsonl", "a") as fh:
-            fh.write(json.dumps(row) + "\n")
+        _write(out, row)
+    for folder in args.compare:
+        model, tokenizer = _load(folder)
+        build = json.loads((Path(folder) / "toy_build.json").read_text())
+        row = {"variant": folder, "seed": build["spec"]["seed"], "machine": build.get("machine")}
+        row |= {**difference(reference, model), **shares(model, tokenizer), "valid": measure(model, tokenizer)["valid"]}
+        _write(out, row)
+
+
+def _write(out: Path, row: dict) -> None:
+    print(json.dumps(row), flush=True)
+    with open(out / "drift.jsonl", "a") as fh:
+        fh.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":
