@@ -863,3 +863,97 @@ def placebo_distributions(
         )
         _save(fig, out_paths)
     plt.close(fig)
+
+
+#: The pretraining study's metrics, lead first (subliminal.pretrainings).
+_PRETRAINING_METRICS = ["exact_share", "exact", "sampled"]
+
+
+def _pretraining_panel(ax, per: pd.DataFrame, pooled_row, head: str, interaction: bool) -> None:
+    """One pair (or the interaction) of one metric: every pretraining's effect
+    with its 95% CI, top to bottom by offset, and the pooled estimate (a
+    diamond) with its CI beneath, a zero line; the x axis in pp."""
+    per = per.sort_values("offset")
+    k = len(per)
+    color = "0.4" if interaction else RELATION_COLORS.get(per["relation"].iloc[0], "0.4")
+    labels = []
+    for i, r in enumerate(per.itertuples()):
+        est, lo, hi = 100 * r.estimate, 100 * r.ci_low, 100 * r.ci_high
+        if not np.isnan(lo):
+            ax.errorbar(
+                [est], [i], xerr=[[est - lo], [hi - est]], fmt="none", ecolor=color, elinewidth=1.2, capsize=2.5
+            )
+        ax.plot([est], [i], marker="o", ms=5.5, color=color, linestyle="none")
+        labels.append(f"offset {int(r.offset):+d}")
+    title = head
+    if pooled_row is not None:
+        y = k + 0.4
+        est, lo, hi = 100 * pooled_row["estimate"], 100 * pooled_row["ci_low"], 100 * pooled_row["ci_high"]
+        if not np.isnan(lo):
+            ax.errorbar(
+                [est], [y], xerr=[[est - lo], [hi - est]], fmt="none", ecolor="black", elinewidth=1.6, capsize=3
+            )
+        ax.plot([est], [y], marker="D", ms=7, color="black", linestyle="none")
+        ax.axhline(k - 0.3, color="0.8", lw=0.6)
+        method = "mixed model" if pooled_row["method"] == "mixedlm_reml" else "DL meta-analysis"
+        labels.append(f"pooled\n({method})")
+        title += f"\npooled {est:+.2f} pp, {format_p(pooled_row['p_adjusted'], 1e-3, bound=True, name='p_adj')}"
+    ax.axvline(0, color="black", lw=0.8, ls="--")
+    ax.set_yticks(list(range(k)) + ([k + 0.4] if pooled_row is not None else []))
+    ax.set_yticklabels(labels, fontsize=7.5)
+    ax.set_ylim(k + 1.1, -0.7)
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel(("matched − mismatched specificity" if interaction else "specificity") + " [pp]", fontsize=8)
+    ax.set_title(title, fontsize=8)
+
+
+def pretrainings_forest(per: pd.DataFrame, pooled: pd.DataFrame, out_paths) -> None:
+    """The study over pretrainings (subliminal.pretrainings): one row of
+    panels per metric, one panel per pair and the specificity interaction;
+    in each, every pretraining's effect with its 95% CI and the pooled
+    estimate (the primary row of pooled.csv) with its 95% CI beneath."""
+    per = per[per["test"].isin(["specificity", "interaction"])]
+    keys = ["modality", "recipe", "teacher_base", "student_base"]
+    metrics = [m for m in _PRETRAINING_METRICS if m in set(per["metric"])]
+    metrics += sorted(set(per["metric"]) - set(metrics))
+    rank = {r: i for i, r in enumerate(RELATIONS)}
+    cols = (
+        per.assign(_i=per["relation"].map(lambda r: rank.get(r, len(rank) + (r == "interaction"))))
+        .drop_duplicates(keys)
+        .sort_values(["modality", "recipe", "_i", "teacher_base", "student_base"])[keys]
+    )
+    cols = [tuple(c) for c in cols.itertuples(index=False)]
+    n_off = per["offset"].nunique()
+    nrows, ncols = max(len(metrics), 1), max(len(cols), 1)
+    with sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=1.0):
+        fig, axes = plt.subplots(
+            nrows, ncols, figsize=(3.6 * ncols, (0.32 * (n_off + 2) + 1.4) * nrows + 0.8), squeeze=False
+        )
+        for i, metric in enumerate(metrics):
+            for j, key in enumerate(cols):
+                ax = axes[i, j]
+                sel = (per["metric"] == metric) & (per[keys] == pd.Series(key, index=keys)).all(axis=1)
+                g = per[sel]
+                if g.empty:
+                    ax.set_visible(False)
+                    continue
+                interaction = g["test"].iloc[0] == "interaction"
+                pk = (pooled["metric"] == metric) & (pooled[keys] == pd.Series(key, index=keys)).all(axis=1)
+                prim = pooled[pk & pooled["primary"].astype(bool) & (pooled["test"] != "placebo")]
+                if interaction:
+                    head = f"{metric}: matched − mismatched"
+                else:
+                    rel = g["relation"].iloc[0]
+                    head = f"{metric}: {_short(key[2], 16)} → {_short(key[3], 16)}\n({RELATION_LABELS.get(rel, rel)})"
+                if len({(m, r) for m, r in zip(per["modality"], per["recipe"])}) > 1:
+                    head += f" · {key[0]}/{key[1]}"
+                _pretraining_panel(ax, g, prim.iloc[0] if len(prim) else None, head, interaction)
+        fig.suptitle(
+            "Specificity over independent pretrainings of the toy bases: each pretraining (circles, 95% t CI across "
+            "replicates)\nand pooled (black diamond: random-intercept mixed model, or DL meta-analysis; 95% t CI "
+            "on k − 1 df; p_adj corrected across pairs)",
+            fontsize=9,
+        )
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()))
+        _save(fig, out_paths)
+    plt.close(fig)
