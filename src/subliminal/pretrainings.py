@@ -356,11 +356,18 @@ def load_run(folder: str | Path, offset: int) -> Run:
     targets = targets[targets["role"] != "base"]
     units = unit_values(targets, words, relations)
     _check_units(units, spec, path["specificity"])
+    # S of every assignment, and placebo.csv's table where a run (of older code) lacks it
+    written = path["placebo"].exists()
     plac, dists = placebo.placebo(
-        targets, words, relations=relations, alpha=a["alpha"], correction=correction, with_distribution=True
-    )  # placebo.csv's table again (from older code, a run may lack it) and S of every assignment
+        targets,
+        words,
+        relations=relations,
+        alpha=a["alpha"],
+        correction=None if written else correction,
+        with_distribution=True,
+    )
     exact = {tuple(r[k] for k in specificity.KEY): bool(r["exact"]) for _, r in plac.iterrows()}
-    if path["placebo"].exists():
+    if written:
         plac = read_table(path["placebo"], required=tuple(placebo.COLUMNS), allow_empty=True, **tables.AS_WRITTEN)
     inter = None
     if path["interaction"].exists():
@@ -769,9 +776,10 @@ def _verdict(pool_df: pd.DataFrame, per: pd.DataFrame, offsets: list[int], alpha
     return lines
 
 
-def page(runs: list[Run], per: pd.DataFrame, pool_df: pd.DataFrame) -> str:
-    """pretrainings.md: which pretrainings, on which machine, the pooled
-    model, the pooled table, the figure and each pretraining's tests."""
+def page(runs: list[Run], per: pd.DataFrame, pool_df: pd.DataFrame, where: str | Path = ".") -> str:
+    """pretrainings.md (in the folder ``where``): which pretrainings, on
+    which machine, the pooled model, the pooled table, the figure and each
+    pretraining's tests."""
     a = pool_df.attrs
     offsets = [r.offset for r in runs]
     lines = [
@@ -779,7 +787,9 @@ def page(runs: list[Run], per: pd.DataFrame, pool_df: pd.DataFrame) -> str:
         "",
         f"{len(runs)} pretrainings of the toy bases: every toy seed shifted by "
         + ", ".join(f"{o:+d}" for o in offsets)
-        + " (`python -m subliminal.pretrainings`); each a complete run in `offset<K>/`.",
+        + " (`python -m subliminal.pretrainings`); each a complete run: "
+        + ", ".join(f"`{os.path.relpath(r.folder, where)}/`" for r in runs)
+        + ".",
         "",
         "**Pooled model.** Per pair and metric, the per-unit specificity S[u] (units: each run's teacher-data "
         "replicates, recomputed from its targets.csv) in a linear mixed model with a random intercept per "
@@ -816,22 +826,28 @@ def page(runs: list[Run], per: pd.DataFrame, pool_df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def analyse(out: str | Path, offsets: list[int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def analyse(
+    out: str | Path, offsets: list[int] | None = None, into: str | Path | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every pretraining's run below ``out`` (or those of ``offsets``) read
-    and pooled: writes pretrainings.csv, pooled.csv, the figure and the page."""
+    and pooled: writes pretrainings.csv, pooled.csv, the figure and the page
+    into ``out`` (or ``into``: the confirmation offsets alone, beside the
+    whole study)."""
     from . import plots
 
     out = Path(out)
+    into = Path(into or out)
     offsets = sorted(offsets) if offsets else find_offsets(out)
     if not offsets:
         raise FileNotFoundError(f"{out}: no {RUN_FOLDER.format(offset='<K>')}/{RUN_CONFIG} (run the study first)")
     runs = [load_run(run_folder(out, o), o) for o in offsets]
     per = per_pretraining(runs)
     pool_df = pooled(runs)
-    per.to_csv(out / OUTPUTS["per"], index=False, float_format="%.6g")
-    pool_df.to_csv(out / OUTPUTS["pooled"], index=False, float_format="%.6g")
-    plots.pretrainings_forest(per, pool_df, [out / OUTPUTS["png"], out / OUTPUTS["pdf"]])
-    (out / OUTPUTS["page"]).write_text(page(runs, per, pool_df))
+    into.mkdir(parents=True, exist_ok=True)
+    per.to_csv(into / OUTPUTS["per"], index=False, float_format="%.6g")
+    pool_df.to_csv(into / OUTPUTS["pooled"], index=False, float_format="%.6g")
+    plots.pretrainings_forest(per, pool_df, [into / OUTPUTS["png"], into / OUTPUTS["pdf"]])
+    (into / OUTPUTS["page"]).write_text(page(runs, per, pool_df, into))
     return per, pool_df
 
 
@@ -857,6 +873,7 @@ def main(argv: list[str] | None = None) -> int:
     a = sub.add_parser("analyse", help="pool the runs below --out")
     a.add_argument("--out", required=True)
     a.add_argument("--offsets", type=int, nargs="+", help="only these (default: every offset<K>/ below --out)")
+    a.add_argument("--into", help="write the tables, figure and page here (default: --out)")
     args = ap.parse_args(argv)
     if extra and args.command != "run":
         ap.error("arguments after -- go to snakemake, with run only")
@@ -866,8 +883,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "run":
             return run(args.offsets, args.out, args.config, args.cores, extra)
         else:
-            analyse(args.out, args.offsets)
-            print(f"wrote {', '.join(str(Path(args.out) / f) for f in OUTPUTS.values())}")
+            analyse(args.out, args.offsets, args.into)
+            print(f"wrote {', '.join(str(Path(args.into or args.out) / f) for f in OUTPUTS.values())}")
     except configuration.ConfigError as err:
         print(f"config error: {err}", file=sys.stderr)
         return 1
