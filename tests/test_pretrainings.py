@@ -470,3 +470,8 @@ def test_a_stale_specificity_table_is_refused(study, tmp_path):
     (tmp_path / "offset0" / "analysis" / "targets.csv").unlink()
     with pytest.raises(FileNotFoundError, match="not complete"):
         pt.load_run(tmp_path / "offset0", 0)
+
+
+def test_analysing_a_folder_without_runs_says_so(tmp_path, capsys):
+    assert pt.main(["analyse", "--out", str(tmp_path)]) == 1
+    assert "run the study first" in capsys.readouterr().err
