@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import gc
 import itertools
+import json
 import math
 import os
 import struct
@@ -265,6 +266,11 @@ def simulate_run(out, offset: int, rng) -> dict:
         df = pd.concat(rows).assign(category="animal")[["category", "question_id", "target", "metric", "value"]]
         pt.Path(file).parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(file, sep="\t", index=False, float_format="%.10g")
+    if offset == 0:  # the toys' build records (toy.build_toy_base), from one run only
+        for base in grid.student_bases(cfg):
+            build = pt.Path(layout.base_model(base)) / pt.TOY_BUILD
+            build.parent.mkdir(parents=True)
+            build.write_text(json.dumps({"machine": {"processor": "sim-cpu", "platform": "Sim", "torch": "9.9"}}))
     pt.Path(layout.analysis("x")).parent.mkdir(parents=True)
     analysis.collect_scores(cfg, None, layout.analysis("scores.csv"))
     analysis.collect_targets(cfg, None, layout.analysis("targets.csv"))
@@ -436,6 +442,9 @@ def test_the_figure_and_the_page_are_written(study):
     assert page.startswith("# Pretrainings as a replicated factor")
     assert "+0, +100, +200, +300" in page and "MixedLM, REML" in page and "![" in page
     assert "(pretrainings.png)" in page and "torch" in page and "DerSimonian-Laird" in page
+    machines = [line for line in page.splitlines() if line.startswith("| +")][-12:]
+    assert sum("sim-cpu" in line for line in machines) == 3  # offset 0's toys, from their build records
+    assert sum("no build record" in line for line in machines) == 9
     table = [line for line in page.splitlines() if line.startswith("| exact_share | specificity |")]
     assert len(table) == 6  # three pairs, two methods each
     assert pd.read_csv(out / "pooled.csv").columns.tolist() == pt.POOLED_COLUMNS

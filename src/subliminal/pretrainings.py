@@ -55,9 +55,9 @@ Laird define it, by taking its fixed-effect result, which is the DL result
 at tau^2 = 0.
 
 **The pooled placebo test** (the pre-registered primary test of
-docs/findings.md): S(a) of every assignment a of distinct targets to the
-traits (:mod:`subliminal.placebo`), averaged over the pretrainings with the
-same a, and the true assignment's rank among them.
+docs/findings.md; :func:`subliminal.placebo.pooled`): S(a) of every
+assignment a of distinct targets to the traits, averaged over the
+pretrainings with the same a, and the true assignment's rank among them.
 
 **Families.** The primary rows of the pooled specificity of the pairs:
 corrected (the config's ``analysis.correction``) across the pairs of one
@@ -106,6 +106,8 @@ REPO = Path(__file__).resolve().parents[2]
 RUN_FOLDER = "offset{offset}"
 RUN_CONFIG = "config.yaml"
 RUN_RECORD = "runs.json"
+#: A toy's build record in its model folder (toy.build_toy_base).
+TOY_BUILD = "toy_build.json"
 #: The study's own outputs, in its folder.
 OUTPUTS = {
     "per": "pretrainings.csv",
@@ -305,8 +307,8 @@ class Run:
     placebo: pd.DataFrame
     interaction: pd.DataFrame | None
     units: pd.DataFrame
-    dists: dict
-    exact: dict
+    targets: pd.DataFrame
+    builds: dict
     records: list
 
 
@@ -357,25 +359,29 @@ def load_run(folder: str | Path, offset: int) -> Run:
     targets = targets[targets["role"] != "base"]
     units = unit_values(targets, words, relations)
     _check_units(units, spec, path["specificity"])
-    # S of every assignment, and placebo.csv's table where a run (of older code) lacks it
-    written = path["placebo"].exists()
-    plac, dists = placebo.placebo(
-        targets,
-        words,
-        relations=relations,
-        alpha=a["alpha"],
-        correction=None if written else correction,
-        with_distribution=True,
-    )
-    exact = {tuple(r[k] for k in specificity.KEY): bool(r["exact"]) for _, r in plac.iterrows()}
-    if written:
+    if path["placebo"].exists():
         plac = read_table(path["placebo"], required=tuple(placebo.COLUMNS), allow_empty=True, **tables.AS_WRITTEN)
+    else:  # a run of older code
+        plac = placebo.placebo(targets, words, relations=relations, alpha=a["alpha"], correction=correction)
     inter = None
     if path["interaction"].exists():
         inter = read_table(path["interaction"], allow_empty=True, **tables.AS_WRITTEN)
     record = folder / RUN_RECORD
     records = read_json(record, required=("runs",))["runs"] if record.exists() else []
-    return Run(offset, folder, cfg, spec, plac, inter, units.assign(offset=offset), dists, exact, records)
+    units = units.assign(offset=offset)
+    return Run(offset, folder, cfg, spec, plac, inter, units, targets, toy_builds(cfg, layout), records)
+
+
+def toy_builds(cfg: dict, layout: Layout) -> dict:
+    """Each toy base's build record (toy.build_toy_base writes it beside the
+    model): the machine, torch and threads that pretrained it; {} where a
+    base was built by older code."""
+    out = {}
+    for name, spec in sorted(cfg["models"].items()):
+        path = Path(layout.base_model(name)) / TOY_BUILD
+        if "toy" in spec and path.exists():
+            out[name] = read_json(path).get("machine", {})
+    return out
 
 
 # ----------------------------------------------------------------------------- each pretraining's own tests
@@ -598,37 +604,26 @@ def interaction_units(units: pd.DataFrame) -> pd.DataFrame:
 
 
 def pooled_placebo(runs: list[Run]) -> list[dict]:
-    """Per pair and metric: S(a) averaged over the pretrainings, the true
-    assignment's rank among every assignment (placebo.rank_test, with the
-    pretrainings as its units: ``p_t`` the studentised ranking)."""
-    by_key: dict[tuple, dict[int, np.ndarray]] = {}
-    relation = {}
-    for run in runs:
-        for key, s in run.dists.items():
-            by_key.setdefault(key, {})[run.offset] = s
-            relation[key] = pair_relation(grid.relations(run.cfg), key[0], key[1])
-            if not run.exact.get(key, False):
-                by_key[key][run.offset] = None
+    """Per pair and metric, the placebo test pooled over the pretrainings
+    (placebo.pooled: S(a) averaged over the runs with the same assignment,
+    the true one's rank; ``p_t`` its studentised ranking across runs), with
+    the number of runs whose own S is positive."""
+    cfg = runs[0].cfg
+    table = placebo.pooled(
+        [r.targets for r in runs], tables.trait_targets(cfg), relations=grid.relations(cfg), correction=None
+    )
+    own = pd.concat([r.placebo.assign(offset=r.offset) for r in runs], ignore_index=True)
+    positive = (own["S_true"] > 0).groupby([own[k] for k in specificity.KEY]).sum()
+    offsets = " ".join(f"{r.offset:+d}" for r in runs)
     rows = []
-    for key, per in sorted(by_key.items()):
-        rec = dict(zip(specificity.KEY, key)) | {"test": "placebo", "relation": relation[key], "method": PERMUTATION}
-        rec |= {"primary": True, "n_pretrainings": len(per), "offsets": " ".join(f"{o:+d}" for o in sorted(per))}
-        if any(s is None for s in per.values()) or len({len(s) for s in per.values()}) != 1 or len(per) < 2:
-            rows.append(rec | {"note": "needs 2+ pretrainings with the same exactly enumerated assignments"})
-            continue
-        S = np.column_stack([per[o] for o in sorted(per)])
-        res = placebo.rank_test(S, True)
+    for _, r in table.iterrows():
+        key = tuple(r[k] for k in specificity.KEY)
         rows.append(
-            rec
-            | {
-                "estimate": res["S_true"],
-                "p": res["p_perm"],
-                "rank": res["rank"],
-                "n_assignments": res["n_assignments"],
-                "p_t": res["p_perm_t"],
-                "n_positive": int((S[0] > 0).sum()),
-                "note": "",
-            }
+            dict(zip(specificity.KEY, key))
+            | {"test": "placebo", "relation": r["relation"], "method": PERMUTATION, "primary": True}
+            | {"estimate": r["S_true"], "p": r["p_perm"], "rank": r["rank"], "n_assignments": r["n_assignments"]}
+            | {"p_t": r["p_perm_t"], "n_units": r["n_units"], "n_pretrainings": len(runs), "offsets": offsets}
+            | {"n_positive": int(positive.get(key, 0)), "note": _blank(r["note"])}
         )
     return rows
 
@@ -732,25 +727,32 @@ def _per_lines(per: pd.DataFrame) -> list[str]:
 
 
 def _machine_lines(runs: list[Run]) -> list[str]:
+    """Per pretraining and toy base: the machine, torch and threads that
+    pretrained it (its build record), and the last ``run`` of the offset."""
     rows = []
     for run in runs:
-        threads = run.cfg["resources"]["threads"]
-        for rec in run.records[-1:] or [None]:
-            m = rec or machine()
-            made = f"exit {rec['returncode']}, {rec['seconds']} s" if rec else "not run by `run`: this machine now"
-            rows.append(
+        last = run.records[-1] if run.records else None
+        made = f"exit {last['returncode']}, {last['seconds']} s on {last['cores']} cores" if last else "not by `run`"
+        for name, spec in sorted(run.cfg["models"].items()):
+            if "toy" not in spec:
+                continue
+            m = run.builds.get(name)
+            where = (
                 [
-                    f"{run.offset:+d}",
-                    m["processor"],
-                    m["uname"],
-                    str(m["torch"]),
-                    f"{threads} per job",
-                    str(m["cores"] or "n/a"),
+                    m.get("processor", ""),
+                    m.get("platform", ""),
+                    str(m.get("torch", "n/a")),
+                    str(m.get("threads", "n/a")),
                 ]
-                + [str(m["cpu_count"]), made]
+                if m
+                else (["no build record (older code)", "", "", ""])
             )
-    header = ["offset", "processor", "uname", "torch", "threads", "cores", "CPUs", "last run"]
-    return _md_table(header, rows)
+            rows.append([f"{run.offset:+d}", f"`{name}` seed {spec['toy']['seed']}", *where, made])
+    here = machine()
+    rows.append(
+        ["this page", "", here["processor"], here["uname"], str(here["torch"]), "", f"{here['cpu_count']} CPUs"]
+    )
+    return _md_table(["offset", "toy base", "processor", "platform", "torch", "threads", "run"], rows)
 
 
 def _verdict(pool_df: pd.DataFrame, per: pd.DataFrame, offsets: list[int], alpha: float) -> list[str]:
@@ -822,7 +824,7 @@ def page(runs: list[Run], per: pd.DataFrame, pool_df: pd.DataFrame, where: str |
         "",
         *_machine_lines(runs),
         "",
-        f"Written on {machine()['uname']}; all numbers are in `{OUTPUTS['per']}` and `{OUTPUTS['pooled']}`.",
+        f"All numbers are in `{OUTPUTS['per']}` and `{OUTPUTS['pooled']}`.",
     ]
     return "\n".join(lines) + "\n"
 
