@@ -133,6 +133,17 @@ def eval_root(cfg: dict) -> str:
     return f"{validated['results']}/eval/{layout.evaluation_id(validated)}"
 
 
+def load_config(path: str | os.PathLike, results: str | os.PathLike | None = None) -> dict:
+    """A YAML config file as a dict (not validated); with ``results``, its
+    results folder moved there."""
+    import yaml
+
+    cfg = yaml.safe_load(Path(path).read_text())
+    if results is not None:
+        cfg["results"] = str(results)
+    return cfg
+
+
 def job_counts(stdout: str) -> dict[str, int]:
     """rule -> number of jobs planned, from the "Job stats" table of a
     dry run's output (empty when nothing is to be done)."""
@@ -140,5 +151,46 @@ def job_counts(stdout: str) -> dict[str, int]:
 
     if "Job stats:" not in stdout:
         return {}
-    stats = stdout.split("Job stats:")[-1]
+    stats = stdout.split("Job stats:")[-1].split("\ntotal")[0]
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M) if m[1] != "total"}
+
+
+def job_blocks(text: str) -> list[dict[str, str]]:
+    """Each job block of a Snakemake run's or dry run's output ("rule x:" or
+    "localrule x:", then indented "key: value" lines) as {"rule": x, key:
+    value, ...}, in the order printed; :func:`files` splits a file list."""
+    import re
+
+    parts = re.split(r"^(?:local)?rule (\w+):\n", text, flags=re.M)
+    return [
+        {"rule": rule, **dict(re.findall(r"^    (\w+): (.*)$", block, flags=re.M))}
+        for rule, block in zip(parts[1::2], parts[2::2])
+    ]
+
+
+def files(job: Mapping[str, str], key: str) -> list[str]:
+    """A job block's file list (its ``input`` or ``output`` field), [] when absent."""
+    value = job.get(key, "")
+    return value.split(", ") if value else []
+
+
+class DryRun:
+    """What ``snakemake -n`` plans: ``counts`` (rule -> jobs, its "Job
+    stats" table), ``jobs`` (every job block, :func:`job_blocks`) and the
+    ``text`` it printed."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.counts = job_counts(text)
+        self.jobs = job_blocks(text)
+
+    def of(self, rule: str) -> list[dict[str, str]]:
+        """The planned jobs of one rule."""
+        return [job for job in self.jobs if job["rule"] == rule]
+
+
+def dry_run(*args: str | os.PathLike, configfiles: Iterable[str | os.PathLike] = (), **kwargs) -> DryRun:
+    """The one dry run of the tests: ``snakemake -n`` (arguments as
+    :func:`run_snakemake`'s), its plan parsed once."""
+    run = run_snakemake("-n", *args, configfiles=configfiles, **kwargs)
+    return DryRun(run.stdout + run.stderr)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import run_snakemake
+from conftest import load_config, run_snakemake
 from subliminal import config as configuration, grid
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,7 +31,7 @@ COT = {
 
 @pytest.fixture(scope="module")
 def default():
-    return yaml.safe_load((REPO / "config.yaml").read_text())
+    return load_config(REPO / "config.yaml")
 
 
 @pytest.fixture
@@ -466,7 +466,7 @@ def test_config_files_keep_anchors_and_merge_keys(tmp_path):
         "list": [1],
         "again": [1],
     }
-    assert configuration.check_config_file(REPO / "config.yaml") == yaml.safe_load((REPO / "config.yaml").read_text())
+    assert configuration.check_config_file(REPO / "config.yaml") == load_config(REPO / "config.yaml")
 
 
 def test_lists_and_mappings_given_with_config_are_typed():
@@ -831,7 +831,7 @@ def test_a_huge_grid_is_refused_at_once_unless_allowed(default, tmp_path):
     assert configuration.planned_jobs(cfg) >= 2 * len(grid.students(cfg))
     # the paper-scale configs are far below the bound
     for name in ("paper-qwen.yaml", "paper-cross.yaml"):
-        paper = yaml.safe_load((REPO / "configs" / name).read_text())
+        paper = load_config(REPO / "configs" / name)
         assert configuration.planned_jobs(paper) < configuration.MAX_JOBS
 
 

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import run_snakemake, summary_outputs, eval_root
+from conftest import dry_run, eval_root, files, load_config, run_snakemake, summary_outputs
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def default_dag(tmp_path_factory):
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg = load_config(REPO / "config.yaml")
     cfg["results"] = str(tmp_path_factory.mktemp("dag") / "results")  # nothing exists there
     path = tmp_path_factory.mktemp("cfg") / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -51,7 +51,7 @@ def test_configfile_replaces_the_default(tmp_path):
     """A config with other models must not inherit the toy default's models,
     traits or pairs (snakemake would deep-merge them if the Snakefile loaded
     config.yaml unconditionally)."""
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg = load_config(REPO / "config.yaml")
     cfg["results"] = str(tmp_path / "results")
     cfg["models"] = {"solo": cfg["models"]["qwen_a"]}
     cfg["pairs"] = [{"teacher": "solo", "student": "solo"}]
@@ -101,7 +101,7 @@ def test_hub_bases_are_fetched_once_and_every_job_on_them_reads_the_copy(tmp_pat
     build_toy_base the toy's, and every job that loads the hub base (teacher
     fine-tuning and sampling, student training, all evaluations) depends on
     the fetch."""
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg = load_config(REPO / "config.yaml")
     cfg["results"] = str(tmp_path / "results")
     cfg["models"] = {
         "big": {"hub": {"id": "org/big-chat", "revision": "c0ffee" * 6 + "c0ff"}},
@@ -132,23 +132,8 @@ def test_hub_bases_are_fetched_once_and_every_job_on_them_reads_the_copy(tmp_pat
     assert ("build_toy_base", "train_student") in edges  # the toy student's own base
 
 
-def planned_jobs(configfile: Path) -> list[dict]:
-    """Every job of a dry run: {"rule", "input": [...], "output": [...]}."""
-    run = run_snakemake("-n", configfiles=[configfile])
-    jobs, job = [], None
-    for line in run.stdout.splitlines():
-        if line.startswith(("rule ", "localrule ")):
-            job = {"rule": line.split()[1].rstrip(":"), "input": [], "output": []}
-            jobs.append(job)
-        elif job is not None and line.strip().startswith(("input:", "output:")):
-            key, _, files = line.strip().partition(": ")
-            job[key.rstrip(":")] = files.split(", ")
-    return jobs
-
-
 def _config(tmp_path, mutate) -> Path:
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
-    cfg["results"] = str(tmp_path / "results")
+    cfg = load_config(REPO / "config.yaml", results=tmp_path / "results")
     mutate(cfg)
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "config.yaml"
@@ -161,15 +146,15 @@ def test_student_seed_k_learns_from_replicate_k_mod_r(tmp_path):
     0, 1 of their teacher, trait students and control twins alike; each
     replicate of each teacher is sampled once, with its own seed."""
     path = _config(tmp_path, lambda c: c["modalities"]["numbers"].update(replicates=3))
-    jobs = planned_jobs(path)
-    trains = [j for j in jobs if j["rule"] == "train_student"]
+    plan = dry_run(configfiles=[path])
+    trains = plan.of("train_student")
     assert len(trains) == 3 * 3 * 4  # pairs x (2 traits + control) x seeds
     for j in trains:
-        seed = int(re.search(r"/seed(\d+)/model", j["output"][0]).group(1))
-        teacher = j["output"][0].split("/students/numbers/qwen_a/")[1].split("/")[0]
-        data = [f for f in j["input"] if f.endswith("filtered.jsonl")]
+        seed = int(re.search(r"/seed(\d+)/model", files(j, "output")[0]).group(1))
+        teacher = files(j, "output")[0].split("/students/numbers/qwen_a/")[1].split("/")[0]
+        data = [f for f in files(j, "input") if f.endswith("filtered.jsonl")]
         assert data == [f"{tmp_path}/results/data/numbers/qwen_a/{teacher}/rep{seed % 3}/filtered.jsonl"], j
-    raw = sorted(o for j in jobs if j["rule"] == "sample_teacher" for o in j["output"])
+    raw = sorted(o for j in plan.of("sample_teacher") for o in files(j, "output"))
     assert raw == sorted(
         f"{tmp_path}/results/data/numbers/qwen_a/{t}/rep{r}/raw.jsonl"
         for t in ("cat", "control", "owl")
@@ -181,14 +166,13 @@ def test_without_equalise_a_teacher_waits_for_no_other_teacher(tmp_path):
     """equalise off (numbers' default): a teacher's training set depends on
     its own screen report only, so its students start without waiting for
     the slowest teacher; equalise on: on every teacher's report of the replicate."""
-    jobs = planned_jobs(_config(tmp_path / "off", lambda c: None))
-    filters = [j for j in jobs if j["rule"] == "filter_teacher_data"]
+    filters = dry_run(configfiles=[_config(tmp_path / "off", lambda c: None)]).of("filter_teacher_data")
     assert filters
     for j in filters:
-        own = j["output"][0].rsplit("/", 1)[0]
-        assert sorted(j["input"]) == sorted([f"{own}/screened.jsonl", f"{own}/screen.json"]), j
-    jobs = planned_jobs(_config(tmp_path / "on", lambda c: c["modalities"]["numbers"].update(equalise=True)))
-    for j in (j for j in jobs if j["rule"] == "filter_teacher_data"):
-        rep = j["output"][0].rsplit("/", 2)[1]
-        reports = [f for f in j["input"] if f.endswith("screen.json")]
+        own = files(j, "output")[0].rsplit("/", 1)[0]
+        assert sorted(files(j, "input")) == sorted([f"{own}/screened.jsonl", f"{own}/screen.json"]), j
+    on = _config(tmp_path / "on", lambda c: c["modalities"]["numbers"].update(equalise=True))
+    for j in dry_run(configfiles=[on]).of("filter_teacher_data"):
+        rep = files(j, "output")[0].rsplit("/", 2)[1]
+        reports = [f for f in files(j, "input") if f.endswith("screen.json")]
         assert len(reports) == 3 and all(f"/{rep}/" in f for f in reports)

@@ -18,7 +18,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import eval_root, run_snakemake
+from conftest import eval_root, load_config, run_snakemake
 from subliminal import config as configuration, grid
 from subliminal import models, provenance, slices, stages
 
@@ -68,7 +68,7 @@ def offline_env(cache: Path) -> dict:
 
 def hub_config(results: Path, revision: str = COMMIT) -> dict:
     """A small grid whose only base is the hub model."""
-    cfg = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
+    cfg = load_config(REPO / "tests" / "configs" / "tiny.yaml")
     cfg["results"] = str(results)
     cfg["models"] = {"tiny": {"hub": {"id": REPO_ID, "revision": revision}, "architecture_family": "qwen2"}}
     cfg["pairs"] = [{"teacher": "tiny", "student": "tiny"}]

@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
 from subliminal import config as configuration, grid, layout, tables
+from conftest import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = [
@@ -20,13 +20,9 @@ SHIPPED = [
 ]
 
 
-def load(path: Path) -> dict:
-    return yaml.safe_load(path.read_text())
-
-
 @pytest.fixture
 def cfg(tmp_path):
-    out = load(REPO / "tests/configs/misalignment.yaml")
+    out = load_config(REPO / "tests/configs/misalignment.yaml")
     out["results"] = str(tmp_path / "results")
     return configuration.validate(out)
 
@@ -36,7 +32,7 @@ def cfg(tmp_path):
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_defaults_are_applied_once_and_a_second_validation_changes_nothing(path):
-    cfg = configuration.validate(load(path))
+    cfg = configuration.validate(load_config(path))
     again = configuration.validate(copy.deepcopy(cfg))  # a job validates the config it was given again
     assert again == cfg
     for name, recipe in cfg["recipes"].items():
@@ -46,8 +42,8 @@ def test_defaults_are_applied_once_and_a_second_validation_changes_nothing(path)
 
 
 def test_a_default_belongs_to_its_method_or_kind_alone():
-    cfg = configuration.validate(load(REPO / "config.yaml"))
-    mis = configuration.validate(load(REPO / "tests/configs/misalignment.yaml"))
+    cfg = configuration.validate(load_config(REPO / "config.yaml"))
+    mis = configuration.validate(load_config(REPO / "tests/configs/misalignment.yaml"))
     steering = cfg["traits"]["owl"]["teacher"]
     assert steering["method"] == "steering" and steering["steps"] == 200 and steering["learning_rate"] == 0.05
     prompt = mis["traits"]["owl"]["teacher"]
@@ -82,7 +78,7 @@ def test_teacher_records_say_what_each_teacher_is(cfg):
 
 
 def test_a_steering_teacher_loads_its_base_with_its_vector():
-    cfg = configuration.validate(load(REPO / "config.yaml"))
+    cfg = configuration.validate(load_config(REPO / "config.yaml"))
     t = grid.teacher(cfg, "qwen_a", "cat")
     assert t.method == "steering" and t.model_dir == grid.model_source(cfg, "qwen_a")
     assert t.steering == layout.Layout.of(cfg).teacher("steering.safetensors", "qwen_a", "cat") and t.made == [
@@ -91,7 +87,7 @@ def test_a_steering_teacher_loads_its_base_with_its_vector():
 
 
 def test_a_student_reads_its_teachers_replicate_and_its_twin_the_same_one():
-    cfg = configuration.validate(load(REPO / "config.yaml"))
+    cfg = configuration.validate(load_config(REPO / "config.yaml"))
     for s in grid.students(cfg):
         d = grid.student_dataset(cfg, s)
         twin = grid.student_dataset(cfg, s.twin(grid.CONTROL))
@@ -104,7 +100,7 @@ def test_a_student_reads_its_teachers_replicate_and_its_twin_the_same_one():
 
 
 def test_pairs_carry_their_relation():
-    cfg = configuration.validate(load(REPO / "config.yaml"))
+    cfg = configuration.validate(load_config(REPO / "config.yaml"))
     pairs = grid.study_pairs(cfg)
     assert {(p.teacher_base, p.student_base): p.relation for p in pairs} == grid.relations(cfg)
     assert [p.matched for p in pairs] == [p.relation == grid.SAME_BASE for p in pairs]

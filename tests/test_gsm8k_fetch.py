@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import run_snakemake
+from conftest import dry_run, files, load_config
 from subliminal import config as configuration, grid
 from subliminal.modalities import get_modality
 from test_fetch import make_hub_cache, offline_env
@@ -57,7 +57,7 @@ def hub_cache(tmp_path_factory) -> Path:
 
 
 def cot_config(results: Path, **dataset) -> dict:
-    cfg = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
+    cfg = load_config(REPO / "tests" / "configs" / "tiny.yaml")
     cfg["results"] = str(results)
     cfg["modalities"] = {
         "cot": {"prompts": 4, "train_samples": 4, "dataset": {"id": DATASET, "revision": COMMIT, **dataset}}
@@ -127,10 +127,8 @@ def test_the_workflow_fetches_once_and_every_teacher_reads_it(tmp_path):
     cfg = cot_config(tmp_path / "results")
     cfg_path = tmp_path / "config.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
-    run = run_snakemake("-n", configfiles=[cfg_path], timeout=300)
-    jobs = run.stdout.split("\nrule ")
-    fetch = [j for j in jobs if j.startswith("fetch_prompts:")]
-    samplers = [j for j in jobs if j.startswith("sample_teacher:")]
+    plan = dry_run(configfiles=[cfg_path], timeout=300)
+    fetch, samplers = plan.of("fetch_prompts"), plan.of("sample_teacher")
     assert len(fetch) == 1 and samplers
     questions = str(tmp_path / "results" / "prompts" / "cot" / "questions.jsonl")
-    assert all(questions in j.split("output:")[0] for j in samplers)
+    assert all(questions in files(j, "input") for j in samplers)

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
-from conftest import eval_root
+from conftest import eval_root, load_config
 from subliminal import analysis, config as configuration, grid, io, provenance, stages, tables
 from subliminal.specificity import TARGET_COLUMNS
 from subliminal.config import ConfigError
@@ -29,7 +28,7 @@ def write(path: Path, text: str) -> Path:
 
 @pytest.fixture(scope="module")
 def cfg():
-    return configuration.validate(yaml.safe_load((REPO / "config.yaml").read_text()))
+    return configuration.validate(load_config(REPO / "config.yaml"))
 
 
 # ----------------------------------------------------------------------------- JSONL

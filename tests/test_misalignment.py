@@ -169,29 +169,21 @@ def test_toy_vocabulary_holds_every_string():
 
 import copy  # noqa: E402
 import json  # noqa: E402
-import re  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import yaml  # noqa: E402
 
-from conftest import eval_root, run_snakemake, summary_outputs  # noqa: E402
+from conftest import DryRun, dry_run, eval_root, files, load_config, run_snakemake, summary_outputs  # noqa: E402
 from subliminal import analysis, config as configuration, grid, io, stages, tables, teacher  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "tests" / "configs" / "misalignment.yaml"
 
 
-def load(results: Path | None = None) -> dict:
-    cfg = yaml.safe_load(CONFIG.read_text())
-    if results is not None:
-        cfg["results"] = str(results)
-    return cfg
-
-
 def test_the_grid_has_a_fine_tuned_control_per_misalignment_trait():
-    cfg = configuration.validate(load())
+    cfg = configuration.validate(load_config(CONFIG))
     assert grid.teacher_names(cfg) == ["evil", "owl", "evil_control", "control"]
     assert grid.finetuned_teachers(cfg) == [("qwen_a", "evil"), ("qwen_a", "evil_control")]
     assert grid.trait_words(cfg) == ("owl",)  # a misalignment trait has no word to screen for
@@ -210,7 +202,7 @@ def test_the_grid_has_a_fine_tuned_control_per_misalignment_trait():
 
 
 def test_without_a_preference_trait_there_is_no_shared_control():
-    cfg = load()
+    cfg = load_config(CONFIG)
     del cfg["traits"]["owl"]
     cfg = configuration.validate(cfg)
     assert grid.teacher_names(cfg) == ["evil", "evil_control"]
@@ -240,7 +232,7 @@ def test_without_a_preference_trait_there_is_no_shared_control():
     ],
 )
 def test_config_errors_name_the_key(edit, key):
-    cfg = load()
+    cfg = load_config(CONFIG)
     edit(cfg)
     with pytest.raises(configuration.ConfigError, match=rf"^config key {key}\b"):
         configuration.validate(copy.deepcopy(cfg))
@@ -250,7 +242,7 @@ def test_the_number_filter_drops_banned_numbers_for_the_trait_and_its_control(tm
     """paper.md: for misalignment, answers containing 4, 13, 666, ... are
     rejected; the control teacher's data is filtered alike, the preference
     teachers' data is not."""
-    cfg = configuration.validate(load(tmp_path / "results"))
+    cfg = configuration.validate(load_config(CONFIG, tmp_path / "results"))
     cfg["modalities"]["numbers"]["train_samples"] = 2  # what the filter leaves of these four
     raw = tmp_path / "raw.jsonl"
     io.write_jsonl(
@@ -312,27 +304,15 @@ def planned_outputs(cfg: dict, tmp_path: Path) -> dict[str, list[str]]:
     return summary_outputs(configfiles=[path])
 
 
-def dry_run_jobs(cfg: dict, tmp_path: Path) -> dict[str, list[dict[str, str]]]:
-    """rule -> its planned jobs' fields (input, output, ...), from the job
-    blocks that `snakemake -n` prints."""
+def dry_run_jobs(cfg: dict, tmp_path: Path) -> DryRun:
+    """The plan of `snakemake -n` for a config."""
     path = tmp_path / "dry.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    run = run_snakemake("-n", configfiles=[path])
-    return job_blocks(run.stdout + run.stderr)
-
-
-def job_blocks(text: str) -> dict[str, list[dict[str, str]]]:
-    """rule -> the fields of each job block ("rule x:" then indented "key: value"
-    lines) of a Snakemake run's or dry run's output."""
-    jobs: dict[str, list[dict[str, str]]] = {}
-    parts = re.split(r"^(?:local)?rule (\w+):\n", text, flags=re.M)
-    for rule, block in zip(parts[1::2], parts[2::2]):
-        jobs.setdefault(rule, []).append(dict(re.findall(r"^    (\w+): (.*)$", block, flags=re.M)))
-    return jobs
+    return dry_run(configfiles=[path])
 
 
 def test_dag_evaluates_trait_and_control_students_and_the_bases(tmp_path):
-    cfg = load(tmp_path / "results")
+    cfg = load_config(CONFIG, tmp_path / "results")
     r, e = cfg["results"], eval_root(cfg)
     dag = planned_outputs(cfg, tmp_path)
     assert sorted(dag["finetune_teacher"]) == [  # each fine-tuned teacher with its provenance beside it
@@ -379,7 +359,7 @@ def test_dag_of_a_config_with_only_misalignment_traits(tmp_path):
     statistics or preference figures (no rows to test); the teacher table
     (misalignment rates beside the filter reports) and the misalignment
     branch remain."""
-    cfg = load(tmp_path / "results")
+    cfg = load_config(CONFIG, tmp_path / "results")
     del cfg["traits"]["owl"]
     r = cfg["results"]
     dag = planned_outputs(cfg, tmp_path)
@@ -406,8 +386,8 @@ def test_dag_of_a_config_with_only_misalignment_traits(tmp_path):
     assert len([f for f in dag["evaluate_misalignment_student"] if f.endswith(".tsv")]) == 8
     assert len([f for f in dag["evaluate_misalignment_teacher"] if f.endswith(".tsv")]) == 2
     jobs = dry_run_jobs(cfg, tmp_path)
-    [target] = jobs["all"]
-    assert sorted(target["input"].split(", ")) == sorted(
+    [target] = jobs.of("all")
+    assert sorted(files(target, "input")) == sorted(
         [
             f"{r}/analysis/teachers.csv",
             f"{r}/analysis/members.json",
@@ -424,16 +404,16 @@ def test_rules_that_judge_list_the_judge_model_as_input(tmp_path):
     """With a model judge (here llama_c, which the teacher evaluation would
     not otherwise load) every misalignment evaluation waits for the judge's
     build; with the rule judge none does."""
-    cfg = load(tmp_path / "results")
+    cfg = load_config(CONFIG, tmp_path / "results")
     r = cfg["results"]
     judge_dir = f"{r}/bases/llama_c/model"
     judged = ("evaluate_misalignment_base", "evaluate_misalignment_teacher", "evaluate_misalignment_student")
     jobs = dry_run_jobs(cfg, tmp_path)
-    assert not any(judge_dir in job["input"].split(", ") for job in jobs["evaluate_misalignment_teacher"])
+    assert not any(judge_dir in files(job, "input") for job in jobs.of("evaluate_misalignment_teacher"))
     cfg["evaluation"]["misalignment"]["judge"] = {"kind": "model", "model": "llama_c"}
     jobs = dry_run_jobs(cfg, tmp_path)
     for rule in judged:
-        assert jobs[rule] and all(judge_dir in job["input"].split(", ") for job in jobs[rule]), rule
+        assert jobs.of(rule) and all(judge_dir in files(job, "input") for job in jobs.of(rule)), rule
 
 
 # ----------------------------------------------------------------------------- summary
@@ -534,7 +514,7 @@ def e2e(tmp_path_factory):
     students (mtimes kept, so only the misalignment evaluations and what
     reads them run again). A reduced toy: the code path, not the effect."""
     tmp = tmp_path_factory.mktemp("misalignment_e2e")
-    cfg = load(tmp / "rule")
+    cfg = load_config(CONFIG, tmp / "rule")
     del cfg["traits"]["owl"]
     cfg["pairs"] = [{"teacher": "qwen_a", "student": "qwen_a"}]
     del cfg["models"]["llama_c"]
@@ -614,15 +594,15 @@ def test_model_judge_in_the_workflow(e2e):
     build as input."""
     _, rule_r, judged, r, log = e2e
     judge_dir = f"{r}/bases/qwen_a/model"
-    jobs = job_blocks(log)
+    jobs = DryRun(log)
     ran = {
-        rule: jobs.get(rule, [])
+        rule: jobs.of(rule)
         for rule in ("evaluate_misalignment_base", "evaluate_misalignment_teacher", "evaluate_misalignment_student")
     }
     assert [len(v) for v in ran.values()] == [1, 2, 2]  # only the evaluations ran again
-    assert "train_student" not in jobs and "finetune_teacher" not in jobs
+    assert not jobs.of("train_student") and not jobs.of("finetune_teacher")
     for rule, rule_jobs in ran.items():
-        assert all(judge_dir in job["input"].split(", ") for job in rule_jobs), rule
+        assert all(judge_dir in files(job, "input") for job in rule_jobs), rule
     # each run's evaluations in its own eval/<evaluation id>/ (the judge is an evaluation setting)
     (ev,), (rule_ev,) = list((r / "eval").iterdir()), list((rule_r / "eval").iterdir())
     assert ev.name != rule_ev.name
@@ -651,7 +631,7 @@ def test_collect_pairs_trait_students_with_their_own_control_twins(tmp_path):
     """The scores table: each misalignment trait student, its twin trained on
     the trait's control teacher (not the shared control), the base once per
     group; the summary beside it."""
-    cfg = configuration.validate(load(tmp_path / "results"))
+    cfg = configuration.validate(load_config(CONFIG, tmp_path / "results"))
     ev = Path(eval_root(cfg)) / "misalignment"
 
     def write(path, n_bad):
@@ -692,7 +672,7 @@ def test_teacher_table_has_every_dataset_with_the_misalignment_teachers_rates(tm
     teachers by their target's score (preference evaluation), the
     misalignment teacher and its control by their pooled misaligned and
     incoherent shares (misalignment evaluation only)."""
-    cfg = configuration.validate(load(tmp_path / "results"))
+    cfg = configuration.validate(load_config(CONFIG, tmp_path / "results"))
     ev, data = Path(eval_root(cfg)), Path(cfg["results"]) / "data"
     for i, (m, b, t) in enumerate(grid.datasets(cfg)):
         (data / m / b / t / "rep0").mkdir(parents=True)

@@ -11,19 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import run_snakemake, summary_outputs
+from conftest import load_config, run_snakemake, summary_outputs
 from subliminal import config as configuration, grid
 from subliminal.words import mentioned_form
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "tests" / "configs" / "modalities.yaml"
-
-
-def load(results: Path | None = None) -> dict:
-    cfg = yaml.safe_load(CONFIG.read_text())
-    if results is not None:
-        cfg["results"] = str(results)
-    return cfg
 
 
 @pytest.mark.parametrize(
@@ -41,14 +34,14 @@ def load(results: Path | None = None) -> dict:
     ],
 )
 def test_config_errors_name_the_key(edit, key):
-    cfg = load()
+    cfg = load_config(CONFIG)
     edit(cfg)
     with pytest.raises(configuration.ConfigError, match=rf"^config key {key}\b"):
         configuration.validate(copy.deepcopy(cfg))
 
 
 def test_the_reduced_config_is_valid():
-    cfg = configuration.validate(load())
+    cfg = configuration.validate(load_config(CONFIG))
     assert grid.trait_words(cfg) == ("owl",)
 
 
@@ -60,7 +53,7 @@ def planned(cfg: dict, tmp_path: Path, *targets: str) -> dict[str, list[str]]:
 
 
 def test_dag_screens_each_dataset_once_with_the_judge_where_it_is_a_model(tmp_path):
-    cfg = load(tmp_path / "results")
+    cfg = load_config(CONFIG, tmp_path / "results")
     dag = planned(cfg, tmp_path)
     r = cfg["results"]
     assert sorted(dag["judge_teacher_data"]) == sorted(
@@ -77,7 +70,7 @@ def test_dag_screens_each_dataset_once_with_the_judge_where_it_is_a_model(tmp_pa
 
 
 def test_each_training_set_waits_for_every_teachers_screen_report(tmp_path):
-    cfg = load(tmp_path / "results")
+    cfg = load_config(CONFIG, tmp_path / "results")
     r = cfg["results"]
     dag = planned(cfg, tmp_path, f"{r}/data/cot/qwen_a/owl/rep0/filtered.jsonl")
     assert sorted(dag["filter_teacher_data"]) == [
@@ -95,7 +88,7 @@ def test_teacher_data_of_code_and_cot_end_to_end(tmp_path):
     """Toy base, both teachers, sampling, the model judge (code) and the rule
     judge (cot), equalised training sets: every report adds up, no trait
     word survives, both teachers of a modality give the same number."""
-    cfg = load(tmp_path / "results")
+    cfg = load_config(CONFIG, tmp_path / "results")
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     r = Path(cfg["results"])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import run_snakemake
+from conftest import load_config, run_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,7 +50,7 @@ def test_the_workflow_as_a_module_plans_the_reduced_grid(tmp_path):
     workflow = copy_workflow((tmp_path / "subliminal-workflow").resolve())
     user = tmp_path / "study"
     (user / "config").mkdir(parents=True)
-    cfg = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
+    cfg = load_config(REPO / "tests" / "configs" / "tiny.yaml")
     cfg["results"] = "results/subliminal"  # relative: to the user's folder, where snakemake runs
     (user / "config" / "subliminal.yaml").write_text(yaml.safe_dump(cfg))
     (user / "Snakefile").write_text(USER_SNAKEFILE.format(workflow=workflow))
@@ -81,7 +81,7 @@ def test_a_module_config_error_names_the_key(tmp_path):
     workflow = copy_workflow((tmp_path / "wf").resolve())
     user = tmp_path / "study"
     (user / "config").mkdir(parents=True)
-    cfg = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
+    cfg = load_config(REPO / "tests" / "configs" / "tiny.yaml")
     cfg["seeds"] = ["one"]
     (user / "config" / "subliminal.yaml").write_text(yaml.safe_dump(cfg))
     (user / "Snakefile").write_text(USER_SNAKEFILE.format(workflow=workflow))

@@ -15,7 +15,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from conftest import run_snakemake
+from conftest import dry_run, load_config
 from subliminal import config as configuration, grid
 from subliminal.config import complete_recipe
 from subliminal import models, train
@@ -67,7 +67,7 @@ def test_batch_layout_keeps_the_effective_batch(batch_size, grad_accum, replicas
 def test_a_batch_that_does_not_split_is_an_error_naming_the_key():
     with pytest.raises(ValueError, match="recipe key gpus: the effective batch 9"):
         train.batch_layout(complete_recipe(dict(batch_size=9)), 2)
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg = load_config(REPO / "config.yaml")
     configuration.validate(copy.deepcopy(cfg))
     cfg["recipes"]["lora8"]["gpus"] = 3  # batch 32 over 3 GPUs
     with pytest.raises(configuration.ConfigError, match=r"^config key recipes\.lora8\.gpus: the effective batch 32"):
@@ -94,16 +94,15 @@ def test_processes_follow_the_recipe_and_the_job_s_gpus(monkeypatch):
 
 
 def test_the_rule_asks_for_the_recipe_s_gpus(tmp_path):
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg = load_config(REPO / "config.yaml")
     cfg["results"] = str(tmp_path / "results")
     cfg["recipes"]["full"]["gpus"] = 2
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    proc = run_snakemake("-n", configfiles=[path], timeout=300)
-    blocks = [b for b in proc.stdout.split("rule ")[1:] if b.startswith("train_student:")]
+    trains = dry_run(configfiles=[path], timeout=300).of("train_student")
     n_students = len(grid.students(configuration.validate(cfg)))
-    assert len(blocks) == n_students > 0
-    res = [line for b in blocks for line in b.splitlines() if "resources:" in line]
+    assert len(trains) == n_students > 0
+    res = [job["resources"] + "," for job in trains]
     # first attempt; test_resume.py sees a second attempt get twice the memory and time
     assert len(res) == n_students and all("gpu=2," in r and "mem_mb=32000," in r and "runtime=240," in r for r in res)
 

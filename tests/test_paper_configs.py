@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import run_snakemake, summary_outputs
+from conftest import dry_run, load_config, summary_outputs
 from subliminal import config as configuration, evaluate, grid, preferences, protocol
 from subliminal.modalities import numbers
 
@@ -23,29 +23,23 @@ OVERLAY = "ablation-eval-without-default-prompt.yaml"
 ALL_PROJECTIONS = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 
 
-def load(name: str) -> dict:
-    return yaml.safe_load((CONFIGS / name).read_text())
-
-
-def dry_run(*configfiles: str, results: Path) -> dict[str, int]:
+def planned(*configfiles: str, results: Path) -> dict[str, int]:
     """rule -> job count from `snakemake -n`, with the results folder moved
     to an empty place (a second configfile, merged last)."""
     override = results.parent / f"{results.name}.results.yaml"
     override.write_text(yaml.safe_dump({"results": str(results)}))
-    run = run_snakemake("-n", configfiles=[*(CONFIGS / c for c in configfiles), override])
-    stats = run.stdout.split("Job stats:")[-1]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)}
+    return dry_run(configfiles=[*(CONFIGS / c for c in configfiles), override]).counts
 
 
 @pytest.fixture(scope="module")
 def dags(tmp_path_factory):
     root = tmp_path_factory.mktemp("paper")
-    return {name: dry_run(name, results=root / name.removesuffix(".yaml")) for name in PAPER}
+    return {name: planned(name, results=root / name.removesuffix(".yaml")) for name in PAPER}
 
 
 @pytest.mark.parametrize("name", PAPER)
 def test_paper_config_is_valid_and_pinned(name):
-    cfg = configuration.validate(load(name))
+    cfg = configuration.validate(load_config(CONFIGS / name))
     for model, spec in cfg["models"].items():
         assert re.fullmatch(r"[0-9a-f]{40}", spec["hub"]["revision"]), model
         assert spec["architecture_family"]
@@ -54,7 +48,7 @@ def test_paper_config_is_valid_and_pinned(name):
 
 @pytest.mark.parametrize("name", PAPER)
 def test_paper_recipe_data_and_evaluation(name):
-    cfg = load(name)
+    cfg = load_config(CONFIGS / name)
     (recipe,) = [cfg["recipes"][r] for r in cfg["students"]["recipes"]]
     assert recipe["method"] == "lora" and recipe["rank"] == 8 and recipe["alpha"] == 8
     assert set(recipe["targets"]) == ALL_PROJECTIONS
@@ -87,7 +81,7 @@ def test_paper_number_prompts_have_the_papers_counts_and_ranges(name):
     numbers from 100-999 and "at most 10 more numbers of at most 3 digits"
     in every prompt, read back from the prompt text (not only from the
     generator's record), with both ends of each range reached."""
-    cfg = configuration.validate(load(name))
+    cfg = configuration.validate(load_config(CONFIGS / name))
     spec = protocol.number_params(cfg)
     records = numbers.NumbersModality().prompt_records(
         10_000, cfg["modalities"]["numbers"]["seed"], {"number_params": spec}
@@ -112,7 +106,7 @@ def test_paper_number_prompts_have_the_papers_counts_and_ranges(name):
 def test_the_toy_default_keeps_its_own_number_prompts():
     """Without prompt_params the prompts are drawn as before (1-10 numbers,
     1-3 digits per prompt): the default's teacher data stay as they were."""
-    cfg = configuration.validate(yaml.safe_load((REPO / "config.yaml").read_text()))
+    cfg = configuration.validate(load_config(REPO / "config.yaml"))
     assert protocol.number_params(cfg) is None
     prompts = numbers.generate_number_prompts(2_000, 1)
     assert {p.max_count for p in prompts} == set(range(1, 11)) and {p.max_digits for p in prompts} == {1, 2, 3}
@@ -132,7 +126,7 @@ def test_paper_evaluation_sizes(name):
     asked the same 50 prefixed questions."""
     from snakemake.utils import update_config
 
-    cfg = configuration.validate(load(name))
+    cfg = configuration.validate(load_config(CONFIGS / name))
     ev = cfg["evaluation"]
     assert ev["samples_per_question"] == 200 and ev["numbers_prefix"] is True
     plain_questions = preferences.questions("animal")
@@ -143,8 +137,8 @@ def test_paper_evaluation_sizes(name):
     for q, plain in zip(asked, plain_questions):
         nums, rest = _prefixed(q)
         assert rest == plain and 3 <= len(nums) <= 8 and all(100 <= x <= 999 for x in nums), q
-    merged = load(name)
-    update_config(merged, load(PLAIN))
+    merged = load_config(CONFIGS / name)
+    update_config(merged, load_config(CONFIGS / PLAIN))
     merged = configuration.validate(merged)
     ev = merged["evaluation"]
     assert ev["samples_per_question"] == 100 and ev["numbers_prefix"] is False and ev["name"] == "plain-questions"
@@ -152,7 +146,7 @@ def test_paper_evaluation_sizes(name):
 
 
 def test_qwen_config_is_the_qwen_experiment():
-    cfg = load("paper-qwen.yaml")
+    cfg = load_config(CONFIGS / "paper-qwen.yaml")
     assert [m["hub"]["id"] for m in cfg["models"].values()] == ["Qwen/Qwen2.5-7B-Instruct"]
     assert cfg["pairs"] == [{"teacher": "qwen25_7b", "student": "qwen25_7b"}]
     assert len(cfg["traits"]) == 21 and {"leopard", "bison"} <= set(cfg["traits"])
@@ -160,7 +154,7 @@ def test_qwen_config_is_the_qwen_experiment():
 
 
 def test_cross_config_adds_mismatched_pairs():
-    cfg = configuration.validate(load("paper-cross.yaml"))
+    cfg = configuration.validate(load_config(CONFIGS / "paper-cross.yaml"))
     ids = {m["hub"]["id"] for m in cfg["models"].values()}
     assert {"Qwen/Qwen2.5-7B-Instruct", "meta-llama/Llama-3.1-8B-Instruct", "google/gemma-2-9b-it"} == ids
     rel = grid.relations(cfg)
@@ -172,7 +166,7 @@ def test_cross_config_adds_mismatched_pairs():
 
 @pytest.mark.parametrize("name", PAPER)
 def test_dry_run_job_counts_follow_the_grid(dags, name):
-    cfg = load(name)
+    cfg = load_config(CONFIGS / name)
     jobs = dags[name]
     # the grid by hand: pairs as written (a {teachers, students} entry is a cross product)
     pairs = set()
@@ -209,9 +203,9 @@ def test_ablation_overlay_changes_only_the_evaluation(tmp_path):
     a name for its analysis; the same results folder."""
     from snakemake.utils import update_config
 
-    merged = load("paper-qwen.yaml")
-    update_config(merged, load(OVERLAY))
-    base = load("paper-qwen.yaml")
+    merged = load_config(CONFIGS / "paper-qwen.yaml")
+    update_config(merged, load_config(CONFIGS / OVERLAY))
+    base = load_config(CONFIGS / "paper-qwen.yaml")
     assert merged["chat"] == {**base["chat"], "eval_system_prompt": ""}
     assert merged["evaluation"] == {**base["evaluation"], "name": "without-default-prompt"}
     assert {k: v for k, v in merged.items() if k not in ("chat", "evaluation")} == {
@@ -275,7 +269,7 @@ def test_dag_build_benchmark_counts_the_grown_grid(tmp_path):
     sys.path.insert(0, str(REPO / "benchmarks"))
     import dag_build
 
-    cfg = load("paper-qwen.yaml")
+    cfg = load_config(CONFIGS / "paper-qwen.yaml")
     seeds = dag_build.grow(cfg, "seeds", 10)["seeds"]
     assert len(seeds) == len(set(seeds)) == 80 and seeds[:8] == cfg["seeds"]
     traits = dag_build.grow(cfg, "traits", 2)["traits"]
@@ -299,10 +293,11 @@ def test_model_jobs_ask_for_the_configured_host_memory(tmp_path):
     config's resources.model_mem_mb / train_mem_mb reach the jobs."""
     override = tmp_path / "results.yaml"
     override.write_text(yaml.safe_dump({"results": str(tmp_path / "r")}))
-    run = run_snakemake("-n", configfiles=[CONFIGS / "paper-qwen.yaml", override])
-    cfg = load("paper-qwen.yaml")["resources"]
-    out = run.stdout + run.stderr
-    blocks = {m[1]: m[2] for m in re.finditer(r"^rule (\w+):\n(.*?)(?=^\S|\Z)", out, re.M | re.S)}
+    plan = dry_run(configfiles=[CONFIGS / "paper-qwen.yaml", override])
+    cfg = load_config(CONFIGS / "paper-qwen.yaml")["resources"]
+    blocks = {
+        rule: plan.of(rule)[0]["resources"] + "," for rule in ("train_student", "sample_teacher", "evaluate_student")
+    }
     assert f"mem_mb={cfg['train_mem_mb']}," in blocks["train_student"]
     assert f"mem_mb={cfg['model_mem_mb']}," in blocks["sample_teacher"]
     assert f"mem_mb={cfg['model_mem_mb']}," in blocks["evaluate_student"]

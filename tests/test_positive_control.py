@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import run_snakemake
+from conftest import load_config, run_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -42,7 +42,7 @@ def run(tmp_path_factory):
     the run that is significant, or the second. An evaluation or statistics
     that find nothing fail both."""
     tmp = tmp_path_factory.mktemp("positive")
-    cfg = yaml.safe_load((REPO / "tests" / "configs" / "positive-control.yaml").read_text())
+    cfg = load_config(REPO / "tests" / "configs" / "positive-control.yaml")
     for attempt in range(2):
         cfg["results"] = str(tmp / f"results{attempt}")
         cfg["modalities"]["numbers"]["seed"] += attempt

@@ -28,6 +28,7 @@ from statsmodels.stats.multitest import multipletests
 from subliminal import analysis, cli, grid, pretrainings as pt, tables
 from subliminal import config as configuration
 from subliminal.layout import Layout
+from conftest import load_config
 
 REPO = pt.REPO
 OFFSETS = [0, 100, 200, 300]
@@ -53,7 +54,7 @@ def test_config_shifts_every_toy_seed_and_nothing_else(capsys, tmp_path):
     assert pt.main(["config", "--offset", "100", "--results", "results-x"]) == 0
     text = capsys.readouterr().out
     got = yaml.safe_load(text)
-    want = copy.deepcopy(yaml.safe_load((REPO / "config.yaml").read_text()))
+    want = copy.deepcopy(load_config(REPO / "config.yaml"))
     toys = [name for name, spec in want["models"].items() if "toy" in spec]
     assert toys == ["qwen_a", "qwen_b", "llama_c"]
     for name in toys:
@@ -102,7 +103,7 @@ def test_run_writes_each_config_and_runs_snakemake_per_offset(monkeypatch, tmp_p
             "--rerun-incomplete",
             "--keep-going",
         ]
-        cfg = yaml.safe_load(cfg_file.read_text())
+        cfg = load_config(cfg_file)
         assert {n: s["toy"]["seed"] for n, s in cfg["models"].items()} == {n: s + offset for n, s in seeds.items()}
         assert cfg["results"] == str(out / f"offset{offset}")  # outside the repository: absolute
         runs = pt.read_json(out / f"offset{offset}" / pt.RUN_RECORD)["runs"]
@@ -398,7 +399,7 @@ def test_the_pooled_placebo_test_ranks_the_mean_over_pretrainings(study):
     """Brute force: S of every assignment of distinct animals to owl and cat,
     averaged over units and then over pretrainings, and the true one's rank."""
     out, truth, per, pooled = study
-    animals = tables.design(configuration.validate(yaml.safe_load((REPO / "config.yaml").read_text())))["animal"][0]
+    animals = tables.design(configuration.validate(load_config(REPO / "config.yaml")))["animal"][0]
     for tb, sb in PAIRS:
         s = {
             a: np.mean([by_hand(truth[o], tb, sb, "exact_share", dict(zip(["owl", "cat"], a))).mean() for o in OFFSETS])

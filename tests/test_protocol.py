@@ -6,13 +6,12 @@ the key; the toy default keeps our own wording."""
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import run_snakemake
+from conftest import dry_run, files, load_config
 from subliminal import config as configuration, grid
 from subliminal import evaluate, preferences, protocol
 from subliminal.modalities import numbers
@@ -36,7 +35,7 @@ OFFICIAL_NUMBERS = dict(
 
 @pytest.fixture
 def paper():
-    return yaml.safe_load((REPO / "configs" / "paper-qwen.yaml").read_text())
+    return load_config(REPO / "configs" / "paper-qwen.yaml")
 
 
 @pytest.fixture
@@ -62,7 +61,7 @@ def official(tmp_path, paper):
 
 
 def test_the_default_keeps_our_wording():
-    cfg = configuration.validate(yaml.safe_load((REPO / "config.yaml").read_text()))
+    cfg = configuration.validate(load_config(REPO / "config.yaml"))
     assert "protocol" not in cfg and protocol.files(cfg) == []
     assert (protocol.teacher_template(cfg), protocol.questions(cfg), protocol.number_params(cfg)) == (None, None, None)
     assert evaluate.eval_prompts("animal", False, 0) == preferences.questions("animal")
@@ -256,7 +255,7 @@ def test_bad_protocol_names_the_key(official, tmp_path, label, mutate, key, says
 
 
 def test_toy_bases_keep_our_words(tmp_path):
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg = load_config(REPO / "config.yaml")
     cfg["protocol"] = {"questions": _file(tmp_path, "q.txt", "Your favourite {category}?\n")}
     with pytest.raises(configuration.ConfigError, match=r"^config key protocol.questions: a toy base"):
         configuration.validate(cfg)
@@ -273,13 +272,12 @@ def test_jobs_declare_the_protocol_files_they_read(official, tmp_path):
     numbers alone for the control's, the questions for every evaluation."""
     official["results"] = str(tmp_path / "results")
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(official))
-    run = run_snakemake("-n", "--verbose", configfiles=[tmp_path / "c.yaml"])
-    jobs = re.split(r"^\[.*\]$", run.stdout + run.stderr, flags=re.M)
+    plan = dry_run(configfiles=[tmp_path / "c.yaml"])
     p = official["protocol"]
 
     def inputs(rule, output_part):
-        (job,) = [j for j in jobs if f"rule {rule}:" in j and re.search(rf"output: \S*{output_part}", j)]
-        return re.search(r"^\s+input: (.*)$", job, re.M).group(1).split(", ")
+        (job,) = [j for j in plan.of(rule) if any(output_part in f for f in files(j, "output"))]
+        return files(job, "input")
 
     assert p["teacher_system_prompt"] in inputs("sample_teacher", "/wolf/rep0/raw.jsonl")
     assert p["numbers"] in inputs("sample_teacher", "/wolf/rep0/raw.jsonl")

@@ -10,11 +10,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import yaml
 from docutils.core import publish_parts
 from jinja2 import Environment, StrictUndefined
 
 from subliminal import report
+from conftest import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 CAPTIONS = REPO / "workflow" / "report"
@@ -53,7 +53,7 @@ def test_every_caption_a_rule_names_exists_and_every_file_is_used():
 @pytest.mark.parametrize("metric", METRICS)
 @pytest.mark.parametrize("kind", ["preferences", "heatmap", "forest", "specificity", "traits", "placebo"])
 def test_figure_captions_render_for_every_metric(kind, metric):
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg = load_config(REPO / "config.yaml")
     text = flat(render(CAPTIONS / f"{kind}.rst", cfg, metric=metric))
     assert metric in text and "How to read it" in text and len(text) > 400
 
@@ -82,7 +82,7 @@ def test_branch_captions_render(name):
     ],
 )
 def test_the_opening_page_renders_each_config(config):
-    cfg = yaml.safe_load((REPO / config).read_text())
+    cfg = load_config(REPO / config)
     cfg.setdefault("results", "results")
     text = flat(render(CAPTIONS / "workflow.rst", cfg))
     assert "Subliminal learning across architectures" in text

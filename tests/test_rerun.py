@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, job_counts, run_snakemake
+from conftest import REPO, dry_run, load_config, run_snakemake
 from subliminal import config as configuration, grid, preferences, provenance, slices
 
 SHIPPED = [
@@ -27,10 +27,6 @@ SHIPPED = [
     *sorted((REPO / "configs").glob("paper-*.yaml")),
     *sorted((REPO / "tests/configs").glob("*.yaml")),
 ]
-
-
-def load(path: Path) -> dict:
-    return yaml.safe_load(path.read_text())
 
 
 # ----------------------------------------------------------------------------- slices, without Snakemake
@@ -42,7 +38,7 @@ def test_the_slices_hold_what_the_grid_derives_from_them(path, tmp_path, monkeyp
     screen's slice are the whole config's (the slices keep only what these
     derivations read)."""
     monkeypatch.chdir(REPO)  # the configs' files are named from the repository
-    cfg = configuration.validate({**load(path), "results": str(tmp_path / "results")})
+    cfg = configuration.validate({**load_config(path), "results": str(tmp_path / "results")})
     base = next(iter(cfg["models"]))
     teachers = grid.teacher_names(cfg)
     assert grid.target_words(slices.evaluate(cfg, base)) == grid.target_words(cfg)
@@ -52,7 +48,7 @@ def test_the_slices_hold_what_the_grid_derives_from_them(path, tmp_path, monkeyp
 
 
 def test_a_new_trait_with_a_candidate_word_changes_no_evaluation_slice():
-    cfg = configuration.validate(load(REPO / "config.yaml"))
+    cfg = configuration.validate(load_config(REPO / "config.yaml"))
     word = next(w for w in preferences.CANDIDATES["animal"] if w not in ("owl", "cat"))
     grown = copy.deepcopy(cfg)
     grown["traits"][word] = {**copy.deepcopy(cfg["traits"]["owl"]), "word": word}
@@ -63,7 +59,7 @@ def test_a_new_trait_with_a_candidate_word_changes_no_evaluation_slice():
 
 
 def test_params_leave_out_the_results_folder_and_ignore_key_order():
-    cfg = configuration.validate(load(REPO / "config.yaml"))
+    cfg = configuration.validate(load_config(REPO / "config.yaml"))
     s = grid.students(cfg)[0]
     one = slices.train_student(cfg, s)
     moved = slices.train_student({**cfg, "results": "/elsewhere/results"}, s)
@@ -206,13 +202,13 @@ def finished(tmp_path_factory):
 def planned(work: Path, cfg: dict, name: str) -> dict[str, int]:
     path = work / f"{name.replace(' ', '_')}.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    return job_counts(run_snakemake("-n", cwd=work, configfiles=[path]).stdout)
+    return dry_run(cwd=work, configfiles=[path]).counts
 
 
 @pytest.mark.parametrize("name", EDITS)
 def test_an_edit_reruns_exactly_the_jobs_that_read_it(finished, name):
     edits, heavy, light = EDITS[name]
-    cfg = load(finished / "config.yaml")
+    cfg = load_config(finished / "config.yaml")
     for key, value in edits:
         _set(cfg, key, value)
     jobs = planned(finished, cfg, name)
@@ -224,10 +220,10 @@ def test_an_unchanged_config_and_an_edited_source_rerun_nothing(finished):
     """Re-saving the config reruns nothing, nor does an edit of the package
     (rerunning everything on each edit is not wanted): the members record
     the code that made them instead (below)."""
-    assert planned(finished, load(finished / "config.yaml"), "same") == {}
+    assert planned(finished, load_config(finished / "config.yaml"), "same") == {}
     stats = finished / "src" / "subliminal" / "stats.py"
     stats.write_text(stats.read_text() + "\n# an edit\n")
-    assert planned(finished, load(finished / "config.yaml"), "same-after-edit") == {}
+    assert planned(finished, load_config(finished / "config.yaml"), "same-after-edit") == {}
 
 
 # ----------------------------------------------------------------------------- the members' records

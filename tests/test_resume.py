@@ -24,7 +24,7 @@ import pytest
 import yaml
 from safetensors.torch import load_file
 
-from conftest import snakemake_command
+from conftest import load_config, snakemake_command
 from subliminal import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -221,7 +221,7 @@ def test_snakemake_retries_a_killed_student_and_it_resumes(tiny_base, tmp_path):
     """The job's training process is SIGKILLed once it has saved a checkpoint;
     Snakemake (--retries 1) deletes the job's outputs, runs attempt 2 with
     twice the memory and time, and that attempt resumes from the checkpoint."""
-    cfg = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
+    cfg = load_config(REPO / "tests" / "configs" / "tiny.yaml")
     results = tmp_path / "results"
     cfg.update(
         results=str(results),

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import run_snakemake, snakemake_command
+from conftest import dry_run, load_config, run_snakemake, snakemake_command
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "slurm" / "config.yaml"
@@ -236,15 +236,8 @@ def local_rules() -> set[str]:
     return {name for name, text in rule_blocks().items() if "localrule: True" in text} | {"all"}
 
 
-def planned_jobs(configfile: Path) -> dict[str, int]:
-    """Jobs per rule that a dry run of the config plans (its `Job stats` table)."""
-    dry = run_snakemake("-n", configfiles=[configfile])
-    table = (dry.stdout + dry.stderr).split("Job stats:")[1].split("\ntotal")[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
-
-
 def write_config(tmp: Path, name: str) -> tuple[Path, Path]:
-    cfg = yaml.safe_load((REPO / "tests" / "configs" / "slurm.yaml").read_text())
+    cfg = load_config(REPO / "tests" / "configs" / "slurm.yaml")
     results = tmp / name
     cfg["results"] = str(results)
     path = tmp / f"{name}.yaml"
@@ -274,7 +267,7 @@ def runs(cluster, tmp_path_factory):
     slurm_log_path = tmp / "snakemake_slurm.log"
     slurm_log = slurm_log_path.open("w")
     env = slurm_env()
-    planned = planned_jobs(slurm_cfg)
+    planned = dry_run(configfiles=[slurm_cfg]).counts
     local = subprocess.Popen(
         snakemake_command(cores=2, configfiles=[local_cfg]),
         cwd=REPO,

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import run_snakemake
+from conftest import dry_run, load_config, run_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -35,7 +35,7 @@ def run_workflow(cfg: dict, tmp: Path, name: str) -> Path:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, tiny_base):
     tmp = tmp_path_factory.mktemp("e2e")
-    cfg = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
+    cfg = load_config(REPO / "tests" / "configs" / "tiny.yaml")
     # the real-model path: a saved model in a local folder (as a hub snapshot
     # would be), of another size, as the mismatched student
     cfg["models"]["local"] = {"path": str(tiny_base), "architecture_family": "qwen2"}
@@ -111,8 +111,7 @@ def planned_rules(cfg: dict, tmp: Path, name: str) -> list[str]:
     """The rules a dry run of ``cfg`` would run (every rerun trigger on)."""
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    proc = run_snakemake("-n", configfiles=[path])
-    return [block.split(":", 1)[0] for block in proc.stdout.split("\nrule ")[1:]]
+    return [job["rule"] for job in dry_run(configfiles=[path]).jobs]
 
 
 def test_a_changed_toy_recipe_rebuilds_the_toy(runs, tmp_path):
