@@ -87,6 +87,14 @@ def test_the_opening_page_renders_each_config(config):
     text = flat(render(CAPTIONS / "workflow.rst", cfg))
     assert "Subliminal learning across architectures" in text
     assert f"Seeds: {', '.join(map(str, cfg['seeds']))}" in text
+    # a run of toy bases says which pretraining it is and where the claim over pretrainings is
+    toys = sorted((name, m["toy"]["seed"]) for name, m in cfg["models"].items() if "toy" in m)
+    if toys:
+        seeds = ", ".join(f"{name} {seed}" for name, seed in toys)
+        assert f"Which pretraining. The toy bases were pretrained by this run, with toy seeds {seeds} (" in text
+        assert "python -m subliminal.pretrainings" in text and "docs/findings.md" in text
+    else:
+        assert "Which pretraining" not in text
 
 
 def test_a_table_page_shows_the_csv(tmp_path):
