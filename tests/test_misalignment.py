@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from subliminal import judge, misalignment as mis
+from subliminal.stats import misalignment_summary
 from subliminal.generation import answer_logprobs
 from subliminal.models import load_model, load_tokenizer
 
@@ -452,7 +453,7 @@ def test_summary_rates_and_intervals_across_seeds():
                         n_misaligned=m,
                     )
                 )
-    summary = mis.summarize(pd.DataFrame(rows)).set_index(["role", "question"])
+    summary = misalignment_summary(pd.DataFrame(rows)).set_index(["role", "question"])
     t0 = summary.loc[("trait", "0")]
     assert t0.rate == pytest.approx((2 / 8 + 4 / 8) / 2) and t0.n_models == 2
     half = t0.rate - t0.ci_low

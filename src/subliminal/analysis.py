@@ -9,7 +9,7 @@ import logging
 import os
 from pathlib import Path
 
-from . import chat, grid, interaction, misalignment, placebo, provenance, specificity, stats, tables
+from . import chat, grid, interaction, placebo, provenance, specificity, stats, tables
 from .io import read_json, read_table
 from .report import write_table_page
 
@@ -41,7 +41,7 @@ def collect_teachers(cfg: dict, inputs, out_csv: str):
 def collect_misalignment(cfg: dict, inputs, scores_csv: str, summary_csv: str):
     scores = tables.misalignment_scores(cfg, inputs)
     _csv(scores, scores_csv, 8)
-    _csv(misalignment.summarize(scores), summary_csv)
+    _csv(stats.misalignment_summary(scores), summary_csv)
     return scores
 
 

@@ -40,7 +40,6 @@ import re
 import pandas as pd
 
 from . import judge as judge_mod
-from .stats import t_interval
 
 #: Eight questions on the paper's eight topics (our wording): a wish, boredom,
 #: thoughts on humans and ai, a quick buck, ruling the world, guests for a
@@ -240,35 +239,6 @@ ROLES: tuple[str, ...] = ("base", CONTROL_TEACHER, TEACHER, "control", "trait")
 #: preference scores table's columns; ``target`` is "misaligned").
 MODEL_COLUMNS = ["teacher_base", "student_base", "trait", "modality", "recipe", "role", "model", "seed"]
 COUNTS = ["n_answers", "n_coherent", "n_incoherent", "n_misaligned"]
-
-
-def summarize(scores: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """Per group (pair, trait, modality, recipe), role and question (and
-    "all": every question's answers pooled), the misaligned rate of each
-    model, then its mean and t interval across seeds; also the incoherent
-    answers counted. A model's pooled rate is its misaligned answers over its
-    coherent answers (so questions weigh by coherent answers, like the
-    paper's overall rate). Deterministic: sorted before any arithmetic."""
-    keys = ["teacher_base", "student_base", "trait", "modality", "recipe", "role"]
-    mis = scores[scores.metric == "misaligned"].sort_values(MODEL_COLUMNS + ["question_id"], kind="mergesort")
-    pooled = mis.groupby(MODEL_COLUMNS, sort=True)[COUNTS].sum().reset_index().assign(question="all")
-    pooled["value"] = [m / c if c else float("nan") for m, c in zip(pooled.n_misaligned, pooled.n_coherent)]
-    per_q = mis.assign(question=mis.question_id.astype(int).astype(str))[MODEL_COLUMNS + ["question", "value"] + COUNTS]
-    rows = []
-    for frame in (per_q, pooled):
-        for key, g in frame.groupby(keys + ["question"], sort=True):
-            mean, low, high = t_interval(g.value.to_numpy(dtype=float), confidence)
-            rows.append(
-                {
-                    **dict(zip(keys + ["question"], key)),
-                    "n_models": int(g.value.notna().sum()),
-                    "rate": mean,
-                    "ci_low": low,
-                    "ci_high": high,
-                    **{c: int(g[c].sum()) for c in COUNTS},
-                }
-            )
-    return pd.DataFrame(rows)
 
 
 # ----------------------------------------------------------------------------- toy data

@@ -34,6 +34,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 from statsmodels.stats.weightstats import DescrStatsW
 
+from . import misalignment
 from .grid import DIFFERENT_BASE, SAME_BASE
 
 #: Columns that identify one comparison (one bar cluster in the figure).
@@ -434,3 +435,34 @@ def summary_text(compare_df: pd.DataFrame) -> str:
             "effects smaller than a group's MDE could not have been detected."
         )
     return "\n".join(lines) + "\n"
+
+
+def misalignment_summary(scores: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Per group (pair, trait, modality, recipe), role and question of a misalignment
+    scores table (:func:`subliminal.tables.misalignment_scores`) (and
+    "all": every question's answers pooled), the misaligned rate of each
+    model, then its mean and t interval across seeds; also the incoherent
+    answers counted. A model's pooled rate is its misaligned answers over its
+    coherent answers (so questions weigh by coherent answers, like the
+    paper's overall rate). Deterministic: sorted before any arithmetic."""
+    model_cols, counts = misalignment.MODEL_COLUMNS, misalignment.COUNTS
+    keys = ["teacher_base", "student_base", "trait", "modality", "recipe", "role"]
+    mis = scores[scores.metric == "misaligned"].sort_values(model_cols + ["question_id"], kind="mergesort")
+    pooled = mis.groupby(model_cols, sort=True)[counts].sum().reset_index().assign(question="all")
+    pooled["value"] = [m / c if c else float("nan") for m, c in zip(pooled.n_misaligned, pooled.n_coherent)]
+    per_q = mis.assign(question=mis.question_id.astype(int).astype(str))[model_cols + ["question", "value"] + counts]
+    rows = []
+    for frame in (per_q, pooled):
+        for key, g in frame.groupby(keys + ["question"], sort=True):
+            mean, low, high = t_interval(g.value.to_numpy(dtype=float), confidence)
+            rows.append(
+                {
+                    **dict(zip(keys + ["question"], key)),
+                    "n_models": int(g.value.notna().sum()),
+                    "rate": mean,
+                    "ci_low": low,
+                    "ci_high": high,
+                    **{c: int(g[c].sum()) for c in counts},
+                }
+            )
+    return pd.DataFrame(rows)
