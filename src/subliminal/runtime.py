@@ -14,12 +14,17 @@ from .grid import model_source
 from .slices import with_results
 
 
-def setup_logging(path: str | None) -> None:
-    """Log to the rule's log file (and stderr), with timestamps; warnings too."""
+def setup_logging(path: str | None, mode: str = "w") -> None:
+    """Log to the rule's log file (and stderr), with timestamps; warnings
+    too. The file is emptied first (``mode`` "w"), and written in append
+    mode either way: a warm process's child (:mod:`subliminal.warm`) appends
+    to the same file."""
     handlers = [logging.StreamHandler(sys.stderr)]
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(path, mode="w"))
+        if mode == "w":
+            Path(path).write_text("")
+        handlers.append(logging.FileHandler(path, mode="a"))
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=handlers, force=True
     )

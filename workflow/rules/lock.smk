@@ -1,3 +1,6 @@
+# What a run does when it starts its jobs (onstart): the results folder's
+# lock, and on a local run the warm process its model jobs fork from.
+#
 # One results folder, one run (subliminal.lock): a run takes a lock in the
 # results folder when it starts its jobs and gives it back when it ends;
 # while another working copy's run holds it, every call here is refused
@@ -7,7 +10,7 @@
 import sys
 from pathlib import Path
 
-from subliminal import lock as results_lock
+from subliminal import lock as results_lock, warm
 
 if workflow.is_main_process:
     if "--unlock" in sys.argv:  # Snakemake tells a Snakefile nothing else of it
@@ -25,3 +28,8 @@ onstart:
         results_lock.acquire(config["results"])
     except results_lock.ResultsLocked as err:
         sys.exit(f"results locked: {err}")
+    # Local runs only: the model jobs fork from one process that has imported
+    # torch and transformers once (subliminal.warm); a cluster's jobs, on
+    # other nodes or in their own allocation, start their own.
+    if workflow.is_main_process and workflow.local_exec and not workflow.dryrun and not workflow.touch:
+        warm.start(L.log(f"{L.results}/warm"))

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
-from subliminal import grid, stages as run  # noqa: E402
+from subliminal import grid, stages as run, warm  # noqa: E402
 
 run.setup_logging(snakemake.log[0])
 wc, o, cfg = snakemake.wildcards, snakemake.output, run.job_config(snakemake)
@@ -13,14 +13,16 @@ base, model = {
     "evaluate_misalignment_teacher": lambda: (wc.get("base"), grid.teacher(cfg, wc.base, wc.teacher).model_dir),
     "evaluate_misalignment_student": lambda: (wc.get("student_base"), snakemake.input.model),
 }[snakemake.rule]()
-run.evaluate_model(
+warm.call(
+    snakemake.log[0],
+    run.evaluate_model,
     cfg,
     base,
     model,
-    o.scores,
-    o.answers,
+    str(o.scores),
+    str(o.answers),
     threads=snakemake.threads,
     kind=grid.MISALIGNMENT,
-    record_json=o.record,
+    record_json=str(o.record),
     trained_json=snakemake.input.get("trained"),
 )

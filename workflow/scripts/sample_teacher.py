@@ -4,9 +4,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
-from subliminal import grid, stages as run  # noqa: E402
+from subliminal import grid, stages as run, warm  # noqa: E402
 
 run.setup_logging(snakemake.log[0])
 wc, cfg = snakemake.wildcards, run.job_config(snakemake)
 dataset = grid.dataset(cfg, wc.modality, wc.base, wc.teacher, int(wc.replicate))
-run.sample_teacher(cfg, dataset, snakemake.output[0], threads=snakemake.threads)
+warm.call(snakemake.log[0], run.sample_teacher, cfg, dataset, str(snakemake.output[0]), threads=snakemake.threads)
