@@ -50,7 +50,7 @@ EFFECT, BETWEEN, DRIFT, NOISE = 0.02, 0.006, 0.01, 0.003
 # ----------------------------------------------------------------------------- the config of one pretraining
 
 
-def test_config_shifts_every_toy_seed_and_nothing_else(capsys, tmp_path):
+def test_config_shifts_every_toy_seed_drops_auxlogit_and_nothing_else(capsys, tmp_path):
     assert pt.main(["config", "--offset", "100", "--results", "results-x"]) == 0
     text = capsys.readouterr().out
     got = yaml.safe_load(text)
@@ -61,6 +61,8 @@ def test_config_shifts_every_toy_seed_and_nothing_else(capsys, tmp_path):
         assert got["models"][name]["toy"]["seed"] == want["models"][name]["toy"]["seed"] + 100
         want["models"][name]["toy"]["seed"] += 100
     want["results"] = "results-x"
+    assert "auxlogit" in want and set(pt.NOT_PER_PRETRAINING) == {"auxlogit"}
+    del want["auxlogit"]  # independent of the toy bases: made once, not per pretraining
     assert got == want  # nothing else changed
     # it stands alone and passes the workflow's own check of a --configfile
     path = tmp_path / "c.yaml"
@@ -96,6 +98,7 @@ def test_run_writes_each_config_and_runs_snakemake_per_offset(monkeypatch, tmp_p
         cfg_file = out / f"offset{offset}" / "config.yaml"
         assert argv == [
             "snakemake",
+            f"{out / f'offset{offset}'}/analysis/specificity.csv",  # the tables the study reads, nothing more
             "--cores",
             "2",
             "--configfile",

@@ -181,11 +181,18 @@ POOLED_COLUMNS = [
 # ----------------------------------------------------------------------------- one pretraining's config
 
 
+#: Config sections a pretraining's run leaves out: what they make does not
+#: depend on the toy bases (the auxiliary-logit branch trains its own small
+#: MLPs from its own seed), so k runs would make it k times over.
+NOT_PER_PRETRAINING = ("auxlogit",)
+
+
 def shifted(cfg: dict, offset: int, results: str) -> dict:
-    """``cfg`` with every toy base's ``toy.seed`` + ``offset`` and ``results``
-    set, nothing else changed; refused (ConfigError) when the result is not
-    a valid config (a seed outside [0, 2^32))."""
-    out = copy.deepcopy(cfg)
+    """``cfg`` with every toy base's ``toy.seed`` + ``offset``, ``results``
+    set and the sections of :data:`NOT_PER_PRETRAINING` left out, nothing
+    else changed; refused (ConfigError) when the result is not a valid
+    config (a seed outside [0, 2^32))."""
+    out = {k: copy.deepcopy(v) for k, v in cfg.items() if k not in NOT_PER_PRETRAINING}
     for spec in out["models"].values():
         if "toy" in spec:
             spec["toy"]["seed"] += offset
@@ -255,6 +262,14 @@ def _in_repo(path: Path) -> str:
         return str(path)
 
 
+def targets(cfg: dict) -> list[str]:
+    """What one pretraining's run makes: the analysis tables :func:`load_run`
+    reads (the statistics rule writes specificity, placebo and interaction
+    together, from targets.csv). No figure, report page or teacher table:
+    the study's own figure and page are made from these tables."""
+    return [Layout.of(configuration.validate(copy.deepcopy(cfg))).analysis("specificity.csv")]
+
+
 def _record(folder: Path, record: dict) -> None:
     path = folder / RUN_RECORD
     records = read_json(path, required=("runs",))["runs"] if path.exists() else []
@@ -276,7 +291,9 @@ def run(offsets: list[int], out: str | Path, config_path: str | Path | None = No
         cfg_file = folder / RUN_CONFIG
         if not cfg_file.exists() or cfg_file.read_text() != text:
             cfg_file.write_text(text)
-        argv = [command, "--cores", str(cores), "--configfile", str(cfg_file), "--rerun-incomplete", *extra]
+        # the targets first: --configfile takes every word after it
+        wanted = targets(yaml.safe_load(text))
+        argv = [command, *wanted, "--cores", str(cores), "--configfile", str(cfg_file), "--rerun-incomplete", *extra]
         name = f"offset {offset:+d} ({i} of {len(offsets)})"
         print(f"[pretrainings] {name}: {' '.join(argv)}  (results in {folder})", flush=True)
         start = time.time()
