@@ -866,3 +866,25 @@ def test_an_alias_inside_its_own_node_is_refused(tmp_path):
         str(err.value)
         == f"config key seeds[1]: an alias refers to a node that holds it, in {f} (line 2; a config is a tree)"
     )
+
+
+# ----------------------------------------------------------------------------- report.pretrainings
+
+
+def test_the_study_folder_the_report_shows_must_hold_its_figure_and_tables(tmp_path):
+    cfg = configuration.validate(load_config(REPO / "config.yaml"))
+    assert cfg["report"]["pretrainings"] == "docs/pretrainings"
+    configuration.check_study_folder({"report": {"pretrainings": str(REPO / "docs" / "pretrainings")}})
+    configuration.check_study_folder({"report": {"pretrainings": None}})  # null: no study shown
+    (tmp_path / "pooled.csv").write_text("test\n")
+    with pytest.raises(configuration.ConfigError) as err:
+        configuration.check_study_folder({"report": {"pretrainings": str(tmp_path)}})
+    assert str(err.value).startswith(f"report.pretrainings: {tmp_path} has no pretrainings.png, pretrainings.csv (")
+    # the workflow says so before it plans anything
+    bad = dict(cfg, report={"pretrainings": str(tmp_path / "nowhere")}, results=str(tmp_path / "r"))
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    assert_refused(
+        run_snakemake("-n", configfiles=[path], check=False),
+        f"report.pretrainings: {tmp_path / 'nowhere'} has no pretrainings.png, pooled.csv, pretrainings.csv",
+    )

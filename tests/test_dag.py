@@ -176,3 +176,12 @@ def test_without_equalise_a_teacher_waits_for_no_other_teacher(tmp_path):
         rep = files(j, "output")[0].rsplit("/", 2)[1]
         reports = [f for f in files(j, "input") if f.endswith("screen.json")]
         assert len(reports) == 3 and all(f"/{rep}/" in f for f in reports)
+
+
+def test_the_report_shows_the_study_over_pretrainings_the_config_names(default_dag):
+    """report.pretrainings (the default: docs/pretrainings) adds the study's
+    figure and its two tables to the report, and nothing else."""
+    cfg, dag = default_dag
+    assert dag["study_figure"] == [f"{cfg['results']}/pretrainings/pretrainings.png"]
+    pages = {Path(p).stem for p in dag["report_table"]}
+    assert {"pooled", "pretrainings"} <= pages

@@ -15,9 +15,10 @@ from subliminal import lock
 
 
 def copy_of_the_workflow(path: Path) -> Path:
-    """A working copy: the Snakefile, the workflow, the package, the config."""
+    """A working copy: the Snakefile, the workflow, the package, the config
+    and the study over pretrainings its report shows."""
     path.mkdir(parents=True)
-    for part in ("Snakefile", "workflow", "envs", "src/subliminal", "config.yaml"):
+    for part in ("Snakefile", "workflow", "envs", "src/subliminal", "config.yaml", "docs/pretrainings"):
         (shutil.copytree if (REPO / part).is_dir() else shutil.copy)(REPO / part, path / part)
     return path
 

@@ -59,14 +59,26 @@ def test_figure_captions_render_for_every_metric(kind, metric):
 
 
 @pytest.mark.parametrize(
-    "table", ["summary", "specificity", "placebo", "compare", "interaction", "teachers", "misalignment", "auxlogit"]
+    "table",
+    [
+        "summary",
+        "specificity",
+        "placebo",
+        "compare",
+        "interaction",
+        "teachers",
+        "misalignment",
+        "auxlogit",
+        "pooled",
+        "pretrainings",
+    ],
 )
 def test_table_captions_render(table):
     text = flat(render(CAPTIONS / "table.rst", {}, table=table))
     assert len(text) > 150
 
 
-@pytest.mark.parametrize("name", ["misalignment", "auxlogit"])
+@pytest.mark.parametrize("name", ["misalignment", "auxlogit", "pretrainings"])
 def test_branch_captions_render(name):
     assert "How to read it" in flat(render(CAPTIONS / f"{name}.rst", {}))
 
@@ -93,6 +105,9 @@ def test_the_opening_page_renders_each_config(config):
         seeds = ", ".join(f"{name} {seed}" for name, seed in toys)
         assert f"Which pretraining. The toy bases were pretrained by this run, with toy seeds {seeds} (" in text
         assert "python -m subliminal.pretrainings" in text and "docs/findings.md" in text
+        study = (cfg.get("report") or {}).get("pretrainings")
+        shown = f"The study's figure and tables are in this report, under 7 · Over pretrainings (from {study}"
+        assert (shown in text) == bool(study) and bool(study) == (config == "config.yaml")
     else:
         assert "Which pretraining" not in text
 

@@ -181,7 +181,7 @@ def finished(tmp_path_factory):
     """A copy of the workflow with a finished default run (touched)."""
     work = tmp_path_factory.mktemp("rerun") / "workflow-copy"
     work.mkdir()
-    for name in ("Snakefile", "config.yaml", "workflow", "src", "envs"):
+    for name in ("Snakefile", "config.yaml", "workflow", "src", "envs", "docs/pretrainings"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, work / name)
     shutil.rmtree(work / "src" / "subliminal.egg-info", ignore_errors=True)

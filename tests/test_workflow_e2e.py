@@ -23,12 +23,12 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def run_workflow(cfg: dict, tmp: Path, name: str) -> Path:
+def run_workflow(cfg: dict, tmp: Path, name: str, env: dict | None = None) -> Path:
     results = tmp / name
     cfg = {**cfg, "results": str(results)}
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    run_snakemake("--rerun-triggers", "mtime", cores=2, configfiles=[path])
+    run_snakemake("--rerun-triggers", "mtime", cores=2, configfiles=[path], env=env)
     return results
 
 
@@ -40,12 +40,15 @@ def runs(tmp_path_factory, tiny_base):
     # would be), of another size, as the mismatched student
     cfg["models"]["local"] = {"path": str(tiny_base), "architecture_family": "qwen2"}
     cfg["pairs"] = [{"teacher": "qwen_a", "student": "qwen_a"}, {"teacher": "qwen_a", "student": "local"}]
+    # the report shows the committed study over pretrainings beside the run
+    cfg["report"] = {"pretrainings": str(REPO / "docs" / "pretrainings")}
     first = run_workflow(cfg, tmp, "first")
     # the second run rebuilds everything but the toy bases (their determinism
-    # is tested on its own, in test_toy.py)
+    # is tested on its own, in test_toy.py), each job in its own process: the
+    # first one's model jobs forked from a warm process (subliminal.warm)
     second = tmp / "second"
     shutil.copytree(first / "bases", second / "bases")
-    run_workflow(cfg, tmp, "second")
+    run_workflow(cfg, tmp, "second", env={**os.environ, "SUBLIMINAL_NO_WARM": "1"})
     return cfg, first, second
 
 
@@ -105,6 +108,15 @@ def test_same_config_same_seed_same_data_and_statistics(runs):
         assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
     for table in ("scores.csv", "compare.csv", "summary.csv", "interaction.csv"):
         assert (first / "analysis" / table).read_bytes() == (second / "analysis" / table).read_bytes(), table
+    # warm (first) and cold (second) model jobs: the same students, the same evaluations
+    made = sorted(p.relative_to(first) for p in first.glob("students/**/model/*.safetensors"))
+    made += sorted(p.relative_to(first) for p in first.glob("eval/**/*.tsv"))
+    assert len(made) > 10
+    for rel in made:
+        assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
+    warm_logs = [p for p in (first / "logs" / "students").glob("**/*.log") if "warm process" in p.read_text()]
+    assert warm_logs and (first / "logs" / "warm.log").exists() and not (second / "logs" / "warm.log").exists()
+    assert not [p for p in (second / "logs").glob("**/*.log") if "warm process" in p.read_text()]
 
 
 def planned_rules(cfg: dict, tmp: Path, name: str) -> list[str]:
@@ -208,9 +220,14 @@ def test_the_report_opens_in_a_browser_with_every_figure_captioned(runs, tmp_pat
         figures = {p for p, r in results.items() if r["mime_type"] == "image/png"}
         metrics = ("exact", "exact_share", "sampled")
         kinds = ("preferences", "heatmap", "forest", "specificity", "traits", "placebo")
-        assert figures == {str(first / "figures" / f"{k}_{m}.png") for k in kinds for m in metrics}
+        study = str(first / "pretrainings" / "pretrainings.png")
+        assert figures == {str(first / "figures" / f"{k}_{m}.png") for k in kinds for m in metrics} | {study}
+        assert "7 · Over pretrainings" in categories
         tables = {Path(p).stem for p, r in results.items() if r["mime_type"] == "text/html"}
-        assert tables == {"summary", "specificity", "placebo", "compare", "interaction", "teachers"}
+        assert tables == {"summary", "specificity", "placebo", "compare", "interaction", "teachers"} | {
+            "pooled",
+            "pretrainings",
+        }
         seen = []
         for category, subcategories in categories.items():
             for path in [p for paths in subcategories.values() for p in paths]:

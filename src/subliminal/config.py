@@ -594,6 +594,25 @@ def _built_modules(model_dir: Path) -> tuple[str, ...] | None:
     return tuple(sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if n and isinstance(m, kinds)}))
 
 
+#: what the report shows of a study over pretrainings (report.pretrainings)
+STUDY_FILES = ("pretrainings.png", "pooled.csv", "pretrainings.csv")
+
+
+def check_study_folder(config: dict) -> None:
+    """``report.pretrainings``, when set, names a folder that holds the
+    study's figure and tables (checked on the filesystem, from the working
+    directory, when the workflow starts, not by :func:`validate`)."""
+    folder = config["report"]["pretrainings"]
+    if folder is None:
+        return
+    missing = [name for name in STUDY_FILES if not (Path(folder) / name).is_file()]
+    if missing:
+        raise ConfigError(
+            f"report.pretrainings: {folder} has no {', '.join(missing)} (python -m subliminal.pretrainings "
+            f"analyse --out {folder} writes them; null shows no study in the report)"
+        )
+
+
 def check_lora_targets(config: dict, recipe: str, base: str) -> None:
     """A LoRA recipe's targets name modules of the base (a target matches a
     module by the last part of its name, as peft does); for a hub model this

@@ -134,6 +134,12 @@ class Layout:
     def report_table(self, table: str = "{table}") -> str:
         return f"{self.out}/report/tables/{table}.html"
 
+    def study(self, name: str) -> str:
+        """The study over pretrainings' files as the report shows them (copied
+        from the folder ``report.pretrainings`` names; independent of the
+        evaluation)."""
+        return f"{self.results}/pretrainings/{name}"
+
     def auxlogit_figure(self, ext: str) -> str:
         return f"{self.results}/figures/auxlogit.{ext}"
 

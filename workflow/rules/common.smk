@@ -1,5 +1,6 @@
 # The grid and the layout: which jobs exist (subliminal.grid) and where their
 # files live (subliminal.layout). Everything else only says how to make one.
+import os
 import sys
 
 # the package was put on the path by config_files.smk (this workflow's src/)
@@ -12,6 +13,7 @@ try:
     configuration.from_command_line(config, workflow.config_settings.config)
     # checked, and the schema's defaults filled in once
     configuration.validate(config, configuration.load_schema(workflow.source_path("../schemas/config.schema.yaml")))
+    configuration.check_study_folder(config)
 except configuration.ConfigError as err:
     sys.exit(f"config error: {err}")
 
@@ -234,6 +236,7 @@ def final_targets():
         )
         + misalignment_targets()
         + [L.report_table(t) for t in report_tables()]
+        + ([L.study("pretrainings.png")] if STUDY else [])
     )
 
 
@@ -254,6 +257,13 @@ REPORT_TABLES = {
     "misalignment": (L.analysis("misalignment_summary.csv"), "5 · Misalignment", "2 · misalignment_summary.csv"),
     "auxlogit": (L.auxlogit("summary.csv"), "6 · Auxiliary logits", "2 · auxlogit/summary.csv"),
 }
+#: the study over pretrainings the report shows beside this run (a folder of
+#: `python -m subliminal.pretrainings analyse`), or None
+STUDY = config["report"]["pretrainings"]
+REPORT_STUDY = "7 · Over pretrainings"
+if STUDY:
+    REPORT_TABLES["pooled"] = (f"{STUDY}/pooled.csv", REPORT_STUDY, "2 · pooled.csv: the claim, pooled")
+    REPORT_TABLES["pretrainings"] = (f"{STUDY}/pretrainings.csv", REPORT_STUDY, "3 · pretrainings.csv: each one")
 REPORT_METRICS = {
     "exact_share": "2 · Figures: exact_share",
     "exact": "3 · Figures: exact",
@@ -278,7 +288,17 @@ def report_tables():
         tables.append("misalignment")
     if "auxlogit" in config:
         tables.append("auxlogit")
+    if STUDY:
+        tables += ["pooled", "pretrainings"]
     return tables
+
+
+def table_title(wc):
+    """A report table's title: its path in the results folder, or as the
+    config names it (the study's tables lie outside)."""
+    src = REPORT_TABLES[wc.table][0]
+    rel = os.path.relpath(src, L.results)
+    return src if rel.startswith("..") else rel
 
 
 def report_figure(kind):

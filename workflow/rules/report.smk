@@ -1,7 +1,6 @@
 # The HTML report (`make report`, i.e. snakemake --report): the figures are
 # marked with report() where they are made; the result tables are shown as
 # HTML pages made here (the report would offer a CSV only as a download).
-import os
 
 
 rule report_table:
@@ -22,6 +21,27 @@ rule report_table:
     conda:
         "../../envs/analysis.yaml"
     params:
-        title=lambda wc: os.path.relpath(REPORT_TABLES[wc.table][0], L.results),
+        title=table_title,
     script:
         "../scripts/report_table.py"
+
+
+rule study_figure:
+    # the study over pretrainings (config report.pretrainings), its figure
+    # copied into the results so the report can show it
+    input:
+        f"{STUDY}/pretrainings.png",
+    output:
+        report(
+            L.study("pretrainings.png"),
+            caption="../report/pretrainings.rst",
+            category=REPORT_STUDY,
+            labels={"result": "1 · figure: every pretraining and the pooled estimate"},
+        ),
+    log:
+        L.log(L.study("pretrainings.png")),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "cp {input:q} {output:q} 2> {log:q}"
