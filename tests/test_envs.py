@@ -114,8 +114,9 @@ def third_party(script: Path) -> set[str]:
     tree = ast.parse(script.read_text())
     todo = {m for m in imports(tree.body, "script", into_functions=False) if m.startswith("subliminal")}
     outside = {m for m in imports(tree.body, "script", into_functions=False) if not m.startswith("subliminal")}
-    # the stage functions the script calls, through the names it imports them as
-    # (`from subliminal import stages as run`): their function-level imports too
+    # the stage functions the script calls or hands to warm.call, through the
+    # names it imports them as (`from subliminal import stages as run`): their
+    # function-level imports too
     aliases = {
         alias.asname or alias.name: alias.name
         for node in tree.body
@@ -123,7 +124,7 @@ def third_party(script: Path) -> set[str]:
         for alias in node.names
     }
     for alias, module in aliases.items():
-        called = set(re.findall(rf"\b{alias}\.(\w+)\(", script.read_text()))
+        called = set(re.findall(rf"\b{alias}\.(\w+)\b", script.read_text()))
         for fn in ast.parse((SRC / f"{module}.py").read_text()).body:
             if isinstance(fn, ast.FunctionDef) and fn.name in called:
                 for m in imports(fn.body, f"subliminal.{module}", into_functions=True):

@@ -56,6 +56,8 @@ import time
 import traceback
 from pathlib import Path
 
+from .runtime import setup_logging
+
 log = logging.getLogger("subliminal.warm")  # also when run as __main__
 
 #: The environment variable that tells a job where the warm server listens.
@@ -253,8 +255,6 @@ def _child(conn: socket.socket) -> int:
     os.environ.update(request["env"])
     # the job's process gone (killed by Snakemake): this child goes too
     threading.Thread(target=_end_with_the_job, args=(conn.dup(),), daemon=True).start()
-    from .runtime import setup_logging
-
     setup_logging(request["log"], mode="a")
     function = request["function"]
     try:
