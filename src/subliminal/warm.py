@@ -207,12 +207,12 @@ def serve(path: str, owner: int) -> None:
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
     server.listen(128)  # jobs that connect while the imports run wait in the backlog
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     t0 = time.time()
-    for name in PRELOAD:
+    for name in PRELOAD:  # a SIGTERM meanwhile ends the server at once (a run of light jobs only)
         importlib.import_module(name)
     print(f"warm server {os.getpid()}: imported {len(PRELOAD)} modules in {time.time() - t0:.1f}s", flush=True)
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     server.settimeout(0.5)
     children: set[int] = set()
     while not stopping and os.getppid() == owner:

@@ -30,6 +30,14 @@ onstart:
         sys.exit(f"results locked: {err}")
     # Local runs only: the model jobs fork from one process that has imported
     # torch and transformers once (subliminal.warm); a cluster's jobs, on
-    # other nodes or in their own allocation, start their own.
-    if workflow.is_main_process and workflow.local_exec and not workflow.dryrun and not workflow.touch:
+    # other nodes or in their own allocation, start their own, and so does a
+    # job of a run that deploys software per rule (--sdm conda, apptainer):
+    # its packages are its rule's environment's, not this process's.
+    if (
+        workflow.is_main_process
+        and workflow.local_exec
+        and not workflow.dryrun
+        and not workflow.touch
+        and not workflow.deployment_settings.deployment_method
+    ):
         warm.start(L.log(f"{L.results}/warm"))
