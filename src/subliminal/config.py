@@ -17,6 +17,7 @@ import yaml
 
 from . import preferences, protocol
 from .errors import ConfigError
+from .layout import STUDY_OUTPUTS
 from .grid import (
     CONTROL,
     CONTROL_SUFFIX,
@@ -594,10 +595,6 @@ def _built_modules(model_dir: Path) -> tuple[str, ...] | None:
     return tuple(sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if n and isinstance(m, kinds)}))
 
 
-#: what the report shows of a study over pretrainings (report.pretrainings)
-STUDY_FILES = ("pretrainings.png", "pooled.csv", "pretrainings.csv")
-
-
 def check_study_folder(config: dict) -> None:
     """``report.pretrainings``, when set, names a folder that holds the
     study's figure and tables (checked on the filesystem, from the working
@@ -605,7 +602,8 @@ def check_study_folder(config: dict) -> None:
     folder = config["report"]["pretrainings"]
     if folder is None:
         return
-    missing = [name for name in STUDY_FILES if not (Path(folder) / name).is_file()]
+    shown = [STUDY_OUTPUTS[k] for k in ("png", "pooled", "per")]  # what the report shows of it
+    missing = [name for name in shown if not (Path(folder) / name).is_file()]
     if missing:
         raise ConfigError(
             f"report.pretrainings: {folder} has no {', '.join(missing)} (python -m subliminal.pretrainings "

@@ -23,6 +23,16 @@ import json
 import re
 from pathlib import Path
 
+#: The study over pretrainings' own outputs, in its folder
+#: (:mod:`subliminal.pretrainings`; the report shows png, pooled and per).
+STUDY_OUTPUTS = {
+    "per": "pretrainings.csv",
+    "pooled": "pooled.csv",
+    "png": "pretrainings.png",
+    "pdf": "pretrainings.pdf",
+    "page": "pretrainings.md",
+}
+
 #: A student's folder below students/ (and its evaluation's name): the
 #: fields of :class:`subliminal.grid.Student`.
 STUDENT = "{modality}/{teacher_base}/{teacher}/{student_base}/{recipe}/seed{seed}"

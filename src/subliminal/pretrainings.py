@@ -96,7 +96,7 @@ from statsmodels.stats.meta_analysis import combine_effects
 from . import config as configuration, grid, placebo, specificity, tables
 from .interaction import MATCHED, _mde_multiplier
 from .io import read_json, read_table
-from .layout import Layout
+from .layout import STUDY_OUTPUTS as OUTPUTS, Layout
 from .stats import SD_ZERO, _adjust, format_p, format_pp, pair_relation
 
 #: The repository: the workflow run by ``run`` (its Snakefile and config.yaml).
@@ -108,14 +108,6 @@ RUN_CONFIG = "config.yaml"
 RUN_RECORD = "runs.json"
 #: A toy's build record in its model folder (toy.build_toy_base).
 TOY_BUILD = "toy_build.json"
-#: The study's own outputs, in its folder.
-OUTPUTS = {
-    "per": "pretrainings.csv",
-    "pooled": "pooled.csv",
-    "png": "pretrainings.png",
-    "pdf": "pretrainings.pdf",
-    "page": "pretrainings.md",
-}
 #: The lead metric of the pre-registration.
 LEAD_METRIC = "exact_share"
 #: The pre-registered study's offsets.

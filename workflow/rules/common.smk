@@ -6,7 +6,7 @@ import sys
 # the package was put on the path by config_files.smk (this workflow's src/)
 from subliminal import config as configuration, grid, slices
 from subliminal import protocol as proto
-from subliminal.layout import Layout
+from subliminal.layout import STUDY_OUTPUTS, Layout
 
 try:
     # lists and mappings given with --config arrive as text: type them first
@@ -236,7 +236,7 @@ def final_targets():
         )
         + misalignment_targets()
         + [L.report_table(t) for t in report_tables()]
-        + ([L.study("pretrainings.png")] if STUDY else [])
+        + ([L.study(STUDY_OUTPUTS["png"])] if STUDY else [])
     )
 
 
@@ -262,8 +262,8 @@ REPORT_TABLES = {
 STUDY = config["report"]["pretrainings"]
 REPORT_STUDY = "7 · Over pretrainings"
 if STUDY:
-    REPORT_TABLES["pooled"] = (f"{STUDY}/pooled.csv", REPORT_STUDY, "2 · pooled.csv: the claim, pooled")
-    REPORT_TABLES["pretrainings"] = (f"{STUDY}/pretrainings.csv", REPORT_STUDY, "3 · pretrainings.csv: each one")
+    REPORT_TABLES["pooled"] = (f"{STUDY}/{STUDY_OUTPUTS['pooled']}", REPORT_STUDY, "2 · pooled.csv: the claim, pooled")
+    REPORT_TABLES["pretrainings"] = (f"{STUDY}/{STUDY_OUTPUTS['per']}", REPORT_STUDY, "3 · pretrainings.csv: each one")
 REPORT_METRICS = {
     "exact_share": "2 · Figures: exact_share",
     "exact": "3 · Figures: exact",

@@ -30,16 +30,16 @@ rule study_figure:
     # the study over pretrainings (config report.pretrainings), its figure
     # copied into the results so the report can show it
     input:
-        f"{STUDY}/pretrainings.png",
+        f"{STUDY}/{STUDY_OUTPUTS['png']}",
     output:
         report(
-            L.study("pretrainings.png"),
+            L.study(STUDY_OUTPUTS["png"]),
             caption="../report/pretrainings.rst",
             category=REPORT_STUDY,
             labels={"result": "1 · figure: every pretraining and the pooled estimate"},
         ),
     log:
-        L.log(L.study("pretrainings.png")),
+        L.log(L.study(STUDY_OUTPUTS["png"])),
     localrule: True
     conda:
         "../../envs/analysis.yaml"
