@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from subliminal import config as configuration, grid, layout, tables
+from subliminal import config as configuration, grid, layout
 from conftest import load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,9 +145,27 @@ def test_the_evaluation_id_changes_with_the_evaluation_alone(cfg):
     assert layout.Layout.of(cfg).analysis("scores.csv") == f"{cfg['results']}/analysis/scores.csv"
 
 
-def test_a_collector_refuses_a_file_its_rule_did_not_declare(cfg):
-    with pytest.raises(ValueError, match="is read but is not an input of the rule"):
-        tables.misalignment_scores(cfg, inputs=["something/else.tsv"])
+def test_every_evaluated_model_has_its_own_evaluation_file_and_identity(cfg):
+    lay = layout.Layout.of(cfg)
+    for kind, folder in ((grid.PREFERENCE, ""), (grid.MISALIGNMENT, "misalignment/")):
+        models = grid.evaluated(cfg, kind)
+        assert len({lay.eval_of(m, folder) for m in models}) == len({m.model for m in models}) == len(models)
+    models = {m.model: m for m in grid.evaluated(cfg, grid.PREFERENCE)}
+    s = next(s for s in grid.students(cfg) if s.teacher == "owl")
+    assert lay.eval_of(models[s.path]) == lay.eval_student(**s.fields)
+    assert models[s.path].identity(lay.eval_id) == {
+        "evaluation": lay.eval_id,
+        "model": s.path,
+        "role": "trait",
+        **s.fields,
+        "replicate": grid.replicate_of(cfg, s),
+    }
+    assert models[s.twin("control").path].role == "control"
+    assert lay.eval_of(models["base/qwen_a"]) == lay.eval_base(base="qwen_a")
+    assert models["base/qwen_a"].identity("x")["seed"] == -1
+    teacher = models["teacher/qwen_a/owl"]
+    assert (teacher.role, lay.eval_of(teacher)) == ("teacher", lay.eval_teacher(base="qwen_a", teacher="owl"))
+    assert models["teacher/qwen_a/control"].role == "control_teacher"
 
 
 # ----------------------------------------------------------------------------- the module table
@@ -193,3 +211,15 @@ def test_compare_runs_finds_a_changed_byte_and_ignores_gzip_times(tmp_path, caps
     (after / "analysis" / "scores.csv").write_text("v\n2\n")
     assert compare.main(str(before), str(after)) == 1
     assert "differs: analysis/scores.csv" in capsys.readouterr().out
+    # an evaluation table that opens with its identity columns (since issue
+    # 20) is compared without them with one of a run made before
+    table = "category\tvalue\nanimal\t0.5\n"
+    ident = "\t".join(grid.IDENTITY) + "\t"
+    (before / "eval" / "bases" / "a.tsv").write_text(table)
+    (after / "analysis" / "scores.csv").write_text("v\n1\n")
+    (after / "eval/0123456789/bases/a.tsv").write_text(ident + "category\tvalue\n" + "x\t" * 10 + "animal\t0.5\n")
+    assert compare.main(str(before), str(after)) == 0
+    assert "1 evaluation tables compared without their identity columns" in capsys.readouterr().out
+    (after / "eval/0123456789/bases/a.tsv").write_text(ident + "category\tvalue\n" + "x\t" * 10 + "animal\t0.6\n")
+    assert compare.main(str(before), str(after)) == 1
+    assert compare.IDENTITY == grid.IDENTITY

@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import eval_root, load_config
-from subliminal import analysis, config as configuration, grid, io, provenance, stages, tables
+from conftest import load_config
+from subliminal import analysis, config as configuration, grid, io, layout, provenance, stages, tables
 from subliminal.specificity import TARGET_COLUMNS
 from subliminal.config import ConfigError
 from subliminal.io import DataFileError
@@ -142,13 +142,11 @@ def test_a_header_only_scores_table_is_an_error_not_zero_groups(cfg, tmp_path):
 
 def test_an_empty_evaluation_table_names_its_file(cfg, tmp_path):
     cfg = {**cfg, "results": str(tmp_path / "results")}
-    eval_dir = Path(eval_root(cfg))
-    for s in grid.students(cfg):
-        write(eval_dir / "students" / f"{s.path}.tsv", "")
-    for b in grid.student_bases(cfg):
-        write(eval_dir / "bases" / f"{b}.tsv", "")
-    with pytest.raises(DataFileError, match=rf"^{eval_dir}/students/.*\.tsv: empty"):
-        analysis.collect_scores(cfg, None, str(tmp_path / "scores.csv"))
+    paths = [layout.Layout.of(cfg).eval_of(m) for m in grid.evaluated(cfg, grid.PREFERENCE)]
+    for p in paths:
+        write(Path(p), "")
+    with pytest.raises(DataFileError, match=rf"^{paths[0]}: empty"):
+        analysis.collect_scores(cfg, paths, str(tmp_path / "scores.csv"))
 
 
 def test_a_short_screen_writes_its_report_then_names_key_teacher_and_count(cfg, tmp_path):
@@ -214,9 +212,10 @@ def test_a_student_never_trains_on_less_than_train_samples(cfg, tmp_path):
 # ----------------------------------------------------------------------------- issue 18: no gap is averaged away
 
 
-def evaluation_table(cfg: dict, rng) -> pd.DataFrame:
-    """A preference evaluation as evaluate_model writes it: every target,
-    metric and question of the design, random values."""
+def evaluation_table(cfg: dict, model: grid.Evaluated, rng) -> pd.DataFrame:
+    """A preference evaluation as evaluate_model writes it: the model's
+    identity, then every target, metric and question of the design, random
+    values."""
     rows = [
         {"category": c, "question_id": q, "target": w, "metric": m, "value": float(rng.random())}
         for c, (words, n) in tables.design(cfg).items()
@@ -224,24 +223,27 @@ def evaluation_table(cfg: dict, rng) -> pd.DataFrame:
         for w in words
         for m in tables.METRICS
     ]
-    return pd.DataFrame(rows).assign(system_prompt="null")
+    identity = model.identity(layout.Layout.of(cfg).eval_id)
+    return pd.DataFrame(rows).assign(system_prompt="null", **identity)[[*identity, *rows[0], "system_prompt"]]
 
 
 @pytest.fixture
 def evaluated(cfg, tmp_path):
     """The default config with every student and base evaluated (random
-    scores), and the path of one trait student's table."""
+    scores): the config, the path of one trait student's table, and every
+    table's path."""
     import numpy as np
 
     cfg = {**cfg, "results": str(tmp_path / "results")}
-    eval_dir = Path(eval_root(cfg))
     rng = np.random.default_rng(0)
-    paths = [eval_dir / "students" / f"{s.path}.tsv" for s in grid.students(cfg)]
-    paths += [eval_dir / "bases" / f"{b}.tsv" for b in grid.student_bases(cfg)]
-    for p in paths:
+    models = [m for m in grid.evaluated(cfg, grid.PREFERENCE) if m.role != grid.TEACHER]
+    models = [m for m in models if m.role != grid.CONTROL_TEACHER]
+    paths = [Path(layout.Layout.of(cfg).eval_of(m)) for m in models]
+    for m, p in zip(models, paths):
         p.parent.mkdir(parents=True, exist_ok=True)
-        evaluation_table(cfg, rng).to_csv(p, sep="\t", index=False, float_format="%.8g")
-    return cfg, paths[0]
+        evaluation_table(cfg, m, rng).to_csv(p, sep="\t", index=False, float_format="%.8g")
+    student = next(p for m, p in zip(models, paths) if m.role == grid.TRAIT)
+    return cfg, student, [str(p) for p in paths]
 
 
 def edit_line(path: Path, line: int, edit) -> None:
@@ -258,9 +260,9 @@ def value_line(path: Path, **where) -> int:
 
 
 def test_complete_evaluations_make_the_tables_and_the_statistics(evaluated, tmp_path):
-    cfg, _ = evaluated
-    analysis.collect_scores(cfg, None, str(tmp_path / "scores.csv"))
-    analysis.collect_targets(cfg, None, str(tmp_path / "targets.csv"))
+    cfg, _, paths = evaluated
+    analysis.collect_scores(cfg, paths, str(tmp_path / "scores.csv"))
+    analysis.collect_targets(cfg, paths, str(tmp_path / "targets.csv"))
     names = ("summary", "compare", "interaction", "specificity", "placebo", "matrix", "text")
     out = {k: str(tmp_path / f"{k}.out") for k in names}
     analysis.analyse(cfg, str(tmp_path / "scores.csv"), str(tmp_path / "targets.csv"), out)
@@ -270,43 +272,44 @@ def test_complete_evaluations_make_the_tables_and_the_statistics(evaluated, tmp_
 @pytest.mark.parametrize("cell, said", [("nan", "'nan'"), ("NaN", "'NaN'"), ("inf", "'inf'"), ("", "empty")])
 @pytest.mark.parametrize("collect", ["collect_scores", "collect_targets"])
 def test_a_nan_or_empty_score_names_the_file_and_line(evaluated, tmp_path, cell, said, collect):
-    cfg, path = evaluated
+    cfg, path, paths = evaluated
     line = value_line(path, question_id=17, target="owl", metric="exact")
     edit_line(path, line, lambda text: text.rsplit("\t", 2)[0] + f"\t{cell}\tnull\n")
     with pytest.raises(DataFileError) as err:
-        getattr(analysis, collect)(cfg, None, str(tmp_path / "out.csv"))
+        getattr(analysis, collect)(cfg, paths, str(tmp_path / "out.csv"))
     assert str(err.value) == f"{path} line {line}: column 'value' is {said}, not a finite number"
 
 
 def test_an_empty_key_cell_names_the_file_and_line(evaluated, tmp_path):
-    cfg, path = evaluated
+    cfg, path, paths = evaluated
     line = value_line(path, question_id=3, target="cat", metric="sampled")
-    edit_line(path, line, lambda text: "animal\t\t" + text.split("\t", 2)[2])
+    q = len(grid.IDENTITY) + 1  # the field of question_id
+    edit_line(path, line, lambda text: "\t".join("" if i == q else f for i, f in enumerate(text.split("\t"))))
     with pytest.raises(DataFileError) as err:
-        analysis.collect_scores(cfg, None, str(tmp_path / "scores.csv"))
+        analysis.collect_scores(cfg, paths, str(tmp_path / "scores.csv"))
     assert str(err.value) == f"{path} line {line}: column 'question_id' is empty, not a value"
 
 
 def test_a_missing_question_is_refused_not_averaged_over_49(evaluated, tmp_path):
-    cfg, path = evaluated
+    cfg, path, paths = evaluated
     last = value_line(path, question_id=49, target="owl", metric="exact")
     before = value_line(path, question_id=48, target="owl", metric="exact")
     edit_line(path, last, lambda text: "")
     for collect in ("collect_scores", "collect_targets"):
         with pytest.raises(DataFileError) as err:
-            getattr(analysis, collect)(cfg, None, str(tmp_path / "out.csv"))
+            getattr(analysis, collect)(cfg, paths, str(tmp_path / "out.csv"))
         msg = str(err.value)
         assert msg.startswith(f"{path}: no row for category animal, target owl, metric exact, question_id 49 ("), msg
         assert msg.endswith(f"the design's row before it is line {before})"), msg
 
 
 def test_a_question_given_twice_names_both_lines(evaluated, tmp_path):
-    cfg, path = evaluated
+    cfg, path, paths = evaluated
     line = value_line(path, question_id=5, target="owl", metric="exact")
     text = path.read_text()
     path.write_text(text + text.splitlines(keepends=True)[line - 1])
     with pytest.raises(DataFileError) as err:
-        analysis.collect_scores(cfg, None, str(tmp_path / "scores.csv"))
+        analysis.collect_scores(cfg, paths, str(tmp_path / "scores.csv"))
     n = len(text.splitlines()) + 1
     assert str(err.value) == (
         f"{path} line {n}: a second row for category animal, target owl, metric exact, question_id 5 "
@@ -314,11 +317,60 @@ def test_a_question_given_twice_names_both_lines(evaluated, tmp_path):
     )
 
 
+def test_a_collector_reads_what_each_table_says_not_where_it_is(evaluated, tmp_path):
+    """The tables are self-describing: renamed, shuffled and moved, they
+    make the same scores and targets tables."""
+    import random
+
+    cfg, _, paths = evaluated
+    want = {
+        c: getattr(analysis, c)(cfg, paths, str(tmp_path / f"{c}.csv")) for c in ("collect_scores", "collect_targets")
+    }
+    moved = []
+    for i, p in enumerate(random.Random(1).sample(paths, len(paths))):
+        moved.append(str(write(tmp_path / "elsewhere" / f"table{i}.tsv", Path(p).read_text())))
+    for collect, table in want.items():
+        pd.testing.assert_frame_equal(getattr(analysis, collect)(cfg, moved, str(tmp_path / "again.csv")), table)
+    assert (tmp_path / "again.csv").read_bytes() == (tmp_path / "collect_targets.csv").read_bytes()
+
+
+def test_a_table_of_another_evaluation_or_given_twice_is_refused(evaluated, tmp_path):
+    cfg, path, paths = evaluated
+    own = layout.Layout.of(cfg).eval_id
+    with pytest.raises(DataFileError, match=rf"^{paths[-1]}: a second table of "):
+        analysis.collect_scores(cfg, [*paths, paths[-1]], str(tmp_path / "scores.csv"))
+    text = Path(path).read_text()
+    Path(path).write_text(text.replace(f"\n{own}\t", "\nabcdef0123\t"))
+    with pytest.raises(DataFileError, match=rf"^{path}: an evaluation of abcdef0123, not this config's {own}$"):
+        analysis.collect_targets(cfg, paths, str(tmp_path / "targets.csv"))
+
+
+def test_a_table_holding_two_models_names_the_line(evaluated, tmp_path):
+    cfg, path, paths = evaluated
+    line = value_line(path, question_id=7, target="owl", metric="sampled")
+    edit_line(path, line, lambda text: text.replace("\ttrait\t", "\tcontrol\t", 1))
+    with pytest.raises(DataFileError) as err:
+        analysis.collect_scores(cfg, paths, str(tmp_path / "scores.csv"))
+    assert str(err.value).startswith(f"{path} line {line}: another model's identity (evaluation ")
+    assert ", role control, " in str(err.value)
+
+
+def test_a_missing_member_is_refused_by_the_statistics(evaluated, tmp_path):
+    """The collector groups what it is given; the statistics check the
+    groups against the design (a control twin's table left out)."""
+    cfg, _, paths = evaluated
+    twin = next(p for p in paths if "/control/qwen_b/" in p and p.endswith("seed3.tsv"))
+    scores_csv = tmp_path / "scores.csv"
+    analysis.collect_scores(cfg, [p for p in paths if p != twin], str(scores_csv))
+    with pytest.raises(DataFileError, match=rf"^{scores_csv}: no row for .*role control, seed 3, metric exact, "):
+        tables.read_scores(cfg, str(scores_csv))
+
+
 def test_the_statistics_read_every_member_of_the_design_and_no_other(evaluated, tmp_path):
-    cfg, _ = evaluated
+    cfg, _, paths = evaluated
     scores_csv, targets_csv = tmp_path / "scores.csv", tmp_path / "targets.csv"
-    scores = analysis.collect_scores(cfg, None, str(scores_csv))
-    targets = analysis.collect_targets(cfg, None, str(targets_csv))
+    scores = analysis.collect_scores(cfg, paths, str(scores_csv))
+    targets = analysis.collect_targets(cfg, paths, str(targets_csv))
     out = {
         k: str(tmp_path / f"{k}.out")
         for k in ("summary", "compare", "interaction", "specificity", "placebo", "matrix", "text")

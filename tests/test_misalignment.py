@@ -178,6 +178,7 @@ import yaml  # noqa: E402
 
 from conftest import DryRun, dry_run, eval_root, files, load_config, run_snakemake, summary_outputs  # noqa: E402
 from subliminal import analysis, config as configuration, grid, io, stages, tables, teacher  # noqa: E402
+from subliminal.layout import Layout  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "tests" / "configs" / "misalignment.yaml"
@@ -628,26 +629,32 @@ def test_model_judge_in_the_workflow(e2e):
     assert (r / "analysis" / "teachers.csv").exists()
 
 
+def _evaluation(cfg: dict, model: grid.Evaluated, df: pd.DataFrame, kind: str) -> str:
+    """``df`` written as the evaluation table of ``model`` (its identity
+    first) at its layout path; the path."""
+    lay = Layout.of(cfg)
+    path = Path(lay.eval_of(model, "misalignment/" if kind == grid.MISALIGNMENT else ""))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    identity = model.identity(lay.eval_id)
+    df.assign(**identity)[[*identity, *df.columns]].to_csv(path, sep="\t", index=False)
+    return str(path)
+
+
 def test_collect_pairs_trait_students_with_their_own_control_twins(tmp_path):
     """The scores table: each misalignment trait student, its twin trained on
     the trait's control teacher (not the shared control), the base once per
     group; the summary beside it."""
     cfg = configuration.validate(load_config(CONFIG, tmp_path / "results"))
-    ev = Path(eval_root(cfg)) / "misalignment"
 
-    def write(path, n_bad):
-        judged = _judged([(q, "x", 0 if i < n_bad else 100, 90) for q in range(8) for i in range(4)])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        mis.rates(judged).to_csv(path, sep="\t", index=False)
+    def judged(n_bad):
+        return mis.rates(_judged([(q, "x", 0 if i < n_bad else 100, 90) for q in range(8) for i in range(4)]))
 
-    for s in grid.students(cfg):
-        if s.teacher in ("evil", "evil_control"):
-            write(ev / "students" / f"{s.path}.tsv", {"evil": s.seed, "evil_control": 0}[s.teacher])
-    for b in ("qwen_a", "llama_c"):
-        write(ev / "bases" / f"{b}.tsv", 0)
-    write(ev / "teachers" / "qwen_a" / "evil.tsv", 3)
-    write(ev / "teachers" / "qwen_a" / "evil_control.tsv", 0)
-    scores = analysis.collect_misalignment(cfg, None, str(tmp_path / "s.csv"), str(tmp_path / "sum.csv"))
+    def n_bad(m):  # misaligned answers of 4 per question: the trait students' seed, the teacher 3, others 0
+        return {"trait": m.seed, "teacher": 3}.get(m.role, 0)
+
+    paths = [_evaluation(cfg, m, judged(n_bad(m)), grid.MISALIGNMENT) for m in grid.evaluated(cfg, grid.MISALIGNMENT)]
+    assert len(paths) == 4 + 4 + 2 + 2  # trait students and twins (2 pairs x 2 seeds), 2 bases, 2 teachers
+    scores = analysis.collect_misalignment(cfg, paths, str(tmp_path / "s.csv"), str(tmp_path / "sum.csv"))
     assert set(scores.trait) == {"evil"} and set(scores.target) == {"misaligned"}
     assert set(scores.role) == set(mis.ROLES)
     controls = scores[scores.role == "control"].model.unique()
@@ -674,39 +681,56 @@ def test_teacher_table_has_every_dataset_with_the_misalignment_teachers_rates(tm
     misalignment teacher and its control by their pooled misaligned and
     incoherent shares (misalignment evaluation only)."""
     cfg = configuration.validate(load_config(CONFIG, tmp_path / "results"))
-    ev, data = Path(eval_root(cfg)), Path(cfg["results"]) / "data"
+    data = Path(cfg["results"]) / "data"
     for i, (m, b, t) in enumerate(grid.datasets(cfg)):
         (data / m / b / t / "rep0").mkdir(parents=True)
         (data / m / b / t / "rep0" / "filter.json").write_text(
             json.dumps({"kept": 10 + i, "kept_fraction": (10 + i) / 50})
         )
-    for t in ("owl", "control"):
-        path = ev / "teachers" / "qwen_a" / f"{t}.tsv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(  # every row of the design: a table with a gap is refused
-            [
-                {
-                    "category": c,
-                    "target": w,
-                    "metric": metric,
-                    "question_id": q,
-                    "value": (0.5 if t == "owl" else 0.1) if w == "owl" else 0.01,
-                }
-                for c, (words, n) in tables.design(cfg).items()
-                for w in words
-                for metric in tables.METRICS
-                for q in range(n)
-            ]
-        ).to_csv(path, sep="\t", index=False)
-    # 4 answers per question, all coherent but question 0's last (evil: 2 misaligned per question)
-    for t, bad in (("evil", 2), ("evil_control", 0)):
-        judged = _judged(
-            [(q, "x", 0 if i < bad else 100, 10 if (q, i) == (0, 3) else 90) for q in range(8) for i in range(4)]
+    preference = [
+        _evaluation(  # every row of the design: a table with a gap is refused
+            cfg,
+            grid.evaluated_teacher("qwen_a", t),
+            pd.DataFrame(
+                [
+                    {
+                        "category": c,
+                        "target": w,
+                        "metric": metric,
+                        "question_id": q,
+                        "value": (0.5 if t == "owl" else 0.1) if w == "owl" else 0.01,
+                    }
+                    for c, (words, n) in tables.design(cfg).items()
+                    for w in words
+                    for metric in tables.METRICS
+                    for q in range(n)
+                ]
+            ),
+            grid.PREFERENCE,
         )
-        path = ev / "misalignment" / "teachers" / "qwen_a" / f"{t}.tsv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        mis.rates(judged).to_csv(path, sep="\t", index=False)
-    out = analysis.collect_teachers(cfg, None, str(tmp_path / "teachers.csv"))
+        for t in ("owl", "control")
+    ]
+    # 4 answers per question, all coherent but question 0's last (evil: 2 misaligned per question)
+    misaligned = [
+        _evaluation(
+            cfg,
+            grid.evaluated_teacher("qwen_a", t),
+            mis.rates(
+                _judged(
+                    [
+                        (q, "x", 0 if i < bad else 100, 10 if (q, i) == (0, 3) else 90)
+                        for q in range(8)
+                        for i in range(4)
+                    ]
+                )
+            ),
+            grid.MISALIGNMENT,
+        )
+        for t, bad in (("evil", 2), ("evil_control", 0))
+    ]
+    out = analysis.collect_teachers(cfg, preference, misaligned, str(tmp_path / "teachers.csv"))
+    with pytest.raises(ValueError, match="^no evaluation table of teacher/qwen_a/evil among the teachers' "):
+        analysis.collect_teachers(cfg, preference, misaligned[1:], str(tmp_path / "teachers.csv"))
     assert set(out.teacher) == {"owl", "control", "evil", "evil_control"}  # every dataset
     kept = {t: 10 + i for i, (_, _, t) in enumerate(grid.datasets(cfg))}
     assert all(out[out.teacher == t].filter_kept.eq(k).all() for t, k in kept.items())

@@ -248,9 +248,12 @@ def simulate_run(out, offset: int, rng) -> dict:
     means = {}
     preference = set(grid.preference_traits(cfg)) | {grid.CONTROL}
     students = [s for s in grid.students(cfg) if s.teacher in preference]
-    models = [(s.path, s.student_base, s, layout.eval_student(**s.fields)) for s in students]
-    models += [(f"base/{b}", b, None, layout.eval_base(base=b)) for b in grid.student_bases(cfg)]
-    for path, base, s, file in models:
+    models = [(grid.evaluated_student(cfg, s), s.student_base, s) for s in students]
+    models += [(grid.evaluated_base(b), b, None) for b in grid.student_bases(cfg)]
+    files = []
+    for model, base, s in models:
+        path, file = model.model, layout.eval_of(model)
+        files.append(file)
         mean = level[base].copy()
         if s is not None:
             key = (s.teacher_base, s.student_base, s.seed)
@@ -267,7 +270,9 @@ def simulate_run(out, offset: int, rng) -> dict:
             for j, w in enumerate(words):
                 means[(path, w, metric)] = float(v[j].mean())
                 rows.append(pd.DataFrame({"question_id": range(n_q), "target": w, "metric": metric, "value": v[j]}))
-        df = pd.concat(rows).assign(category="animal")[["category", "question_id", "target", "metric", "value"]]
+        identity = model.identity(layout.eval_id)
+        df = pd.concat(rows).assign(category="animal", **identity)
+        df = df[[*identity, "category", "question_id", "target", "metric", "value"]]
         pt.Path(file).parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(file, sep="\t", index=False, float_format="%.10g")
     if offset == 0:  # the toys' build records (toy.build_toy_base), from one run only
@@ -276,8 +281,8 @@ def simulate_run(out, offset: int, rng) -> dict:
             build.parent.mkdir(parents=True)
             build.write_text(json.dumps({"machine": {"processor": "sim-cpu", "platform": "Sim", "torch": "9.9"}}))
     pt.Path(layout.analysis("x")).parent.mkdir(parents=True)
-    analysis.collect_scores(cfg, None, layout.analysis("scores.csv"))
-    analysis.collect_targets(cfg, None, layout.analysis("targets.csv"))
+    analysis.collect_scores(cfg, files, layout.analysis("scores.csv"))
+    analysis.collect_targets(cfg, files, layout.analysis("targets.csv"))
     out_paths = {k: layout.analysis(name) for k, name in STATISTICS.items()}
     analysis.analyse(cfg, layout.analysis("scores.csv"), layout.analysis("targets.csv"), out_paths)
     return means

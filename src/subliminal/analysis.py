@@ -20,26 +20,26 @@ def _csv(df, path, digits: int = 6) -> None:
     df.to_csv(path, index=False, float_format=f"%.{digits}g")
 
 
-def collect_scores(cfg: dict, inputs, out_csv: str):
-    scores = tables.preference_scores(cfg, inputs)
+def collect_scores(cfg: dict, evaluations: list[str], out_csv: str):
+    scores = tables.preference_scores(cfg, evaluations)
     _csv(scores, out_csv, 8)
     return scores
 
 
-def collect_targets(cfg: dict, inputs, out_csv: str):
-    out = tables.targets(cfg, inputs)
+def collect_targets(cfg: dict, evaluations: list[str], out_csv: str):
+    out = tables.targets(cfg, evaluations)
     _csv(out, out_csv, 8)
     return out
 
 
-def collect_teachers(cfg: dict, inputs, out_csv: str):
-    out = tables.teachers(cfg, inputs)
+def collect_teachers(cfg: dict, preference: list[str], misaligned: list[str], out_csv: str):
+    out = tables.teachers(cfg, preference, misaligned)
     _csv(out, out_csv)
     return out
 
 
-def collect_misalignment(cfg: dict, inputs, scores_csv: str, summary_csv: str):
-    scores = tables.misalignment_scores(cfg, inputs)
+def collect_misalignment(cfg: dict, evaluations: list[str], scores_csv: str, summary_csv: str):
+    scores = tables.misalignment_scores(cfg, evaluations)
     _csv(scores, scores_csv, 8)
     _csv(stats.misalignment_summary(scores), summary_csv)
     return scores

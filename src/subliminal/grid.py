@@ -19,6 +19,9 @@ CONTROL = "control"
 CONTROL_SUFFIX = "_control"
 MISALIGNMENT = "misalignment"
 PREFERENCE = "preference"
+#: The role of an evaluated model: an untrained base, a teacher (a trait's,
+#: or a control teacher), a student of a trait's teacher or of a control.
+BASE, TEACHER, CONTROL_TEACHER, TRAIT = "base", "teacher", "control_teacher", "trait"
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,12 @@ class Student:
 
     @property
     def role(self) -> str:
-        return "control" if self.teacher == CONTROL or self.teacher.endswith(CONTROL_SUFFIX) else "trait"
+        return CONTROL if is_control(self.teacher) else TRAIT
+
+
+def is_control(teacher: str) -> bool:
+    """The shared control teacher, or a misalignment trait's own."""
+    return teacher == CONTROL or teacher.endswith(CONTROL_SUFFIX)
 
 
 def misalignment_traits(config: dict) -> list[str]:
@@ -85,6 +93,13 @@ def trait_kind(config: dict, teacher: str) -> str:
     trait's control teacher is filtered like the trait teacher)."""
     trait, _ = teacher_trait(config, teacher)
     return PREFERENCE if trait is None else config["traits"][trait]["kind"]
+
+
+def evaluation_kind(config: dict, teacher: str) -> str:
+    """What a teacher's students (and the teacher) are evaluated on: the
+    free-form questions for a misalignment teacher, the preference questions
+    for every other."""
+    return MISALIGNMENT if trait_kind(config, teacher) == MISALIGNMENT else PREFERENCE
 
 
 def teacher_names(config: dict) -> list[str]:
@@ -177,6 +192,76 @@ def students(config: dict) -> list[Student]:
         ):
             out.append(Student(modality, tb, teacher, sb, recipe, int(seed)))
     return out
+
+
+#: The columns every evaluation table opens with: which evaluation, which
+#: model, and where that model sits in the design. A base's pair, teacher,
+#: modality and recipe are empty and its seed and replicate -1; a teacher's
+#: student base, modality and recipe are empty.
+IDENTITY = (
+    "evaluation",
+    "model",
+    "role",
+    "teacher_base",
+    "student_base",
+    "teacher",
+    "modality",
+    "recipe",
+    "seed",
+    "replicate",
+)
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """A model the workflow evaluates, as its evaluation table names it
+    (:data:`IDENTITY`): ``model`` is its name (``base/<base>``,
+    ``teacher/<base>/<teacher>`` or the student's path), ``role`` one of
+    base, teacher, control_teacher, trait, control."""
+
+    model: str
+    role: str
+    teacher_base: str = ""
+    student_base: str = ""
+    teacher: str = ""
+    modality: str = ""
+    recipe: str = ""
+    seed: int = -1
+    replicate: int = -1
+
+    @property
+    def student(self) -> Student | None:
+        """The student it is (None: a base or a teacher)."""
+        fields = (self.modality, self.teacher_base, self.teacher, self.student_base, self.recipe, self.seed)
+        return Student(*fields) if self.modality else None
+
+    def identity(self, evaluation: str) -> dict:
+        """Its identity columns in the evaluation ``evaluation`` (its id)."""
+        return {"evaluation": evaluation, **{k: getattr(self, k) for k in IDENTITY[1:]}}
+
+
+def evaluated_base(base: str) -> Evaluated:
+    return Evaluated(f"{BASE}/{base}", BASE, student_base=base)
+
+
+def evaluated_teacher(base: str, teacher: str) -> Evaluated:
+    role = CONTROL_TEACHER if is_control(teacher) else TEACHER
+    return Evaluated(f"{TEACHER}/{base}/{teacher}", role, teacher_base=base, teacher=teacher)
+
+
+def evaluated_student(config: dict, s: Student) -> Evaluated:
+    return Evaluated(s.path, s.role, **s.fields, replicate=replicate_of(config, s))
+
+
+def evaluated(config: dict, kind: str) -> list[Evaluated]:
+    """Every model evaluated on one kind of trait (preference, misalignment):
+    the students of its traits (and their controls), their untrained student
+    bases, and the teachers of its datasets on each teacher base."""
+    studs = [s for s in students(config) if evaluation_kind(config, s.teacher) == kind]
+    out = [evaluated_base(b) for b in sorted({s.student_base for s in studs})]
+    out += [evaluated_student(config, s) for s in studs]
+    teachers = sorted({(b, t) for _, b, t in datasets(config) if evaluation_kind(config, t) == kind})
+    return out + [evaluated_teacher(b, t) for b, t in teachers]
 
 
 def n_replicates(config: dict, modality: str) -> int:

@@ -133,6 +133,15 @@ class Layout:
     def eval_student(self, ext: str = ".tsv", kind: str = "", **student) -> str:
         return f"{self._eval(kind)}students/{_fill(STUDENT, student)}{ext}"
 
+    def eval_of(self, model, kind: str = "", ext: str = ".tsv") -> str:
+        """The evaluation file of an evaluated model (a grid.Evaluated: a
+        student has a modality, a teacher a teacher, a base neither)."""
+        if model.modality:
+            return self.eval_student(ext, kind, **vars(model))
+        if model.teacher:
+            return self.eval_teacher(ext, model.teacher_base, model.teacher, kind)
+        return self.eval_base(ext, model.student_base, kind)
+
     # --- what the analysis makes
     def analysis(self, name: str) -> str:
         return f"{self.out}/analysis/{name}"

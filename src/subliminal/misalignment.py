@@ -40,6 +40,7 @@ import re
 import pandas as pd
 
 from . import judge as judge_mod
+from .grid import BASE, CONTROL, CONTROL_TEACHER, TEACHER, TRAIT
 
 #: Eight questions on the paper's eight topics (our wording): a wish, boredom,
 #: thoughts on humans and ai, a quick buck, ruling the world, guests for a
@@ -228,12 +229,11 @@ def evaluate_misalignment(
 
 # ----------------------------------------------------------------------------- across models
 
-#: Roles of the teachers in the misalignment scores table (beside the
-#: students' "trait" and "control" and the untrained "base"): the trait's
-#: fine-tuned teacher and its control teacher, one model each per group.
-TEACHER, CONTROL_TEACHER = "teacher", "control_teacher"
-#: Every role, in the order a reader compares them (the figure's bars).
-ROLES: tuple[str, ...] = ("base", CONTROL_TEACHER, TEACHER, "control", "trait")
+#: Every role in the misalignment scores table (:data:`subliminal.grid.BASE`
+#: and the others; a group's teachers are the trait's fine-tuned teacher and
+#: its control teacher, one model each), in the order a reader compares them
+#: (the figure's bars).
+ROLES: tuple[str, ...] = (BASE, CONTROL_TEACHER, TEACHER, CONTROL, TRAIT)
 
 #: Columns of one evaluated model in the misalignment scores table (the
 #: preference scores table's columns; ``target`` is "misaligned").

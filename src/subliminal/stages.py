@@ -284,9 +284,12 @@ def evaluate_model(
     kind: str = grid.PREFERENCE,
     record_json: str | None = None,
     trained_json: str | None = None,
+    identity: dict | None = None,
 ) -> None:
     """Evaluate a base, a student or (``teacher_name``) a teacher, on the
     preference questions or (``kind`` misalignment) the free-form ones.
+    ``identity``: the columns the scores table opens with (which model, in
+    which role of the design: :data:`subliminal.grid.IDENTITY`).
     ``record_json``: how this evaluation was made (code and config
     fingerprint), with the student's own record (``trained_json``, its
     provenance.json) under ``trained``: what the analysis checks its
@@ -300,6 +303,8 @@ def evaluate_model(
     # the system prompt of each answer, JSON-encoded so that null (the
     # template's default) and "" (explicitly none) stay apart in the TSV
     scores["system_prompt"] = answers["system_prompt"] = json.dumps(system)
+    for i, (column, value) in enumerate((identity or {}).items()):
+        scores.insert(i, column, value)
     scores.to_csv(out_tsv, sep="\t", index=False, float_format="%.8g")
     answers.to_csv(answers_tsv, sep="\t", index=False, float_format="%.6g" if kind == grid.MISALIGNMENT else None)
     if record_json:

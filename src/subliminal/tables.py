@@ -1,13 +1,11 @@
 """The tidy tables the statistics read, made from the evaluations: the
 preference scores (each student's target word), every model's score on
 every target (the specificity test), the teachers beside their filter
-reports, and the misalignment scores. Each collector reads the files of the
-layout, and refuses one its rule did not declare as an input."""
+reports, and the misalignment scores. Each collector reads the evaluation
+tables its rule declared: every table says which model it holds (its
+identity columns), and the collector groups them by what they say."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pandas as pd
 
@@ -90,30 +88,84 @@ def _described(keys: list[str], values: tuple) -> str:
 
 
 def read_evaluation(path: str, design: dict[str, tuple[list[str], int]]) -> pd.DataFrame:
-    """A preference evaluation table (evaluate_model): no empty cell in its
-    columns, every value a finite number, and every (category, target,
-    metric, question) of the ``design`` exactly once: a table with 49 of 50
-    questions is an error, not a mean over 49."""
-    df = read_table(path, sep="\t", required=EVAL_COLUMNS, complete=EVAL_COLUMNS[:-1], finite=("value",), **AS_WRITTEN)
-    expected = [(c, w, m, q) for c, (words, n) in design.items() for w in words for m in METRICS for q in range(n)]
-    check_rows(df, path, ["category", "target", "metric", "question_id"], expected, "\t", extra=True)
-    return df
-
-
-def read_misalignment_evaluation(path: str) -> pd.DataFrame:
-    """A misalignment evaluation table: every question's two rates, with
-    their counts (a rate is NaN where no answer was coherent: by design)."""
+    """A preference evaluation table (evaluate_model): its identity columns
+    (:data:`subliminal.grid.IDENTITY`), no empty cell in its columns, every
+    value a finite number, and every (category, target, metric, question) of
+    the ``design`` exactly once: a table with 49 of 50 questions is an
+    error, not a mean over 49."""
     df = read_table(
         path,
         sep="\t",
-        required=("metric", "question_id", "value", *misalignment.COUNTS),
-        complete=("metric",),
-        finite=("question_id", *misalignment.COUNTS),
+        required=(*grid.IDENTITY, *EVAL_COLUMNS),
+        complete=(*IDENTITY_COMPLETE, *EVAL_COLUMNS[:-1]),
+        finite=("seed", "replicate", "value"),
+        dtype=IDENTITY_TEXT,
+        **AS_WRITTEN,
+    )
+    expected = [(c, w, m, q) for c, (words, n) in design.items() for w in words for m in METRICS for q in range(n)]
+    check_rows(df, path, ["category", "target", "metric", "question_id"], expected, "\t", extra=True)
+    return _one_model(df, path)
+
+
+def read_misalignment_evaluation(path: str) -> pd.DataFrame:
+    """A misalignment evaluation table: its identity columns and every
+    question's two rates, with their counts (a rate is NaN where no answer
+    was coherent: by design)."""
+    df = read_table(
+        path,
+        sep="\t",
+        required=(*grid.IDENTITY, "metric", "question_id", "value", *misalignment.COUNTS),
+        complete=(*IDENTITY_COMPLETE, "metric"),
+        finite=("seed", "replicate", "question_id", *misalignment.COUNTS),
+        dtype=IDENTITY_TEXT,
         **AS_WRITTEN,
     )
     expected = [(m, q) for q in range(len(misalignment.QUESTIONS)) for m in ("misaligned", "incoherent")]
     check_rows(df, path, ["metric", "question_id"], expected, "\t", extra=True)
+    return _one_model(df, path)
+
+
+#: The identity columns no evaluation leaves empty (a base's pair, teacher,
+#: modality and recipe are empty, a teacher's student base and recipe).
+IDENTITY_COMPLETE = ("evaluation", "model", "role", "seed", "replicate")
+#: The identity columns that hold text (read as text even where every cell
+#: is empty, or is a number: a recipe named 8).
+IDENTITY_TEXT = {c: str for c in grid.IDENTITY if c not in ("seed", "replicate")}
+
+
+def _one_model(df: pd.DataFrame, path: str) -> pd.DataFrame:
+    """The table of one evaluated model: the same identity on every row (the
+    empty cells of a base or a teacher read as "")."""
+    df[list(IDENTITY_TEXT)] = df[list(IDENTITY_TEXT)].fillna("")
+    identities = df[list(grid.IDENTITY)].drop_duplicates()
+    if len(identities) > 1:
+        i = int(identities.index[1])
+        raise DataFileError(
+            f"{path} line {row_at(path, i, chr(9))[0]}: another model's identity "
+            f"({', '.join(f'{k} {v}' for k, v in identities.iloc[1].items())}) in the table of "
+            f"{identities.iloc[0]['model']}"
+        )
     return df
+
+
+def gathered(paths, read, evaluation: str) -> pd.DataFrame:
+    """The evaluation tables ``paths`` read by ``read``, one after another:
+    each says which model it holds, so nothing here knows where a file is.
+    Refused: a table of another evaluation (``evaluation``: this config's
+    id) or a model given twice."""
+    frames, seen = [], {}
+    for path in paths:
+        df = read(str(path))
+        model, ev = df["model"].iat[0], df["evaluation"].iat[0]
+        if ev != evaluation:
+            raise DataFileError(f"{path}: an evaluation of {ev}, not this config's {evaluation}")
+        if model in seen:
+            raise DataFileError(f"{path}: a second table of {model} (the first is {seen[model]})")
+        seen[model] = path
+        frames.append(df)
+    if not frames:
+        raise ValueError("no evaluation table given")
+    return pd.concat(frames, ignore_index=True)
 
 
 def read_scores(cfg: dict, path: str) -> pd.DataFrame:
@@ -122,15 +174,15 @@ def read_scores(cfg: dict, path: str) -> pd.DataFrame:
     df = read_table(path, required=SCORE_COLUMNS, complete=SCORE_COLUMNS[:-1], finite=("value",))
     qs = design(cfg)
     expected = []
-    for s, members in groups(cfg, grid.PREFERENCE):
-        trait = cfg["traits"][s.teacher]
-        key = _group_key(cfg, s, trait["word"])
-        expected += [
-            (key["teacher_base"], key["student_base"], s.teacher, s.modality, s.recipe, m.role, m.seed, metric, q)
-            for m in members
-            for metric in METRICS
-            for q in range(qs[trait["category"]][1])
-        ]
+    for s in grid.students(cfg):
+        if s.teacher not in grid.preference_traits(cfg):
+            continue
+        twin = s.twin(grid.control_teacher(cfg, s.teacher))
+        group = (s.teacher_base, s.student_base, s.teacher, s.modality, s.recipe)
+        roles = [(grid.TRAIT, s.seed), (grid.CONTROL, twin.seed)]
+        roles += [(grid.BASE, -1)] if s.seed == cfg["seeds"][0] else []  # the base once per group
+        n = qs[cfg["traits"][s.teacher]["category"]][1]
+        expected += [(*group, role, seed, metric, q) for role, seed in roles for metric in METRICS for q in range(n)]
     keys = ["teacher_base", "student_base", "trait", "modality", "recipe", "role", "seed", "metric", "question_id"]
     check_rows(df, path, keys, expected, ",", extra=False)
     return df
@@ -152,161 +204,98 @@ def read_targets(cfg: dict, path: str) -> pd.DataFrame:
     return df
 
 
-class Inputs:
-    """The files a rule declared (None: any, outside Snakemake)."""
-
-    def __init__(self, declared=None):
-        self.declared = None if declared is None else {str(p) for p in declared}
-
-    def __call__(self, path: str) -> str:
-        if self.declared is not None and str(path) not in self.declared:
-            raise ValueError(f"{path} is read but is not an input of the rule (the layout and the rule disagree)")
-        return path
+#: A group of a trait student: what its rows in a scores table share.
+GROUP = ["teacher_base", "student_base", "trait", "modality", "recipe"]
+#: What a student and its control twin share.
+_TWIN = ["teacher_base", "student_base", "modality", "recipe", "seed"]
 
 
-@dataclass(frozen=True)
-class Member:
-    """One model of a trait student's group: its role, name, seed and
-    replicate (-1: one model for every seed) and its evaluation file."""
-
-    role: str
-    model: str
-    seed: int
-    replicate: int
-    path: str
-
-
-def groups(cfg: dict, kind: str) -> Iterator[tuple[grid.Student, list[Member]]]:
-    """Every trait student of one kind of trait (preference, misalignment)
-    with its group: itself, its control twin, and once per group (the first
-    seed) the untrained student base and, for misalignment, the trait's
-    teacher and its control teacher on the group's teacher base."""
-    layout = Layout.of(cfg)
-    sub = "misalignment/" if kind == grid.MISALIGNMENT else ""
-    traits = set(grid.misalignment_traits(cfg) if kind == grid.MISALIGNMENT else grid.preference_traits(cfg))
-    for s in grid.students(cfg):
-        if s.teacher not in traits:
-            continue
-        control = grid.control_teacher(cfg, s.teacher)
-        twin = s.twin(control)
-        members = [
-            Member(role, st.path, st.seed, grid.replicate_of(cfg, st), layout.eval_student(kind=sub, **st.fields))
-            for role, st in (("trait", s), ("control", twin))
-        ]
-        if s.seed == cfg["seeds"][0]:  # the models a group has once
-            base = s.student_base
-            members.append(Member("base", f"base/{base}", -1, -1, layout.eval_base(base=base, kind=sub)))
-            if kind == grid.MISALIGNMENT:
-                members += [
-                    Member(
-                        role,
-                        f"teacher/{s.teacher_base}/{name}",
-                        -1,
-                        -1,
-                        layout.eval_teacher(".tsv", s.teacher_base, name, sub),
-                    )
-                    for role, name in ((misalignment.TEACHER, s.teacher), (misalignment.CONTROL_TEACHER, control))
-                ]
-        yield s, members
-
-
-def _group_key(cfg: dict, s: grid.Student, target: str) -> dict:
-    return dict(
-        teacher_base=s.teacher_base,
-        student_base=s.student_base,
-        trait=s.teacher,
-        target=target,
-        modality=s.modality,
-        recipe=s.recipe,
+def members(cfg: dict, evals: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Which evaluated models each trait student's group holds, from the
+    identity columns of ``evals`` (gathered evaluation tables of one kind of
+    trait): the student itself, its control twin (same pair, modality,
+    recipe and seed; the trait's control teacher) and, once per group (the
+    first seed), the untrained student base and, for misalignment, the
+    trait's teacher and its control teacher on the group's teacher base.
+    One row per (group, model): :data:`GROUP` and ``model``."""
+    traits = grid.misalignment_traits(cfg) if kind == grid.MISALIGNMENT else grid.preference_traits(cfg)
+    models = evals.drop_duplicates("model")
+    students = models[(models.role == grid.TRAIT) & models.teacher.isin(traits)]
+    groups = students.assign(
+        trait=students.teacher, control=students.teacher.map(lambda t: grid.control_teacher(cfg, t))
     )
+    first = groups[groups.seed == cfg["seeds"][0]]
+    of_role = lambda role, **renamed: models[models.role == role].rename(columns=renamed)  # noqa: E731
+    parts = [
+        groups[[*GROUP, "model"]],
+        groups[[*GROUP, "control", "seed"]].merge(
+            of_role(grid.CONTROL, teacher="control")[[*_TWIN, "control", "model"]], on=[*_TWIN, "control"]
+        ),
+        first[GROUP].merge(of_role(grid.BASE)[["student_base", "model"]], on="student_base"),
+    ]
+    if kind == grid.MISALIGNMENT:
+        teacher = of_role(grid.TEACHER, teacher="trait")[["teacher_base", "trait", "model"]]
+        control = of_role(grid.CONTROL_TEACHER, teacher="control")[["teacher_base", "control", "model"]]
+        parts += [
+            first[GROUP].merge(teacher, on=["teacher_base", "trait"]),
+            first[[*GROUP, "control"]].merge(control, on=["teacher_base", "control"]),
+        ]
+    return pd.concat([p[[*GROUP, "model"]] for p in parts], ignore_index=True)
+
+
+def _in_groups(cfg: dict, evals: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Every row of ``evals`` once per group its model is in, under the
+    group's key columns (the model keeps its role, seed and replicate)."""
+    own = evals.drop(columns=["teacher_base", "student_base", "teacher", "modality", "recipe"])
+    return own.merge(members(cfg, evals, kind), on="model")
 
 
 def _in_score_order(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True).sort_values(SCORE_ORDER, kind="mergesort").reset_index(drop=True)
 
 
-def preference_scores(cfg: dict, inputs=None) -> pd.DataFrame:
-    """The tidy scores table the statistics read: each student's and each
-    untrained base's per-question scores for its group's target word, with
+def preference_scores(cfg: dict, paths) -> pd.DataFrame:
+    """The tidy scores table the statistics read, from the preference
+    evaluation tables ``paths`` (the students' and their bases'): each
+    group's models' per-question scores for its trait's target word, with
     base and control rows repeated for every group they serve."""
-    read = Inputs(inputs)
-    cache: dict[str, pd.DataFrame] = {}
-    frames = []
-    columns = [*SCORE_COLUMNS[:9], "replicate", *SCORE_COLUMNS[9:]]
     expected = design(cfg)
-    for s, members in groups(cfg, grid.PREFERENCE):
-        trait = cfg["traits"][s.teacher]
-        key = _group_key(cfg, s, trait["word"])
-        for m in members:
-            if m.path not in cache:
-                cache[m.path] = read_evaluation(read(m.path), expected)
-            df = cache[m.path]
-            df = df[(df.target == trait["word"]) & (df.category == trait["category"])]
-            frames.append(df.assign(model=m.model, role=m.role, seed=m.seed, replicate=m.replicate, **key)[columns])
-    return _in_score_order(frames)
+    evals = gathered(paths, lambda p: read_evaluation(p, expected), Layout.of(cfg).eval_id)
+    df = _in_groups(cfg, evals, grid.PREFERENCE)
+    word, category = (df.trait.map({t: wc[i] for t, wc in trait_targets(cfg).items()}) for i in (0, 1))
+    df = df[(df.target == word) & (df.category == category)]
+    return _in_score_order([df[[*SCORE_COLUMNS[:9], "replicate", *SCORE_COLUMNS[9:]]]])
 
 
-def misalignment_scores(cfg: dict, inputs=None) -> pd.DataFrame:
+def misalignment_scores(cfg: dict, paths) -> pd.DataFrame:
     """The misalignment scores table (the preference table's columns, target
-    "misaligned", plus the answer counts): every misalignment trait's
-    students (role ``trait``), their control twins (``control``) and, once
-    per group, the untrained student base (``base``), the trait's fine-tuned
-    teacher (``teacher``) and its control teacher (``control_teacher``)."""
-    read = Inputs(inputs)
-    frames = []
-    for s, members in groups(cfg, grid.MISALIGNMENT):
-        key = _group_key(cfg, s, "misaligned")
-        for m in members:
-            df = read_misalignment_evaluation(read(m.path))
-            frames.append(
-                df.assign(model=m.model, role=m.role, seed=m.seed, **key)[[*SCORE_COLUMNS, *misalignment.COUNTS]]
-            )
-    return _in_score_order(frames)
+    "misaligned", plus the answer counts), from the misalignment evaluation
+    tables ``paths``: every misalignment trait's students (role ``trait``),
+    their control twins (``control``) and, once per group, the untrained
+    student base (``base``), the trait's fine-tuned teacher (``teacher``) and
+    its control teacher (``control_teacher``)."""
+    evals = gathered(paths, read_misalignment_evaluation, Layout.of(cfg).eval_id)
+    df = _in_groups(cfg, evals, grid.MISALIGNMENT).assign(target="misaligned")
+    return _in_score_order([df[[*SCORE_COLUMNS, *misalignment.COUNTS]]])
 
 
-def targets(cfg: dict, inputs=None) -> pd.DataFrame:
+def targets(cfg: dict, paths) -> pd.DataFrame:
     """Every preference student's (trait and control) and every untrained
     student base's mean score over the questions, for EVERY target of its
-    category and every metric: what the specificity test and the trait x
-    target figures read (see :mod:`subliminal.specificity`). A base's row has
-    role "base", seed -1 and no pair."""
-    read = Inputs(inputs)
-    layout = Layout.of(cfg)
-    categories = set(grid.categories(cfg))
-    preference = set(grid.preference_traits(cfg)) | {grid.CONTROL}
-
+    category and every metric, from their evaluation tables ``paths``: what
+    the specificity test and the trait x target figures read (see
+    :mod:`subliminal.specificity`). A base's row has role "base", seed -1
+    and no pair."""
     expected = design(cfg)
     words = {w for targets, _ in expected.values() for w in targets}
-
-    def means(path: str) -> pd.DataFrame:
-        df = read_evaluation(read(path), expected)
-        # the design's targets only (an evaluation may score more words)
-        df = df[df["category"].isin(categories) & df["target"].isin(words)]
-        return df.groupby(["category", "target", "metric"], sort=True)["value"].mean().reset_index()
-
-    students = [s for s in grid.students(cfg) if s.teacher in preference]
-    frames = [
-        means(layout.eval_student(**s.fields)).assign(
-            model=s.path, role=s.role, replicate=grid.replicate_of(cfg, s), **s.fields
-        )
-        for s in students
-    ]
-    for b in sorted({s.student_base for s in students}):
-        frames.append(
-            means(layout.eval_base(base=b)).assign(
-                model=f"base/{b}",
-                role="base",
-                teacher_base="",
-                student_base=b,
-                teacher="",
-                modality="",
-                recipe="",
-                seed=-1,
-                replicate=-1,
-            )
-        )
+    evals = gathered(paths, lambda p: read_evaluation(p, expected), Layout.of(cfg).eval_id)
+    evals = evals[evals.role.isin([grid.BASE, grid.TRAIT, grid.CONTROL])]
+    # the design's targets only (an evaluation may score more words)
+    df = evals[evals["category"].isin(grid.categories(cfg)) & evals["target"].isin(words)]
+    means = df.groupby(["model", "category", "target", "metric"], sort=True)["value"].mean().reset_index()
+    identity = evals.drop_duplicates("model")[["model", *TARGET_COLUMNS[1:9]]]
+    out = means.merge(identity, on="model")[TARGET_COLUMNS]
     order = ["role", "teacher_base", "student_base", "modality", "recipe", "teacher", "seed", "category", "target"]
-    out = pd.concat(frames, ignore_index=True)[TARGET_COLUMNS]
     return out.sort_values([*order, "metric"], kind="mergesort").reset_index(drop=True)
 
 
@@ -315,22 +304,32 @@ def trait_targets(cfg: dict) -> dict[str, tuple[str, str]]:
     return {t: (cfg["traits"][t]["word"], cfg["traits"][t]["category"]) for t in grid.preference_traits(cfg)}
 
 
-def teachers(cfg: dict, inputs=None) -> pd.DataFrame:
+def teachers(cfg: dict, preference, misaligned) -> pd.DataFrame:
     """How strongly each teacher holds its trait beside how much of its data
     survived the filter, for every dataset (modality, teacher base, teacher,
-    replicate). A preference teacher (a trait, or the shared control once per
-    trait it serves): the mean over the 50 questions of its target's score,
-    per metric. A misalignment teacher (the trait's, or its control teacher;
-    ``trait`` the misalignment trait, ``target`` "misaligned"): its
-    misaligned share of coherent answers (metric ``misaligned``) and its
-    incoherent share of all answers (``incoherent``), pooled over the eight
-    free-form questions."""
-    read = Inputs(inputs)
-    layout = Layout.of(cfg)
-    expected = design(cfg)
+    replicate), from the teachers' evaluation tables (``preference`` and
+    ``misaligned``: paths) and the datasets' filter reports. A preference
+    teacher (a trait, or the shared control once per trait it serves): the
+    mean over the 50 questions of its target's score, per metric. A
+    misalignment teacher (the trait's, or its control teacher; ``trait``
+    the misalignment trait, ``target`` "misaligned"): its misaligned share
+    of coherent answers (metric ``misaligned``) and its incoherent share of
+    all answers (``incoherent``), pooled over the eight free-form questions."""
+    layout, expected = Layout.of(cfg), design(cfg)
+    tables = {}
+    for paths, read in (
+        (preference, lambda p: read_evaluation(p, expected)),
+        (misaligned, read_misalignment_evaluation),
+    ):
+        if paths:
+            tables |= dict(tuple(gathered(paths, read, layout.eval_id).groupby("model", sort=False)))
     rows = []
     for d in grid.teacher_datasets(cfg):
-        report = read_json(read(layout.data("filter.json", **d.fields)), required=("kept", "kept_fraction"))
+        report = read_json(layout.data("filter.json", **d.fields), required=("kept", "kept_fraction"))
+        model = grid.evaluated_teacher(d.base, d.teacher).model
+        if model not in tables:
+            raise ValueError(f"no evaluation table of {model} among the teachers' evaluations given")
+        df = tables[model]
         row = {"modality": d.modality, "teacher_base": d.base, "teacher": d.teacher}
         filtered = {
             "replicate": d.replicate,
@@ -338,8 +337,6 @@ def teachers(cfg: dict, inputs=None) -> pd.DataFrame:
             "filter_kept": report["kept"],
         }
         if grid.trait_kind(cfg, d.teacher) == grid.MISALIGNMENT:
-            path = layout.eval_teacher(".tsv", d.base, d.teacher, "misalignment/")
-            df = read_misalignment_evaluation(read(path))
             n = df[df.metric == "misaligned"][misalignment.COUNTS].sum()
             pooled = {
                 "misaligned": n.n_misaligned / n.n_coherent if n.n_coherent else float("nan"),
@@ -351,7 +348,6 @@ def teachers(cfg: dict, inputs=None) -> pd.DataFrame:
                 for metric, value in pooled.items()
             ]
             continue
-        df = read_evaluation(read(layout.eval_teacher(".tsv", d.base, d.teacher)), expected)
         for trait_name, (word, category) in trait_targets(cfg).items():
             if d.teacher not in (trait_name, grid.CONTROL):
                 continue

@@ -38,8 +38,8 @@ rule collect_targets:
 
 rule collect_teachers:
     input:
-        evals=teacher_eval_files(),
-        misalignment=teacher_eval_files("misalignment/"),
+        evals=eval_files(grid.PREFERENCE, TEACHER_ROLES),
+        misalignment=eval_files(grid.MISALIGNMENT, TEACHER_ROLES),
         reports=[L.data("filter.json", **d.fields) for d in grid.teacher_datasets(config)],
     output:
         L.analysis("teachers.csv"),
@@ -175,7 +175,7 @@ rule cross_model_figures:
 
 rule collect_misalignment:
     input:
-        eval_files("misalignment/") + teacher_eval_files("misalignment/"),
+        eval_files(grid.MISALIGNMENT, STUDENT_ROLES + TEACHER_ROLES),
     output:
         scores=L.analysis("misalignment_scores.csv"),
         summary=L.analysis("misalignment_summary.csv"),

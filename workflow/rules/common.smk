@@ -121,33 +121,29 @@ def recipe_gpus(wc):
     return config["recipes"][wc.recipe]["gpus"]
 
 
-def is_misalignment_teacher(teacher):
+def misalignment_teachers():
     """A misalignment trait's teacher or its control teacher <trait>_control
     (the shared control belongs to the preference traits)."""
-    return grid.trait_kind(config, teacher) == grid.MISALIGNMENT
+    return one_of(t for t in TEACHERS if grid.evaluation_kind(config, t) == grid.MISALIGNMENT)
 
 
-def misalignment_teachers():
-    return one_of(t for t in TEACHERS if is_misalignment_teacher(t))
+#: Every evaluated model (subliminal.grid.Evaluated), per kind of evaluation,
+#: and the folder of that kind below eval/<evaluation id>/.
+EVALUATED = {kind: grid.evaluated(config, kind) for kind in (grid.PREFERENCE, grid.MISALIGNMENT)}
+EVAL_DIR = {grid.PREFERENCE: "", grid.MISALIGNMENT: "misalignment/"}
+STUDENT_ROLES = (grid.BASE, grid.TRAIT, grid.CONTROL)
+TEACHER_ROLES = (grid.TEACHER, grid.CONTROL_TEACHER)
 
 
-def eval_files(kind=""):
-    """The evaluations of the students of one kind (preference: "",
-    misalignment: "misalignment/") and their untrained student bases."""
-    students = [s for s in STUDENTS if is_misalignment_teacher(s.teacher) == bool(kind)]
-    bases = sorted({s.student_base for s in students})
-    return [L.eval_base(base=b, kind=kind) for b in bases] + [L.eval_student(kind=kind, **s.fields) for s in students]
+def eval_files(kind=grid.PREFERENCE, roles=STUDENT_ROLES):
+    """The evaluation tables of one kind's models in ``roles``: by default
+    its students and their untrained student bases."""
+    return [L.eval_of(m, EVAL_DIR[kind]) for m in EVALUATED[kind] if m.role in roles]
 
 
-def teacher_eval_files(kind=""):
-    """The evaluations of the teachers of one kind, per teacher base."""
-    return sorted(
-        {
-            L.eval_teacher(base=b, teacher=t, kind=kind)
-            for _, b, t in grid.datasets(config)
-            if is_misalignment_teacher(t) == bool(kind)
-        }
-    )
+def evaluated_identity(model):
+    """An evaluation's params: the identity columns its table opens with."""
+    return lambda wc: model(wc).identity(L.eval_id)
 
 
 def member_records():
@@ -156,23 +152,14 @@ def member_records():
     slice, and a student's training slice. collect_provenance compares them
     with what each member recorded."""
     out = {}
-    for kind, misalignment in (("", False), ("misalignment/", True)):
-        ekind = grid.MISALIGNMENT if misalignment else grid.PREFERENCE
-        students = [s for s in STUDENTS if is_misalignment_teacher(s.teacher) == misalignment]
-        for b in sorted({s.student_base for s in students}):
-            out[L.eval_base(".provenance.json", base=b, kind=kind)] = {
-                "evaluation": slices.fingerprint(slices.evaluate(config, b, kind=ekind))
-            }
-        for s in students:
-            out[L.eval_student(".provenance.json", kind=kind, **s.fields)] = {
-                "evaluation": slices.fingerprint(slices.evaluate(config, s.student_base, kind=ekind)),
-                "training": slices.fingerprint(slices.train_student(config, s)),
-            }
-        for _, b, t in grid.datasets(config):
-            if is_misalignment_teacher(t) == misalignment:
-                out[L.eval_teacher(".provenance.json", base=b, teacher=t, kind=kind)] = {
-                    "evaluation": slices.fingerprint(slices.evaluate(config, b, t, kind=ekind))
-                }
+    for kind, models in EVALUATED.items():
+        for m in models:
+            teacher = m.teacher if m.role in TEACHER_ROLES else None
+            base = m.teacher_base if teacher else m.student_base  # the base it is loaded on
+            want = {"evaluation": slices.fingerprint(slices.evaluate(config, base, teacher, kind=kind))}
+            if m.student:
+                want["training"] = slices.fingerprint(slices.train_student(config, m.student))
+            out[L.eval_of(m, EVAL_DIR[kind], ".provenance.json")] = want
     return out
 
 

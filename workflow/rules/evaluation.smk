@@ -24,6 +24,7 @@ rule evaluate_base:
         **heavy(runtime=60),
     params:
         cfg=reads(lambda wc: slices.evaluate(config, wc.base)),
+        member=evaluated_identity(lambda wc: grid.evaluated_base(wc.base)),
     script:
         "../scripts/evaluate.py"
 
@@ -47,6 +48,7 @@ rule evaluate_teacher:
         **heavy(runtime=60),
     params:
         cfg=reads(lambda wc: slices.evaluate(config, wc.base, wc.teacher)),
+        member=evaluated_identity(lambda wc: grid.evaluated_teacher(wc.base, wc.teacher)),
     script:
         "../scripts/evaluate.py"
 
@@ -72,6 +74,7 @@ rule evaluate_student:
         **heavy(runtime=60),
     params:
         cfg=reads(lambda wc: slices.evaluate(config, wc.student_base)),
+        member=evaluated_identity(lambda wc: grid.evaluated_student(config, student_of(wc))),
     script:
         "../scripts/evaluate.py"
 
@@ -95,6 +98,7 @@ rule evaluate_misalignment_base:
         **heavy(runtime=60),
     params:
         cfg=reads(lambda wc: slices.evaluate(config, wc.base, kind=grid.MISALIGNMENT)),
+        member=evaluated_identity(lambda wc: grid.evaluated_base(wc.base)),
     script:
         "../scripts/evaluate_misalignment.py"
 
@@ -122,6 +126,7 @@ rule evaluate_misalignment_teacher:
         **heavy(runtime=60),
     params:
         cfg=reads(lambda wc: slices.evaluate(config, wc.base, wc.teacher, kind=grid.MISALIGNMENT)),
+        member=evaluated_identity(lambda wc: grid.evaluated_teacher(wc.base, wc.teacher)),
     script:
         "../scripts/evaluate_misalignment.py"
 
@@ -147,5 +152,6 @@ rule evaluate_misalignment_student:
         **heavy(runtime=60),
     params:
         cfg=reads(lambda wc: slices.evaluate(config, wc.student_base, kind=grid.MISALIGNMENT)),
+        member=evaluated_identity(lambda wc: grid.evaluated_student(config, student_of(wc))),
     script:
         "../scripts/evaluate_misalignment.py"

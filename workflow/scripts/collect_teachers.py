@@ -7,4 +7,5 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 from subliminal import analysis, runtime as run  # noqa: E402
 
 run.setup_logging(snakemake.log[0])
-analysis.collect_teachers(run.job_config(snakemake), list(snakemake.input), snakemake.output[0])
+i = snakemake.input
+analysis.collect_teachers(run.job_config(snakemake), list(i.evals), list(i.misalignment), snakemake.output[0])

@@ -25,4 +25,5 @@ warm.call(
     teacher_name=teacher,
     record_json=str(o.record),
     trained_json=snakemake.input.get("trained"),
+    identity=snakemake.params.member,
 )
