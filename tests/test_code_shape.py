@@ -142,3 +142,13 @@ def test_no_function_over_80_lines():
                 if n > MAX_LINES:
                     long.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name} ({n} lines)")
     assert long == []
+
+
+def test_the_package_reads_its_schema_from_itself_not_the_workflow():
+    """The package validates a config with the schema it ships (an installed
+    package has no workflow/ beside it)."""
+    from subliminal import config
+
+    assert config.SCHEMA_PATH.parent == PACKAGE and config.SCHEMA_PATH.is_file()
+    for path in PACKAGE.rglob("*.py"):
+        assert '"workflow"' not in path.read_text(), f"{path} reaches into the workflow's folders"

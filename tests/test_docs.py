@@ -9,23 +9,23 @@ from pathlib import Path
 import pytest
 import yaml
 
-from subliminal import schemadoc
+from subliminal import config as configuration, schemadoc
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 
 
 def test_the_configuration_reference_is_written_from_the_schema():
-    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    schema = yaml.safe_load(configuration.SCHEMA_PATH.read_text())
     expected = schemadoc.reference(schema)
     assert (REPO / "docs" / "configuration.md").read_text() == expected, (
         "docs/configuration.md is out of date: python -m subliminal.schemadoc "
-        "workflow/schemas/config.schema.yaml > docs/configuration.md"
+        "src/subliminal/config.schema.yaml > docs/configuration.md"
     )
 
 
 def test_the_reference_has_a_row_for_every_key_the_schema_names():
-    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    schema = yaml.safe_load(configuration.SCHEMA_PATH.read_text())
     text = (REPO / "docs" / "configuration.md").read_text()
     for key in schema["properties"]:
         assert f"| `{key}` |" in text, key

@@ -29,7 +29,10 @@ from .grid import (
     teacher_bases,
 )
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+#: The config's schema: every key, its type, its default and its description.
+#: It ships inside the package (the workflow validates against it too), so
+#: the package never reaches into the workflow's folders.
+SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
 
 
 def _key(path) -> str:

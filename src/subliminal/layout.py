@@ -99,7 +99,7 @@ class Layout:
         return f"{self.results}/bases/{base}/source.json"
 
     # --- teachers
-    def teacher(self, leaf: str, base: str = "{base}", teacher: str = "{trait}") -> str:
+    def teacher(self, leaf: str, base: str = "{base}", teacher: str = "{teacher}") -> str:
         """A made teacher's files: model (fine-tuned), provenance.json,
         steering.safetensors and steering.json (steering)."""
         return f"{self.results}/teachers/{base}/{teacher}/{leaf}"

@@ -3,7 +3,7 @@
 validation cannot disagree. ``tests/test_docs.py`` checks that
 docs/configuration.md is what this writes.
 
-    python -m subliminal.schemadoc workflow/schemas/config.schema.yaml > docs/configuration.md
+    python -m subliminal.schemadoc src/subliminal/config.schema.yaml > docs/configuration.md
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import yaml
 
 HEADER = """# Configuration reference
 
-Written from [`workflow/schemas/config.schema.yaml`](../workflow/schemas/config.schema.yaml)
+Written from [`src/subliminal/config.schema.yaml`](../src/subliminal/config.schema.yaml)
 by `python -m subliminal.schemadoc` (the tests check it is up to date): edit
 the schema's descriptions, not this page. `<name>` stands for a key you
 choose (a model, a trait, a recipe); `[]` for a list's items. Every default

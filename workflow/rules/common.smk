@@ -11,8 +11,8 @@ from subliminal.layout import STUDY_OUTPUTS, Layout
 try:
     # lists and mappings given with --config arrive as text: type them first
     configuration.from_command_line(config, workflow.config_settings.config)
-    # checked, and the schema's defaults filled in once
-    configuration.validate(config, configuration.load_schema(workflow.source_path("../schemas/config.schema.yaml")))
+    # checked against the package's schema, and its defaults filled in once
+    configuration.validate(config)
     configuration.check_study_folder(config)
 except configuration.ConfigError as err:
     sys.exit(f"config error: {err}")
@@ -42,7 +42,6 @@ wildcard_constraints:
     base=one_of(config["models"]),
     teacher_base=one_of(config["models"]),
     student_base=one_of(config["models"]),
-    trait=one_of(list(config["traits"]) + [t + grid.CONTROL_SUFFIX for t in grid.misalignment_traits(config)]),
     teacher=one_of(TEACHERS),
     modality=one_of(config["modalities"]),
     recipe=one_of(config["recipes"]),

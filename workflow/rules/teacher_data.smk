@@ -24,7 +24,7 @@ rule finetune_teacher:
     resources:
         **heavy(runtime=60),
     params:
-        cfg=reads(lambda wc: slices.finetune_teacher(config, wc.base, wc.trait)),
+        cfg=reads(lambda wc: slices.finetune_teacher(config, wc.base, wc.teacher)),
     script:
         "../scripts/finetune_teacher.py"
 
@@ -49,7 +49,7 @@ rule steer_teacher:
     resources:
         **heavy(runtime=60),
     params:
-        cfg=reads(lambda wc: slices.steer_teacher(config, wc.base, wc.trait)),
+        cfg=reads(lambda wc: slices.steer_teacher(config, wc.base, wc.teacher)),
     script:
         "../scripts/steer_teacher.py"
 

@@ -13,7 +13,7 @@ warm.call(
     run.finetune_teacher,
     run.job_config(snakemake),
     wc.base,
-    wc.trait,
+    wc.teacher,
     str(o.model),
     str(o.provenance),
     threads=snakemake.threads,

@@ -13,7 +13,7 @@ warm.call(
     run.steer_teacher,
     run.job_config(snakemake),
     wc.base,
-    wc.trait,
+    wc.teacher,
     str(snakemake.output.vector),
     threads=snakemake.threads,
 )
