@@ -3,7 +3,8 @@ screened, filtered and their reports), every evaluation (scores and
 answers, compressed ones decompressed: gzip headers carry a time) and every
 analysis table. For refactorings that must not change a result, on one
 machine (numerics differ between CPUs). Evaluations are found in
-eval/<evaluation id>/ or, for a run made before the id existed, in eval/.
+eval/<evaluation id>/ or, for a run made before the id existed, in eval/;
+the preference ones in its preference/ folder or, before issue 20, in it.
 An evaluation scores table of the second run that opens with the identity
 columns (subliminal.grid.IDENTITY) where the first run's does not is
 compared without them, and the count of such tables is printed.
@@ -30,7 +31,10 @@ def files(results: Path) -> dict[str, Path]:
     """Relative name -> path of every compared file of a run."""
     out = {str(p.relative_to(results)): p for p in (results / "data").rglob("*") if p.is_file()}
     ev = eval_root(results)
-    out |= {f"eval/{p.relative_to(ev)}": p for p in ev.rglob("*") if p.is_file()}
+    # the preference evaluations are in eval/<id>/preference/ since issue 20, beside misalignment/
+    out |= {
+        f"eval/{p.relative_to(ev)}".replace("eval/preference/", "eval/", 1): p for p in ev.rglob("*") if p.is_file()
+    }
     return out | {str(p.relative_to(results)): p for p in (results / "analysis").glob("*") if p.is_file()}
 
 

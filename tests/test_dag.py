@@ -84,7 +84,9 @@ def test_a_new_base_is_a_config_edit_that_adds_exactly_its_jobs(default_dag, tmp
     assert len(added["build_toy_base"]) == 1 and "mistral_d" in added["build_toy_base"][0]
     assert len([o for o in added["train_student"] if o.endswith("/model")]) == per_base_students
     assert all("/mistral_d/" in o for o in added["train_student"] + added["evaluate_student"])
-    assert [o for o in added["evaluate_base"] if o.endswith(".tsv")] == [f"{eval_root(grown)}/bases/mistral_d.tsv"]
+    assert [o for o in added["evaluate_base"] if o.endswith(".tsv")] == [
+        f"{eval_root(grown)}/preference/bases/mistral_d.tsv"
+    ]
     for rule in ("sample_teacher", "filter_teacher_data", "finetune_teacher", "evaluate_teacher"):
         assert not added.get(rule), rule  # the teacher datasets are reused, not remade
 

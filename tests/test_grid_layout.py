@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from subliminal import config as configuration, grid, layout
+from subliminal.kinds import KINDS
 from conftest import load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,8 +114,8 @@ def test_a_pattern_filled_with_a_record_is_that_records_path(cfg):
     lay = layout.Layout.of(cfg)
     s = grid.students(cfg)[0]
     assert lay.student("model").format(**s.fields) == lay.student("model", **s.fields)
-    assert lay.eval_student(kind="misalignment/").format(**s.fields) == lay.eval_student(
-        kind="misalignment/", **s.fields
+    assert lay.eval_student().format(trait_kind="misalignment", **s.fields) == lay.eval_student(
+        trait_kind="misalignment", **s.fields
     )
     d = grid.teacher_datasets(cfg)[0]
     assert lay.data("raw.jsonl").format(**d.fields) == lay.data("raw.jsonl", **d.fields)
@@ -122,7 +123,16 @@ def test_a_pattern_filled_with_a_record_is_that_records_path(cfg):
         lay.log(lay.data("raw.jsonl"))
         == lay.data("raw.jsonl").replace("/data/", "/logs/data/").removesuffix(".jsonl") + ".log"
     )
-    assert lay.benchmark(lay.eval_base()) == f"{cfg['results']}/benchmarks/eval/{lay.eval_id}/bases/{{base}}.tsv"
+    assert (
+        lay.benchmark(lay.eval_base())
+        == f"{cfg['results']}/benchmarks/eval/{lay.eval_id}/{{trait_kind}}/bases/{{base}}.tsv"
+    )
+
+
+def test_every_trait_kind_the_schema_allows_is_in_the_registry():
+    schema = configuration.load_schema()
+    kinds_allowed = schema["properties"]["traits"]["additionalProperties"]["properties"]["kind"]["enum"]
+    assert sorted(kinds_allowed) == sorted(KINDS) and all(k.name == name for name, k in KINDS.items())
 
 
 def test_the_evaluation_id_changes_with_the_evaluation_alone(cfg):
@@ -147,12 +157,12 @@ def test_the_evaluation_id_changes_with_the_evaluation_alone(cfg):
 
 def test_every_evaluated_model_has_its_own_evaluation_file_and_identity(cfg):
     lay = layout.Layout.of(cfg)
-    for kind, folder in ((grid.PREFERENCE, ""), (grid.MISALIGNMENT, "misalignment/")):
+    for kind in KINDS:
         models = grid.evaluated(cfg, kind)
-        assert len({lay.eval_of(m, folder) for m in models}) == len({m.model for m in models}) == len(models)
+        assert len({lay.eval_of(m, kind) for m in models}) == len({m.model for m in models}) == len(models)
     models = {m.model: m for m in grid.evaluated(cfg, grid.PREFERENCE)}
     s = next(s for s in grid.students(cfg) if s.teacher == "owl")
-    assert lay.eval_of(models[s.path]) == lay.eval_student(**s.fields)
+    assert lay.eval_of(models[s.path], "preference") == lay.eval_student(trait_kind="preference", **s.fields)
     assert models[s.path].identity(lay.eval_id) == {
         "evaluation": lay.eval_id,
         "model": s.path,
@@ -161,10 +171,16 @@ def test_every_evaluated_model_has_its_own_evaluation_file_and_identity(cfg):
         "replicate": grid.replicate_of(cfg, s),
     }
     assert models[s.twin("control").path].role == "control"
-    assert lay.eval_of(models["base/qwen_a"]) == lay.eval_base(base="qwen_a")
+    assert (
+        lay.eval_of(models["base/qwen_a"], "preference")
+        == f"{lay.results}/eval/{lay.eval_id}/preference/bases/qwen_a.tsv"
+    )
     assert models["base/qwen_a"].identity("x")["seed"] == -1
     teacher = models["teacher/qwen_a/owl"]
-    assert (teacher.role, lay.eval_of(teacher)) == ("teacher", lay.eval_teacher(base="qwen_a", teacher="owl"))
+    assert (teacher.role, lay.eval_of(teacher, "misalignment")) == (
+        "teacher",
+        lay.eval_teacher(base="qwen_a", teacher="owl", trait_kind="misalignment"),
+    )
     assert models["teacher/qwen_a/control"].role == "control_teacher"
 
 
@@ -217,9 +233,17 @@ def test_compare_runs_finds_a_changed_byte_and_ignores_gzip_times(tmp_path, caps
     ident = "\t".join(grid.IDENTITY) + "\t"
     (before / "eval" / "bases" / "a.tsv").write_text(table)
     (after / "analysis" / "scores.csv").write_text("v\n1\n")
-    (after / "eval/0123456789/bases/a.tsv").write_text(ident + "category\tvalue\n" + "x\t" * 10 + "animal\t0.5\n")
+    (after / "eval/0123456789/preference/bases").mkdir(parents=True)
+    (after / "eval/0123456789/bases/a.answers.tsv.gz").rename(
+        after / "eval/0123456789/preference/bases/a.answers.tsv.gz"
+    )
+    (after / "eval/0123456789/preference/bases/a.tsv").write_text(
+        ident + "category\tvalue\n" + "x\t" * 10 + "animal\t0.5\n"
+    )
     assert compare.main(str(before), str(after)) == 0
     assert "1 evaluation tables compared without their identity columns" in capsys.readouterr().out
-    (after / "eval/0123456789/bases/a.tsv").write_text(ident + "category\tvalue\n" + "x\t" * 10 + "animal\t0.6\n")
+    (after / "eval/0123456789/preference/bases/a.tsv").write_text(
+        ident + "category\tvalue\n" + "x\t" * 10 + "animal\t0.6\n"
+    )
     assert compare.main(str(before), str(after)) == 1
     assert compare.IDENTITY == grid.IDENTITY

@@ -142,7 +142,7 @@ def test_a_header_only_scores_table_is_an_error_not_zero_groups(cfg, tmp_path):
 
 def test_an_empty_evaluation_table_names_its_file(cfg, tmp_path):
     cfg = {**cfg, "results": str(tmp_path / "results")}
-    paths = [layout.Layout.of(cfg).eval_of(m) for m in grid.evaluated(cfg, grid.PREFERENCE)]
+    paths = [layout.Layout.of(cfg).eval_of(m, grid.PREFERENCE) for m in grid.evaluated(cfg, grid.PREFERENCE)]
     for p in paths:
         write(Path(p), "")
     with pytest.raises(DataFileError, match=rf"^{paths[0]}: empty"):
@@ -238,7 +238,7 @@ def evaluated(cfg, tmp_path):
     rng = np.random.default_rng(0)
     models = [m for m in grid.evaluated(cfg, grid.PREFERENCE) if m.role != grid.TEACHER]
     models = [m for m in models if m.role != grid.CONTROL_TEACHER]
-    paths = [Path(layout.Layout.of(cfg).eval_of(m)) for m in models]
+    paths = [Path(layout.Layout.of(cfg).eval_of(m, grid.PREFERENCE)) for m in models]
     for m, p in zip(models, paths):
         p.parent.mkdir(parents=True, exist_ok=True)
         evaluation_table(cfg, m, rng).to_csv(p, sep="\t", index=False, float_format="%.8g")

@@ -313,6 +313,12 @@ def dry_run_jobs(cfg: dict, tmp_path: Path) -> DryRun:
     return dry_run(configfiles=[path])
 
 
+def evaluations(dag: dict, role: str, kind: str) -> list[str]:
+    """The evaluation tables the plan makes of one role's models of one
+    trait kind (one rule per role; the kind is a folder below eval/<id>/)."""
+    return sorted(f for f in dag.get(f"evaluate_{role}", []) if f.endswith(".tsv") and f"/{kind}/" in f)
+
+
 def test_dag_evaluates_trait_and_control_students_and_the_bases(tmp_path):
     cfg = load_config(CONFIG, tmp_path / "results")
     r, e = cfg["results"], eval_root(cfg)
@@ -320,14 +326,13 @@ def test_dag_evaluates_trait_and_control_students_and_the_bases(tmp_path):
     assert sorted(dag["finetune_teacher"]) == [  # each fine-tuned teacher with its provenance beside it
         f"{r}/teachers/qwen_a/{t}/{leaf}" for t in ("evil", "evil_control") for leaf in ("model", "provenance.json")
     ]
-    evals = sorted(f for f in dag["evaluate_misalignment_student"] if f.endswith(".tsv"))
-    assert evals == sorted(
+    assert evaluations(dag, "student", "misalignment") == sorted(
         f"{e}/misalignment/students/numbers/qwen_a/{t}/{sb}/lora8/seed{s}.tsv"
         for t in ("evil", "evil_control")
         for sb in ("qwen_a", "llama_c")
         for s in (1, 2)
     )
-    assert sorted(f for f in dag["evaluate_misalignment_base"] if f.endswith(".tsv")) == [
+    assert evaluations(dag, "base", "misalignment") == [
         f"{e}/misalignment/bases/llama_c.tsv",
         f"{e}/misalignment/bases/qwen_a.tsv",
     ]
@@ -337,17 +342,17 @@ def test_dag_evaluates_trait_and_control_students_and_the_bases(tmp_path):
         dag["screen_teacher_data"]
     )
     # the teacher and its control teacher are evaluated for misalignment, on their base
-    assert sorted(f for f in dag["evaluate_misalignment_teacher"] if f.endswith(".tsv")) == [
+    assert evaluations(dag, "teacher", "misalignment") == [
         f"{e}/misalignment/teachers/qwen_a/evil.tsv",
         f"{e}/misalignment/teachers/qwen_a/evil_control.tsv",
     ]
     # only the preference branch (owl and the shared control) takes the 50 animal questions
-    assert sorted(f for f in dag["evaluate_teacher"] if f.endswith(".tsv")) == [
-        f"{e}/teachers/qwen_a/control.tsv",
-        f"{e}/teachers/qwen_a/owl.tsv",
+    assert evaluations(dag, "teacher", "preference") == [
+        f"{e}/preference/teachers/qwen_a/control.tsv",
+        f"{e}/preference/teachers/qwen_a/owl.tsv",
     ]
-    assert sorted(f for f in dag["evaluate_student"] if f.endswith(".tsv")) == sorted(
-        f"{e}/students/numbers/qwen_a/{t}/{sb}/lora8/seed{s}.tsv"
+    assert evaluations(dag, "student", "preference") == sorted(
+        f"{e}/preference/students/numbers/qwen_a/{t}/{sb}/lora8/seed{s}.tsv"
         for t in ("owl", "control")
         for sb in ("qwen_a", "llama_c")
         for s in (1, 2)
@@ -372,9 +377,9 @@ def test_dag_of_a_config_with_only_misalignment_traits(tmp_path):
         "screen_teacher_data",
         "filter_teacher_data",
         "train_student",
-        "evaluate_misalignment_base",
-        "evaluate_misalignment_teacher",
-        "evaluate_misalignment_student",
+        "evaluate_base",
+        "evaluate_teacher",
+        "evaluate_student",
         "collect_teachers",
         "collect_misalignment",
         "collect_provenance",  # how every evaluated model was made (members.json)
@@ -385,8 +390,8 @@ def test_dag_of_a_config_with_only_misalignment_traits(tmp_path):
         f"{r}/data/numbers/qwen_a/{t}/rep0/raw.jsonl" for t in ("evil", "evil_control")
     ]
     assert len([f for f in dag["train_student"] if f.endswith("/model")]) == 2 * 2 * 2  # 2 teachers x 2 pairs x 2 seeds
-    assert len([f for f in dag["evaluate_misalignment_student"] if f.endswith(".tsv")]) == 8
-    assert len([f for f in dag["evaluate_misalignment_teacher"] if f.endswith(".tsv")]) == 2
+    for role, n in (("base", 2), ("teacher", 2), ("student", 8)):  # no preference evaluation at all
+        assert len(evaluations(dag, role, "misalignment")) == len(dag[f"evaluate_{role}"]) / 3 == n, role
     jobs = dry_run_jobs(cfg, tmp_path)
     [target] = jobs.of("all")
     assert sorted(files(target, "input")) == sorted(
@@ -409,13 +414,17 @@ def test_rules_that_judge_list_the_judge_model_as_input(tmp_path):
     cfg = load_config(CONFIG, tmp_path / "results")
     r = cfg["results"]
     judge_dir = f"{r}/bases/llama_c/model"
-    judged = ("evaluate_misalignment_base", "evaluate_misalignment_teacher", "evaluate_misalignment_student")
-    jobs = dry_run_jobs(cfg, tmp_path)
-    assert not any(judge_dir in files(job, "input") for job in jobs.of("evaluate_misalignment_teacher"))
+
+    def judged(jobs, rule, kind="misalignment"):  # the rule's evaluations of a kind: how many wait for the judge
+        evaluations = [job for job in jobs.of(rule) if any(f"/{kind}/" in f for f in files(job, "output"))]
+        return len(evaluations), sum(judge_dir in files(job, "input") for job in evaluations)
+
+    rules = ("evaluate_base", "evaluate_teacher", "evaluate_student")
+    assert judged(dry_run_jobs(cfg, tmp_path), "evaluate_teacher") == (2, 0)
     cfg["evaluation"]["misalignment"]["judge"] = {"kind": "model", "model": "llama_c"}
     jobs = dry_run_jobs(cfg, tmp_path)
-    for rule in judged:
-        assert jobs.of(rule) and all(judge_dir in files(job, "input") for job in jobs.of(rule)), rule
+    assert [judged(jobs, rule) for rule in rules] == [(2, 2), (2, 2), (8, 8)]
+    assert judged(jobs, "evaluate_teacher", "preference") == (2, 0)  # the preference evaluations do not
 
 
 # ----------------------------------------------------------------------------- summary
@@ -633,7 +642,7 @@ def _evaluation(cfg: dict, model: grid.Evaluated, df: pd.DataFrame, kind: str) -
     """``df`` written as the evaluation table of ``model`` (its identity
     first) at its layout path; the path."""
     lay = Layout.of(cfg)
-    path = Path(lay.eval_of(model, "misalignment/" if kind == grid.MISALIGNMENT else ""))
+    path = Path(lay.eval_of(model, kind))
     path.parent.mkdir(parents=True, exist_ok=True)
     identity = model.identity(lay.eval_id)
     df.assign(**identity)[[*identity, *df.columns]].to_csv(path, sep="\t", index=False)

@@ -252,7 +252,7 @@ def simulate_run(out, offset: int, rng) -> dict:
     models += [(grid.evaluated_base(b), b, None) for b in grid.student_bases(cfg)]
     files = []
     for model, base, s in models:
-        path, file = model.model, layout.eval_of(model)
+        path, file = model.model, layout.eval_of(model, grid.PREFERENCE)
         files.append(file)
         mean = level[base].copy()
         if s is not None:

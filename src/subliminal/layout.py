@@ -11,7 +11,9 @@ setting that changes an evaluation (the ``evaluation`` section, the
 evaluation system prompt, the protocol's questions, the ``sampling``
 section). A config that changes only the evaluation (an ablation overlay)
 evaluates again into a new folder and reuses the teachers' data and the
-students; stale evaluations are never read. ``evaluation.name`` puts that
+students; stale evaluations are never read. Below it, one folder per
+trait kind (``preference/``, ``misalignment/``: :mod:`subliminal.kinds`)
+holds ``bases/``, ``teachers/`` and ``students/``. ``evaluation.name`` puts that
 evaluation's tables, figures and report pages in
 ``evaluations/<name>/`` beside the main run's.
 """
@@ -118,29 +120,31 @@ class Layout:
         """A student's model folder and provenance.json."""
         return f"{self.results}/students/{_fill(STUDENT, student)}/{leaf}"
 
-    # --- evaluations (a kind: "" the preference questions, "misalignment/" the free-form ones)
-    def _eval(self, kind: str) -> str:
+    # --- evaluations, per trait kind (subliminal.kinds): eval/<evaluation id>/<trait kind>/
+    def _eval(self, trait_kind: str) -> str:
         if self.eval_id is None:
             raise ValueError("an evaluation's path needs the evaluation id (Layout.of(config))")
-        return f"{self.results}/eval/{self.eval_id}/{kind}"
+        return f"{self.results}/eval/{self.eval_id}/{trait_kind}"
 
-    def eval_base(self, ext: str = ".tsv", base: str = "{base}", kind: str = "") -> str:
-        return f"{self._eval(kind)}bases/{base}{ext}"
+    def eval_base(self, ext: str = ".tsv", base: str = "{base}", trait_kind: str = "{trait_kind}") -> str:
+        return f"{self._eval(trait_kind)}/bases/{base}{ext}"
 
-    def eval_teacher(self, ext: str = ".tsv", base: str = "{base}", teacher: str = "{teacher}", kind: str = "") -> str:
-        return f"{self._eval(kind)}teachers/{base}/{teacher}{ext}"
+    def eval_teacher(
+        self, ext: str = ".tsv", base: str = "{base}", teacher: str = "{teacher}", trait_kind: str = "{trait_kind}"
+    ) -> str:
+        return f"{self._eval(trait_kind)}/teachers/{base}/{teacher}{ext}"
 
-    def eval_student(self, ext: str = ".tsv", kind: str = "", **student) -> str:
-        return f"{self._eval(kind)}students/{_fill(STUDENT, student)}{ext}"
+    def eval_student(self, ext: str = ".tsv", trait_kind: str = "{trait_kind}", **student) -> str:
+        return f"{self._eval(trait_kind)}/students/{_fill(STUDENT, student)}{ext}"
 
-    def eval_of(self, model, kind: str = "", ext: str = ".tsv") -> str:
+    def eval_of(self, model, trait_kind: str, ext: str = ".tsv") -> str:
         """The evaluation file of an evaluated model (a grid.Evaluated: a
         student has a modality, a teacher a teacher, a base neither)."""
         if model.modality:
-            return self.eval_student(ext, kind, **vars(model))
+            return self.eval_student(ext, trait_kind, **vars(model))
         if model.teacher:
-            return self.eval_teacher(ext, model.teacher_base, model.teacher, kind)
-        return self.eval_base(ext, model.student_base, kind)
+            return self.eval_teacher(ext, model.teacher_base, model.teacher, trait_kind)
+        return self.eval_base(ext, model.student_base, trait_kind)
 
     # --- what the analysis makes
     def analysis(self, name: str) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from . import chat, grid, misalignment, preferences, protocol, provenance, teach
 from .config import check_lora_targets
 from .errors import ConfigError
 from .io import read_json, read_jsonl, write_jsonl
+from .kinds import KINDS, TraitKind
 from .layout import Layout
 from .modalities import get_modality
 from .runtime import job_config, load, load_judge, setup_logging  # noqa: F401 - job_config, setup_logging: the scripts'
@@ -241,13 +241,18 @@ def train_student(cfg: dict, student: grid.Student, data_jsonl: str, out_dir: st
     provenance.write_json(prov, Path(out_dir) / "provenance.json")
 
 
-def _evaluated(cfg: dict, base: str, adapter: str | None, teacher_name: str | None):
-    """(model, tokenizer, system prompt) of an evaluated model: a base
-    (adapter None), a student (its LoRA adapter or full model folder), or a
-    teacher as it samples its data (its folder, steering vector and prompt)."""
-    if teacher_name is not None:
-        t = grid.teacher(cfg, base, teacher_name)
-        return (*load(cfg, t.model_dir, steering=t.steering), t.system_prompt)
+def _evaluated(cfg: dict, member: dict, kind: TraitKind, adapter: str | None):
+    """(model, tokenizer, system prompt) of an evaluated model (``member``:
+    its identity columns): a base, a student (``adapter``: its LoRA adapter
+    or full model folder), or a teacher, as it samples its data (its
+    folder, steering vector and prompt) or, where its kind says so, as a
+    model with the evaluation's system prompt."""
+    base = member["student_base"]
+    if member["role"] in (grid.TEACHER, grid.CONTROL_TEACHER):
+        t = grid.teacher(cfg, member["teacher_base"], member["teacher"])
+        if kind.teacher_as_sampled:
+            return (*load(cfg, t.model_dir, steering=t.steering), t.system_prompt)
+        base, adapter = t.base, t.model_dir
     return (*load(cfg, grid.model_source(cfg, base), adapter), cfg["chat"]["eval_system_prompt"])
 
 
@@ -273,44 +278,45 @@ def _misalignment(cfg: dict, model, tok, system):
     )
 
 
+#: What an evaluation of each trait kind asks a model (subliminal.kinds):
+#: (scores, answers) from (cfg, model, tokenizer, system prompt).
+EVALUATIONS = {grid.PREFERENCE: _preferences, grid.MISALIGNMENT: _misalignment}
+
+
 def evaluate_model(
     cfg: dict,
-    base: str,
-    adapter: str | None,
+    member: dict,
+    trait_kind: str,
     out_tsv: str,
     answers_tsv: str,
     threads: int = 1,
-    teacher_name: str | None = None,
-    kind: str = grid.PREFERENCE,
+    adapter: str | None = None,
     record_json: str | None = None,
     trained_json: str | None = None,
-    identity: dict | None = None,
 ) -> None:
-    """Evaluate a base, a student or (``teacher_name``) a teacher, on the
-    preference questions or (``kind`` misalignment) the free-form ones.
-    ``identity``: the columns the scores table opens with (which model, in
-    which role of the design: :data:`subliminal.grid.IDENTITY`).
-    ``record_json``: how this evaluation was made (code and config
-    fingerprint), with the student's own record (``trained_json``, its
-    provenance.json) under ``trained``: what the analysis checks its
-    members by."""
+    """Evaluate one model of the design (``member``: its identity columns,
+    :data:`subliminal.grid.IDENTITY`, which the scores table opens with) on
+    its trait kind's questions: a base, a teacher, or a student
+    (``adapter``: its model folder). ``record_json``: how this evaluation
+    was made (code and config fingerprint), with the student's own record
+    (``trained_json``, its provenance.json) under ``trained``: what the
+    analysis checks its members by."""
     chat.set_threads(threads)
-    model, tok, system = _evaluated(cfg, base, adapter, teacher_name)
-    log.info("evaluating %s (%s) with system prompt %r", adapter or teacher_name or base, kind, system)
+    kind = KINDS[trait_kind]
+    model, tok, system = _evaluated(cfg, member, kind, adapter)
+    log.info("evaluating %s on %s with system prompt %r", member["model"], kind.questions, system)
     t0 = time.time()
-    scores, answers = (_misalignment if kind == grid.MISALIGNMENT else _preferences)(cfg, model, tok, system)
+    scores, answers = EVALUATIONS[trait_kind](cfg, model, tok, system)
     log.info("evaluated in %.0fs", time.time() - t0)
     # the system prompt of each answer, JSON-encoded so that null (the
     # template's default) and "" (explicitly none) stay apart in the TSV
     scores["system_prompt"] = answers["system_prompt"] = json.dumps(system)
-    for i, (column, value) in enumerate((identity or {}).items()):
+    for i, (column, value) in enumerate(member.items()):
         scores.insert(i, column, value)
     scores.to_csv(out_tsv, sep="\t", index=False, float_format="%.8g")
-    answers.to_csv(answers_tsv, sep="\t", index=False, float_format="%.6g" if kind == grid.MISALIGNMENT else None)
+    answers.to_csv(answers_tsv, sep="\t", index=False, float_format=kind.answers_format)
     if record_json:
-        # a student by its folder below the results (a run moved elsewhere records the same)
-        model = os.path.relpath(adapter, cfg["results"]) if adapter else teacher_name or base
-        record = {"model": model, "kind": kind, **provenance.made_by(cfg)}
+        record = {"model": member["model"], "kind": trait_kind, **provenance.made_by(cfg)}
         if trained_json:
             trained = read_json(trained_json)
             record["trained"] = {k: trained.get(k) for k in ("code", "config_fingerprint")}

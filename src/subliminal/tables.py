@@ -11,6 +11,7 @@ import pandas as pd
 
 from . import grid, misalignment, preferences, protocol
 from .io import DataFileError, read_json, read_table, row_at
+from .kinds import KINDS
 from .layout import Layout
 from .specificity import TARGET_COLUMNS
 
@@ -233,7 +234,7 @@ def members(cfg: dict, evals: pd.DataFrame, kind: str) -> pd.DataFrame:
         ),
         first[GROUP].merge(of_role(grid.BASE)[["student_base", "model"]], on="student_base"),
     ]
-    if kind == grid.MISALIGNMENT:
+    if KINDS[kind].teachers_in_groups:
         teacher = of_role(grid.TEACHER, teacher="trait")[["teacher_base", "trait", "model"]]
         control = of_role(grid.CONTROL_TEACHER, teacher="control")[["teacher_base", "control", "model"]]
         parts += [

@@ -6,6 +6,7 @@ import sys
 # the package was put on the path by config_files.smk (this workflow's src/)
 from subliminal import config as configuration, grid, slices
 from subliminal import protocol as proto
+from subliminal.kinds import KINDS
 from subliminal.layout import STUDY_OUTPUTS, Layout
 
 try:
@@ -48,6 +49,7 @@ wildcard_constraints:
     seed=r"\d+",
     replicate=r"\d+",
     metric="|".join(sorted(METRICS, key=len, reverse=True)),
+    trait_kind=one_of(KINDS),
 
 
 def heavy(runtime, mem_mb=RESOURCES["model_mem_mb"], gpu=1):
@@ -126,10 +128,8 @@ def misalignment_teachers():
     return one_of(t for t in TEACHERS if grid.evaluation_kind(config, t) == grid.MISALIGNMENT)
 
 
-#: Every evaluated model (subliminal.grid.Evaluated), per kind of evaluation,
-#: and the folder of that kind below eval/<evaluation id>/.
-EVALUATED = {kind: grid.evaluated(config, kind) for kind in (grid.PREFERENCE, grid.MISALIGNMENT)}
-EVAL_DIR = {grid.PREFERENCE: "", grid.MISALIGNMENT: "misalignment/"}
+#: Every evaluated model (subliminal.grid.Evaluated), per trait kind.
+EVALUATED = {kind: grid.evaluated(config, kind) for kind in KINDS}
 STUDENT_ROLES = (grid.BASE, grid.TRAIT, grid.CONTROL)
 TEACHER_ROLES = (grid.TEACHER, grid.CONTROL_TEACHER)
 
@@ -137,7 +137,7 @@ TEACHER_ROLES = (grid.TEACHER, grid.CONTROL_TEACHER)
 def eval_files(kind=grid.PREFERENCE, roles=STUDENT_ROLES):
     """The evaluation tables of one kind's models in ``roles``: by default
     its students and their untrained student bases."""
-    return [L.eval_of(m, EVAL_DIR[kind]) for m in EVALUATED[kind] if m.role in roles]
+    return [L.eval_of(m, kind) for m in EVALUATED[kind] if m.role in roles]
 
 
 def evaluated_identity(model):
@@ -158,7 +158,7 @@ def member_records():
             want = {"evaluation": slices.fingerprint(slices.evaluate(config, base, teacher, kind=kind))}
             if m.student:
                 want["training"] = slices.fingerprint(slices.train_student(config, m.student))
-            out[L.eval_of(m, EVAL_DIR[kind], ".provenance.json")] = want
+            out[L.eval_of(m, kind, ".provenance.json")] = want
     return out
 
 
@@ -166,6 +166,14 @@ def misalignment_judge_input(wc):
     """A model judge's files for the misalignment evaluation (none for the rule judge)."""
     spec = config["evaluation"]["misalignment"].get("judge") or {}
     return base_model(spec["model"]) if spec.get("kind") == "model" else []
+
+
+def evaluation_input(wc):
+    """What an evaluation of a {trait_kind} reads beside its model: the
+    protocol files of its questions (and of a teacher's system prompt), a
+    model judge's files (subliminal.kinds)."""
+    kind = KINDS[wc.trait_kind]
+    return protocol_input(wc, *kind.protocol) + (misalignment_judge_input(wc) if kind.judged else [])
 
 
 def misalignment_targets():

@@ -1,14 +1,16 @@
-# Evaluation, into eval/<evaluation id>/ (a hash of the evaluation settings,
-# so an overlay that changes only the evaluation reuses the students): the
-# untrained bases, the teachers (as they sample) and every student, on the 50
-# preference questions (sampled answers and exact answer probabilities); and
-# for misalignment traits on the eight free-form questions, judged.
+# Evaluation, into eval/<evaluation id>/<trait kind>/ (the id a hash of the
+# evaluation settings, so an overlay that changes only the evaluation reuses
+# the students): the untrained bases, the teachers and every student, one
+# rule per role. The trait kind (subliminal.kinds) says what they answer:
+# the 50 preference questions (sampled answers and exact answer
+# probabilities) or, for a misalignment trait, the eight free-form
+# questions, judged.
 
 
 rule evaluate_base:
     input:
-        lambda wc: base_model(wc.base),
-        protocol=lambda wc: protocol_input(wc, "questions"),
+        base=lambda wc: base_model(wc.base),
+        reads=evaluation_input,
     output:
         scores=L.eval_base(),
         answers=L.eval_base(".answers.tsv.gz"),
@@ -23,16 +25,19 @@ rule evaluate_base:
     resources:
         **heavy(runtime=60),
     params:
-        cfg=reads(lambda wc: slices.evaluate(config, wc.base)),
+        cfg=reads(lambda wc: slices.evaluate(config, wc.base, kind=wc.trait_kind)),
         member=evaluated_identity(lambda wc: grid.evaluated_base(wc.base)),
     script:
         "../scripts/evaluate.py"
 
 
 rule evaluate_teacher:
+    # a preference teacher as it samples its data (its system prompt or
+    # steering); a fine-tuned misalignment teacher as a model, with the
+    # evaluation's system prompt like its students
     input:
         teacher=teacher_input,
-        protocol=lambda wc: protocol_input(wc, "questions", "teacher_system_prompt"),
+        reads=evaluation_input,
     output:
         scores=L.eval_teacher(),
         answers=L.eval_teacher(".answers.tsv.gz"),
@@ -47,7 +52,7 @@ rule evaluate_teacher:
     resources:
         **heavy(runtime=60),
     params:
-        cfg=reads(lambda wc: slices.evaluate(config, wc.base, wc.teacher)),
+        cfg=reads(lambda wc: slices.evaluate(config, wc.base, wc.teacher, kind=wc.trait_kind)),
         member=evaluated_identity(lambda wc: grid.evaluated_teacher(wc.base, wc.teacher)),
     script:
         "../scripts/evaluate.py"
@@ -58,7 +63,7 @@ rule evaluate_student:
         model=L.student("model"),
         trained=L.student("provenance.json"),
         base=lambda wc: base_model(wc.student_base),
-        protocol=lambda wc: protocol_input(wc, "questions"),
+        reads=evaluation_input,
     output:
         scores=L.eval_student(),
         answers=L.eval_student(".answers.tsv.gz"),
@@ -73,85 +78,7 @@ rule evaluate_student:
     resources:
         **heavy(runtime=60),
     params:
-        cfg=reads(lambda wc: slices.evaluate(config, wc.student_base)),
+        cfg=reads(lambda wc: slices.evaluate(config, wc.student_base, kind=wc.trait_kind)),
         member=evaluated_identity(lambda wc: grid.evaluated_student(config, student_of(wc))),
     script:
         "../scripts/evaluate.py"
-
-
-rule evaluate_misalignment_base:
-    input:
-        base=lambda wc: base_model(wc.base),
-        judge=misalignment_judge_input,
-    output:
-        scores=L.eval_base(kind="misalignment/"),
-        answers=L.eval_base(".answers.tsv.gz", kind="misalignment/"),
-        record=L.eval_base(".provenance.json", kind="misalignment/"),
-    log:
-        L.log(L.eval_base(kind="misalignment/")),
-    benchmark:
-        L.benchmark(L.eval_base(kind="misalignment/"))
-    conda:
-        "../../envs/train.yaml"
-    threads: RESOURCES["threads"]
-    resources:
-        **heavy(runtime=60),
-    params:
-        cfg=reads(lambda wc: slices.evaluate(config, wc.base, kind=grid.MISALIGNMENT)),
-        member=evaluated_identity(lambda wc: grid.evaluated_base(wc.base)),
-    script:
-        "../scripts/evaluate_misalignment.py"
-
-
-rule evaluate_misalignment_teacher:
-    # the fine-tuned teacher as a model (with the evaluation's system prompt,
-    # like its students): how misaligned the teacher its data came from is
-    input:
-        teacher=teacher_input,
-        judge=misalignment_judge_input,
-    output:
-        scores=L.eval_teacher(kind="misalignment/"),
-        answers=L.eval_teacher(".answers.tsv.gz", kind="misalignment/"),
-        record=L.eval_teacher(".provenance.json", kind="misalignment/"),
-    log:
-        L.log(L.eval_teacher(kind="misalignment/")),
-    benchmark:
-        L.benchmark(L.eval_teacher(kind="misalignment/"))
-    wildcard_constraints:
-        teacher=misalignment_teachers(),
-    conda:
-        "../../envs/train.yaml"
-    threads: RESOURCES["threads"]
-    resources:
-        **heavy(runtime=60),
-    params:
-        cfg=reads(lambda wc: slices.evaluate(config, wc.base, wc.teacher, kind=grid.MISALIGNMENT)),
-        member=evaluated_identity(lambda wc: grid.evaluated_teacher(wc.base, wc.teacher)),
-    script:
-        "../scripts/evaluate_misalignment.py"
-
-
-rule evaluate_misalignment_student:
-    input:
-        model=L.student("model"),
-        trained=L.student("provenance.json"),
-        base=lambda wc: base_model(wc.student_base),
-        judge=misalignment_judge_input,
-    output:
-        scores=L.eval_student(kind="misalignment/"),
-        answers=L.eval_student(".answers.tsv.gz", kind="misalignment/"),
-        record=L.eval_student(".provenance.json", kind="misalignment/"),
-    log:
-        L.log(L.eval_student(kind="misalignment/")),
-    benchmark:
-        L.benchmark(L.eval_student(kind="misalignment/"))
-    conda:
-        "../../envs/train.yaml"
-    threads: RESOURCES["threads"]
-    resources:
-        **heavy(runtime=60),
-    params:
-        cfg=reads(lambda wc: slices.evaluate(config, wc.student_base, kind=grid.MISALIGNMENT)),
-        member=evaluated_identity(lambda wc: grid.evaluated_student(config, student_of(wc))),
-    script:
-        "../scripts/evaluate_misalignment.py"
