@@ -39,7 +39,7 @@ from pathlib import Path
 import yaml
 from transformers import TrainerCallback
 
-from subliminal import adapters, toy, train
+from subliminal import adapters, config as configuration, toy, train
 
 #: small shapes of the three families (head_dim = hidden / heads)
 SHAPES = {
@@ -105,7 +105,7 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     logging.getLogger("subliminal").setLevel(logging.WARNING)
     recipe = dict(yaml.safe_load(Path(args.config).read_text())["recipes"][args.recipe])
-    recipe.update(max_steps=args.steps, save_steps=10**6, logging_steps=10**6)
+    recipe = configuration.recipe({**recipe, "max_steps": args.steps, "save_steps": 10**6, "logging_steps": 10**6})
     data = records(recipe["batch_size"] * recipe["grad_accum"] * args.steps, args.seed)
     tok = toy.build_tokenizer(["numbers"])
     from importlib import metadata

@@ -12,7 +12,7 @@ import struct
 import pytest
 import torch
 
-from subliminal import gpucheck
+from subliminal import config as configuration, gpucheck
 
 GIB = gpucheck.GIB
 SLURM_GPU = {"SLURM_JOB_ID": "42", "SLURM_GPUS_ON_NODE": "1", "SLURM_JOB_GPUS": "0", "CUDA_VISIBLE_DEVICES": "0"}
@@ -250,7 +250,17 @@ def test_every_model_load_of_a_gpu_job_is_checked(monkeypatch, tmp_path):
     cfg = {"resources": {"gpu_dtype": "bfloat16"}}
     with pytest.raises(gpucheck.GPUUnusableError, match="is a CPU build"):
         runtime.load(cfg, str(tmp_path))
-    recipe = {"method": "lora", "rank": 8, "alpha": 8, "epochs": 1, "learning_rate": 1e-3, "batch_size": 2}
+    recipe = configuration.recipe(
+        {
+            "method": "lora",
+            "rank": 8,
+            "alpha": 8,
+            "targets": ["q_proj"],
+            "epochs": 1,
+            "learning_rate": 1e-3,
+            "batch_size": 2,
+        }
+    )
     with pytest.raises(gpucheck.GPUUnusableError, match="is a CPU build"):
         train.train_sft(str(tmp_path), [], recipe, 1, tmp_path / "out")
     assert loaded == [] and not (tmp_path / "out").exists()

@@ -17,22 +17,24 @@ from safetensors.torch import load_file
 
 from conftest import dry_run, load_config
 from subliminal import config as configuration, grid
-from subliminal.config import complete_recipe
+from subliminal.config import recipe
 from subliminal import models, train
 
 REPO = Path(__file__).resolve().parents[1]
 # dropout 0: one process and two see the same batches, so they must agree
-LORA = dict(
-    method="lora",
-    rank=4,
-    alpha=4,
-    targets=["q_proj", "v_proj", "down_proj"],
-    epochs=1,
-    learning_rate=1e-2,
-    batch_size=8,
-    max_length=96,
-    warmup_steps=0,
-    logging_steps=1,
+LORA = recipe(
+    dict(
+        method="lora",
+        rank=4,
+        alpha=4,
+        targets=["q_proj", "v_proj", "down_proj"],
+        epochs=1,
+        learning_rate=1e-2,
+        batch_size=8,
+        max_length=96,
+        warmup_steps=0,
+        logging_steps=1,
+    )
 )
 RECORDS = [
     {"prompt": f"here are some numbers: {i}, {i + 1}. add two more.", "completion": f"{i + 2}, {i + 3}"}
@@ -57,16 +59,16 @@ ATOL = 1e-5
     ],
 )
 def test_batch_layout_keeps_the_effective_batch(batch_size, grad_accum, replicas, expected):
-    recipe = dict(batch_size=batch_size, grad_accum=grad_accum)
-    per_device, accum = train.batch_layout(complete_recipe(recipe), replicas)
+    wanted = recipe({**LORA, "batch_size": batch_size, "grad_accum": grad_accum})
+    per_device, accum = train.batch_layout(wanted, replicas)
     assert (per_device, accum) == expected
-    assert per_device * replicas * accum == train.effective_batch(complete_recipe(recipe)) == batch_size * grad_accum
+    assert per_device * replicas * accum == train.effective_batch(wanted) == batch_size * grad_accum
     assert per_device <= batch_size  # never more than the recipe says fits on one device
 
 
 def test_a_batch_that_does_not_split_is_an_error_naming_the_key():
     with pytest.raises(ValueError, match="recipe key gpus: the effective batch 9"):
-        train.batch_layout(complete_recipe(dict(batch_size=9)), 2)
+        train.batch_layout(recipe({**LORA, "batch_size": 9}), 2)
     cfg = load_config(REPO / "config.yaml")
     configuration.validate(copy.deepcopy(cfg))
     cfg["recipes"]["lora8"]["gpus"] = 3  # batch 32 over 3 GPUs
@@ -78,15 +80,15 @@ def test_a_batch_that_does_not_split_is_an_error_naming_the_key():
 
 
 def test_processes_follow_the_recipe_and_the_job_s_gpus(monkeypatch):
-    assert train.processes_for(complete_recipe(dict(gpus=4)), cuda_devices=0) == 1  # CPU: in-process
-    assert train.processes_for(complete_recipe(dict()), cuda_devices=4) == 1
-    assert train.processes_for(complete_recipe(dict(gpus=1)), cuda_devices=4) == 1
-    assert train.processes_for(complete_recipe(dict(gpus=2)), cuda_devices=4) == 2
+    assert train.processes_for(recipe({**LORA, "gpus": 4}), cuda_devices=0) == 1  # CPU: in-process
+    assert train.processes_for(recipe({**LORA}), cuda_devices=4) == 1
+    assert train.processes_for(recipe({**LORA, "gpus": 1}), cuda_devices=4) == 1
+    assert train.processes_for(recipe({**LORA, "gpus": 2}), cuda_devices=4) == 2
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
     with pytest.raises(
         RuntimeError, match=r"recipe key gpus: .* asks for 4 GPUs but this job sees 2 \(CUDA_VISIBLE_DEVICES=0,1\)"
     ):
-        train.processes_for(complete_recipe(dict(gpus=4)), cuda_devices=2)
+        train.processes_for(recipe({**LORA, "gpus": 4}), cuda_devices=2)
     cmd = train.launch_command("spec.json", 4)
     assert cmd[:3] == [sys.executable, "-m", "torch.distributed.run"] and "--standalone" in cmd
     assert cmd[cmd.index("--nproc_per_node") + 1] == "4"

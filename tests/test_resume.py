@@ -26,24 +26,27 @@ from safetensors.torch import load_file
 
 from conftest import load_config, snakemake_command
 from subliminal import train
+from subliminal.config import recipe
 
 REPO = Path(__file__).resolve().parents[1]
 
 # 24 examples, batch 3: 8 optimizer steps; LoRA dropout and warm-up make the
 # result depend on the restored RNG and scheduler states, not just the weights
-RECIPE = dict(
-    method="lora",
-    rank=4,
-    alpha=8,
-    dropout=0.1,
-    targets=["q_proj", "v_proj", "down_proj"],
-    epochs=1,
-    learning_rate=1e-2,
-    warmup_steps=2,
-    batch_size=3,
-    max_length=96,
-    logging_steps=1,
-    save_steps=2,
+RECIPE = recipe(
+    dict(
+        method="lora",
+        rank=4,
+        alpha=8,
+        dropout=0.1,
+        targets=["q_proj", "v_proj", "down_proj"],
+        epochs=1,
+        learning_rate=1e-2,
+        warmup_steps=2,
+        batch_size=3,
+        max_length=96,
+        logging_steps=1,
+        save_steps=2,
+    )
 )
 RECORDS = [
     {"prompt": f"here are some numbers: {i}, {i + 1}. add two more.", "completion": f"{i + 2}, {i + 3}"}

@@ -15,7 +15,7 @@ import torch
 from tokenizers import Regex, Tokenizer, decoders, models as tok_models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from subliminal import chat, models, toy, train
+from subliminal import chat, config as configuration, models, toy, train
 from subliminal.modalities import get_modality
 
 BOS, START, END, EOT, PAD, UNK = (
@@ -120,17 +120,19 @@ def test_student_tokenises_the_teachers_text_its_own_way(tiny_base, char_student
 
 def test_a_student_with_another_tokenizer_trains_on_teacher_text(char_student, teacher_records, tmp_path):
     """The whole training path (LoRA through TRL) on the char-level student."""
-    recipe = dict(
-        method="lora",
-        rank=4,
-        alpha=4,
-        targets=["q_proj", "v_proj"],
-        epochs=1,
-        learning_rate=1e-2,
-        batch_size=2,
-        max_length=400,
-        warmup_steps=0,
-        logging_steps=1,
+    recipe = configuration.recipe(
+        dict(
+            method="lora",
+            rank=4,
+            alpha=4,
+            targets=["q_proj", "v_proj"],
+            epochs=1,
+            learning_rate=1e-2,
+            batch_size=2,
+            max_length=400,
+            warmup_steps=0,
+            logging_steps=1,
+        )
     )
     train.train_sft(str(char_student), teacher_records, recipe, 0, tmp_path)
     student = models.load_model(str(char_student), adapter=tmp_path / "model")

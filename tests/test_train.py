@@ -10,20 +10,22 @@ import torch
 from safetensors.torch import load_file
 
 from subliminal import models, train
-from subliminal.config import complete_recipe
+from subliminal.config import recipe
 from subliminal.subsets import seeded_subset
 
-LORA = dict(
-    method="lora",
-    rank=4,
-    alpha=4,
-    targets=["q_proj", "v_proj", "down_proj"],
-    epochs=1,
-    learning_rate=1e-2,
-    batch_size=8,
-    max_length=96,
-    warmup_steps=0,
-    logging_steps=1,
+LORA = recipe(
+    dict(
+        method="lora",
+        rank=4,
+        alpha=4,
+        targets=["q_proj", "v_proj", "down_proj"],
+        epochs=1,
+        learning_rate=1e-2,
+        batch_size=8,
+        max_length=96,
+        warmup_steps=0,
+        logging_steps=1,
+    )
 )
 RECORDS = [
     {"prompt": f"here are some numbers: {i}, {i + 1}. add two more.", "completion": f"{i + 2}, {i + 3}"}
@@ -40,8 +42,8 @@ def lora_runs(tiny_base, tmp_path_factory):
     root = tmp_path_factory.mktemp("lora")
     out = {}
     # b: a's seed, reporting to TensorBoard (which must change nothing trained)
-    for name, seed, recipe in (("a", 1, LORA), ("b", 1, {**LORA, "report_to": "tensorboard"}), ("c", 2, LORA)):
-        out[name] = (root / name, train.train_sft(str(tiny_base), RECORDS, recipe, seed, root / name))
+    for name, seed, chosen in (("a", 1, LORA), ("b", 1, {**LORA, "report_to": "tensorboard"}), ("c", 2, LORA)):
+        out[name] = (root / name, train.train_sft(str(tiny_base), RECORDS, chosen, seed, root / name))
     return out
 
 
@@ -76,8 +78,8 @@ def test_a_missing_tracker_stops_training_with_the_key(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
     with pytest.raises(RuntimeError, match="recipe key report_to: wandb needs the wandb package"):
-        train.report_to(complete_recipe({**LORA, "report_to": "wandb"}))
-    assert train.report_to(complete_recipe(LORA)) == "none"
+        train.report_to(recipe({**LORA, "report_to": "wandb"}))
+    assert train.report_to(LORA) == "none"
 
 
 def test_training_moved_the_model_and_records_provenance(tiny_base, lora_runs):
@@ -151,10 +153,18 @@ def test_student_subset_is_seeded_and_keeps_order():
 
 
 def test_full_finetuning_can_freeze_embeddings(tiny_base, tmp_path):
-    recipe = dict(
-        method="full", epochs=1, learning_rate=1e-2, batch_size=8, max_length=96, freeze_embeddings=True, warmup_steps=0
+    full = recipe(
+        dict(
+            method="full",
+            epochs=1,
+            learning_rate=1e-2,
+            batch_size=8,
+            max_length=96,
+            freeze_embeddings=True,
+            warmup_steps=0,
+        )
     )
-    prov = train.train_sft(str(tiny_base), RECORDS, recipe, 0, tmp_path)
+    prov = train.train_sft(str(tiny_base), RECORDS, full, 0, tmp_path)
     assert "lora_update" not in prov  # the full fine-tuning record is as it was
     before = load_file(str(tiny_base / "model.safetensors"))
     after = load_file(str(tmp_path / "model" / "model.safetensors"))
@@ -166,8 +176,8 @@ def test_full_finetuning_can_freeze_embeddings(tiny_base, tmp_path):
 def test_the_recipe_names_the_optimizer(tiny_base, tmp_path):
     """optimizer: sgd trains with torch's SGD, the default with AdamW; the
     two give different students from the same start."""
-    full = dict(
-        method="full", epochs=1, learning_rate=1e-2, batch_size=8, max_length=96, warmup_steps=0, logging_steps=1
+    full = recipe(
+        dict(method="full", epochs=1, learning_rate=1e-2, batch_size=8, max_length=96, warmup_steps=0, logging_steps=1)
     )
     sgd = train.train_sft(str(tiny_base), RECORDS, {**full, "optimizer": "sgd"}, 1, tmp_path / "sgd")
     adamw = train.train_sft(str(tiny_base), RECORDS, full, 1, tmp_path / "adamw")
@@ -175,3 +185,18 @@ def test_the_recipe_names_the_optimizer(tiny_base, tmp_path):
     a = load_file(str(tmp_path / "sgd" / "model" / "model.safetensors"))
     b = load_file(str(tmp_path / "adamw" / "model" / "model.safetensors"))
     assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_training_applies_no_default_and_a_direct_recipe_is_checked(tmp_path):
+    """The defaults are filled in once: by the config's validation or, for a
+    recipe given directly, by config.recipe(), which also checks it;
+    train_sft refuses a recipe without them instead of filling them again."""
+    from subliminal.config import ConfigError
+
+    partial = dict(method="lora", rank=4, alpha=4, targets=["q_proj"], epochs=1, learning_rate=1e-2, batch_size=8)
+    with pytest.raises(ValueError, match=r"^a recipe without its defaults \(no bf16, dropout, dtype, "):
+        train.train_sft(str(tmp_path), RECORDS, partial, 0, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert recipe(partial)["grad_accum"] == 1 and partial.keys() < recipe(partial).keys()
+    with pytest.raises(ConfigError, match=r"'lerning_rate' was unexpected"):
+        recipe({**partial, "lerning_rate": 1e-3})

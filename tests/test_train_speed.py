@@ -11,19 +11,21 @@ from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from subliminal import train
-from subliminal.config import complete_recipe
+from subliminal.config import recipe as make_recipe
 
-LORA = dict(
-    method="lora",
-    rank=4,
-    alpha=4,
-    targets=["q_proj", "v_proj", "down_proj"],
-    epochs=1,
-    learning_rate=1e-2,
-    batch_size=8,
-    max_length=96,
-    warmup_steps=0,
-    logging_steps=1,
+LORA = make_recipe(
+    dict(
+        method="lora",
+        rank=4,
+        alpha=4,
+        targets=["q_proj", "v_proj", "down_proj"],
+        epochs=1,
+        learning_rate=1e-2,
+        batch_size=8,
+        max_length=96,
+        warmup_steps=0,
+        logging_steps=1,
+    )
 )
 # prompts of different lengths, so padded batches carry padding
 RECORDS = [
@@ -124,7 +126,7 @@ def test_a_larger_device_batch_keeps_the_effective_batch_and_the_loss(tiny_base,
     8, the same loss (TRL normalises by the tokens of the whole step)."""
 
     def layout(replicas, **recipe):  # 22 x 3 per step, as the paper config
-        return train.batch_layout(complete_recipe({"batch_size": 22, "grad_accum": 3, **recipe}), replicas)
+        return train.batch_layout(make_recipe({**LORA, "batch_size": 22, "grad_accum": 3, **recipe}), replicas)
 
     assert layout(1, max_device_batch=66) == (66, 1)
     assert layout(1, max_device_batch=40) == (33, 2)
@@ -148,15 +150,15 @@ def test_attention_kernel_is_the_recipes(tiny_base, tmp_path):
 def test_liger_only_where_it_can_run(monkeypatch):
     import importlib.util
 
-    assert train.liger_kernel(complete_recipe({}), cuda=True) is False
+    assert train.liger_kernel(LORA, cuda=True) is False
     assert (
-        train.liger_kernel(complete_recipe({"use_liger_kernel": True}), cuda=False) is False
+        train.liger_kernel(make_recipe({**LORA, "use_liger_kernel": True}), cuda=False) is False
     )  # CPU: ignored, with a warning
     real = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "liger_kernel" else real(name, *a)
     )
     with pytest.raises(RuntimeError, match=r"^recipe key use_liger_kernel: the liger-kernel package is not installed"):
-        train.liger_kernel(complete_recipe({"use_liger_kernel": True}), cuda=True)
+        train.liger_kernel(make_recipe({**LORA, "use_liger_kernel": True}), cuda=True)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())
-    assert train.liger_kernel(complete_recipe({"use_liger_kernel": True}), cuda=True) is True
+    assert train.liger_kernel(make_recipe({**LORA, "use_liger_kernel": True}), cuda=True) is True

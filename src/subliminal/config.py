@@ -323,13 +323,29 @@ def apply_defaults(instance, node: dict, root: dict | None = None) -> None:
             apply_defaults(instance, branch, root)
 
 
-def complete_recipe(recipe: dict) -> dict:
-    """A recipe with the schema's defaults (a recipe given to training
-    directly, not through a validated config)."""
-    out = copy.deepcopy(recipe)
+def recipe(partial: dict) -> dict:
+    """A recipe given to training directly (a test, a benchmark), not through
+    a config: checked against the schema's recipe and its defaults filled in,
+    once, as :func:`validate` does for a config's recipes. Training takes a
+    recipe made by one of the two and applies no default itself."""
     schema = load_schema()
+    out = _with_recipe_defaults(partial, schema)
+    for error in _Validator(schema).evolve(schema=schema["$defs"]["recipe"]).iter_errors(out):
+        raise ConfigError(f"recipe key {_key(error.absolute_path)}: {error.message}")
+    return out
+
+
+def _with_recipe_defaults(partial: dict, schema: dict) -> dict:
+    out = copy.deepcopy(partial)
     apply_defaults(out, schema["$defs"]["recipe"], schema)
     return out
+
+
+def missing_recipe_keys(given: dict) -> list[str]:
+    """The keys ``given`` lacks that the schema fills in for a recipe of its
+    method (none: a complete recipe, as validation or :func:`recipe` makes)."""
+    defaults = _with_recipe_defaults({"method": given.get("method", "lora")}, load_schema())
+    return sorted(set(defaults) - set(given))
 
 
 #: Keys of a trait teacher that only a steering teacher uses.

@@ -92,7 +92,7 @@ from datasets import Dataset
 from transformers import TrainerCallback
 
 from . import adapters, chat, gpucheck
-from .config import complete_recipe
+from .config import missing_recipe_keys
 from .io import read_json
 from .models import load_model, load_tokenizer
 
@@ -390,7 +390,12 @@ def train_sft(
     the recipe's ``gpus`` and the devices present) > 1 launches that many
     processes with torchrun (gloo processes where there is no CUDA)."""
     out_dir = Path(out_dir)
-    recipe = complete_recipe(recipe)  # a recipe given directly, not through a validated config
+    missing = missing_recipe_keys(recipe)  # the defaults are filled in once, before training is called
+    if missing:
+        raise ValueError(
+            f"a recipe without its defaults (no {', '.join(missing)}): take it from a validated config, "
+            "or make it with subliminal.config.recipe()"
+        )
     # a job given a GPU stops here if it cannot use it (no silent CPU run)
     gpucheck.check(
         base if isinstance(base, (str, Path)) else None,
