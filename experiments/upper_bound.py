@@ -34,7 +34,7 @@ def owl_share(model, tok, word="owl", category="animal"):
 
 
 paths = Layout(results)  # the run's files (replicate 0 of the teacher's data)
-records = read_jsonl(paths.data("filtered.jsonl", modality=modality, base=tbase, teacher=trait, replicate=0))
+records = read_jsonl(paths.data("filtered.jsonl", modality=modality, teacher_base=tbase, teacher=trait, replicate=0))
 tdir = paths.teacher("model", tbase, trait)
 tok = models.load_tokenizer(tdir)
 teach = models.load_model(tdir)

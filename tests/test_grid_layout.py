@@ -94,8 +94,8 @@ def test_a_student_reads_its_teachers_replicate_and_its_twin_the_same_one():
         twin = grid.student_dataset(cfg, s.twin(grid.CONTROL))
         assert d.replicate == twin.replicate == s.seed % cfg["modalities"][s.modality]["replicates"]
         assert d.seed == twin.seed == grid.replicate_seed(cfg, s.modality, d.replicate)
-    assert {(d.modality, d.base, d.teacher, d.replicate) for d in grid.teacher_datasets(cfg)} >= {
-        (d.modality, d.base, d.teacher, d.replicate)
+    assert {(d.modality, d.teacher_base, d.teacher, d.replicate) for d in grid.teacher_datasets(cfg)} >= {
+        (d.modality, d.teacher_base, d.teacher, d.replicate)
         for d in map(lambda s: grid.student_dataset(cfg, s), grid.students(cfg))
     }
 
@@ -179,7 +179,7 @@ def test_every_evaluated_model_has_its_own_evaluation_file_and_identity(cfg):
     teacher = models["teacher/qwen_a/owl"]
     assert (teacher.role, lay.eval_of(teacher, "misalignment")) == (
         "teacher",
-        lay.eval_teacher(base="qwen_a", teacher="owl", trait_kind="misalignment"),
+        lay.eval_teacher(teacher_base="qwen_a", teacher="owl", trait_kind="misalignment"),
     )
     assert models["teacher/qwen_a/control"].role == "control_teacher"
 

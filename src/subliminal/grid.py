@@ -292,14 +292,16 @@ class Dataset:
     a training set once; ``seed`` seeds its prompt set and sampling."""
 
     modality: str
-    base: str
+    teacher_base: str
     teacher: str
     replicate: int
     seed: int
 
     @property
     def fields(self) -> dict:
-        return dict(modality=self.modality, base=self.base, teacher=self.teacher, replicate=self.replicate)
+        return dict(
+            modality=self.modality, teacher_base=self.teacher_base, teacher=self.teacher, replicate=self.replicate
+        )
 
 
 def teacher_datasets(config: dict) -> list[Dataset]:

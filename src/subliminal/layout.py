@@ -39,7 +39,7 @@ STUDY_OUTPUTS = {
 #: fields of :class:`subliminal.grid.Student`.
 STUDENT = "{modality}/{teacher_base}/{teacher}/{student_base}/{recipe}/seed{seed}"
 #: A teacher dataset's folder below data/: the fields of :class:`subliminal.grid.Dataset`.
-DATASET = "{modality}/{base}/{teacher}/rep{replicate}"
+DATASET = "{modality}/{teacher_base}/{teacher}/rep{replicate}"
 
 
 def _fill(template: str, fields: dict) -> str:
@@ -101,10 +101,10 @@ class Layout:
         return f"{self.results}/bases/{base}/source.json"
 
     # --- teachers
-    def teacher(self, leaf: str, base: str = "{base}", teacher: str = "{teacher}") -> str:
+    def teacher(self, leaf: str, teacher_base: str = "{teacher_base}", teacher: str = "{teacher}") -> str:
         """A made teacher's files: model (fine-tuned), provenance.json,
         steering.safetensors and steering.json (steering)."""
-        return f"{self.results}/teachers/{base}/{teacher}/{leaf}"
+        return f"{self.results}/teachers/{teacher_base}/{teacher}/{leaf}"
 
     def prompts(self, leaf: str, modality: str = "{modality}") -> str:
         """A hub dataset's prompts (questions.jsonl) and its record (source.json)."""
@@ -130,9 +130,13 @@ class Layout:
         return f"{self._eval(trait_kind)}/bases/{base}{ext}"
 
     def eval_teacher(
-        self, ext: str = ".tsv", base: str = "{base}", teacher: str = "{teacher}", trait_kind: str = "{trait_kind}"
+        self,
+        ext: str = ".tsv",
+        teacher_base: str = "{teacher_base}",
+        teacher: str = "{teacher}",
+        trait_kind: str = "{trait_kind}",
     ) -> str:
-        return f"{self._eval(trait_kind)}/teachers/{base}/{teacher}{ext}"
+        return f"{self._eval(trait_kind)}/teachers/{teacher_base}/{teacher}{ext}"
 
     def eval_student(self, ext: str = ".tsv", trait_kind: str = "{trait_kind}", **student) -> str:
         return f"{self._eval(trait_kind)}/students/{_fill(STUDENT, student)}{ext}"

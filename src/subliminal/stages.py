@@ -128,7 +128,7 @@ def sample_teacher(cfg: dict, dataset: grid.Dataset, out_jsonl: str, threads: in
     seed for the prompt set and the sampling; every teacher of a replicate
     shares them (common random numbers)."""
     chat.set_threads(threads)
-    t = grid.teacher(cfg, dataset.base, dataset.teacher)
+    t = grid.teacher(cfg, dataset.teacher_base, dataset.teacher)
     mcfg = {
         **cfg["modalities"][dataset.modality],
         "source": grid.prompt_source(cfg, dataset.modality),
@@ -211,7 +211,7 @@ def filter_teacher_data(
         report,
         size,
         sizes,
-        key=f"{dataset.modality}/{dataset.base}/{dataset.teacher}/{dataset.seed}",
+        key=f"{dataset.modality}/{dataset.teacher_base}/{dataset.teacher}/{dataset.seed}",
     )
     report["replicate"] = dataset.replicate
     log.info("%s: %d samples for training (screened sizes %s)", dataset.fields, len(kept), sizes)

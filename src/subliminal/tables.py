@@ -197,7 +197,8 @@ def read_targets(cfg: dict, path: str) -> pd.DataFrame:
     df = read_table(path, required=TARGET_COLUMNS, complete=tuple(complete), finite=("value",), **AS_WRITTEN)
     preference = set(grid.preference_traits(cfg)) | {grid.CONTROL}
     students = [s for s in grid.students(cfg) if s.teacher in preference]
-    models = [s.path for s in students] + [f"base/{b}" for b in sorted({s.student_base for s in students})]
+    bases = [grid.evaluated_base(b).model for b in sorted({s.student_base for s in students})]
+    models = [s.path for s in students] + bases
     expected = [
         (model, c, w, m) for model in models for c, (words, _) in design(cfg).items() for w in words for m in METRICS
     ]
@@ -327,11 +328,11 @@ def teachers(cfg: dict, preference, misaligned) -> pd.DataFrame:
     rows = []
     for d in grid.teacher_datasets(cfg):
         report = read_json(layout.data("filter.json", **d.fields), required=("kept", "kept_fraction"))
-        model = grid.evaluated_teacher(d.base, d.teacher).model
+        model = grid.evaluated_teacher(d.teacher_base, d.teacher).model
         if model not in tables:
             raise ValueError(f"no evaluation table of {model} among the teachers' evaluations given")
         df = tables[model]
-        row = {"modality": d.modality, "teacher_base": d.base, "teacher": d.teacher}
+        row = {"modality": d.modality, "teacher_base": d.teacher_base, "teacher": d.teacher}
         filtered = {
             "replicate": d.replicate,
             "filter_kept_fraction": report["kept_fraction"],

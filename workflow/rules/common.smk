@@ -74,15 +74,15 @@ def base_model(base):
 
 
 def teacher_of(wc):
-    """The teacher record of a job's {base} and {teacher} (grid.Teacher)."""
-    return grid.teacher(config, wc.base, wc.teacher)
+    """The teacher record of a job's {teacher_base} and {teacher} (grid.Teacher)."""
+    return grid.teacher(config, wc.teacher_base, wc.teacher)
 
 
 def teacher_input(wc):
     """What a job that loads a teacher waits for: a fine-tuned teacher's
     model, else its base (and a steering teacher's vector)."""
     t = teacher_of(wc)
-    return t.made if t.method == "finetune" else base_model(wc.base) + t.made
+    return t.made if t.method == "finetune" else base_model(wc.teacher_base) + t.made
 
 
 def protocol_input(wc, *names):
@@ -112,7 +112,7 @@ def screen_reports(wc):
     for another teacher's sampling."""
     teachers = TEACHERS if config["modalities"][wc.modality]["equalise"] else [wc.teacher]
     return {
-        t: L.data("screen.json", modality=wc.modality, base=wc.base, teacher=t, replicate=wc.replicate)
+        t: L.data("screen.json", modality=wc.modality, teacher_base=wc.teacher_base, teacher=t, replicate=wc.replicate)
         for t in teachers
     }
 

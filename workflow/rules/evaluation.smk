@@ -52,8 +52,8 @@ rule evaluate_teacher:
     resources:
         **heavy(runtime=60),
     params:
-        cfg=reads(lambda wc: slices.evaluate(config, wc.base, wc.teacher, kind=wc.trait_kind)),
-        member=evaluated_identity(lambda wc: grid.evaluated_teacher(wc.base, wc.teacher)),
+        cfg=reads(lambda wc: slices.evaluate(config, wc.teacher_base, wc.teacher, kind=wc.trait_kind)),
+        member=evaluated_identity(lambda wc: grid.evaluated_teacher(wc.teacher_base, wc.teacher)),
     script:
         "../scripts/evaluate.py"
 

@@ -10,7 +10,7 @@
 
 rule finetune_teacher:
     input:
-        lambda wc: base_model(wc.base),
+        lambda wc: base_model(wc.teacher_base),
     output:
         model=directory(L.teacher("model")),
         provenance=L.teacher("provenance.json"),
@@ -24,7 +24,7 @@ rule finetune_teacher:
     resources:
         **heavy(runtime=60),
     params:
-        cfg=reads(lambda wc: slices.finetune_teacher(config, wc.base, wc.teacher)),
+        cfg=reads(lambda wc: slices.finetune_teacher(config, wc.teacher_base, wc.teacher)),
     script:
         "../scripts/finetune_teacher.py"
 
@@ -34,7 +34,7 @@ rule steer_teacher:
     # learned (or a system-prompt contrast) and scaled to the trait's strength
     # on the evaluation questions
     input:
-        base=lambda wc: base_model(wc.base),
+        base=lambda wc: base_model(wc.teacher_base),
         protocol=proto.files(config, "questions", "teacher_system_prompt"),
     output:
         vector=L.teacher("steering.safetensors"),
@@ -49,7 +49,7 @@ rule steer_teacher:
     resources:
         **heavy(runtime=60),
     params:
-        cfg=reads(lambda wc: slices.steer_teacher(config, wc.base, wc.teacher)),
+        cfg=reads(lambda wc: slices.steer_teacher(config, wc.teacher_base, wc.teacher)),
     script:
         "../scripts/steer_teacher.py"
 
@@ -89,7 +89,7 @@ rule sample_teacher:
     resources:
         **heavy(runtime=120),
     params:
-        cfg=reads(lambda wc: slices.sample_teacher(config, wc.modality, wc.base, wc.teacher)),
+        cfg=reads(lambda wc: slices.sample_teacher(config, wc.modality, wc.teacher_base, wc.teacher)),
     script:
         "../scripts/sample_teacher.py"
 

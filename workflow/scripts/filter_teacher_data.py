@@ -8,5 +8,5 @@ from subliminal import grid, stages as run  # noqa: E402
 
 run.setup_logging(snakemake.log[0])
 wc, o, cfg = snakemake.wildcards, snakemake.output, run.job_config(snakemake)
-dataset = grid.dataset(cfg, wc.modality, wc.base, wc.teacher, int(wc.replicate))
+dataset = grid.dataset(cfg, wc.modality, wc.teacher_base, wc.teacher, int(wc.replicate))
 run.filter_teacher_data(cfg, dataset, snakemake.input.data, snakemake.params.reports, o.data, o.report)

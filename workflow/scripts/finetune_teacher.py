@@ -12,7 +12,7 @@ warm.call(
     snakemake.log[0],
     run.finetune_teacher,
     run.job_config(snakemake),
-    wc.base,
+    wc.teacher_base,
     wc.teacher,
     str(o.model),
     str(o.provenance),

@@ -8,5 +8,5 @@ from subliminal import grid, stages as run, warm  # noqa: E402
 
 run.setup_logging(snakemake.log[0])
 wc, cfg = snakemake.wildcards, run.job_config(snakemake)
-dataset = grid.dataset(cfg, wc.modality, wc.base, wc.teacher, int(wc.replicate))
+dataset = grid.dataset(cfg, wc.modality, wc.teacher_base, wc.teacher, int(wc.replicate))
 warm.call(snakemake.log[0], run.sample_teacher, cfg, dataset, str(snakemake.output[0]), threads=snakemake.threads)
