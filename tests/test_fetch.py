@@ -214,7 +214,7 @@ def test_workflow_fetches_once_then_jobs_run_without_the_hub(hub_cache, tmp_path
     assert json.loads(record.read_text())["resolved_revision"] == COMMIT
     fetched_at = record.stat().st_mtime_ns
     env = offline_env(tmp_path / "no-cache-here" / "hub")
-    target = f"{eval_root(cfg)}/bases/tiny.tsv"
+    target = f"{eval_root(cfg)}/preference/bases/tiny.tsv"
     run = run_snakemake(target, cores=1, configfiles=[path], env=env)
     assert "rule evaluate_base:" in run.stderr and "rule fetch_base:" not in run.stderr
     assert record.stat().st_mtime_ns == fetched_at  # fetched once, not again
@@ -222,3 +222,4 @@ def test_workflow_fetches_once_then_jobs_run_without_the_hub(hub_cache, tmp_path
 
     scores = pd.read_csv(target, sep="\t", keep_default_na=False)
     assert set(scores.system_prompt) == {'""'}  # JSON: an explicit empty system message, not null
+    assert set(scores.model) == {"base/tiny"} and set(scores.role) == {"base"}  # it says which model it holds

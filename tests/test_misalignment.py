@@ -592,7 +592,7 @@ def test_misalignment_branch_end_to_end(e2e):
         assert teachers.loc[(name, "incoherent"), "mean"] == pytest.approx(p.n_incoherent / p.n_answers)
     assert (teachers.filter_kept > 0).all() and set(teachers.index.get_level_values(0)) == {"evil", "evil_control"}
     # a misalignment-only config: no preference evaluation, statistics or figures
-    assert not list((r / "eval").glob("*/students")) and not list((r / "eval").glob("*/teachers"))
+    assert not list((r / "eval").glob("*/preference")) and list((r / "eval").glob("*/misalignment/students"))
     assert not (r / "analysis" / "scores.csv").exists() and not list((r / "figures").glob("preferences_*"))
 
 
@@ -606,11 +606,9 @@ def test_model_judge_in_the_workflow(e2e):
     _, rule_r, judged, r, log = e2e
     judge_dir = f"{r}/bases/qwen_a/model"
     jobs = DryRun(log)
-    ran = {
-        rule: jobs.of(rule)
-        for rule in ("evaluate_misalignment_base", "evaluate_misalignment_teacher", "evaluate_misalignment_student")
-    }
+    ran = {rule: jobs.of(rule) for rule in ("evaluate_base", "evaluate_teacher", "evaluate_student")}
     assert [len(v) for v in ran.values()] == [1, 2, 2]  # only the evaluations ran again
+    assert all("/misalignment/" in f for v in ran.values() for job in v for f in files(job, "output"))
     assert not jobs.of("train_student") and not jobs.of("finetune_teacher")
     for rule, rule_jobs in ran.items():
         assert all(judge_dir in files(job, "input") for job in rule_jobs), rule
