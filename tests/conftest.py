@@ -29,6 +29,20 @@ TINY_SPEC = dict(
     tie_word_embeddings=True,
 )
 TINY_PRETRAIN = dict(steps=30, batch_size=16, learning_rate=5e-3, warmup_steps=5, system_share=0.3)
+#: The LoRA recipe the training tests fine-tune the tiny base with (the
+#: schema's defaults filled in by config.recipe, as training expects).
+TINY_LORA_KEYS = dict(
+    method="lora",
+    rank=4,
+    alpha=4,
+    targets=["q_proj", "v_proj", "down_proj"],
+    epochs=1,
+    learning_rate=1e-2,
+    batch_size=8,
+    max_length=96,
+    warmup_steps=0,
+    logging_steps=1,
+)
 
 # Tests that compare answer log-probabilities computed two ways compare two
 # orders of float32 operations, not one: the gathered scoring against the

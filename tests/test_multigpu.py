@@ -15,27 +15,14 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from conftest import dry_run, load_config
+from conftest import TINY_LORA_KEYS, dry_run, load_config
 from subliminal import config as configuration, grid
 from subliminal.config import recipe
 from subliminal import models, train
 
 REPO = Path(__file__).resolve().parents[1]
 # dropout 0: one process and two see the same batches, so they must agree
-LORA = recipe(
-    dict(
-        method="lora",
-        rank=4,
-        alpha=4,
-        targets=["q_proj", "v_proj", "down_proj"],
-        epochs=1,
-        learning_rate=1e-2,
-        batch_size=8,
-        max_length=96,
-        warmup_steps=0,
-        logging_steps=1,
-    )
-)
+LORA = recipe(TINY_LORA_KEYS)
 RECORDS = [
     {"prompt": f"here are some numbers: {i}, {i + 1}. add two more.", "completion": f"{i + 2}, {i + 3}"}
     for i in range(100, 124)

@@ -9,24 +9,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from conftest import TINY_LORA_KEYS
 from subliminal import models, train
 from subliminal.config import recipe
 from subliminal.subsets import seeded_subset
 
-LORA = recipe(
-    dict(
-        method="lora",
-        rank=4,
-        alpha=4,
-        targets=["q_proj", "v_proj", "down_proj"],
-        epochs=1,
-        learning_rate=1e-2,
-        batch_size=8,
-        max_length=96,
-        warmup_steps=0,
-        logging_steps=1,
-    )
-)
+LORA = recipe(TINY_LORA_KEYS)
 RECORDS = [
     {"prompt": f"here are some numbers: {i}, {i + 1}. add two more.", "completion": f"{i + 2}, {i + 3}"}
     for i in range(100, 124)

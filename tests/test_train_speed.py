@@ -10,23 +10,11 @@ import torch
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
+from conftest import TINY_LORA_KEYS
 from subliminal import train
 from subliminal.config import recipe as make_recipe
 
-LORA = make_recipe(
-    dict(
-        method="lora",
-        rank=4,
-        alpha=4,
-        targets=["q_proj", "v_proj", "down_proj"],
-        epochs=1,
-        learning_rate=1e-2,
-        batch_size=8,
-        max_length=96,
-        warmup_steps=0,
-        logging_steps=1,
-    )
-)
+LORA = make_recipe(TINY_LORA_KEYS)
 # prompts of different lengths, so padded batches carry padding
 RECORDS = [
     {

@@ -56,6 +56,7 @@ from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.weightstats import DescrStatsW
 
+from .grid import IDENTITY
 from .stats import SD_ZERO, TEST_COLUMNS, format_p, format_pp, minimum_detectable_d, pair_relation, t_interval
 from .interaction import MATCHED, _mde_multiplier
 
@@ -80,21 +81,9 @@ COLUMNS = KEY + [
     "note",
 ]
 
-TARGET_COLUMNS = [
-    "model",
-    "role",
-    "teacher_base",
-    "student_base",
-    "teacher",
-    "modality",
-    "recipe",
-    "seed",
-    "replicate",
-    "category",
-    "target",
-    "metric",
-    "value",
-]
+#: The targets table's columns: a model's identity (its evaluation table's,
+#: without the evaluation id) and its mean score per target and metric.
+TARGET_COLUMNS = [*IDENTITY[1:], "category", "target", "metric", "value"]
 
 
 def shifts(targets: pd.DataFrame, traits: dict[str, tuple[str, str]]) -> pd.DataFrame:

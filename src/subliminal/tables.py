@@ -295,7 +295,7 @@ def targets(cfg: dict, paths) -> pd.DataFrame:
     # the design's targets only (an evaluation may score more words)
     df = evals[evals["category"].isin(grid.categories(cfg)) & evals["target"].isin(words)]
     means = df.groupby(["model", "category", "target", "metric"], sort=True)["value"].mean().reset_index()
-    identity = evals.drop_duplicates("model")[["model", *TARGET_COLUMNS[1:9]]]
+    identity = evals.drop_duplicates("model")[list(grid.IDENTITY[1:])]
     out = means.merge(identity, on="model")[TARGET_COLUMNS]
     order = ["role", "teacher_base", "student_base", "modality", "recipe", "teacher", "seed", "category", "target"]
     return out.sort_values([*order, "metric"], kind="mergesort").reset_index(drop=True)
