@@ -95,13 +95,6 @@ def trait_kind(config: dict, teacher: str) -> str:
     return PREFERENCE if trait is None else config["traits"][trait]["kind"]
 
 
-def evaluation_kind(config: dict, teacher: str) -> str:
-    """What a teacher's students (and the teacher) are evaluated on: the
-    free-form questions for a misalignment teacher, the preference questions
-    for every other."""
-    return MISALIGNMENT if trait_kind(config, teacher) == MISALIGNMENT else PREFERENCE
-
-
 def teacher_names(config: dict) -> list[str]:
     """Every teacher: the traits, the control teachers of misalignment traits,
     and the shared control (when a preference trait needs it)."""
@@ -257,10 +250,10 @@ def evaluated(config: dict, kind: str) -> list[Evaluated]:
     """Every model evaluated on one kind of trait (preference, misalignment):
     the students of its traits (and their controls), their untrained student
     bases, and the teachers of its datasets on each teacher base."""
-    studs = [s for s in students(config) if evaluation_kind(config, s.teacher) == kind]
+    studs = [s for s in students(config) if trait_kind(config, s.teacher) == kind]
     out = [evaluated_base(b) for b in sorted({s.student_base for s in studs})]
     out += [evaluated_student(config, s) for s in studs]
-    teachers = sorted({(b, t) for _, b, t in datasets(config) if evaluation_kind(config, t) == kind})
+    teachers = sorted({(b, t) for _, b, t in datasets(config) if trait_kind(config, t) == kind})
     return out + [evaluated_teacher(b, t) for b, t in teachers]
 
 

@@ -125,7 +125,7 @@ def recipe_gpus(wc):
 def misalignment_teachers():
     """A misalignment trait's teacher or its control teacher <trait>_control
     (the shared control belongs to the preference traits)."""
-    return one_of(t for t in TEACHERS if grid.evaluation_kind(config, t) == grid.MISALIGNMENT)
+    return one_of(t for t in TEACHERS if grid.trait_kind(config, t) == grid.MISALIGNMENT)
 
 
 #: Every evaluated model (subliminal.grid.Evaluated), per trait kind.
