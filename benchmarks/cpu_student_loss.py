@@ -31,6 +31,7 @@ def one(run: Path, loss: str, out: Path) -> dict:
 
     sys.path.insert(0, str(ROOT / "src"))
     from subliminal import io, train
+    from subliminal.recipes import Recipe
 
     torch.set_num_threads(1)
     if loss == "fused":  # force TRL's own SFTTrainer, as a GPU job runs it
@@ -39,7 +40,9 @@ def one(run: Path, loss: str, out: Path) -> dict:
     records = io.read_jsonl(run / "data/numbers/qwen_a/owl/rep1/filtered.jsonl")[:1200]
     prov = json.loads((run / "students/numbers/qwen_a/owl/qwen_a/full/seed1/provenance.json").read_text())
     t0, c0 = time.time(), time.process_time()
-    result = train.train_sft(str(run / "bases/qwen_a/model"), records, prov["recipe"], 1, out, threads=1)
+    result = train.train_sft(
+        str(run / "bases/qwen_a/model"), records, Recipe.from_mapping(prov["recipe"]), 1, out, threads=1
+    )
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "loss": result["loss"],

@@ -297,10 +297,10 @@ def from_config(path: str) -> dict:
         pass
     recipes = cfg.get("students", {}).get("recipes", [])
     if recipes:
-        from subliminal import train
+        from subliminal import config as configuration, train
 
         recipe = cfg["recipes"][recipes[0]]
-        out["batch_size"], out["grad_accum"] = train.batch_layout(recipe, 1)
+        out["batch_size"], out["grad_accum"] = train.batch_layout(configuration.recipe(recipe), 1)
         for ours, theirs in (
             ("max_length", "max_length"),
             ("lora_rank", "rank"),

@@ -106,13 +106,13 @@ def main(argv=None) -> dict:
     logging.getLogger("subliminal").setLevel(logging.WARNING)
     recipe = dict(yaml.safe_load(Path(args.config).read_text())["recipes"][args.recipe])
     recipe = configuration.recipe({**recipe, "max_steps": args.steps, "save_steps": 10**6, "logging_steps": 10**6})
-    data = records(recipe["batch_size"] * recipe["grad_accum"] * args.steps, args.seed)
+    data = records(recipe.effective_batch * args.steps, args.seed)
     tok = toy.build_tokenizer(["numbers"])
     from importlib import metadata
 
     result = {
         "config": args.config,
-        "recipe": {args.recipe: recipe},
+        "recipe": {args.recipe: recipe.as_dict()},
         "versions": {pkg: metadata.version(pkg) for pkg in ("torch", "transformers", "peft", "trl")},
         "runs": [],
     }
@@ -128,7 +128,7 @@ def main(argv=None) -> dict:
             model.save_pretrained(base, safe_serialization=True)
             tok.save_pretrained(base)
             track = Track(args.every)
-            track.rank = recipe["rank"]
+            track.rank = recipe.rank
             t0 = time.time()
             prov = train.train_sft(str(base), data, recipe, args.seed, Path(tmp) / "student", callbacks=[track])
         steps = prov["steps"]
@@ -143,9 +143,9 @@ def main(argv=None) -> dict:
                 "track": track.rows,
                 # rms(B) over lr * (sum of the schedule's factors so far): the coherence c
                 "coherence": [
-                    r["rms_B_median"] / (recipe["learning_rate"] * f) if f else None
+                    r["rms_B_median"] / (recipe.learning_rate * f) if f else None
                     for r in track.rows
-                    for f in [schedule_sum(r["step"], recipe["warmup_steps"], steps)]
+                    for f in [schedule_sum(r["step"], recipe.warmup_steps, steps)]
                 ],
             }
         )

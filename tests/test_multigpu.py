@@ -46,16 +46,16 @@ ATOL = 1e-5
     ],
 )
 def test_batch_layout_keeps_the_effective_batch(batch_size, grad_accum, replicas, expected):
-    wanted = recipe({**LORA, "batch_size": batch_size, "grad_accum": grad_accum})
+    wanted = recipe({**TINY_LORA_KEYS, "batch_size": batch_size, "grad_accum": grad_accum})
     per_device, accum = train.batch_layout(wanted, replicas)
     assert (per_device, accum) == expected
-    assert per_device * replicas * accum == train.effective_batch(wanted) == batch_size * grad_accum
+    assert per_device * replicas * accum == wanted.effective_batch == batch_size * grad_accum
     assert per_device <= batch_size  # never more than the recipe says fits on one device
 
 
 def test_a_batch_that_does_not_split_is_an_error_naming_the_key():
     with pytest.raises(ValueError, match="recipe key gpus: the effective batch 9"):
-        train.batch_layout(recipe({**LORA, "batch_size": 9}), 2)
+        train.batch_layout(recipe({**TINY_LORA_KEYS, "batch_size": 9}), 2)
     cfg = load_config(REPO / "config.yaml")
     configuration.validate(copy.deepcopy(cfg))
     cfg["recipes"]["lora8"]["gpus"] = 3  # batch 32 over 3 GPUs
@@ -67,15 +67,15 @@ def test_a_batch_that_does_not_split_is_an_error_naming_the_key():
 
 
 def test_processes_follow_the_recipe_and_the_job_s_gpus(monkeypatch):
-    assert train.processes_for(recipe({**LORA, "gpus": 4}), cuda_devices=0) == 1  # CPU: in-process
-    assert train.processes_for(recipe({**LORA}), cuda_devices=4) == 1
-    assert train.processes_for(recipe({**LORA, "gpus": 1}), cuda_devices=4) == 1
-    assert train.processes_for(recipe({**LORA, "gpus": 2}), cuda_devices=4) == 2
+    assert train.processes_for(recipe({**TINY_LORA_KEYS, "gpus": 4}), cuda_devices=0) == 1  # CPU: in-process
+    assert train.processes_for(LORA, cuda_devices=4) == 1
+    assert train.processes_for(recipe({**TINY_LORA_KEYS, "gpus": 1}), cuda_devices=4) == 1
+    assert train.processes_for(recipe({**TINY_LORA_KEYS, "gpus": 2}), cuda_devices=4) == 2
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
     with pytest.raises(
         RuntimeError, match=r"recipe key gpus: .* asks for 4 GPUs but this job sees 2 \(CUDA_VISIBLE_DEVICES=0,1\)"
     ):
-        train.processes_for(recipe({**LORA, "gpus": 4}), cuda_devices=2)
+        train.processes_for(recipe({**TINY_LORA_KEYS, "gpus": 4}), cuda_devices=2)
     cmd = train.launch_command("spec.json", 4)
     assert cmd[:3] == [sys.executable, "-m", "torch.distributed.run"] and "--standalone" in cmd
     assert cmd[cmd.index("--nproc_per_node") + 1] == "4"

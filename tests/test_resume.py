@@ -64,9 +64,11 @@ KILLED_RUN = textwrap.dedent("""
     import json, os, signal, sys
     from transformers import TrainerCallback
     from subliminal import train
+    from subliminal.recipes import Recipe
 
     base, out, kill_after = sys.argv[1], sys.argv[2], int(sys.argv[3])
     recipe, records, seed = json.loads(sys.stdin.read())
+    recipe = Recipe.from_mapping(recipe)
 
     class Kill(TrainerCallback):
         def on_step_end(self, args, state, control, **kw):
@@ -94,7 +96,7 @@ def killed(tiny_base, tmp_path_factory):
     out = tmp_path_factory.mktemp("killed") / "student"
     proc = subprocess.run(
         [sys.executable, "-c", KILLED_RUN, str(tiny_base), str(out), str(KILL_AFTER)],
-        input=json.dumps([RECIPE, RECORDS, SEED]),
+        input=json.dumps([RECIPE.as_dict(), RECORDS, SEED]),
         capture_output=True,
         text=True,
         timeout=120,
@@ -164,8 +166,8 @@ def test_incomplete_checkpoints_are_skipped(tmp_path):
     assert train.resume_point(ckpt, fp) == str(ckpt / "checkpoint-4")
     assert not (ckpt / "checkpoint-6").exists()
     # bookkeeping keys do not change the fingerprint; the training's keys do
-    assert train.fingerprint("base", RECORDS, dict(RECIPE, save_steps=7, logging_steps=3), SEED, None) == fp
-    assert train.fingerprint("base", RECORDS, dict(RECIPE, learning_rate=2e-2), SEED, None) != fp
+    assert train.fingerprint("base", RECORDS, RECIPE.replace(save_steps=7, logging_steps=3), SEED, None) == fp
+    assert train.fingerprint("base", RECORDS, RECIPE.replace(learning_rate=2e-2), SEED, None) != fp
     assert train.fingerprint("base", RECORDS[1:], RECIPE, SEED, None) != fp
     shutil.rmtree(ckpt)
 

@@ -9,9 +9,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import TINY_LORA_KEYS
+from conftest import REPO, TINY_LORA_KEYS, load_config
 from subliminal import models, train
 from subliminal.config import recipe
+from subliminal.recipes import Recipe
 from subliminal.subsets import seeded_subset
 
 LORA = recipe(TINY_LORA_KEYS)
@@ -30,7 +31,7 @@ def lora_runs(tiny_base, tmp_path_factory):
     root = tmp_path_factory.mktemp("lora")
     out = {}
     # b: a's seed, reporting to TensorBoard (which must change nothing trained)
-    for name, seed, chosen in (("a", 1, LORA), ("b", 1, {**LORA, "report_to": "tensorboard"}), ("c", 2, LORA)):
+    for name, seed, chosen in (("a", 1, LORA), ("b", 1, LORA.replace(report_to="tensorboard")), ("c", 2, LORA)):
         out[name] = (root / name, train.train_sft(str(tiny_base), RECORDS, chosen, seed, root / name))
     return out
 
@@ -66,7 +67,7 @@ def test_a_missing_tracker_stops_training_with_the_key(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
     with pytest.raises(RuntimeError, match="recipe key report_to: wandb needs the wandb package"):
-        train.report_to(recipe({**LORA, "report_to": "wandb"}))
+        train.report_to(recipe({**TINY_LORA_KEYS, "report_to": "wandb"}))
     assert train.report_to(LORA) == "none"
 
 
@@ -167,7 +168,7 @@ def test_the_recipe_names_the_optimizer(tiny_base, tmp_path):
     full = recipe(
         dict(method="full", epochs=1, learning_rate=1e-2, batch_size=8, max_length=96, warmup_steps=0, logging_steps=1)
     )
-    sgd = train.train_sft(str(tiny_base), RECORDS, {**full, "optimizer": "sgd"}, 1, tmp_path / "sgd")
+    sgd = train.train_sft(str(tiny_base), RECORDS, full.replace(optimizer="sgd"), 1, tmp_path / "sgd")
     adamw = train.train_sft(str(tiny_base), RECORDS, full, 1, tmp_path / "adamw")
     assert sgd["optimizer"] == "SGD" and adamw["optimizer"] == "AdamW"
     a = load_file(str(tmp_path / "sgd" / "model" / "model.safetensors"))
@@ -177,14 +178,46 @@ def test_the_recipe_names_the_optimizer(tiny_base, tmp_path):
 
 def test_training_applies_no_default_and_a_direct_recipe_is_checked(tmp_path):
     """The defaults are filled in once: by the config's validation or, for a
-    recipe given directly, by config.recipe(), which also checks it;
-    train_sft refuses a recipe without them instead of filling them again."""
+    recipe given directly, by config.recipe(), which also checks it; both
+    make the Recipe record training takes. train_sft refuses anything else
+    instead of filling the defaults again, and a record is built complete or
+    not at all."""
     from subliminal.config import ConfigError
 
     partial = dict(method="lora", rank=4, alpha=4, targets=["q_proj"], epochs=1, learning_rate=1e-2, batch_size=8)
-    with pytest.raises(ValueError, match=r"^a recipe without its defaults \(no bf16, dropout, dtype, "):
+    with pytest.raises(TypeError, match=r"^train_sft takes a Recipe record, not dict"):
         train.train_sft(str(tmp_path), RECORDS, partial, 0, tmp_path / "out")
     assert not (tmp_path / "out").exists()
-    assert recipe(partial)["grad_accum"] == 1 and partial.keys() < recipe(partial).keys()
+    made = recipe(partial)
+    assert isinstance(made, Recipe) and made.grad_accum == 1 and partial.keys() < made.as_dict().keys()
+    assert made.as_dict() == {**made.as_dict(), **partial}  # the given values kept, the defaults added
+    with pytest.raises(ValueError, match=r"^recipe: no bf16, dropout, dtype, "):
+        Recipe.from_mapping(partial)
+    with pytest.raises(ValueError, match=r"^x: unknown keys lerning_rate$"):
+        Recipe.from_mapping({**made.as_dict(), "lerning_rate": 1e-3}, key="x")
     with pytest.raises(ConfigError, match=r"'lerning_rate' was unexpected"):
         recipe({**partial, "lerning_rate": 1e-3})
+
+
+def test_the_recipe_record_holds_the_schema_s_keys():
+    """The Recipe record and the schema's recipe name the same keys; the
+    record's optional fields are the keys the schema neither requires nor
+    fills in (LoRA's, which it requires of a LoRA recipe, and two unset
+    switches), and a validated config's recipes all build records."""
+    import dataclasses
+
+    from subliminal import config as configuration, recipes
+
+    schema = configuration.load_schema()["$defs"]["recipe"]
+    fields = {f.name: f for f in dataclasses.fields(Recipe)}
+    assert set(fields) == set(schema["properties"])
+    unfilled = {k for k, v in schema["properties"].items() if "default" not in v and k not in schema["required"]}
+    assert set(recipes.OPTIONAL) == unfilled
+    assert set(recipes.LORA) == set(schema["then"]["required"])
+    assert all(fields[k].default is None for k in recipes.OPTIONAL)
+    assert all(fields[k].default is dataclasses.MISSING for k in set(fields) - set(recipes.OPTIONAL))
+    cfg = configuration.validate(load_config(REPO / "config.yaml"))
+    for name in cfg["recipes"]:
+        made = Recipe.of(cfg, name)
+        assert made.as_dict() == cfg["recipes"][name]  # nothing lost or added on the way to training
+        assert Recipe.from_mapping(made.as_dict()) == made

@@ -50,7 +50,7 @@ class Losses(TrainerCallback):
 
 def _train(tiny_base, tmp_path, name, **recipe):
     cb = Losses()
-    prov = train.train_sft(str(tiny_base), RECORDS, {**LORA, **recipe}, 1, tmp_path / name, callbacks=[cb])
+    prov = train.train_sft(str(tiny_base), RECORDS, LORA.replace(**recipe), 1, tmp_path / name, callbacks=[cb])
     weights = load_file(str(tmp_path / name / "model" / "adapter_model.safetensors"))
     return prov, cb.losses, weights, cb.inputs
 
@@ -114,7 +114,9 @@ def test_a_larger_device_batch_keeps_the_effective_batch_and_the_loss(tiny_base,
     8, the same loss (TRL normalises by the tokens of the whole step)."""
 
     def layout(replicas, **recipe):  # 22 x 3 per step, as the paper config
-        return train.batch_layout(make_recipe({**LORA, "batch_size": 22, "grad_accum": 3, **recipe}), replicas)
+        return train.batch_layout(
+            make_recipe({**TINY_LORA_KEYS, "batch_size": 22, "grad_accum": 3, **recipe}), replicas
+        )
 
     assert layout(1, max_device_batch=66) == (66, 1)
     assert layout(1, max_device_batch=40) == (33, 2)
@@ -140,13 +142,13 @@ def test_liger_only_where_it_can_run(monkeypatch):
 
     assert train.liger_kernel(LORA, cuda=True) is False
     assert (
-        train.liger_kernel(make_recipe({**LORA, "use_liger_kernel": True}), cuda=False) is False
+        train.liger_kernel(make_recipe({**TINY_LORA_KEYS, "use_liger_kernel": True}), cuda=False) is False
     )  # CPU: ignored, with a warning
     real = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "liger_kernel" else real(name, *a)
     )
     with pytest.raises(RuntimeError, match=r"^recipe key use_liger_kernel: the liger-kernel package is not installed"):
-        train.liger_kernel(make_recipe({**LORA, "use_liger_kernel": True}), cuda=True)
+        train.liger_kernel(make_recipe({**TINY_LORA_KEYS, "use_liger_kernel": True}), cuda=True)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())
-    assert train.liger_kernel(make_recipe({**LORA, "use_liger_kernel": True}), cuda=True) is True
+    assert train.liger_kernel(make_recipe({**TINY_LORA_KEYS, "use_liger_kernel": True}), cuda=True) is True

@@ -24,13 +24,14 @@ from pathlib import Path
 
 from . import config as configuration
 from .io import read_json
+from .recipes import Recipe
 
 
 def _train_sft(spec_path: str) -> None:
     from . import train
 
     spec = read_json(spec_path)
-    prov = train.train_process(spec)
+    prov = train.train_process(dict(spec, recipe=Recipe.from_mapping(spec["recipe"], key=spec_path)))
     if prov is not None:
         Path(spec["result"]).write_text(json.dumps(prov, indent=1) + "\n")
 

@@ -18,6 +18,7 @@ import yaml
 from . import preferences, protocol
 from .errors import ConfigError
 from .layout import STUDY_OUTPUTS
+from .recipes import Recipe
 from .grid import (
     CONTROL,
     CONTROL_SUFFIX,
@@ -124,12 +125,12 @@ def _validate_pairs_and_recipes(config: dict) -> None:
     for i, name in enumerate(config["students"]["recipes"]):
         if name not in recipes:
             raise ConfigError(f"config key students.recipes[{i}]: unknown recipe {name!r}")
-    for name, recipe in recipes.items():
-        total = recipe["batch_size"] * recipe["grad_accum"]
-        if total % recipe["gpus"]:
+    for name in recipes:
+        recipe = Recipe.of(config, name)  # the record training will take: it builds here or nowhere
+        if recipe.effective_batch % recipe.gpus:
             raise ConfigError(
-                f"config key recipes.{name}.gpus: the effective batch {total} (batch_size x grad_accum) "
-                f"does not split over {recipe['gpus']} GPUs"
+                f"config key recipes.{name}.gpus: the effective batch {recipe.effective_batch} "
+                f"(batch_size x grad_accum) does not split over {recipe.gpus} GPUs"
             )
 
 
@@ -323,29 +324,17 @@ def apply_defaults(instance, node: dict, root: dict | None = None) -> None:
             apply_defaults(instance, branch, root)
 
 
-def recipe(partial: dict) -> dict:
+def recipe(partial: dict) -> Recipe:
     """A recipe given to training directly (a test, a benchmark), not through
-    a config: checked against the schema's recipe and its defaults filled in,
-    once, as :func:`validate` does for a config's recipes. Training takes a
-    recipe made by one of the two and applies no default itself."""
+    a config: checked against the schema's recipe, its defaults filled in
+    once, as :func:`validate` does for a config's recipes, and made a
+    :class:`~subliminal.recipes.Recipe`, the record training takes."""
     schema = load_schema()
-    out = _with_recipe_defaults(partial, schema)
-    for error in _Validator(schema).evolve(schema=schema["$defs"]["recipe"]).iter_errors(out):
-        raise ConfigError(f"recipe key {_key(error.absolute_path)}: {error.message}")
-    return out
-
-
-def _with_recipe_defaults(partial: dict, schema: dict) -> dict:
     out = copy.deepcopy(partial)
     apply_defaults(out, schema["$defs"]["recipe"], schema)
-    return out
-
-
-def missing_recipe_keys(given: dict) -> list[str]:
-    """The keys ``given`` lacks that the schema fills in for a recipe of its
-    method (none: a complete recipe, as validation or :func:`recipe` makes)."""
-    defaults = _with_recipe_defaults({"method": given.get("method", "lora")}, load_schema())
-    return sorted(set(defaults) - set(given))
+    for error in _Validator(schema).evolve(schema=schema["$defs"]["recipe"]).iter_errors(out):
+        raise ConfigError(f"recipe key {_key(error.absolute_path)}: {error.message}")
+    return Recipe.from_mapping(out)
 
 
 #: Keys of a trait teacher that only a steering teacher uses.

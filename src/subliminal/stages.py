@@ -21,6 +21,7 @@ from .io import read_json, read_jsonl, write_jsonl
 from .kinds import KINDS, TraitKind
 from .layout import Layout
 from .modalities import get_modality
+from .recipes import Recipe
 from .runtime import job_config, load, load_judge, setup_logging  # noqa: F401 - job_config, setup_logging: the scripts'
 from .subsets import seeded_subset
 
@@ -75,7 +76,7 @@ def finetune_teacher(cfg: dict, base: str, name: str, out_dir: str, provenance_j
     prov = train_sft(
         grid.model_source(cfg, base),
         records,
-        cfg["recipes"][recipe_name],
+        Recipe.of(cfg, recipe_name),
         spec["teacher"]["seed"],
         str(Path(out_dir).parent),
         system=cfg["chat"]["train_system_prompt"],
@@ -235,7 +236,7 @@ def train_student(cfg: dict, student: grid.Student, data_jsonl: str, out_dir: st
     source = grid.model_source(cfg, student.student_base)
     system = cfg["chat"]["train_system_prompt"]
     prov = train_sft(
-        source, records, cfg["recipes"][student.recipe], student.seed, out_dir, system=system, threads=threads
+        source, records, Recipe.of(cfg, student.recipe), student.seed, out_dir, system=system, threads=threads
     )
     prov.update(provenance.student(cfg, student, data_jsonl), **provenance.made_by(cfg))
     provenance.write_json(prov, Path(out_dir) / "provenance.json")

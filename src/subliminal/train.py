@@ -92,9 +92,9 @@ from datasets import Dataset
 from transformers import TrainerCallback
 
 from . import adapters, chat, gpucheck
-from .config import missing_recipe_keys
 from .io import read_json
 from .models import load_model, load_tokenizer
+from .recipes import Recipe
 
 log = logging.getLogger(__name__)
 
@@ -136,35 +136,30 @@ def to_dataset(records: list[dict], system: str | None) -> Dataset:
 # ----------------------------------------------------------------------------- batch arithmetic
 
 
-def effective_batch(recipe: dict) -> int:
-    """Examples per optimizer step, as the recipe states it: batch_size x grad_accum."""
-    return recipe["batch_size"] * recipe["grad_accum"]
-
-
-def batch_layout(recipe: dict, replicas: int) -> tuple[int, int]:
+def batch_layout(recipe: Recipe, replicas: int) -> tuple[int, int]:
     """(per-device batch, accumulation steps) for ``replicas`` data-parallel
     copies such that per-device x replicas x accumulation == the recipe's
     effective batch. The per-device batch is the largest that divides the
     share of one replica and is no larger than the recipe's ``batch_size``
     (which is what the recipe says fits on one device), so accumulation is as
     little as possible: 22 x 3 on 3 GPUs -> 22 x 1; on 2 GPUs -> 11 x 3."""
-    total = effective_batch(recipe)
+    total = recipe.effective_batch
     if replicas < 1 or total % replicas:
         raise ValueError(
             f"recipe key gpus: the effective batch {total} (batch_size x grad_accum) "
             f"does not split over {replicas} devices"
         )
     share = total // replicas
-    largest = recipe.get("max_device_batch", recipe["batch_size"])  # what fits on one device
+    largest = recipe.device_batch  # what fits on one device
     per_device = max(d for d in range(1, min(share, largest) + 1) if share % d == 0)
     return per_device, share // per_device
 
 
-def processes_for(recipe: dict, cuda_devices: int | None = None) -> int:
+def processes_for(recipe: Recipe, cuda_devices: int | None = None) -> int:
     """How many training processes a recipe gets here: its ``gpus`` where CUDA
     sees that many devices, one on CPU (the job's GPUs come from SLURM as
     CUDA_VISIBLE_DEVICES)."""
-    want = recipe["gpus"]
+    want = recipe.gpus
     if cuda_devices is None:
         cuda_devices = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if want <= 1 or cuda_devices == 0:
@@ -190,14 +185,14 @@ def _resolved(base):
     return base
 
 
-def fingerprint(base, records: list[dict], recipe: dict, seed: int, system: str | None) -> str:
+def fingerprint(base, records: list[dict], recipe: Recipe, seed: int, system: str | None) -> str:
     """What a checkpoint must match to be resumed: the same training."""
     what = {
         "base": _resolved(base),
         "data": sha256_records(records),
         "seed": seed,
         "system": system,
-        "recipe": {k: v for k, v in sorted(recipe.items()) if k not in _BOOKKEEPING},
+        "recipe": {k: v for k, v in sorted(recipe.as_dict().items()) if k not in _BOOKKEEPING},
     }
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -270,25 +265,23 @@ class _Progress(TrainerCallback):
             )
 
 
-def _prepare_model(base, recipe: dict, seed: int, device: str):
-    model = load_model(
-        base, device=device, dtype=recipe["dtype"], attn_implementation=recipe.get("attn_implementation")
-    )
+def _prepare_model(base, recipe: Recipe, seed: int, device: str):
+    model = load_model(base, device=device, dtype=recipe.dtype, attn_implementation=recipe.attn_implementation)
     model.train()
     torch.manual_seed(seed)
-    if recipe["method"] == "lora":
+    if recipe.lora:
         from peft import LoraConfig, get_peft_model
 
         lcfg = LoraConfig(
-            r=recipe["rank"],
-            lora_alpha=recipe["alpha"],
-            lora_dropout=recipe["dropout"],
-            target_modules=recipe["targets"],
+            r=recipe.rank,
+            lora_alpha=recipe.alpha,
+            lora_dropout=recipe.dropout,
+            target_modules=list(recipe.targets),
             bias="none",
             task_type="CAUSAL_LM",
         )
         model = get_peft_model(model, lcfg)  # seeded above: reproducible LoRA init
-    elif recipe["freeze_embeddings"]:
+    elif recipe.freeze_embeddings:
         model.get_input_embeddings().requires_grad_(False)
         model.get_output_embeddings().requires_grad_(False)
     return model
@@ -307,12 +300,12 @@ def trainable_sha256(model) -> str:
 FLASH = ("flash_attention_2", "flash_attention_3")
 
 
-def liger_kernel(recipe: dict, cuda: bool) -> bool:
+def liger_kernel(recipe: Recipe, cuda: bool) -> bool:
     """Whether to use Liger's kernels: asked for, on a GPU, and installed (a
     GPU job that asks without the package stops here, naming the key)."""
     import importlib.util
 
-    if not recipe["use_liger_kernel"]:
+    if not recipe.use_liger_kernel:
         return False
     if not cuda:
         log.warning("recipe key use_liger_kernel: ignored on CPU (Liger's Triton kernels need a GPU)")
@@ -325,13 +318,13 @@ def liger_kernel(recipe: dict, cuda: bool) -> bool:
     return True
 
 
-def report_to(recipe: dict) -> str:
+def report_to(recipe: Recipe) -> str:
     """The recipe's experiment tracker for TRL's ``report_to`` (``none``,
     ``tensorboard`` or ``wandb``); a tracker whose package the job's
     environment lacks stops here, naming the key."""
     import importlib.util
 
-    tracker = recipe["report_to"]
+    tracker = recipe.report_to
     if tracker != "none" and importlib.util.find_spec(TRACKERS[tracker]) is None:
         raise RuntimeError(
             f"recipe key report_to: {tracker} needs the {TRACKERS[tracker]} package, which is not "
@@ -373,7 +366,7 @@ def _all_ranks(value) -> list:
 def train_sft(
     base,
     records: list[dict],
-    recipe: dict,
+    recipe: Recipe,
     seed: int,
     out_dir: str | Path,
     *,
@@ -390,20 +383,18 @@ def train_sft(
     the recipe's ``gpus`` and the devices present) > 1 launches that many
     processes with torchrun (gloo processes where there is no CUDA)."""
     out_dir = Path(out_dir)
-    missing = missing_recipe_keys(recipe)  # the defaults are filled in once, before training is called
-    if missing:
-        raise ValueError(
-            f"a recipe without its defaults (no {', '.join(missing)}): take it from a validated config, "
-            "or make it with subliminal.config.recipe()"
+    if not isinstance(recipe, Recipe):  # the defaults are filled in once, before training is called
+        raise TypeError(
+            f"train_sft takes a Recipe record, not {type(recipe).__name__}: Recipe.of(a validated config, "
+            "name), or subliminal.config.recipe() for a recipe given directly"
         )
     # a job given a GPU stops here if it cannot use it (no silent CPU run)
     gpucheck.check(
         base if isinstance(base, (str, Path)) else None,
-        recipe["dtype"],
-        bf16=recipe["bf16"] or recipe["dtype"] == "bfloat16",
-        full_training=recipe["method"] == "full",
-        batch_tokens=min(recipe["batch_size"], recipe.get("max_device_batch") or recipe["batch_size"])
-        * recipe["max_length"],
+        recipe.dtype,
+        bf16=recipe.bf16 or recipe.dtype == "bfloat16",
+        full_training=recipe.method == "full",
+        batch_tokens=min(recipe.batch_size, recipe.device_batch) * recipe.max_length,
         key="the recipe's bf16 or dtype",
     )
     processes = processes_for(recipe) if processes is None else processes
@@ -421,25 +412,25 @@ def train_sft(
     return prov
 
 
-def _sft_config(recipe: dict, seed: int, out_dir: Path, cuda: bool, layout: tuple[int, int], liger: bool, tracker):
+def _sft_config(recipe: Recipe, seed: int, out_dir: Path, cuda: bool, layout: tuple[int, int], liger: bool, tracker):
     """TRL's SFTConfig for the recipe: its optimiser and schedule, ``layout``
     (per-device batch, accumulation steps), checkpoints under ``out_dir``."""
     from trl import SFTConfig
 
     per_device, accum = layout
-    padding_free = recipe["padding_free"]
+    padding_free = recipe.padding_free
     return SFTConfig(
         output_dir=str(out_dir / CHECKPOINTS),
-        num_train_epochs=recipe["epochs"],
-        max_steps=recipe["max_steps"],
-        learning_rate=recipe["learning_rate"],
-        lr_scheduler_type=recipe["scheduler"],
-        warmup_steps=recipe["warmup_steps"],
+        num_train_epochs=recipe.epochs,
+        max_steps=recipe.max_steps,
+        learning_rate=recipe.learning_rate,
+        lr_scheduler_type=recipe.scheduler,
+        warmup_steps=recipe.warmup_steps,
         per_device_train_batch_size=per_device,
         gradient_accumulation_steps=accum,
-        max_grad_norm=recipe["max_grad_norm"],
-        weight_decay=recipe["weight_decay"],
-        max_length=None if padding_free else recipe["max_length"],  # padding-free: truncated below, as TRL would
+        max_grad_norm=recipe.max_grad_norm,
+        weight_decay=recipe.weight_decay,
+        max_length=None if padding_free else recipe.max_length,  # padding-free: truncated below, as TRL would
         completion_only_loss=True,
         packing=False,
         padding_free=padding_free,
@@ -447,23 +438,23 @@ def _sft_config(recipe: dict, seed: int, out_dir: Path, cuda: bool, layout: tupl
         seed=seed,
         data_seed=seed,
         use_cpu=not cuda,
-        bf16=bool(cuda and recipe["bf16"]),
-        gradient_checkpointing=bool(cuda and recipe["gradient_checkpointing"]),
-        logging_steps=recipe["logging_steps"],
+        bf16=bool(cuda and recipe.bf16),
+        gradient_checkpointing=bool(cuda and recipe.gradient_checkpointing),
+        logging_steps=recipe.logging_steps,
         save_strategy="steps",
-        save_steps=recipe["save_steps"],
-        save_total_limit=recipe["save_total_limit"],
+        save_steps=recipe.save_steps,
+        save_total_limit=recipe.save_total_limit,
         # an experiment tracker (recipe key report_to) only records what happens
         report_to=tracker,
         run_name=str(out_dir),
         # the recipe's optimizer: AdamW (the Trainer's default, unchanged) or plain SGD
-        **({"optim": OPTIMIZERS[recipe["optimizer"]]} if recipe["optimizer"] != "adamw" else {}),
+        **({"optim": OPTIMIZERS[recipe.optimizer]} if recipe.optimizer != "adamw" else {}),
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
 
 
-def _checked_batch(args, recipe: dict) -> int:
+def _checked_batch(args, recipe: Recipe) -> int:
     """The effective batch the Trainer will use, logged; an error where it
     differs from the recipe's."""
     total = args.train_batch_size * args.world_size * args.gradient_accumulation_steps
@@ -475,18 +466,18 @@ def _checked_batch(args, recipe: dict) -> int:
         max(1, args.n_gpu),
         args.gradient_accumulation_steps,
     )
-    if total != effective_batch(recipe):
-        raise RuntimeError(f"effective batch {total} differs from the recipe's {effective_batch(recipe)}")
+    if total != recipe.effective_batch:
+        raise RuntimeError(f"effective batch {total} differs from the recipe's {recipe.effective_batch}")
     return total
 
 
-def _save_model(trainer, tokenizer, recipe: dict, merge: bool, model_dir: Path):
+def _save_model(trainer, tokenizer, recipe: Recipe, merge: bool, model_dir: Path):
     """The trained model (a LoRA merged where asked) and tokenizer saved to
     ``model_dir``; returns the model saved and the LoRA update's summary."""
     final = trainer.model
     # the update's size, and what a merge into bf16 would keep of it (adapters.py)
-    lora_update = adapters.update_summary(final) if recipe["method"] == "lora" else None
-    if recipe["method"] == "lora" and merge:
+    lora_update = adapters.update_summary(final) if recipe.lora else None
+    if recipe.lora and merge:
         final = final.merge_and_unload()
     final.save_pretrained(model_dir, safe_serialization=True)
     tokenizer.padding_side = "left"
@@ -536,8 +527,8 @@ def train_process(job: dict, callbacks: list | None = None) -> dict | None:
     layout = batch_layout(recipe, replicas)
     liger = liger_kernel(recipe, cuda)
     tracker = report_to(recipe)
-    padding_free = recipe["padding_free"]
-    if padding_free and recipe.get("attn_implementation") not in FLASH:
+    padding_free = recipe.padding_free
+    if padding_free and recipe.attn_implementation not in FLASH:
         log.warning(
             "recipe key padding_free: without attn_implementation flash_attention_2/3 the attention "
             "masks the flattened batch (correct, but no faster than padding)"
@@ -547,7 +538,7 @@ def train_process(job: dict, callbacks: list | None = None) -> dict | None:
     args = _sft_config(recipe, seed, out_dir, cuda, layout, liger, tracker)
     total = _checked_batch(args, recipe)
     model = _prepare_model(base, recipe, seed, str(args.device))
-    init = _all_ranks(trainable_sha256(model)) if recipe["method"] == "lora" else None
+    init = _all_ranks(trainable_sha256(model)) if recipe.lora else None
     if init and len(set(init)) > 1:
         raise RuntimeError(f"LoRA initialisation differs between processes: {init}")
     progress = _Progress()
@@ -560,7 +551,7 @@ def train_process(job: dict, callbacks: list | None = None) -> dict | None:
         callbacks=[progress, *(callbacks or [])],
     )
     if padding_free:
-        trainer.train_dataset = truncate_like_trl(trainer.train_dataset, recipe["max_length"])
+        trainer.train_dataset = truncate_like_trl(trainer.train_dataset, recipe.max_length)
     _log_to(trainer, out_dir / TENSORBOARD)
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=resume_from)
@@ -569,7 +560,7 @@ def train_process(job: dict, callbacks: list | None = None) -> dict | None:
     final, lora_update = _save_model(trainer, tokenizer, recipe, merge, out_dir / "model")
     return {
         "seed": seed,
-        "recipe": recipe,
+        "recipe": recipe.as_dict(),
         "examples": len(records),
         "data_sha256": sha256_records(records),
         "steps": result.global_step,
@@ -624,7 +615,7 @@ def _launch(spec: dict, processes: int, out_dir: Path) -> dict:
     work = out_dir / LAUNCH
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    spec = dict(spec, result=str(work / "result.json"))
+    spec = dict(spec, recipe=spec["recipe"].as_dict(), result=str(work / "result.json"))
     (work / "spec.json").write_text(json.dumps(spec))
     cmd = launch_command(work / "spec.json", processes)
     env = dict(
