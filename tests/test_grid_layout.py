@@ -58,7 +58,7 @@ def test_a_default_fills_only_what_is_left_out():
     schema = configuration.load_schema()
     recipe = {"method": "full", "epochs": 1, "learning_rate": 0.1, "batch_size": 4, "grad_accum": 3}
     done = configuration.recipe(recipe)
-    assert done["grad_accum"] == 3 and done["max_length"] == 500 and done["gpus"] == 1
+    assert done.grad_accum == 3 and done.max_length == 500 and done.gpus == 1
     assert recipe == {"method": "full", "epochs": 1, "learning_rate": 0.1, "batch_size": 4, "grad_accum": 3}
     assert schema["$defs"]["recipe"]["properties"]["max_length"]["default"] == 500
 
