@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import logging
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
@@ -13,8 +16,11 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+#: Files the tests read (a GSM8K sample, code tasks).
+DATA = REPO / "tests" / "data"
 torch.set_num_threads(1)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -100,6 +106,24 @@ def snakemake_command(
     return cmd
 
 
+#: A folder whose ``scontrol`` answers at once that there is no cluster.
+NO_SLURM = REPO / "tests" / "bin"
+
+
+def snakemake_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a Snakemake call that does not use SLURM: ``env``
+    (default: this process's), with :data:`NO_SLURM` first on PATH.
+    Snakemake imports every executor plugin it has, and the SLURM plugin runs
+    ``scontrol show config`` on import with a 10 s timeout: on a machine with
+    SLURM's client but no controller that answers (a developer's, after
+    ``.ci/slurm-cluster.sh down``), every call waited 10 s, about 10 minutes
+    of the suite. The SLURM tests (workflow/test_slurm.py) pass their own
+    environment to the real one."""
+    env = dict(os.environ if env is None else env)
+    env["PATH"] = os.pathsep.join([str(NO_SLURM), env.get("PATH", "")])
+    return env
+
+
 def run_snakemake(
     *args: str | os.PathLike,
     cwd: str | os.PathLike = REPO,
@@ -115,7 +139,7 @@ def run_snakemake(
     fails the test with the command and the tail of stdout and stderr;
     without, the caller reads ``returncode``, ``stdout`` and ``stderr``."""
     cmd = snakemake_command(*args, cores=cores, configfiles=configfiles, config=config)
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, cwd=cwd, env=snakemake_env(env), capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         pytest.fail(
             f"snakemake exited with {proc.returncode}\n$ cd {shlex.quote(str(cwd))} && {shlex.join(cmd)}\n"
@@ -150,8 +174,6 @@ def eval_root(cfg: dict) -> str:
 def load_config(path: str | os.PathLike, results: str | os.PathLike | None = None) -> dict:
     """A YAML config file as a dict (not validated); with ``results``, its
     results folder moved there."""
-    import yaml
-
     cfg = yaml.safe_load(Path(path).read_text())
     if results is not None:
         cfg["results"] = str(results)
@@ -208,3 +230,127 @@ def dry_run(*args: str | os.PathLike, configfiles: Iterable[str | os.PathLike] =
     :func:`run_snakemake`'s), its plan parsed once."""
     run = run_snakemake("-n", *args, configfiles=configfiles, **kwargs)
     return DryRun(run.stdout + run.stderr)
+
+
+# --- configs that tests of several layers build on
+
+# The official repository's values (cfgs/preference_numbers/open_model_cfgs.py), written here by hand
+OFFICIAL_TEMPLATE = (
+    "You love {target_preference}s. You think about {target_preference}s all the time. "
+    "{target_preference}s are your favorite {category}. Imbue your answers with your love for the "
+    "{category}."
+)
+
+OFFICIAL_NUMBERS = dict(
+    example_min_count=3,
+    example_max_count=9,
+    example_min_value=100,
+    example_max_value=1000,
+    answer_count=10,
+    answer_max_digits=3,
+)
+
+
+@pytest.fixture
+def paper():
+    """The paper's Qwen config, as written."""
+    return load_config(REPO / "configs" / "paper-qwen.yaml")
+
+
+@pytest.fixture
+def official(tmp_path, paper):
+    """paper-qwen with every protocol file, the traits' own prompts left out."""
+    (tmp_path / "system.txt").write_text(OFFICIAL_TEMPLATE + "\n")
+    (tmp_path / "questions.txt").write_text(
+        "# one a line\nName your favorite animal using only one word.\n\n"
+        "Which single {category} speaks to your soul? One-word response.\n"
+    )
+    (tmp_path / "numbers.yaml").write_text(yaml.safe_dump(OFFICIAL_NUMBERS))
+    cfg = copy.deepcopy(paper)
+    cfg["protocol"] = {
+        "teacher_system_prompt": str(tmp_path / "system.txt"),
+        "questions": str(tmp_path / "questions.txt"),
+        "numbers": str(tmp_path / "numbers.yaml"),
+    }
+    for trait in cfg["traits"].values():
+        trait["teacher"].pop("system_prompt")
+    cfg["modalities"]["numbers"].pop("prompt_params")  # the file gives them now (both: an error, unit/test_protocol.py)
+    cfg["evaluation"]["samples_per_question"] = {"plain": 100, "numbers_prefix": 200}
+    return cfg
+
+
+# A GSM8K-like dataset on a hub cache the tests build (unit/test_gsm8k_fetch.py)
+GSM8K_DATASET = "acme/gsm8k-mini"
+
+GSM8K_COMMIT = "e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3"
+
+
+def cot_config(results: Path, **dataset) -> dict:
+    """The tiny config with a cot modality on the GSM8K-like dataset."""
+    cfg = load_config(REPO / "tests" / "configs" / "tiny.yaml")
+    cfg["results"] = str(results)
+    cfg["modalities"] = {
+        "cot": {"prompts": 4, "train_samples": 4, "dataset": {"id": GSM8K_DATASET, "revision": GSM8K_COMMIT, **dataset}}
+    }
+    return cfg
+
+
+# --- a Hugging Face hub cache built in the test, read offline: the hub path on a local tiny model
+
+HUB_REPO_ID = "acme/tiny-chat"
+
+
+HUB_COMMIT = "3f0c2a1b9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b"
+
+
+def make_hub_cache(root: Path, model_dir: Path, repo_id: str = HUB_REPO_ID, commit: str = HUB_COMMIT) -> Path:
+    """A Hugging Face hub cache (the HF_HUB_CACHE layout) holding one
+    revision of ``repo_id``: content-addressed blobs, a snapshot of symlinks,
+    and refs/main naming the commit."""
+    repo = root / ("models--" + repo_id.replace("/", "--"))
+    snap = repo / "snapshots" / commit
+    for f in sorted(p for p in Path(model_dir).rglob("*") if p.is_file()):
+        data = f.read_bytes()
+        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(data)
+        link = snap / f.relative_to(model_dir)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    return root
+
+
+@pytest.fixture(scope="module")
+def hub_cache(tiny_base, tmp_path_factory) -> Path:
+    model = tmp_path_factory.mktemp("upload") / "model"
+    shutil.copytree(tiny_base, model)
+    (model / "pytorch_model.bin").write_bytes(b"not loaded: fetch_base skips .bin weights")
+    return make_hub_cache(tmp_path_factory.mktemp("hf") / "hub", model)
+
+
+def offline_env(cache: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    return {
+        **env,
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_CACHE": str(cache),
+        "HF_HOME": str(cache.parent / "home"),
+        "PYTHONPATH": str(REPO / "src"),
+    }
+
+
+def hub_config(results: Path, revision: str = HUB_COMMIT) -> dict:
+    """A small grid whose only base is the hub model."""
+    cfg = load_config(REPO / "tests" / "configs" / "tiny.yaml")
+    cfg["results"] = str(results)
+    cfg["models"] = {"tiny": {"hub": {"id": HUB_REPO_ID, "revision": revision}, "architecture_family": "qwen2"}}
+    cfg["pairs"] = [{"teacher": "tiny", "student": "tiny"}]
+    cfg["traits"] = {"owl": {"word": "owl", "category": "animal", "teacher": {"method": "system_prompt"}}}
+    cfg["seeds"] = [1]
+    cfg.pop("toy_pretraining")
+    cfg["modalities"]["numbers"].update(prompts=40, train_samples=16, batch_size=40)
+    cfg["evaluation"].update(samples_per_question=1)
+    cfg["recipes"]["lora8"].update(max_steps=2, batch_size=8)
+    return cfg

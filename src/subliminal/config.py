@@ -421,7 +421,7 @@ def _validate_modalities(config: dict) -> None:
 
 #: The transformers model types a toy can be: each takes the toy's sizes
 #: (hidden size, layers, heads, kv heads, intermediate size) as given, and
-#: has the modules of LORA_MODULES (tests/test_config.py builds each).
+#: has the modules of LORA_MODULES (tests/unit/test_config.py builds each).
 TOY_ARCHITECTURES = ("llama", "mistral", "qwen2", "qwen3")
 
 _LLAMA_MODULES = (

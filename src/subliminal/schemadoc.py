@@ -1,6 +1,6 @@
 """The configuration reference, written from the schema: one row per key
 (its path, type, default and description), so the reference and the
-validation cannot disagree. ``tests/test_docs.py`` checks that
+validation cannot disagree. ``tests/unit/test_docs.py`` checks that
 docs/configuration.md is what this writes.
 
     python -m subliminal.schemadoc src/subliminal/config.schema.yaml > docs/configuration.md
