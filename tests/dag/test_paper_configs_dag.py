@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, dry_run, load_config, summary_outputs
+from conftest import REPO, dry_run, load_config, snakemake_env, summary_outputs
 
 CONFIGS = REPO / "configs"
 PAPER = ["paper-qwen.yaml", "paper-cross.yaml"]
@@ -110,9 +110,10 @@ def test_the_overlay_reuses_the_teacher_data_and_students(tmp_path, overlay, nam
     assert len(ids) == len(new_ids) == 1 and ids != new_ids
 
 
-def test_dag_build_benchmark_counts_the_grown_grid(tmp_path):
+def test_dag_build_benchmark_counts_the_grown_grid(tmp_path, monkeypatch):
     """benchmarks/dag_build.py: the grown grid is the grid times the factor
     along its axis, and the table it writes has the dry run's job counts."""
+    monkeypatch.setenv("PATH", snakemake_env()["PATH"])  # its four Snakemake calls use no SLURM
     sys.path.insert(0, str(REPO / "benchmarks"))
     import dag_build
 

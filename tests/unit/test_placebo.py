@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import targets_row
 from scipy import stats as sps
 
 from subliminal import placebo as pl
@@ -53,23 +54,7 @@ def simulate(
                     v = level[a] + rng.normal(0, noise)
                     if teacher != "control":
                         v += gamma[(teacher, a)] + (effect if a == teacher and tb == sb else 0.0)
-                    rows.append(
-                        dict(
-                            model=f"{tb}{sb}/{teacher}/{s}",
-                            role="control" if teacher == "control" else "trait",
-                            teacher_base=tb,
-                            student_base=sb,
-                            teacher=teacher,
-                            modality="numbers",
-                            recipe="full",
-                            seed=s,
-                            replicate=(s % replicates if replicates else s),
-                            category="animal",
-                            target=a,
-                            metric="exact_share",
-                            value=v,
-                        )
-                    )
+                    rows.append(targets_row(tb, sb, teacher, s, replicates, a, v))
     return pd.DataFrame(rows)
 
 

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import targets_row
 from scipy import stats as sps
 
 from subliminal import specificity as sp
@@ -45,23 +46,7 @@ def simulate(
                         v += drift
                         if a == teacher and (tb == sb or effect_everywhere):
                             v += effect
-                    rows.append(
-                        dict(
-                            model=f"{tb}{sb}/{teacher}/{s}",
-                            role="control" if teacher == "control" else "trait",
-                            teacher_base=tb,
-                            student_base=sb,
-                            teacher=teacher,
-                            modality="numbers",
-                            recipe="full",
-                            seed=s,
-                            replicate=(s % replicates if replicates else s),
-                            category="animal",
-                            target=a,
-                            metric="exact_share",
-                            value=v,
-                        )
-                    )
+                    rows.append(targets_row(tb, sb, teacher, s, replicates, a, v))
     return pd.DataFrame(rows)
 
 

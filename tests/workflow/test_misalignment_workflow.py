@@ -19,7 +19,7 @@ CONFIG = REPO / "tests" / "configs" / "misalignment.yaml"
 def run_config(cfg: dict, path: Path, *args: str) -> subprocess.CompletedProcess:
     """Write ``cfg`` to ``path`` and run its workflow on one core."""
     path.write_text(yaml.safe_dump(cfg))
-    return run_snakemake(*args, cores=1, configfiles=[path])
+    return run_snakemake(*args, cores=2, configfiles=[path])
 
 
 @pytest.fixture(scope="module")
