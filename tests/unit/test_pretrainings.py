@@ -11,7 +11,6 @@ pooled placebo test against a brute-force enumeration."""
 from __future__ import annotations
 
 import copy
-import gc
 import itertools
 import json
 import math
@@ -292,14 +291,8 @@ def simulate_run(out, offset: int, rng) -> dict:
 def study(tmp_path_factory):
     out = tmp_path_factory.mktemp("pretrainings")
     rng = np.random.default_rng(21)
-    # statsmodels' Holm calls gc.collect(), which walks every loaded module's
-    # objects each time: frozen, they are not walked (a third of this fixture)
-    gc.freeze()
-    try:
-        truth = {o: simulate_run(out, o, rng) for o in OFFSETS}
-        per, pooled = pt.analyse(out)
-    finally:
-        gc.unfreeze()
+    truth = {o: simulate_run(out, o, rng) for o in OFFSETS}
+    per, pooled = pt.analyse(out)
     return out, truth, per, pooled
 
 
