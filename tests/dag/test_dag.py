@@ -1,15 +1,19 @@
-"""The DAG of the default grid, from a real Snakemake dry run: each teacher
-dataset is made once, every trait student has its control twin, and a
---configfile replaces the default instead of merging into it."""
+"""The DAG of the default grid, from a real Snakemake dry run: the plan makes
+exactly the grid's records, and a --configfile replaces the default instead
+of merging into it."""
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, dry_run, eval_root, files, load_config, run_snakemake, summary_outputs
+from conftest import REPO, dry_run, files, load_config, run_snakemake, summary_outputs
+from subliminal import config as configuration, grid
+from subliminal.kinds import KINDS
+from subliminal.layout import Layout
 
 
 @pytest.fixture(scope="module")
@@ -21,28 +25,31 @@ def default_dag(tmp_path_factory):
     return cfg, summary_outputs(configfiles=[path])
 
 
-def test_each_teacher_dataset_is_generated_once(default_dag):
+def test_the_plan_makes_exactly_the_grid(default_dag):
+    """The jobs Snakemake plans for the default are the grid's records, each
+    once: a sampling per teacher dataset, a training and an evaluation per
+    student (scores, answers and the record of how it was made), an
+    evaluation per base and teacher, a build per toy base. What the grid
+    holds (each dataset once, control twins, a new base) is tested on the
+    grid itself, in tests/unit/test_grid_layout.py."""
     cfg, dag = default_dag
-    raw = dag["sample_teacher"]
-    assert len(raw) == len(set(raw))
-    teacher_bases = {p["teacher"] for p in cfg["pairs"]}
-    replicates = sum(m.get("replicates", 1) for m in cfg["modalities"].values())
-    assert len(raw) == replicates * len(teacher_bases) * (len(cfg["traits"]) + 1)
-    # every student of a teacher reads that one dataset: students outnumber datasets
-    assert len([o for o in dag["train_student"] if o.endswith("provenance.json")]) > len(raw)
-
-
-def test_every_trait_student_has_a_control_twin(default_dag):
-    cfg, dag = default_dag
-    models = [o for o in dag["train_student"] if o.endswith("/model")]
-    assert len(models) == len(set(models))
-    for trait in cfg["traits"]:
-        trait_students = [m for m in models if f"/{trait}/" in m]
-        assert trait_students
-        for m in trait_students:
-            assert m.replace(f"/{trait}/", "/control/") in models
-    assert len(dag["evaluate_student"]) == 3 * len(models)  # scores, answers and the record of how it was made
-    assert len(dag["build_toy_base"]) == len(cfg["models"])
+    v = configuration.validate(copy.deepcopy(cfg))
+    lay = Layout.of(v)
+    raw = [lay.data("raw.jsonl", **d.fields) for d in grid.teacher_datasets(v)]
+    assert sorted(dag["sample_teacher"]) == sorted(raw)
+    students = grid.students(v)
+    trained = [o for o in dag["train_student"] if o.endswith("/model")]
+    assert sorted(trained) == sorted(lay.student("model", **s.fields) for s in students)
+    assert len(dag["train_student"]) == 2 * len(students)  # the model and its provenance.json
+    for rule, role in (("evaluate_student", None), ("evaluate_base", grid.BASE)):
+        want = [
+            lay.eval_of(m, k) for k in KINDS for m in grid.evaluated(v, k) if (m.role == role if role else m.modality)
+        ]
+        assert sorted(o for o in dag[rule] if o.endswith(".tsv") and ".answers." not in o) == sorted(want), rule
+        assert len(dag[rule]) == 3 * len(want), rule  # scores, answers and the record of how it was made
+    teachers = [lay.eval_of(m, k) for k in KINDS for m in grid.evaluated(v, k) if m.teacher and not m.modality]
+    assert sorted(o for o in dag["evaluate_teacher"] if o.endswith(".tsv") and ".answers." not in o) == sorted(teachers)
+    assert sorted(dag["build_toy_base"]) == sorted(lay.base_model(b) for b in cfg["models"])
 
 
 def test_configfile_replaces_the_default(tmp_path):
@@ -62,31 +69,6 @@ def test_configfile_replaces_the_default(tmp_path):
     everything = [o for outs in dag.values() for o in outs]
     assert not [o for o in everything if "qwen_a" in o or "llama_c" in o or "/owl/" in o]
     assert dag["build_toy_base"] == [f"{cfg['results']}/bases/solo/model"]
-
-
-def test_a_new_base_is_a_config_edit_that_adds_exactly_its_jobs(default_dag, tmp_path):
-    """A fourth toy base and its pairs, added in config only: the DAG grows by
-    the new base's build and evaluation, its students and their evaluations;
-    no existing teacher dataset is made again, nothing else changes."""
-    cfg, dag = default_dag
-    grown = yaml.safe_load(yaml.safe_dump(cfg))
-    grown["models"]["mistral_d"] = {"toy": {**cfg["models"]["llama_c"]["toy"], "architecture": "mistral", "seed": 44}}
-    grown["pairs"] = cfg["pairs"] + [{"teachers": ["qwen_a"], "students": ["mistral_d"]}]
-    path = tmp_path / "grown.yaml"
-    path.write_text(yaml.safe_dump(grown))
-    new = summary_outputs(configfiles=[path])
-    added = {rule: sorted(set(new[rule]) - set(dag.get(rule, []))) for rule in new}
-    removed = {rule: sorted(set(dag[rule]) - set(new.get(rule, []))) for rule in dag}
-    assert not any(removed.values())
-    per_base_students = len(cfg["seeds"]) * (len(cfg["traits"]) + 1) * len(cfg["students"]["recipes"])
-    assert len(added["build_toy_base"]) == 1 and "mistral_d" in added["build_toy_base"][0]
-    assert len([o for o in added["train_student"] if o.endswith("/model")]) == per_base_students
-    assert all("/mistral_d/" in o for o in added["train_student"] + added["evaluate_student"])
-    assert [o for o in added["evaluate_base"] if o.endswith(".tsv")] == [
-        f"{eval_root(grown)}/preference/bases/mistral_d.tsv"
-    ]
-    for rule in ("sample_teacher", "filter_teacher_data", "finetune_teacher", "evaluate_teacher"):
-        assert not added.get(rule), rule  # the teacher datasets are reused, not remade
 
 
 def rule_edges(configfile: Path) -> set[tuple[str, str]]:

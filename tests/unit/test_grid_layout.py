@@ -106,6 +106,60 @@ def test_pairs_carry_their_relation():
     assert [p.matched for p in pairs] == [p.relation == grid.SAME_BASE for p in pairs]
 
 
+# ----------------------------------------------------------------------------- the default grid
+# (tests/dag/test_dag.py checks once that the default plan makes exactly this grid)
+
+
+@pytest.fixture(scope="module")
+def default():
+    return configuration.validate(load_config(REPO / "config.yaml"))
+
+
+def test_each_teacher_dataset_is_made_once_and_read_by_several_students(default):
+    datasets = grid.teacher_datasets(default)
+    assert len({tuple(d.fields.values()) for d in datasets}) == len(datasets)
+    teacher_bases = {p["teacher"] for p in default["pairs"]}
+    replicates = sum(m["replicates"] for m in default["modalities"].values())
+    assert len(datasets) == replicates * len(teacher_bases) * (len(default["traits"]) + 1)
+    read = [grid.student_dataset(default, s) for s in grid.students(default)]
+    assert set(read) == set(datasets) and len(read) > len(datasets)
+
+
+def test_every_trait_student_has_a_control_twin(default):
+    students = grid.students(default)
+    assert len(set(students)) == len(students)
+    for trait in default["traits"]:
+        of_trait = [s for s in students if s.teacher == trait]
+        assert of_trait
+        for s in of_trait:
+            assert s.twin(grid.control_teacher(default, trait)) in students
+    evaluated = [m for kind in KINDS for m in grid.evaluated(default, kind) if m.modality]
+    assert sorted(m.model for m in evaluated) == sorted(s.path for s in students)  # each evaluated once
+
+
+def test_a_new_base_is_a_config_edit_that_adds_exactly_its_students(default):
+    """A fourth toy base and its pairs, added in config only: the grid grows
+    by the new base's students (every trait, the control, each seed and
+    recipe) and its evaluation as a base; every teacher dataset stays."""
+    grown = copy.deepcopy(default)
+    grown["models"]["mistral_d"] = {
+        "toy": {**default["models"]["llama_c"]["toy"], "architecture": "mistral", "seed": 44}
+    }
+    grown["pairs"] = default["pairs"] + [{"teachers": ["qwen_a"], "students": ["mistral_d"]}]
+    grown = configuration.validate(grown)
+    before, after = set(grid.students(default)), set(grid.students(grown))
+    added = after - before
+    assert before <= after
+    assert {s.student_base for s in added} == {"mistral_d"}
+    per_base = len(default["seeds"]) * (len(default["traits"]) + 1) * len(default["students"]["recipes"])
+    assert len(added) == per_base * len(default["modalities"])
+    assert grid.teacher_datasets(grown) == grid.teacher_datasets(default)  # reused, not made again
+    for kind in KINDS:
+        bases = {m.model for m in grid.evaluated(grown, kind) if m.role == grid.BASE}
+        assert bases - {m.model for m in grid.evaluated(default, kind) if m.role == grid.BASE} <= {"base/mistral_d"}
+    assert "base/mistral_d" in {m.model for m in grid.evaluated(grown, grid.PREFERENCE)}
+
+
 # ----------------------------------------------------------------------------- the layout
 
 
