@@ -17,7 +17,7 @@ CONFIG = REPO / "tests" / "configs" / "misalignment.yaml"
 
 
 def run_config(cfg: dict, path: Path, *args: str) -> subprocess.CompletedProcess:
-    """Write ``cfg`` to ``path`` and run its workflow on one core."""
+    """Write ``cfg`` to ``path`` and run its workflow on two cores."""
     path.write_text(yaml.safe_dump(cfg))
     return run_snakemake(*args, cores=2, configfiles=[path])
 

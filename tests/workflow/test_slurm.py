@@ -40,8 +40,8 @@ CANCEL_AFTER_S = 5  # a training job is cancelled once it has run this long
 # light rules: they must run in the main Snakemake process, never as SLURM jobs
 LIGHT_RULES = {"filter_teacher_data", "collect_scores", "collect_teachers", "statistics", "figure", "auxlogit_figure"}
 # the rules that draw a figure or a report page from the tables: the local
-# twin leaves them out (--omit-from), as what the two runs compare is the data,
-# the evaluations and the tables (figures hold rendering metadata)
+# twin leaves them out (--omit-from), as what the two runs compare is their
+# data, evaluations and tables; the SLURM run makes everything
 DRAWING_RULES = (
     "figure",
     "cross_model_figures",
