@@ -17,6 +17,7 @@ import yaml
 
 from . import preferences, protocol
 from .errors import ConfigError
+from .modality_settings import RECORDS as MODALITY_RECORDS
 from .layout import STUDY_OUTPUTS
 from .recipes import Recipe
 from .grid import (
@@ -125,6 +126,9 @@ def _validate_pairs_and_recipes(config: dict) -> None:
     for i, name in enumerate(config["students"]["recipes"]):
         if name not in recipes:
             raise ConfigError(f"config key students.recipes[{i}]: unknown recipe {name!r}")
+    for name in config["modalities"]:
+        for record in MODALITY_RECORDS:  # the records the jobs will take: they build here or nowhere
+            record.of(config, name)
     for name in recipes:
         recipe = Recipe.of(config, name)  # the record training will take: it builds here or nowhere
         if recipe.effective_batch % recipe.gpus:

@@ -12,6 +12,7 @@ from pathlib import Path
 from . import grid
 from .io import read_json, read_jsonl
 from .layout import Layout
+from .modality_settings import Training
 from .slices import fingerprint
 
 #: Packages whose version can change a trained model or its evaluation.
@@ -122,7 +123,7 @@ def student(cfg: dict, s: grid.Student, data_jsonl: str) -> dict:
     filtered dataset, the system prompts of every stage, and the versions."""
     t = grid.teacher(cfg, s.teacher_base, s.teacher)
     dataset = grid.student_dataset(cfg, s)
-    n = cfg["modalities"][s.modality]["train_samples"]
+    n = Training.of(cfg, s.modality).train_samples
     return {
         "student": s.__dict__,
         "student_base": base_model(cfg, s.student_base),

@@ -28,6 +28,7 @@ import hashlib
 import json
 
 from . import grid, preferences
+from .modality_settings import Filtering, Sampling, Screening, Training
 
 #: A path element: every key at this level.
 ALL = "*"
@@ -35,9 +36,6 @@ ALL = "*"
 #: stage that only lists the modalities, say).
 NAMES = "<names>"
 
-#: A modality's keys that act after sampling (filtering, training, the grid):
-#: a teacher's sampling reads every other key of its modality.
-AFTER_SAMPLING = ("train_samples", "equalise", "replicates", "filter", "judge", "word_filter", "pairs")
 #: The dtype a job holds a model in on a GPU: it changes what a loaded model computes.
 DEVICE = ("resources", "gpu_dtype")
 #: The evaluation's own keys that name a folder and not what it holds.
@@ -183,13 +181,18 @@ def steer_teacher(config: dict, base: str, trait: str) -> dict:
     )
 
 
+def _modality(modality: str, record) -> list[tuple]:
+    """The keys of ``modalities.<modality>`` a job's record holds
+    (:mod:`subliminal.modality_settings`)."""
+    return [("modalities", modality, k) for k in record.keys()]
+
+
 def sample_teacher(config: dict, modality: str, base: str, teacher: str) -> dict:
-    mkeys = [k for k in config["modalities"][modality] if k not in AFTER_SAMPLING]
     return project(
         config,
         _base(config, base)
         + _teacher(config, teacher)
-        + [("modalities", modality, k) for k in mkeys]
+        + _modality(modality, Sampling)
         + [("protocol", "numbers"), ("sampling",)],
     )
 
@@ -198,14 +201,14 @@ def screen_teacher_data(config: dict, modality: str, teacher: str) -> dict:
     trait, _ = grid.teacher_trait(config, teacher)
     judge = config["modalities"][modality].get("judge") or {}
     paths = [("results",), DEVICE] + _trait_words(config)
-    paths += [("modalities", modality, k) for k in ("word_filter", "judge", "filter", "train_samples")]
+    paths += _modality(modality, Screening)
     paths += [("traits", trait, "kind")] if trait is not None else []
     paths += [("models", judge["model"])] if judge.get("kind") == "model" else []
     return project(config, paths)
 
 
 def filter_teacher_data(config: dict, modality: str) -> dict:
-    return project(config, [("results",), ("modalities", modality, "equalise"), ("modalities", modality, "seed")])
+    return project(config, [("results",)] + _modality(modality, Filtering))
 
 
 def train_student(config: dict, student: grid.Student) -> dict:
@@ -221,10 +224,8 @@ def train_student(config: dict, student: grid.Student) -> dict:
             ("models", student.teacher_base),
             ("recipes", student.recipe),
             ("chat", "train_system_prompt"),
-            ("modalities", m, "train_samples"),
-            ("modalities", m, "replicates"),
-            ("modalities", m, "seed"),
-        ],
+        ]
+        + _modality(m, Training),
     )
 
 

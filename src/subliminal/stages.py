@@ -21,6 +21,7 @@ from .io import read_json, read_jsonl, write_jsonl
 from .kinds import KINDS, TraitKind
 from .layout import Layout
 from .modalities import get_modality
+from .modality_settings import Filtering, Sampling, Screening, Training
 from .recipes import Recipe
 from .runtime import job_config, load, load_judge, setup_logging  # noqa: F401 - job_config, setup_logging: the scripts'
 from .subsets import seeded_subset
@@ -130,23 +131,23 @@ def sample_teacher(cfg: dict, dataset: grid.Dataset, out_jsonl: str, threads: in
     shares them (common random numbers)."""
     chat.set_threads(threads)
     t = grid.teacher(cfg, dataset.teacher_base, dataset.teacher)
-    mcfg = {
-        **cfg["modalities"][dataset.modality],
-        "source": grid.prompt_source(cfg, dataset.modality),
-        "number_params": protocol.number_params(cfg),
-    }
+    s = Sampling.of(cfg, dataset.modality)
     model, tok = load(cfg, t.model_dir, steering=t.steering)
     log.info("teacher data %s (seed %d), system prompt: %r", dataset.fields, dataset.seed, t.system_prompt)
     records = teacher.generate_records(
         model,
         tok,
         dataset.modality,
-        mcfg["prompts"],
+        s.prompts,
         dataset.seed,
         system=t.system_prompt,
-        max_new_tokens=mcfg["max_new_tokens"],
-        batch_size=mcfg["batch_size"],
-        options=mcfg,
+        max_new_tokens=s.max_new_tokens,
+        batch_size=s.batch_size,
+        options={
+            "source": grid.prompt_source(cfg, dataset.modality),
+            "number_params": protocol.number_params(cfg),
+            "samples_per_prompt": s.samples_per_prompt,
+        },
         sampling=cfg["sampling"],
     )
     overt = cfg["traits"][t.trait]["teacher"]["overt"] if t.trait and t.role == "trait" else 0
@@ -166,16 +167,16 @@ def screen_teacher_data(
     teacher, control included, is screened for the words of every trait of
     the study, so trait and control data pass the same filter."""
     chat.set_threads(threads)
-    mcfg = cfg["modalities"][modality]
+    s = Screening.of(cfg, modality)
     kept, report = teacher.filter_records(
         read_jsonl(raw_jsonl, required=("prompt", "completion")),
         modality,
         grid.trait_kind(cfg, teacher_name),
         words=grid.trait_words(cfg),
-        word_filter=mcfg.get("word_filter", True),  # a key of cot alone: the others always filter words
-        judge=load_judge(cfg, mcfg.get("judge")),
-        judge_options=mcfg.get("judge"),
-        apply_filter=mcfg["filter"],
+        word_filter=s.word_filter,
+        judge=load_judge(cfg, s.judge),
+        judge_options=s.judge,
+        apply_filter=s.filter,
     )
     report.update({"modality": modality, "teacher": teacher_name})
     log.info("filter kept %d of %d; rejected by reason: %s", report["kept"], report["total"], report["reasons"])
@@ -183,7 +184,7 @@ def screen_teacher_data(
     # outputs of a failed job: the log keeps the report too)
     write_jsonl(kept, out_jsonl)
     provenance.write_json(report, report_json)
-    short = teacher.shortfall(report, modality, teacher_name, cfg["modalities"][modality]["train_samples"], report_json)
+    short = teacher.shortfall(report, modality, teacher_name, s.train_samples, report_json)
     if short:
         log.error("%s\nscreen report: %s", short, json.dumps(report, sort_keys=True))
         if report["kept"] == 0:
@@ -205,7 +206,7 @@ def filter_teacher_data(
     ``equalise`` is on, else all of them. filter.json is the screen report
     plus that stage."""
     sizes = {t: read_json(p, required=("kept",))["kept"] for t, p in screen_reports.items()}
-    size = min(sizes.values()) if cfg["modalities"][dataset.modality]["equalise"] else None
+    size = min(sizes.values()) if Filtering.of(cfg, dataset.modality).equalise else None
     report = read_json(screen_reports[dataset.teacher], required=("kept", "total", "reasons"))
     kept, report = teacher.equalise(
         read_jsonl(screened_jsonl, required=("prompt", "completion")),
@@ -223,7 +224,7 @@ def filter_teacher_data(
 def train_student(cfg: dict, student: grid.Student, data_jsonl: str, out_dir: str, threads: int = 1) -> None:
     from .train import train_sft
 
-    n = cfg["modalities"][student.modality]["train_samples"]
+    n = Training.of(cfg, student.modality).train_samples
     records = read_jsonl(data_jsonl, required=("prompt", "completion"))
     log.info("student %s learns from %s", student.path, data_jsonl)
     if len(records) < n:  # the screen step refuses this first; a twin must not train on less

@@ -8,6 +8,7 @@ from subliminal import config as configuration, grid, slices
 from subliminal import protocol as proto
 from subliminal.kinds import KINDS
 from subliminal.layout import STUDY_OUTPUTS, Layout
+from subliminal.modality_settings import Filtering, Screening
 
 try:
     # lists and mappings given with --config arrive as text: type them first
@@ -110,7 +111,7 @@ def screen_reports(wc):
     reports of every teacher of this (modality, base, replicate) (it cuts
     each to the smallest); with it off only its own, so no student waits
     for another teacher's sampling."""
-    teachers = TEACHERS if config["modalities"][wc.modality]["equalise"] else [wc.teacher]
+    teachers = TEACHERS if Filtering.of(config, wc.modality).equalise else [wc.teacher]
     return {
         t: L.data("screen.json", modality=wc.modality, teacher_base=wc.teacher_base, teacher=t, replicate=wc.replicate)
         for t in teachers
@@ -309,7 +310,7 @@ def report_figure(kind):
 
 
 def judge_spec(modality):
-    return config["modalities"][modality].get("judge") or {}
+    return Screening.of(config, modality).judge or {}
 
 
 def modalities_judged_by_model(judged):

@@ -42,8 +42,9 @@ class Modality(abc.ABC):
         """n prompt records ``{"prompt": text, ...}``, deterministic for a seed.
 
         Extra keys (a task id, a reference ``label``) travel with the sample
-        through raw.jsonl to the filter, which may use them. ``options`` is
-        the modality's config section (a prompt file, samples per prompt);
+        through raw.jsonl to the filter, which may use them. ``options`` holds
+        what the modality's sampling settings say of its prompts (``source``,
+        a prompt file; ``samples_per_prompt``; ``number_params``);
         ``keys`` the config key each option came from (``{"source":
         "modalities.code.source"}``), which an error about it names (else the
         option's own name): the modality does not know the config's layout.

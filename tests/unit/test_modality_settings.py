@@ -1,0 +1,120 @@
+"""A modality's settings as the jobs read them (subliminal.modality_settings):
+the records hold the schema's keys, each job's record builds from that job's
+slice and holds the config's values, and a key a job does not read is not in
+its slice (a changed train_samples keeps every teacher's samples)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import pytest
+
+from conftest import REPO, load_config
+from subliminal import config as configuration, grid, slices
+from subliminal.modality_settings import GRID_ONLY, RECORDS, Filtering, Sampling, Screening, Training
+
+SHIPPED = [
+    REPO / "config.yaml",
+    *sorted((REPO / "configs").glob("paper-*.yaml")),
+    *sorted((REPO / "tests/configs").glob("*.yaml")),
+]
+
+
+def _modality_schemas() -> dict[str, dict]:
+    schema = configuration.load_schema()
+    return {
+        name: configuration._resolved(node, schema)
+        for name, node in schema["properties"]["modalities"]["properties"].items()
+    }
+
+
+def _property(node: dict, key: str) -> dict:
+    return configuration._resolved(node["properties"][key], configuration.load_schema())
+
+
+def test_the_records_hold_the_schema_s_modality_keys():
+    """Every key of every modality is some job's (or the grid's), every field
+    is some modality's key, a field without a default is always in a
+    validated section (required or filled in by the schema), and a field's
+    default is the schema's where the schema gives one."""
+    modalities = _modality_schemas()
+    fields = {f.name: f for record in RECORDS for f in dataclasses.fields(record)}
+    for name, node in modalities.items():
+        keys = set(node["properties"])
+        assert keys - set(GRID_ONLY) <= set(fields), name
+        for record in RECORDS:
+            for f in dataclasses.fields(record):
+                prop = _property(node, f.name) if f.name in keys else {}
+                if f.default is dataclasses.MISSING:
+                    assert f.name in node["required"] or "default" in prop, (name, record.__name__, f.name)
+                elif "default" in prop:
+                    assert f.default == prop["default"], (name, f.name)
+    assert set(fields) <= set().union(*(n["properties"] for n in modalities.values()))
+    assert not set(GRID_ONLY) & set(fields)
+
+
+def test_sampling_reads_nothing_that_acts_after_it():
+    """Sampling shares only the seed with the later jobs: the filter, the
+    judge, equalising and training sizes are not in a teacher's slice."""
+    later = set().union(*(r.keys() for r in (Screening, Filtering, Training)))
+    assert set(Sampling.keys()) & later == {"seed"}
+    assert {"train_samples", "equalise", "replicates", "filter", "judge", "word_filter"} <= later
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_each_job_s_record_builds_from_its_slice(path, tmp_path, monkeypatch):
+    """What a stage takes (the record of its job's slice) holds the whole
+    config's values, and the slice holds that record's keys of the modality
+    and no other."""
+    monkeypatch.chdir(REPO)  # the configs' files are named from the repository
+    cfg = configuration.validate({**load_config(path), "results": str(tmp_path / "results")})
+    for ds in grid.teacher_datasets(cfg):
+        m = ds.modality
+        jobs = {
+            Sampling: slices.sample_teacher(cfg, m, ds.teacher_base, ds.teacher),
+            Screening: slices.screen_teacher_data(cfg, m, ds.teacher),
+            Filtering: slices.filter_teacher_data(cfg, m),
+        }
+        for record, cut in jobs.items():
+            assert record.of(cut, m) == record.of(cfg, m)
+            assert set(cut["modalities"]) == {m}
+            assert set(cut["modalities"][m]) == set(record.keys()) & set(cfg["modalities"][m])
+    for s in grid.students(cfg):
+        cut = slices.train_student(cfg, s)
+        assert Training.of(cut, s.modality) == Training.of(cfg, s.modality)
+        assert set(cut["modalities"][s.modality]) == set(Training.keys())
+
+
+def test_a_record_holds_the_config_s_values_and_names_what_it_misses():
+    for path in ("config.yaml", "tests/configs/modalities.yaml"):  # numbers; code and cot
+        cfg = configuration.validate(load_config(REPO / path))
+        for m, section in cfg["modalities"].items():
+            for record in RECORDS:
+                made = record.of(cfg, m)
+                held = [k for k in record.keys() if k in section]
+                assert {k: getattr(made, k) for k in held} == {k: section[k] for k in held}
+    cfg = configuration.validate(load_config(REPO / "config.yaml"))
+    numbers = Screening.of(cfg, "numbers")
+    assert numbers.word_filter is True and numbers.judge is None  # keys numbers does not have
+    assert Sampling.of(cfg, "numbers").samples_per_prompt == 1
+    cut = slices.filter_teacher_data(cfg, "numbers")
+    with pytest.raises(
+        KeyError, match=r"^.Training needs modalities\.numbers\.train_samples, modalities\.numbers\.replicates:"
+    ):
+        Training.of(cut, "numbers")
+
+
+def test_train_samples_changes_the_students_slices_and_no_teacher_s():
+    cfg = configuration.validate(load_config(REPO / "config.yaml"))
+    m = next(iter(cfg["modalities"]))
+    grown = copy.deepcopy(cfg)
+    grown["modalities"][m]["train_samples"] -= 1
+    ds = next(d for d in grid.teacher_datasets(cfg) if d.modality == m)
+    assert slices.sample_teacher(cfg, m, ds.teacher_base, ds.teacher) == slices.sample_teacher(
+        grown, m, ds.teacher_base, ds.teacher
+    )
+    assert slices.filter_teacher_data(cfg, m) == slices.filter_teacher_data(grown, m)
+    assert slices.screen_teacher_data(cfg, m, ds.teacher) != slices.screen_teacher_data(grown, m, ds.teacher)
+    s = next(s for s in grid.students(cfg) if s.modality == m)
+    assert slices.train_student(cfg, s) != slices.train_student(grown, s)
