@@ -12,6 +12,7 @@ from pathlib import Path
 from . import chat, grid, interaction, placebo, provenance, specificity, stats, tables
 from .io import read_json, read_table
 from .report import write_table_page
+from .settings import Evaluation
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def analyse(cfg: dict, scores_csv: str, targets_csv: str, out: dict, members_jso
     spec = specificity.specificity(targets, words, relations=relations, **options)
     plac = placebo.placebo(targets, words, relations=relations, alpha=a["alpha"], correction=options["correction"])
     comp = stats.compare(scores, relations=relations, **options)
-    n_samples = cfg["evaluation"]["samples_per_question"]
+    n_samples = Evaluation.of(cfg).samples_per_question
     inter = interaction.interaction(scores, relations=relations, n_samples=n_samples, **options)
     _csv(stats.summarize(scores), out["summary"])
     _csv(comp, out["compare"])

@@ -17,7 +17,7 @@ import yaml
 
 from . import preferences, protocol
 from .errors import ConfigError
-from .modality_settings import RECORDS as MODALITY_RECORDS
+from . import settings
 from .layout import STUDY_OUTPUTS
 from .recipes import Recipe
 from .grid import (
@@ -106,6 +106,7 @@ def validate(config: dict, schema: dict | None = None) -> dict:
     _validate_modalities(config)
     _validate_inputs(config)
     protocol.validate(config)
+    settings.check(config)  # the records the jobs will take (the recipes' above): they build here or nowhere
     return config
 
 
@@ -126,9 +127,6 @@ def _validate_pairs_and_recipes(config: dict) -> None:
     for i, name in enumerate(config["students"]["recipes"]):
         if name not in recipes:
             raise ConfigError(f"config key students.recipes[{i}]: unknown recipe {name!r}")
-    for name in config["modalities"]:
-        for record in MODALITY_RECORDS:  # the records the jobs will take: they build here or nowhere
-            record.of(config, name)
     for name in recipes:
         recipe = Recipe.of(config, name)  # the record training will take: it builds here or nowhere
         if recipe.effective_batch % recipe.gpus:

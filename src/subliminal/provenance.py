@@ -12,7 +12,7 @@ from pathlib import Path
 from . import grid
 from .io import read_json, read_jsonl
 from .layout import Layout
-from .modality_settings import Training
+from .settings import Training
 from .slices import fingerprint
 
 #: Packages whose version can change a trained model or its evaluation.

@@ -24,11 +24,12 @@ The slices are built from a validated config (defaults filled in).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 
 from . import grid, preferences
-from .modality_settings import Filtering, Sampling, Screening, Training
+from .settings import Evaluation, Filtering, Sampling, Screening, Training
 
 #: A path element: every key at this level.
 ALL = "*"
@@ -135,7 +136,7 @@ def _teacher(config: dict, teacher: str) -> list[tuple]:
 
 def _evaluation(config: dict) -> list[tuple]:
     """What an evaluation reads (the same settings name its folder)."""
-    keys = [k for k in config["evaluation"] if k != EVALUATION_NAME]
+    keys = [f.name for f in dataclasses.fields(Evaluation) if f.name != EVALUATION_NAME]
     return [("evaluation", k) for k in keys] + [
         ("chat", "eval_system_prompt"),
         ("protocol", "questions"),
@@ -183,7 +184,7 @@ def steer_teacher(config: dict, base: str, trait: str) -> dict:
 
 def _modality(modality: str, record) -> list[tuple]:
     """The keys of ``modalities.<modality>`` a job's record holds
-    (:mod:`subliminal.modality_settings`)."""
+    (:mod:`subliminal.settings`)."""
     return [("modalities", modality, k) for k in record.keys()]
 
 
@@ -199,7 +200,7 @@ def sample_teacher(config: dict, modality: str, base: str, teacher: str) -> dict
 
 def screen_teacher_data(config: dict, modality: str, teacher: str) -> dict:
     trait, _ = grid.teacher_trait(config, teacher)
-    judge = config["modalities"][modality].get("judge") or {}
+    judge = Screening.of(config, modality).judge or {}
     paths = [("results",), DEVICE] + _trait_words(config)
     paths += _modality(modality, Screening)
     paths += [("traits", trait, "kind")] if trait is not None else []
@@ -236,7 +237,7 @@ def evaluate(config: dict, base: str, teacher: str | None = None, kind: str = gr
     if kind == grid.PREFERENCE:
         paths += _targets(config)
     else:
-        judge = config["evaluation"]["misalignment"].get("judge") or {}
+        judge = Evaluation.of(config).misalignment.judge or {}
         paths += [("models", judge["model"])] if judge.get("kind") == "model" else []
     if teacher is not None:
         paths += _teacher(config, teacher)

@@ -21,7 +21,7 @@ from .io import read_json, read_jsonl, write_jsonl
 from .kinds import KINDS, TraitKind
 from .layout import Layout
 from .modalities import get_modality
-from .modality_settings import Filtering, Sampling, Screening, Training
+from .settings import Evaluation, Filtering, Sampling, Screening, Training
 from .recipes import Recipe
 from .runtime import job_config, load, load_judge, setup_logging  # noqa: F401 - job_config, setup_logging: the scripts'
 from .subsets import seeded_subset
@@ -262,21 +262,38 @@ def _preferences(cfg: dict, model, tok, system):
     """Sampled answers and exact probabilities on the preference questions."""
     from . import evaluate
 
-    ev = cfg["evaluation"]
-    options = {k: ev[k] for k in ("samples_per_question", "seed", "numbers_prefix", "batch_size", "max_new_tokens")}
-    words, questions = grid.target_words(cfg), protocol.questions(cfg)
-    extra = dict(score_batch_size=ev.get("score_batch_size"), questions=questions, sampling=cfg["sampling"])
-    return evaluate.evaluate_preferences(model, tok, words, system=system, **options, **extra)
+    ev = Evaluation.of(cfg)
+    return evaluate.evaluate_preferences(
+        model,
+        tok,
+        grid.target_words(cfg),
+        samples_per_question=ev.samples_per_question,
+        seed=ev.seed,
+        numbers_prefix=ev.numbers_prefix,
+        system=system,
+        batch_size=ev.batch_size,
+        max_new_tokens=ev.max_new_tokens,
+        score_batch_size=ev.score_batch_size,
+        questions=protocol.questions(cfg),
+        sampling=cfg["sampling"],
+    )
 
 
 def _misalignment(cfg: dict, model, tok, system):
     """Per-question rates and every judged answer on the free-form questions."""
-    m = cfg["evaluation"]["misalignment"]
-    spec = m.get("judge") or {"kind": "rule"}
+    ev = Evaluation.of(cfg)
+    m = ev.misalignment
+    spec = m.judge or {"kind": "rule"}
     scorer = misalignment.RuleScorer() if spec["kind"] == "rule" else misalignment.ModelScorer(load_judge(cfg, spec))
-    options = {k: m[k] for k in ("samples_per_question", "batch_size", "max_new_tokens")}
     return misalignment.evaluate_misalignment(
-        model, tok, scorer, seed=cfg["evaluation"]["seed"], system=system, **options
+        model,
+        tok,
+        scorer,
+        seed=ev.seed,
+        system=system,
+        samples_per_question=m.samples_per_question,
+        batch_size=m.batch_size,
+        max_new_tokens=m.max_new_tokens,
     )
 
 

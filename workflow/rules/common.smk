@@ -8,7 +8,7 @@ from subliminal import config as configuration, grid, slices
 from subliminal import protocol as proto
 from subliminal.kinds import KINDS
 from subliminal.layout import STUDY_OUTPUTS, Layout
-from subliminal.modality_settings import Filtering, Screening
+from subliminal.settings import Evaluation, Filtering, Screening
 
 try:
     # lists and mappings given with --config arrive as text: type them first
@@ -165,7 +165,7 @@ def member_records():
 
 def misalignment_judge_input(wc):
     """A model judge's files for the misalignment evaluation (none for the rule judge)."""
-    spec = config["evaluation"]["misalignment"].get("judge") or {}
+    spec = Evaluation.of(config).misalignment.judge or {}
     return base_model(spec["model"]) if spec.get("kind") == "model" else []
 
 

@@ -1,7 +1,8 @@
-"""A modality's settings as the jobs read them (subliminal.modality_settings):
-the records hold the schema's keys, each job's record builds from that job's
-slice and holds the config's values, and a key a job does not read is not in
-its slice (a changed train_samples keeps every teacher's samples)."""
+"""The modality and evaluation settings as the jobs read them
+(subliminal.settings): the records hold the schema's keys, each job's record
+builds from that job's slice and holds the config's values, and a key a job
+does not read is not in its slice (a changed train_samples keeps every
+teacher's samples)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,16 @@ import pytest
 
 from conftest import REPO, load_config
 from subliminal import config as configuration, grid, slices
-from subliminal.modality_settings import GRID_ONLY, RECORDS, Filtering, Sampling, Screening, Training
+from subliminal.settings import (
+    GRID_ONLY,
+    MODALITY_RECORDS as RECORDS,
+    Evaluation,
+    Filtering,
+    MisalignmentEvaluation,
+    Sampling,
+    Screening,
+    Training,
+)
 
 SHIPPED = [
     REPO / "config.yaml",
@@ -54,6 +64,24 @@ def test_the_records_hold_the_schema_s_modality_keys():
     assert not set(GRID_ONLY) & set(fields)
 
 
+@pytest.mark.parametrize("record, path", [(Evaluation, ()), (MisalignmentEvaluation, ("misalignment",))])
+def test_the_evaluation_records_hold_the_schema_s_keys(record, path):
+    """Evaluation and its misalignment part name the schema's keys; a field
+    without a default is required or filled in by the schema, and a field's
+    default is the schema's (None where the schema fills none in)."""
+    node = configuration._resolved(configuration.load_schema()["properties"]["evaluation"], configuration.load_schema())
+    for key in path:
+        node = _property(node, key)
+    fields = {f.name: f for f in dataclasses.fields(record)}
+    assert set(fields) == set(node["properties"])
+    for name, f in fields.items():
+        prop = _property(node, name)
+        if f.default is dataclasses.MISSING:
+            assert name in node.get("required", ()) or "default" in prop, name
+        else:
+            assert f.default == prop.get("default"), name
+
+
 def test_sampling_reads_nothing_that_acts_after_it():
     """Sampling shares only the seed with the later jobs: the filter, the
     judge, equalising and training sizes are not in a teacher's slice."""
@@ -84,6 +112,11 @@ def test_each_job_s_record_builds_from_its_slice(path, tmp_path, monkeypatch):
         cut = slices.train_student(cfg, s)
         assert Training.of(cut, s.modality) == Training.of(cfg, s.modality)
         assert set(cut["modalities"][s.modality]) == set(Training.keys())
+    whole = Evaluation.of(cfg)
+    for base in cfg["models"]:
+        for kind in (grid.PREFERENCE, grid.MISALIGNMENT):
+            cut = slices.evaluate(cfg, base, kind=kind)
+            assert Evaluation.of(cut) == dataclasses.replace(whole, name=None)  # the name is the folder's
 
 
 def test_a_record_holds_the_config_s_values_and_names_what_it_misses():
@@ -98,6 +131,12 @@ def test_a_record_holds_the_config_s_values_and_names_what_it_misses():
     numbers = Screening.of(cfg, "numbers")
     assert numbers.word_filter is True and numbers.judge is None  # keys numbers does not have
     assert Sampling.of(cfg, "numbers").samples_per_prompt == 1
+    ev = Evaluation.of(cfg)
+    assert (ev.samples_per_question, ev.seed, ev.misalignment.samples_per_question) == (
+        cfg["evaluation"]["samples_per_question"],
+        cfg["evaluation"]["seed"],
+        cfg["evaluation"]["misalignment"]["samples_per_question"],
+    )
     cut = slices.filter_teacher_data(cfg, "numbers")
     with pytest.raises(
         KeyError, match=r"^.Training needs modalities\.numbers\.train_samples, modalities\.numbers\.replicates:"
@@ -118,3 +157,17 @@ def test_train_samples_changes_the_students_slices_and_no_teacher_s():
     assert slices.screen_teacher_data(cfg, m, ds.teacher) != slices.screen_teacher_data(grown, m, ds.teacher)
     s = next(s for s in grid.students(cfg) if s.modality == m)
     assert slices.train_student(cfg, s) != slices.train_student(grown, s)
+
+
+def test_a_config_whose_records_cannot_be_built_fails_validation(monkeypatch):
+    """The records are built when the config is validated: a record that
+    asks for a key the config does not hold stops the run before any job."""
+    from subliminal import settings
+
+    @dataclasses.dataclass(frozen=True)
+    class Warmup(settings._ModalityRecord):
+        warmup: int
+
+    monkeypatch.setattr(settings, "MODALITY_RECORDS", (*settings.MODALITY_RECORDS, Warmup))
+    with pytest.raises(KeyError, match=r"Warmup needs modalities\.numbers\.warmup: "):
+        configuration.validate(load_config(REPO / "config.yaml"))
