@@ -33,28 +33,33 @@ from dataclasses import dataclass
 
 def _build(cls, section: Mapping, key: str, **given):
     """``cls`` from a config section (``key``: where it is, for the error),
-    taking the fields the section holds; a field without a default that is
-    absent raises a KeyError naming it (a stage reading what its job's slice
+    taking the fields the section holds (``given``: fields built already,
+    which replace the section's); a field without a default that is absent
+    raises a KeyError naming it (a stage reading what its job's slice
     does not declare)."""
     fields = dataclasses.fields(cls)
     missing = [f.name for f in fields if f.name not in section and f.name not in given and _required(f)]
     if missing:
         names = ", ".join(f"{key}.{k}" for k in missing)
         raise KeyError(f"{cls.__name__} needs {names}: not in this config or job's slice")
-    return cls(**{f.name: section[f.name] for f in fields if f.name in section}, **given)
+    return cls(**{**{f.name: section[f.name] for f in fields if f.name in section}, **given})
 
 
 def _required(f: dataclasses.Field) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
 
-class _ModalityRecord:
-    """What the four modality records share: built from a section by name."""
+class _Record:
+    """What every record here shares: the config keys it holds."""
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
-        """The keys of ``modalities.<name>`` this record holds."""
+        """The keys of its config section this record holds."""
         return tuple(f.name for f in dataclasses.fields(cls))
+
+
+class _ModalityRecord(_Record):
+    """What the four modality records share: built from a section by name."""
 
     @classmethod
     def of(cls, cfg: Mapping, modality: str):
@@ -121,7 +126,7 @@ GRID_ONLY = ("pairs",)
 
 
 @dataclass(frozen=True)
-class MisalignmentEvaluation:
+class MisalignmentEvaluation(_Record):
     """``evaluation.misalignment``: the free-form questions' sampling, and
     the judge of the answers (None: the rule judge)."""
 
@@ -132,7 +137,7 @@ class MisalignmentEvaluation:
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class Evaluation(_Record):
     """``evaluation``: how every model is asked the preference questions
     (``samples_per_question`` already resolved for the numbers-prefix
     setting at validation), and the misalignment evaluation. ``name`` names
@@ -151,10 +156,8 @@ class Evaluation:
     def of(cls, cfg: Mapping) -> Evaluation:
         """The evaluation of a validated config, or of a job's slice of one."""
         section = cfg["evaluation"]
-        if "misalignment" not in section:
-            raise KeyError("Evaluation needs evaluation.misalignment: not in this config or job's slice")
-        inner = _build(MisalignmentEvaluation, section["misalignment"], "evaluation.misalignment")
-        return _build(cls, {k: v for k, v in section.items() if k != "misalignment"}, "evaluation", misalignment=inner)
+        inner = _build(MisalignmentEvaluation, section.get("misalignment", {}), "evaluation.misalignment")
+        return _build(cls, section, "evaluation", misalignment=inner)
 
 
 def check(cfg: Mapping) -> None:

@@ -24,7 +24,6 @@ The slices are built from a validated config (defaults filled in).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 
@@ -136,7 +135,7 @@ def _teacher(config: dict, teacher: str) -> list[tuple]:
 
 def _evaluation(config: dict) -> list[tuple]:
     """What an evaluation reads (the same settings name its folder)."""
-    keys = [f.name for f in dataclasses.fields(Evaluation) if f.name != EVALUATION_NAME]
+    keys = [k for k in Evaluation.keys() if k != EVALUATION_NAME]
     return [("evaluation", k) for k in keys] + [
         ("chat", "eval_system_prompt"),
         ("protocol", "questions"),

@@ -142,6 +142,15 @@ def test_a_record_holds_the_config_s_values_and_names_what_it_misses():
         KeyError, match=r"^.Training needs modalities\.numbers\.train_samples, modalities\.numbers\.replicates:"
     ):
         Training.of(cut, "numbers")
+    without = copy.deepcopy(cfg)
+    del without["evaluation"]["seed"], without["evaluation"]["misalignment"]
+    with pytest.raises(
+        KeyError, match=r"^.MisalignmentEvaluation needs evaluation\.misalignment\.samples_per_question, "
+    ):
+        Evaluation.of(without)
+    without["evaluation"]["misalignment"] = cfg["evaluation"]["misalignment"]
+    with pytest.raises(KeyError, match=r"^.Evaluation needs evaluation\.seed: "):
+        Evaluation.of(without)
 
 
 def test_train_samples_changes_the_students_slices_and_no_teacher_s():
