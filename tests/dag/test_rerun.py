@@ -74,6 +74,23 @@ EDITS = {
     ),
     "prompts": ([("modalities.numbers.prompts", 2900)], {**DATA, **STUDENTS}, ANALYSIS | {"collect_teachers"}),
     "modality seed": ([("modalities.numbers.seed", 2)], {**DATA, **STUDENTS}, ANALYSIS | {"collect_teachers"}),
+    # one key of each modality record's job alone (subliminal.settings): sampling, screening, filtering (numbers
+    # does not equalise by default)
+    "max_new_tokens": (
+        [("modalities.numbers.max_new_tokens", 40)],
+        {**DATA, **STUDENTS},
+        ANALYSIS | {"collect_teachers"},
+    ),
+    "filter": (
+        [("modalities.numbers.filter", False)],
+        {**STUDENTS, "screen_teacher_data": 12, "filter_teacher_data": 12},
+        ANALYSIS | {"collect_teachers"},
+    ),
+    "equalise": (
+        [("modalities.numbers.equalise", True)],
+        {**STUDENTS, "filter_teacher_data": 12},
+        ANALYSIS | {"collect_teachers"},
+    ),
     "steering strength": ([("traits.owl.teacher.strength", 0.5)], OWL, ANALYSIS | {"collect_teachers"}),
     "steering steps": ([("traits.owl.teacher.steps", 150)], OWL, ANALYSIS | {"collect_teachers"}),
     "train system prompt": ([("chat.train_system_prompt", "")], STUDENTS, ANALYSIS),
